@@ -1,0 +1,37 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// Settings every Swift target shares: Swift 6 mode is the package default; spans
+/// bound to a view's lifetime need the Lifetimes feature.
+let swiftSettings: [SwiftSetting] = [
+    .enableExperimentalFeature("Lifetimes"),
+]
+
+let package = Package(
+    name: "MappedRecords",
+    products: [
+        .library(name: "MemoryMappedFiles", targets: ["MemoryMappedFiles"]),
+    ],
+    targets: [
+        // Layer 0: declarations Glibc's overlay leaves out (memfd_create).
+        .target(name: "CMappedShims"),
+        // Layer 1: maps, views, streams and flush. Depends on nothing but the OS.
+        .target(name: "MemoryMappedFiles", dependencies: ["CMappedShims"], swiftSettings: swiftSettings),
+
+        // Ports of the seed's persisted examples, run by `make demo`.
+        .executableTarget(
+            name: "brighten-image", dependencies: ["MemoryMappedFiles"],
+            path: "Sources/Examples/BrightenImage", swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "brighten-region", dependencies: ["MemoryMappedFiles"],
+            path: "Sources/Examples/BrightenRegion", swiftSettings: swiftSettings),
+
+        // A helper the tests start as a real second process.
+        .executableTarget(
+            name: "mapped-test-helper", dependencies: ["MemoryMappedFiles"],
+            path: "Tests/Helper", swiftSettings: swiftSettings),
+        .testTarget(
+            name: "MemoryMappedFilesTests", dependencies: ["MemoryMappedFiles"], swiftSettings: swiftSettings),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,13 @@
+// Declarations that Glibc's Swift overlay does not expose (they need _GNU_SOURCE).
+#ifndef C_MAPPED_SHIMS_H
+#define C_MAPPED_SHIMS_H
+
+#include <stddef.h>
+
+/// memfd_create(2): an anonymous, unlinked tmpfs file.
+int cmapped_memfd_create(const char *name, unsigned int flags);
+
+/// The MFD_CLOEXEC flag of memfd_create(2).
+extern const unsigned int cmapped_MFD_CLOEXEC;
+
+#endif

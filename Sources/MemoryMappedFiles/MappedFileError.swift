@@ -1,0 +1,143 @@
+import Glibc
+
+/// An error from the environment: the file system, the kernel or a file's contents.
+///
+/// Every error names the operation that failed, the path (or shared-memory name)
+/// it concerned, the failing system call and its errno where there was one, and a
+/// sentence a person can act on. Mistakes in the calling code (an offset past a
+/// view's end, say) are not errors: they trap, as an out-of-range Array index does.
+public struct MappedFileError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// What went wrong, in a form code can switch on.
+    public enum Code: String, Hashable, Sendable {
+        /// The file or shared-memory object does not exist (ENOENT).
+        case notFound
+        /// The file or object exists already and the mode asked for a new one (EEXIST).
+        case alreadyExists
+        /// The caller lacks permission, or the file system is read-only (EACCES, EPERM, EROFS).
+        case permissionDenied
+        /// The path names a directory where a file was expected.
+        case isDirectory
+        /// The path names something that cannot be mapped: a FIFO, a socket, a device.
+        case notRegularFile
+        /// The file system or memory is full (ENOSPC, EDQUOT).
+        case noSpace
+        /// The capacity is negative, smaller than the file, or zero for an empty file.
+        case invalidCapacity
+        /// The access, mode or options do not go together, or a view asked for more access than its map allows.
+        case invalidAccess
+        /// A name for a shared object is empty, too long, or contains "/" or NUL.
+        case invalidName
+        /// The file or mapping is larger than the file system or the address space allows (EFBIG, EOVERFLOW, ENOMEM).
+        case fileTooLarge
+        /// The file is shorter than the part of it a view needs; another process truncated it.
+        case fileTruncated
+        /// A write to a stream view would go past its end.
+        case endOfStream
+        /// The kernel reported an I/O error (EIO); the data may not have reached the disk.
+        case ioError
+        /// An earlier flush of this map failed, so later flushes cannot promise anything.
+        case mapFailed
+        /// The process or system has too many open files (EMFILE, ENFILE).
+        case tooManyOpenFiles
+        /// Any other errno; `errno` holds it.
+        case other
+    }
+
+    /// What went wrong.
+    public var code: Code
+    /// The library operation that failed, such as `createFromFile` or `flush`.
+    public var operation: String
+    /// The path or shared-memory name the operation concerned, if any.
+    public var path: String?
+    /// The system call that failed, such as `open` or `msync`, if one did.
+    public var systemCall: String?
+    /// The errno the system call reported, if one did.
+    public var errno: Int32?
+    /// A sentence for a person: what happened and, where it helps, what to do.
+    public var message: String
+
+    /// Creates an error; the library does this, tests and higher layers may too.
+    public init(
+        _ code: Code, operation: String, path: String?, systemCall: String? = nil,
+        errno: Int32? = nil, message: String
+    ) {
+        self.code = code
+        self.operation = operation
+        self.path = path
+        self.systemCall = systemCall
+        self.errno = errno
+        self.message = message
+    }
+
+    /// One line: `operation 'path': message (systemCall: strerror, errno N)`.
+    public var description: String {
+        var text = operation
+        if let path { text += " '\(path)'" }
+        text += ": \(message)"
+        if let systemCall, let errno {
+            text += " (\(systemCall): \(MappedFileError.describe(errno: errno)), errno \(errno))"
+        }
+        return text
+    }
+
+    /// The C library's text for an errno value.
+    public static func describe(errno value: Int32) -> String {
+        guard let text = strerror(value) else { return "unknown error" }
+        return String(cString: text)
+    }
+}
+
+extension MappedFileError {
+    /// An error from a failed system call; the code and the default message follow from errno.
+    ///
+    /// Traps for EBADF and EFAULT: they can only come from a bug in this library.
+    internal static func system(
+        _ systemCall: String, errno value: Int32, operation: String, path: String?, message: String? = nil
+    ) -> MappedFileError {
+        precondition(
+            value != EBADF && value != EFAULT,
+            "MemoryMappedFiles internal error: \(systemCall) failed with \(describe(errno: value)) during \(operation)")
+        let code = Code(errno: value)
+        return MappedFileError(
+            code, operation: operation, path: path, systemCall: systemCall, errno: value,
+            message: message ?? code.defaultMessage(systemCall: systemCall))
+    }
+}
+
+extension MappedFileError.Code {
+    /// The code for an errno value.
+    init(errno value: Int32) {
+        switch value {
+        case ENOENT: self = .notFound
+        case EEXIST: self = .alreadyExists
+        case EACCES, EPERM, EROFS, ETXTBSY: self = .permissionDenied
+        case EISDIR: self = .isDirectory
+        case ENOSPC, EDQUOT: self = .noSpace
+        case EFBIG, EOVERFLOW, ENOMEM: self = .fileTooLarge
+        case EIO: self = .ioError
+        case EMFILE, ENFILE: self = .tooManyOpenFiles
+        case ENXIO, ENODEV: self = .notRegularFile
+        case ENAMETOOLONG: self = .invalidName
+        default: self = .other
+        }
+    }
+
+    func defaultMessage(systemCall: String) -> String {
+        switch self {
+        case .notFound: return "no such file or shared-memory object"
+        case .alreadyExists: return "it exists already, and the mode asked for a new one"
+        case .permissionDenied: return "permission denied; check the file's owner and mode, and whether the file system is read-only"
+        case .isDirectory: return "it is a directory, not a file"
+        case .notRegularFile: return "it is not a regular file and cannot be mapped"
+        case .noSpace: return "no space left on the device (or in memory, for shared memory)"
+        case .fileTooLarge:
+            return systemCall == "mmap"
+                ? "the view does not fit in the process's free address space"
+                : "the size is larger than the file system allows"
+        case .ioError: return "the kernel reported an I/O error; the data may not have reached the disk"
+        case .tooManyOpenFiles: return "too many open files"
+        case .invalidName: return "the name is too long"
+        default: return "\(systemCall) failed"
+        }
+    }
+}

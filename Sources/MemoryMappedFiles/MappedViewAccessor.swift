@@ -1,0 +1,328 @@
+import Glibc
+
+/// A random-access view of part of a map; .NET's `MemoryMappedViewAccessor`.
+///
+/// Offsets are bytes from the start of the view and need not be aligned. Reading
+/// or writing past the end of the view traps, as an out-of-range Array index does:
+/// `read(T.self, at: offset)` needs `0 <= offset` and `offset + MemoryLayout<T>.size <= capacity`.
+/// Writing through a read-only view, or reading through a write-only one, traps too.
+///
+/// The view owns its mapping and unmaps it when it is closed or goes out of scope;
+/// closing a writable view of a file flushes it first (msync), as .NET's Dispose does.
+/// Use ``close(flush:)`` to see a flush error.
+///
+/// ## Safety
+/// Typed reads copy the bytes out; a `T` must be a type for which every bit pattern
+/// is valid (integers, floating-point numbers, and structs and tuples of them).
+/// `Bool` has its own overloads that read a byte as `!= 0`. Another view or process
+/// may write the same bytes at the same time: reads are then not atomic, as with
+/// any shared memory. If another process truncates the file, touching a page past
+/// its new end raises `SIGBUS` (see docs/CAVEATS.md).
+public struct MappedViewAccessor: ~Copyable, @unchecked Sendable {
+    // SAFETY (Sendable): the view is ~Copyable, so one owner at a time touches it.
+
+    /// The view's byte 0; valid for `capacity` bytes while the region is mapped.
+    @usableFromInline let base: UnsafeMutableRawPointer
+    /// `capacity` if the view can be read, else 0: one compare checks both.
+    @usableFromInline let readLimit: Int
+    /// `capacity` if the view can be written, else 0.
+    @usableFromInline let writeLimit: Int
+    /// The number of bytes the view covers; .NET's `Capacity`.
+    public let capacity: Int
+    /// Where the view starts in its map, in bytes.
+    public let offset: Int
+    /// The access the view was made with.
+    public let access: MemoryMappedFileAccess
+    let region: MappedRegion
+    let state: MappingState
+
+    init(region: consuming MappedRegion, pageDelta: Int, capacity: Int, offset: Int,
+         access: MemoryMappedFileAccess, state: MappingState) {
+        // SAFETY: pageDelta < page size <= region.length, so base stays inside the region.
+        self.base = region.start + pageDelta
+        self.region = region
+        self.capacity = capacity
+        self.offset = offset
+        self.access = access
+        self.readLimit = access.canRead ? capacity : 0
+        self.writeLimit = access.canWrite ? capacity : 0
+        self.state = state
+    }
+
+    /// How far the view's byte 0 lies past the page boundary its mapping starts on;
+    /// .NET's `PointerOffset`. The mapping covers that many bytes before the view.
+    public var pointerOffset: Int { base - region.start }
+
+    /// Whether the view can be read through.
+    public var canRead: Bool { readLimit == capacity }
+    /// Whether the view can be written through.
+    public var canWrite: Bool { writeLimit == capacity }
+}
+
+// MARK: - Bounds checks
+
+extension MappedViewAccessor {
+    @inlinable @inline(__always)
+    func checkRead(_ offset: Int, _ byteCount: Int) {
+        if _slowPath(offset < 0 || offset > readLimit &- byteCount) {
+            accessFailure(offset: offset, byteCount: byteCount, isWrite: false)
+        }
+    }
+
+    @inlinable @inline(__always)
+    func checkWrite(_ offset: Int, _ byteCount: Int) {
+        if _slowPath(offset < 0 || offset > writeLimit &- byteCount) {
+            accessFailure(offset: offset, byteCount: byteCount, isWrite: true)
+        }
+    }
+
+    @usableFromInline @inline(never)
+    func accessFailure(offset: Int, byteCount: Int, isWrite: Bool) -> Never {
+        if isWrite && !canWrite { fatalError("MappedViewAccessor: cannot write to a view with .\(access) access") }
+        if !isWrite && !canRead { fatalError("MappedViewAccessor: cannot read from a view with .\(access) access") }
+        fatalError(
+            "MappedViewAccessor: \(isWrite ? "write" : "read") of \(byteCount) bytes at offset \(offset) is out of range for a view of \(capacity) bytes")
+    }
+
+    /// The byte count of `count` elements of `T`, trapping on overflow.
+    @usableFromInline
+    static func byteCount<T>(of type: T.Type, count: Int) -> Int {
+        precondition(count >= 0, "MappedViewAccessor: negative element count \(count)")
+        let (bytes, overflow) = MemoryLayout<T>.stride.multipliedReportingOverflow(by: count)
+        precondition(!overflow, "MappedViewAccessor: \(count) elements of \(T.self) overflow Int")
+        return bytes
+    }
+}
+
+// MARK: - Typed access
+
+extension MappedViewAccessor {
+    /// Reads a `T` at a byte offset; .NET's `Read<T>`. Traps if it does not fit in the view.
+    @inlinable @inline(__always)
+    public func read<T: BitwiseCopyable>(_ type: T.Type = T.self, at offset: Int) -> T {
+        checkRead(offset, MemoryLayout<T>.size)
+        // SAFETY: checked to lie inside the mapping; loadUnaligned allows any alignment.
+        return base.loadUnaligned(fromByteOffset: offset, as: T.self)
+    }
+
+    /// Reads a byte at `offset` as a Bool: any non-zero byte is `true`; .NET's `ReadBoolean`.
+    @inlinable
+    public func read(_ type: Bool.Type, at offset: Int) -> Bool {
+        read(UInt8.self, at: offset) != 0
+    }
+
+    /// Writes a `T` at a byte offset; .NET's `Write<T>`. Traps if it does not fit in the view.
+    @inlinable @inline(__always)
+    public mutating func write<T: BitwiseCopyable>(_ value: T, at offset: Int) {
+        checkWrite(offset, MemoryLayout<T>.size)
+        // SAFETY: checked to lie inside a writable mapping; storeBytes allows any alignment.
+        base.storeBytes(of: value, toByteOffset: offset, as: T.self)
+    }
+
+    /// Writes a Bool as one byte, 1 or 0.
+    @inlinable
+    public mutating func write(_ value: Bool, at offset: Int) {
+        write(UInt8(value ? 1 : 0), at: offset)
+    }
+
+    /// Copies `buffer.count` elements, spaced by `MemoryLayout<T>.stride`, from the view
+    /// into `buffer`; .NET's `ReadArray<T>`.
+    @inlinable
+    public func read<T: BitwiseCopyable>(into buffer: UnsafeMutableBufferPointer<T>, at offset: Int) {
+        let bytes = Self.byteCount(of: T.self, count: buffer.count)
+        checkRead(offset, bytes)
+        guard let destination = buffer.baseAddress else { return }
+        // SAFETY: the source range was checked; the destination is the caller's buffer of that size.
+        UnsafeMutableRawPointer(destination).copyMemory(from: base + offset, byteCount: bytes)
+    }
+
+    /// Returns `count` elements of `T` read from `offset`, spaced by `MemoryLayout<T>.stride`.
+    @inlinable
+    public func readArray<T: BitwiseCopyable>(of type: T.Type, count: Int, at offset: Int) -> [T] {
+        let bytes = Self.byteCount(of: T.self, count: count)
+        checkRead(offset, bytes)
+        return [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+            // SAFETY: the source range was checked; the array has room for `count` elements.
+            UnsafeMutableRawPointer(buffer.baseAddress!).copyMemory(from: base + offset, byteCount: bytes)
+            initialized = count
+        }
+    }
+
+    /// Copies the elements of a span into the view at `offset`; .NET's `WriteArray<T>`.
+    /// Pass `array.span` to write an array.
+    @inlinable
+    public mutating func write<T: BitwiseCopyable>(contentsOf elements: Span<T>, at offset: Int) {
+        let bytes = Self.byteCount(of: T.self, count: elements.count)
+        checkWrite(offset, bytes)
+        elements.withUnsafeBytes { source in
+            // SAFETY: the destination range was checked and is writable.
+            (base + offset).copyMemory(from: source.baseAddress!, byteCount: bytes)
+        }
+    }
+
+    /// Copies the elements of a buffer into the view at `offset`.
+    @inlinable
+    public mutating func write<T: BitwiseCopyable>(contentsOf elements: UnsafeBufferPointer<T>, at offset: Int) {
+        let bytes = Self.byteCount(of: T.self, count: elements.count)
+        checkWrite(offset, bytes)
+        guard let source = elements.baseAddress else { return }
+        // SAFETY: the destination range was checked and is writable.
+        (base + offset).copyMemory(from: UnsafeRawPointer(source), byteCount: bytes)
+    }
+}
+
+// MARK: - Zero-copy access
+
+extension MappedViewAccessor {
+    /// The view's bytes, valid while the view is borrowed. Traps for a write-only view.
+    public var bytes: RawSpan {
+        @_lifetime(borrow self)
+        borrowing get {
+            precondition(canRead, "MappedViewAccessor: cannot read from a view with .\(access) access")
+            // SAFETY: the mapping lives as long as self, which the span's lifetime depends on.
+            let span = RawSpan(_unsafeStart: UnsafeRawPointer(base), byteCount: capacity)
+            return _overrideLifetime(span, borrowing: self)
+        }
+    }
+
+    /// The view's bytes for writing, valid while the view is exclusively accessed.
+    /// Traps for a read-only view.
+    public var mutableBytes: MutableRawSpan {
+        @_lifetime(&self)
+        mutating get {
+            precondition(canWrite, "MappedViewAccessor: cannot write to a view with .\(access) access")
+            // SAFETY: the mapping lives as long as self, which the span's lifetime depends on.
+            let span = MutableRawSpan(_unsafeStart: base, byteCount: capacity)
+            return _overrideLifetime(span, mutating: &self)
+        }
+    }
+
+    /// Calls `body` with the view's bytes. The span must not escape `body`.
+    public func withBytes<Result: ~Copyable, Failure: Error>(
+        _ body: (RawSpan) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        try body(bytes)
+    }
+
+    /// Calls `body` with the view's bytes for writing. The span must not escape `body`.
+    public mutating func withMutableBytes<Result: ~Copyable, Failure: Error>(
+        _ body: (inout MutableRawSpan) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        var span = mutableBytes
+        return try body(&span)
+    }
+
+    /// Calls `body` with a pointer to the view's bytes, for C and other unsafe code;
+    /// .NET's `SafeMemoryMappedViewHandle`. The pointer is valid only inside `body`,
+    /// and writing through it is allowed only if ``canWrite`` is true.
+    public func withUnsafeMutableBytes<Result: ~Copyable, Failure: Error>(
+        _ body: (UnsafeMutableRawBufferPointer) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        try body(UnsafeMutableRawBufferPointer(start: base, count: capacity))
+    }
+}
+
+// MARK: - Flush and close
+
+extension MappedViewAccessor {
+    /// Writes the view's changes to the file and waits for the disk (msync `MS_SYNC`);
+    /// .NET's `Flush`. Does nothing for views that do not write to a file.
+    ///
+    /// After a failed flush the whole map is marked failed, and every later flush of
+    /// it throws `mapFailed`: a flush never reports success for data that may be lost.
+    public func flush() throws(MappedFileError) {
+        try flush(range: 0..<capacity)
+    }
+
+    /// Flushes the bytes in `range` (view offsets), widened to whole pages.
+    public func flush(range: Range<Int>) throws(MappedFileError) {
+        precondition(range.lowerBound >= 0 && range.upperBound <= capacity,
+                     "MappedViewAccessor: flush range \(range) is out of range for a view of \(capacity) bytes")
+        guard region.flushesOnClose, !range.isEmpty else { return }
+        try region.synchronize(rangeInRegion(range), flags: MS_SYNC, state: state, operation: "flush")
+    }
+
+    /// Starts writing the view's changes to the file without waiting (msync `MS_ASYNC`).
+    public func flushAsync() throws(MappedFileError) {
+        guard region.flushesOnClose else { return }
+        try region.synchronize(rangeInRegion(0..<capacity), flags: MS_ASYNC, state: state, operation: "flushAsync")
+    }
+
+    private func rangeInRegion(_ range: Range<Int>) -> Range<Int> {
+        let delta = pointerOffset
+        return (range.lowerBound + delta)..<(range.upperBound + delta)
+    }
+
+    /// Unmaps the view, flushing a writable view of a file first.
+    ///
+    /// - Parameter flush: Pass `false` to unmap without waiting for the disk. The data is
+    ///   not lost: the kernel still writes it back later.
+    /// - Throws: The flush's error. The view is unmapped either way.
+    public consuming func close(flush: Bool = true) throws(MappedFileError) {
+        var failure: MappedFileError?
+        if flush {
+            do { try self.flush() } catch { failure = error }
+        }
+        region.unmap()
+        if let failure { throw failure }
+    }
+}
+
+// MARK: - Making views
+
+extension MemoryMappedFile {
+    /// Makes a random-access view; .NET's `CreateViewAccessor`.
+    ///
+    /// - Parameters:
+    ///   - offset: Where the view starts in the map. Any byte offset: the mapping starts
+    ///     on the page boundary below, and the view hides the difference.
+    ///   - length: The view's size in bytes; 0 means to the end of the map.
+    ///   - access: The view's access; by default the map's. Asking for more than the map
+    ///     allows is an `invalidAccess` error.
+    /// Traps if `offset` or `length` is negative or the view would end past the map's capacity.
+    public func makeViewAccessor(
+        offset: Int = 0, length: Int = 0, access: MemoryMappedFileAccess? = nil
+    ) throws(MappedFileError) -> MappedViewAccessor {
+        try mapView(offset: offset, length: length, access: access ?? self.access, operation: "makeViewAccessor")
+    }
+
+    func mapView(
+        offset: Int, length: Int, access: MemoryMappedFileAccess, operation: String
+    ) throws(MappedFileError) -> MappedViewAccessor {
+        precondition(offset >= 0 && offset <= capacity,
+                     "MemoryMappedFile: view offset \(offset) is out of range for a map of \(capacity) bytes")
+        precondition(length >= 0 && length <= capacity - offset,
+                     "MemoryMappedFile: a view of \(length) bytes at offset \(offset) does not fit in a map of \(capacity) bytes")
+        let viewLength = length == 0 ? capacity - offset : length
+        precondition(viewLength > 0, "MemoryMappedFile: a view at offset \(offset) of a map of \(capacity) bytes would be empty")
+        guard self.access.allowsView(access) else {
+            throw MappedFileError(
+                .invalidAccess, operation: operation, path: state.path,
+                message: "a view cannot have .\(access) access to a map opened with .\(self.access) access")
+        }
+        if state.isPersisted {
+            // A file shorter than the view would raise SIGBUS on first touch: refuse it now.
+            let size = Int(try descriptor.status(operation: operation, path: state.path).st_size)
+            guard size >= offset + viewLength else {
+                throw MappedFileError(
+                    .fileTruncated, operation: operation, path: state.path,
+                    message: "the file has \(size) bytes, fewer than the view's end at \(offset + viewLength); another process truncated it")
+            }
+        }
+        let pageDelta = offset & (systemPageSize - 1)
+        let mappingLength = viewLength + pageDelta
+        guard let start = system_mmap(
+            mappingLength, access.protection, access.sharing, descriptor.rawValue, off_t(offset - pageDelta))
+        else {
+            let value = lastErrno
+            throw .system(
+                "mmap", errno: value, operation: operation, path: state.path,
+                message: value == EPERM && access.protection & PROT_EXEC != 0
+                    ? "the file system does not allow execution (mounted noexec)" : nil)
+        }
+        let flushes = state.isPersisted && access.canWrite && access != .copyOnWrite
+        return MappedViewAccessor(
+            region: MappedRegion(start: start, length: mappingLength, flushesOnClose: flushes),
+            pageDelta: pageDelta, capacity: viewLength, offset: offset, access: access, state: state)
+    }
+}

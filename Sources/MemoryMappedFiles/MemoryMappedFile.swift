@@ -1,0 +1,384 @@
+import Glibc
+
+/// A file, or a piece of shared memory, that views map into the address space.
+///
+/// A map owns an open descriptor. Views made from it (``makeViewAccessor(offset:length:access:)``,
+/// ``makeViewStream(offset:length:access:)``) each own their own mapping, so a view stays
+/// valid after its map is closed: the kernel keeps the memory alive for as long as
+/// any view maps it. Both are `~Copyable` and close themselves at the end of their
+/// scope, so nothing can be used after it is unmapped.
+///
+/// ```swift
+/// let map = try MemoryMappedFile.createFromFile(path: "image.data", mode: .open)
+/// var view = try map.makeViewAccessor(offset: 256 << 20, length: 512 << 20)
+/// var color = view.read(MyColor.self, at: 0)
+/// color.brighten(by: 10)
+/// view.write(color, at: 0)
+/// try view.close()   // flushes to the file
+/// ```
+///
+/// ## Kinds
+/// - Persisted: ``createFromFile(path:mode:capacity:access:permissions:)``. Writes reach the file.
+/// - Anonymous: ``createAnonymous(capacity:access:options:)``. Memory of this process and of the
+///   children it forks.
+/// - Shared memory: ``createSharedMemory(systemName:mode:capacity:access:options:permissions:)``. A POSIX
+///   shared-memory object, found by other processes through its name. The `MappedRegistry`
+///   module builds .NET's named maps (`createNew(name:)`, `openExisting(name:)`) on top of this.
+///
+/// ## Safety
+/// Another process may change the mapped file: its writes show up in views at
+/// once, and if it truncates the file, touching a page past the new end raises
+/// `SIGBUS` and ends this process. docs/CAVEATS.md states exactly what is promised.
+public struct MemoryMappedFile: ~Copyable, Sendable {
+    /// What backs a map.
+    public enum Kind: Sendable, Hashable {
+        /// A file on disk, at this path.
+        case file(path: String)
+        /// Anonymous memory of this process (and of children it forks).
+        case anonymous
+        /// A POSIX shared-memory object with this system name (without the leading "/").
+        case sharedMemory(systemName: String)
+        /// A descriptor handed to this process, for example inherited from its parent.
+        case descriptor
+    }
+
+    let descriptor: OwnedDescriptor
+    let state: MappingState
+    /// The number of bytes the map covers; views may not go past it.
+    public let capacity: Int
+    /// The most access any view of this map may have.
+    public let access: MemoryMappedFileAccess
+    /// What backs this map.
+    public let kind: Kind
+
+    init(descriptor: consuming OwnedDescriptor, capacity: Int, access: MemoryMappedFileAccess, kind: Kind) {
+        self.descriptor = descriptor
+        self.capacity = capacity
+        self.access = access
+        self.kind = kind
+        let path: String?
+        switch kind {
+        case .file(let filePath): path = filePath
+        case .sharedMemory(let name): path = "/dev/shm/" + name
+        case .anonymous, .descriptor: path = nil
+        }
+        self.state = MappingState(path: path, isPersisted: kind.isPersisted)
+    }
+
+    /// The open file descriptor, for calls this library does not wrap; .NET's `SafeMemoryMappedFileHandle`.
+    /// It stays owned by the map: do not close it.
+    public var fileDescriptor: Int32 { descriptor.rawValue }
+
+    /// The path or shared-memory name, as errors name it.
+    public var path: String? { state.path }
+}
+
+extension MemoryMappedFile.Kind {
+    var isPersisted: Bool {
+        if case .file = self { return true }
+        return false
+    }
+}
+
+// MARK: - Persisted maps
+
+extension MemoryMappedFile {
+    /// Maps a file on disk; .NET's `MemoryMappedFile.CreateFromFile`.
+    ///
+    /// - Parameters:
+    ///   - path: The file to map.
+    ///   - mode: Whether to open, create or empty the file.
+    ///   - capacity: The map's size in bytes. 0 means the file's size (an error for an
+    ///     empty file). A capacity larger than the file grows it with `posix_fallocate`,
+    ///     so a full disk is a `noSpace` error now rather than a `SIGBUS` later. A capacity
+    ///     smaller than the file is an error, as in .NET.
+    ///   - access: The most access a view may have. `.write` is not allowed for files.
+    ///     `.copyOnWrite` opens the file read-only: nothing ever reaches it.
+    ///   - permissions: The mode of a newly created file (the umask applies).
+    /// - Throws: ``MappedFileError`` naming the path, for a missing file, a permission problem,
+    ///   a directory, a full disk, an invalid capacity or an access that does not fit the mode.
+    ///   If creating a new file fails, the file is removed again.
+    public static func createFromFile(
+        path: String,
+        mode: FileMode = .open,
+        capacity: Int = 0,
+        access: MemoryMappedFileAccess = .readWrite,
+        permissions: FilePermissions = .ownerReadWriteOthersRead
+    ) throws(MappedFileError) -> MemoryMappedFile {
+        let operation = "createFromFile"
+        func fail(_ code: MappedFileError.Code, _ message: String) -> MappedFileError {
+            MappedFileError(code, operation: operation, path: path, message: message)
+        }
+        guard capacity >= 0 else { throw fail(.invalidCapacity, "the capacity \(capacity) is negative") }
+        guard access != .write else {
+            throw fail(.invalidAccess, "a file cannot be mapped write-only; use .readWrite")
+        }
+        if mode.modifiesFile && !access.canWrite || mode.modifiesFile && access == .copyOnWrite {
+            throw fail(.invalidAccess, "mode .\(mode) changes the file, which needs .readWrite access, not .\(access)")
+        }
+
+        let existedBefore: Bool
+        switch mode {
+        case .createNew: existedBefore = false  // O_EXCL: if open succeeds, this call created it.
+        case .create, .openOrCreate: existedBefore = fileExists(path)
+        case .open, .truncate: existedBefore = true
+        }
+        // O_NONBLOCK: a FIFO at the path must fail the type check below, not block open(2).
+        let flags = access.openFlags | mode.openFlags | O_CLOEXEC | O_NONBLOCK
+        let raw = retryingOnInterrupt { system_open(path, flags, mode_t(permissions.rawValue)) }
+        guard raw >= 0 else {
+            let value = lastErrno
+            let message = value != ENOENT ? nil
+                : mode.openFlags & O_CREAT == 0 ? "the file does not exist" : "its directory does not exist"
+            throw .system("open", errno: value, operation: operation, path: path, message: message)
+        }
+        let descriptor = OwnedDescriptor(raw, fsyncsOnClose: access == .readWrite || access == .readWriteExecute)
+        do throws(MappedFileError) {
+            let size = try prepareFile(descriptor, path: path, capacity: capacity, access: access, operation: operation)
+            return MemoryMappedFile(descriptor: descriptor, capacity: size, access: access, kind: .file(path: path))
+        } catch {
+            if !existedBefore { _ = system_unlink(path) }
+            throw error
+        }
+    }
+
+    /// Checks the opened file against the capacity and grows it; returns the map's capacity.
+    private static func prepareFile(
+        _ descriptor: borrowing OwnedDescriptor, path: String, capacity: Int,
+        access: MemoryMappedFileAccess, operation: String
+    ) throws(MappedFileError) -> Int {
+        func fail(_ code: MappedFileError.Code, _ message: String) -> MappedFileError {
+            MappedFileError(code, operation: operation, path: path, message: message)
+        }
+        let status = try descriptor.status(operation: operation, path: path)
+        let type = status.st_mode & S_IFMT
+        guard type != S_IFDIR else { throw fail(.isDirectory, "it is a directory, not a file") }
+        guard type == S_IFREG else { throw fail(.notRegularFile, "it is not a regular file and cannot be mapped") }
+        let size = Int(status.st_size)
+        if capacity == 0 {
+            guard size > 0 else {
+                throw fail(.invalidCapacity, "the file is empty; give a capacity above zero to grow it")
+            }
+            return size
+        }
+        guard capacity >= size else {
+            throw fail(.invalidCapacity, "the capacity \(capacity) is smaller than the file's size \(size)")
+        }
+        if capacity > size {
+            guard access.canWrite && access != .copyOnWrite else {
+                throw fail(
+                    .invalidCapacity,
+                    "the capacity \(capacity) is larger than the file's size \(size), and .\(access) access cannot grow it")
+            }
+            try grow(descriptor, from: size, to: capacity, path: path, operation: operation)
+        }
+        return capacity
+    }
+
+    /// Allocates the file's blocks up to `newSize`; on failure, restores the old size.
+    static func grow(
+        _ descriptor: borrowing OwnedDescriptor, from oldSize: Int, to newSize: Int, path: String?, operation: String
+    ) throws(MappedFileError) {
+        let result = system_posix_fallocate(descriptor.rawValue, off_t(oldSize), off_t(newSize - oldSize))
+        guard result == 0 else {
+            _ = system_ftruncate(descriptor.rawValue, off_t(oldSize))
+            throw .system(
+                "posix_fallocate", errno: result, operation: operation, path: path,
+                message: result == ENOSPC || result == EDQUOT
+                    ? "no space left to grow it from \(oldSize) to \(newSize) bytes" : nil)
+        }
+    }
+
+    private static func fileExists(_ path: String) -> Bool {
+        system_access(path, F_OK) == 0
+    }
+}
+
+// MARK: - Non-persisted maps
+
+extension MemoryMappedFile {
+    /// Creates memory that belongs to this process and to the children it forks
+    /// (they share it, they do not copy it); .NET's `CreateNew(null, capacity)`.
+    ///
+    /// The memory is a `memfd` object: views of it see each other's writes, and it
+    /// is freed when the map and its last view are closed.
+    /// - Parameters:
+    ///   - capacity: The size in bytes; above zero.
+    ///   - options: `.delayAllocatePages` to allocate memory as pages are first touched.
+    public static func createAnonymous(
+        capacity: Int,
+        access: MemoryMappedFileAccess = .readWrite,
+        options: MemoryMappedFileOptions = []
+    ) throws(MappedFileError) -> MemoryMappedFile {
+        let operation = "createAnonymous"
+        guard capacity > 0 else {
+            throw MappedFileError(.invalidCapacity, operation: operation, path: nil, message: "the capacity \(capacity) must be above zero")
+        }
+        let raw = system_memfd_create("mapped-records", closeOnExec: true)
+        guard raw >= 0 else { throw .system("memfd_create", errno: lastErrno, operation: operation, path: nil) }
+        let descriptor = OwnedDescriptor(raw)
+        try size(descriptor, capacity: capacity, options: options, path: nil, operation: operation)
+        return MemoryMappedFile(descriptor: descriptor, capacity: capacity, access: access, kind: .anonymous)
+    }
+
+    /// Creates or opens a POSIX shared-memory object that other processes can open by
+    /// the same system name.
+    ///
+    /// This is the building block; most code wants the named API of the `MappedRegistry`
+    /// module, which also removes the object after its last user, even after a crash.
+    /// - Parameters:
+    ///   - systemName: 1 to 255 bytes, without "/" or NUL. It lives under `/dev/shm`.
+    ///   - mode: `.createNew`, `.openOrCreate`, `.open`, `.create` or `.truncate`.
+    ///   - capacity: The size for a new object. An existing object smaller than this grows;
+    ///     0 opens an existing object at its own size.
+    ///   - options: `.delayAllocatePages` to allocate memory as pages are first touched.
+    ///   - permissions: The mode of a new object; only the owner by default.
+    public static func createSharedMemory(
+        systemName: String,
+        mode: FileMode = .createNew,
+        capacity: Int,
+        access: MemoryMappedFileAccess = .readWrite,
+        options: MemoryMappedFileOptions = [],
+        permissions: FilePermissions = .ownerReadWrite
+    ) throws(MappedFileError) -> MemoryMappedFile {
+        let operation = "createSharedMemory"
+        let objectName = try sharedMemoryObjectName(systemName, operation: operation)
+        let path = "/dev/shm/" + systemName
+        func fail(_ code: MappedFileError.Code, _ message: String) -> MappedFileError {
+            MappedFileError(code, operation: operation, path: path, message: message)
+        }
+        guard capacity >= 0 else { throw fail(.invalidCapacity, "the capacity \(capacity) is negative") }
+        if mode.modifiesFile && (!access.canWrite || access == .copyOnWrite) {
+            throw fail(.invalidAccess, "mode .\(mode) changes the object, which needs .readWrite access, not .\(access)")
+        }
+        let raw = system_shm_open(objectName, access.openFlags | mode.openFlags | O_CLOEXEC, mode_t(permissions.rawValue))
+        guard raw >= 0 else {
+            let value = lastErrno
+            throw .system(
+                "shm_open", errno: value, operation: operation, path: path,
+                message: value == ENOENT ? "no shared-memory object has this name" : nil)
+        }
+        let descriptor = OwnedDescriptor(raw)
+        do throws(MappedFileError) {
+            let size = Int(try descriptor.status(operation: operation, path: path).st_size)
+            if capacity > size {
+                guard access.canWrite && access != .copyOnWrite else {
+                    throw fail(.invalidCapacity, "the object has \(size) bytes, and .\(access) access cannot grow it to \(capacity)")
+                }
+                try self.size(descriptor, capacity: capacity, options: options, path: path, operation: operation)
+            }
+            let finalCapacity = max(size, capacity)
+            guard finalCapacity > 0 else { throw fail(.invalidCapacity, "the object is empty; give a capacity above zero") }
+            return MemoryMappedFile(
+                descriptor: descriptor, capacity: finalCapacity, access: access, kind: .sharedMemory(systemName: systemName))
+        } catch {
+            if mode == .createNew || mode == .create { _ = system_shm_unlink(objectName) }
+            throw error
+        }
+    }
+
+    /// Opens an existing shared-memory object at its current size.
+    public static func openSharedMemory(
+        systemName: String, access: MemoryMappedFileAccess = .readWrite
+    ) throws(MappedFileError) -> MemoryMappedFile {
+        try createSharedMemory(systemName: systemName, mode: .open, capacity: 0, access: access)
+    }
+
+    /// Removes a shared-memory object's name. Maps and views that are open keep working;
+    /// the memory is freed after the last of them closes.
+    public static func removeSharedMemory(systemName: String) throws(MappedFileError) {
+        let operation = "removeSharedMemory"
+        let objectName = try sharedMemoryObjectName(systemName, operation: operation)
+        guard system_shm_unlink(objectName) == 0 else {
+            throw .system("shm_unlink", errno: lastErrno, operation: operation, path: "/dev/shm/" + systemName)
+        }
+    }
+
+    /// Adopts a descriptor of a file or memory object, for example one inherited from a
+    /// parent process; the map closes it. The capacity is the object's size.
+    public static func adoptDescriptor(
+        _ rawDescriptor: Int32, access: MemoryMappedFileAccess = .readWrite
+    ) throws(MappedFileError) -> MemoryMappedFile {
+        let descriptor = OwnedDescriptor(rawDescriptor)
+        let size = Int(try descriptor.status(operation: "adoptDescriptor", path: nil).st_size)
+        guard size > 0 else {
+            throw MappedFileError(.invalidCapacity, operation: "adoptDescriptor", path: nil, message: "the object is empty")
+        }
+        return MemoryMappedFile(descriptor: descriptor, capacity: size, access: access, kind: .descriptor)
+    }
+
+    /// Sets the size of a memory object, committing the memory unless delayed.
+    private static func size(
+        _ descriptor: borrowing OwnedDescriptor, capacity: Int, options: MemoryMappedFileOptions,
+        path: String?, operation: String
+    ) throws(MappedFileError) {
+        if options.contains(.delayAllocatePages) {
+            guard system_ftruncate(descriptor.rawValue, off_t(capacity)) == 0 else {
+                throw .system("ftruncate", errno: lastErrno, operation: operation, path: path)
+            }
+        } else {
+            let oldSize = Int(try descriptor.status(operation: operation, path: path).st_size)
+            try grow(descriptor, from: oldSize, to: capacity, path: path, operation: operation)
+        }
+    }
+
+    /// Validates a system name and returns the name shm_open wants ("/" + name).
+    static func sharedMemoryObjectName(_ name: String, operation: String) throws(MappedFileError) -> String {
+        let bytes = name.utf8.count
+        guard bytes >= 1 && bytes <= 255 && !name.utf8.contains(UInt8(ascii: "/")) && !name.utf8.contains(0) else {
+            throw MappedFileError(
+                .invalidName, operation: operation, path: name,
+                message: "a shared-memory name must be 1 to 255 bytes of UTF-8 without '/' or NUL")
+        }
+        return "/" + name
+    }
+}
+
+// MARK: - Properties, permissions and closing
+
+extension MemoryMappedFile {
+    /// The permission bits of the file or object; .NET's `GetAccessControl`.
+    public func permissions() throws(MappedFileError) -> FilePermissions {
+        let status = try descriptor.status(operation: "permissions", path: state.path)
+        return FilePermissions(rawValue: status.st_mode & 0o7777)
+    }
+
+    /// Changes the permission bits of the file or object; .NET's `SetAccessControl`.
+    /// Only the owner (or root) may do this.
+    public func setPermissions(_ permissions: FilePermissions) throws(MappedFileError) {
+        guard system_fchmod(descriptor.rawValue, mode_t(permissions.rawValue)) == 0 else {
+            throw .system("fchmod", errno: lastErrno, operation: "setPermissions", path: state.path)
+        }
+    }
+
+    /// Writes everything that views have written to the file through to the disk
+    /// (fsync). Does nothing for non-persisted maps.
+    public func flush() throws(MappedFileError) {
+        guard state.isPersisted && access.canWrite && access != .copyOnWrite else { return }
+        if let failure = state.failure(operation: "flush") { throw failure }
+        do {
+            try descriptor.synchronize(operation: "flush", path: state.path)
+        } catch {
+            if let value = error.errno { state.markFailed(errno: value) }
+            throw error
+        }
+    }
+
+    /// Closes the map, flushing a persisted, writable one to disk first (as .NET's Dispose).
+    ///
+    /// Views made from the map stay valid until they are closed. A map that goes out
+    /// of scope closes itself the same way but cannot report a flush error: call `close()`
+    /// where that matters.
+    /// - Parameter flush: Pass `false` to skip the flush.
+    public consuming func close(flush: Bool = true) throws(MappedFileError) {
+        let result: Result<Void, MappedFileError>
+        do throws(MappedFileError) {
+            if flush { try self.flush() }
+            result = .success(())
+        } catch {
+            result = .failure(error)
+        }
+        descriptor.closeWithoutSync()
+        try result.get()
+    }
+}

@@ -1,0 +1,167 @@
+import Glibc
+import Synchronization
+
+/// The memory page size of this system; .NET's `Environment.SystemPageSize`.
+public let systemPageSize: Int = system_sysconf(Int32(_SC_PAGESIZE))
+
+/// State that a map and all of its views share: what to call it in errors,
+/// and whether a flush has failed (after which no flush may report success).
+final class MappingState: Sendable {
+    /// The path, or the shared-memory name, for error messages.
+    let path: String?
+    /// Whether writes are meant to reach a file on disk.
+    let isPersisted: Bool
+    /// The errno of the first failed flush, or 0.
+    private let failedErrno = Atomic<Int32>(0)
+
+    init(path: String?, isPersisted: Bool) {
+        self.path = path
+        self.isPersisted = isPersisted
+    }
+
+    /// Records the first failure; later ones keep the first errno.
+    func markFailed(errno value: Int32) {
+        _ = failedErrno.compareExchange(expected: 0, desired: value, ordering: .relaxed)
+    }
+
+    /// The error to report for an operation on a failed map, or nil if it has not failed.
+    func failure(operation: String) -> MappedFileError? {
+        let value = failedErrno.load(ordering: .relaxed)
+        guard value != 0 else { return nil }
+        return MappedFileError(
+            .mapFailed, operation: operation, path: path, systemCall: "msync", errno: value,
+            message: "an earlier flush failed, so writes to this map may not have reached the file")
+    }
+}
+
+/// Counts of open maps and views, for finding leaks.
+///
+/// Debug builds print a warning at exit when any map or view was never closed.
+public enum MappingDiagnostics {
+    private static let openMaps = Atomic<Int>(0)
+    private static let openViews = Atomic<Int>(0)
+    #if DEBUG
+    private static let exitReport: Void = {
+        atexit {
+            let maps = MappingDiagnostics.openMapCount
+            let views = MappingDiagnostics.openViewCount
+            if maps > 0 || views > 0 {
+                let warning = "MemoryMappedFiles: \(maps) map(s) and \(views) view(s) were never closed (leaked?)\n"
+                _ = warning.withCString { system_write(STDERR_FILENO, $0, strlen($0)) }
+            }
+        }
+    }()
+    #endif
+
+    /// Maps (open descriptors) in this process that are not closed yet.
+    public static var openMapCount: Int { openMaps.load(ordering: .relaxed) }
+    /// Views (mappings) in this process that are not closed yet.
+    public static var openViewCount: Int { openViews.load(ordering: .relaxed) }
+
+    static func mapOpened() {
+        #if DEBUG
+        _ = exitReport
+        #endif
+        openMaps.add(1, ordering: .relaxed)
+    }
+    static func mapClosed() { openMaps.subtract(1, ordering: .relaxed) }
+    static func viewOpened() { openViews.add(1, ordering: .relaxed) }
+    static func viewClosed() { openViews.subtract(1, ordering: .relaxed) }
+}
+
+/// An open file descriptor that closes itself.
+struct OwnedDescriptor: ~Copyable {
+    let rawValue: Int32
+    /// Whether an implicit close should fsync first: a writable map of a file.
+    let fsyncsOnClose: Bool
+
+    init(_ rawValue: Int32, fsyncsOnClose: Bool = false) {
+        self.rawValue = rawValue
+        self.fsyncsOnClose = fsyncsOnClose
+        MappingDiagnostics.mapOpened()
+    }
+
+    deinit {
+        // Implicit close: flush as .NET's Dispose does; errors are lost here, which is why `close()` exists.
+        if fsyncsOnClose { _ = system_fsync(rawValue) }
+        closeNow()
+    }
+
+    /// Closes without the implicit fsync.
+    consuming func closeWithoutSync() {
+        closeNow()
+        discard self
+    }
+
+    private func closeNow() {
+        _ = system_close(rawValue)  // close(2) releases the descriptor even when it reports EINTR or EIO.
+        MappingDiagnostics.mapClosed()
+    }
+
+    /// The file's status.
+    func status(operation: String, path: String?) throws(MappedFileError) -> stat {
+        var status = stat()
+        guard system_fstat(rawValue, &status) == 0 else {
+            throw .system("fstat", errno: lastErrno, operation: operation, path: path)
+        }
+        return status
+    }
+
+    /// Writes the file's data and metadata to the disk.
+    func synchronize(operation: String, path: String?) throws(MappedFileError) {
+        guard retryingOnInterrupt({ system_fsync(rawValue) }) == 0 else {
+            throw .system("fsync", errno: lastErrno, operation: operation, path: path)
+        }
+    }
+}
+
+/// One mmap(2) range that unmaps itself.
+///
+/// The range starts on a page boundary; the owner adds the offset's distance
+/// from that boundary, so users see the offset they asked for.
+struct MappedRegion: ~Copyable {
+    let start: UnsafeMutableRawPointer
+    let length: Int
+    /// Whether closing should msync: a writable, shared view of a file.
+    let flushesOnClose: Bool
+
+    init(start: UnsafeMutableRawPointer, length: Int, flushesOnClose: Bool) {
+        self.start = start
+        self.length = length
+        self.flushesOnClose = flushesOnClose
+        MappingDiagnostics.viewOpened()
+    }
+
+    deinit {
+        // Implicit close: flush as .NET's Dispose does; errors are lost here, which is why `close()` exists.
+        if flushesOnClose { _ = system_msync(start, length, MS_SYNC) }
+        unmapNow()
+    }
+
+    /// Unmaps without flushing.
+    consuming func unmap() {
+        unmapNow()
+        discard self
+    }
+
+    private func unmapNow() {
+        let result = system_munmap(start, length)
+        // munmap fails only for an address range this type never hands out.
+        precondition(result == 0, "MemoryMappedFiles internal error: munmap failed: \(MappedFileError.describe(errno: lastErrno))")
+        MappingDiagnostics.viewClosed()
+    }
+
+    /// msync(2) over `range` (bytes from `start`), widened to whole pages.
+    func synchronize(_ range: Range<Int>, flags: Int32, state: MappingState, operation: String) throws(MappedFileError) {
+        if let failure = state.failure(operation: operation) { throw failure }
+        let pageStart = range.lowerBound & ~(systemPageSize - 1)
+        // SAFETY: pageStart is inside [0, length) because range is, and start is page-aligned.
+        let result = system_msync(start + pageStart, range.upperBound - pageStart, flags)
+        guard result == 0 else {
+            let value = lastErrno
+            precondition(value != EINVAL && value != ENOMEM, "MemoryMappedFiles internal error: msync over an unmapped range")
+            state.markFailed(errno: value)
+            throw .system("msync", errno: value, operation: operation, path: state.path)
+        }
+    }
+}

@@ -1,0 +1,92 @@
+// Every system call the module makes, as a one-line wrapper.
+//
+// Nothing else in the module calls Glibc for I/O or memory mapping directly;
+// keeping them here gives one place to audit, and one place to inject faults.
+// Wrappers return the raw result; `lastErrno` reads errno right after a failure.
+
+import CMappedShims
+import Glibc
+
+/// The calling thread's errno. Read it immediately after the failing call.
+@usableFromInline
+internal var lastErrno: Int32 { Glibc.errno }
+
+internal func system_open(_ path: UnsafePointer<CChar>, _ flags: Int32, _ mode: mode_t) -> Int32 {
+    open(path, flags, mode)
+}
+
+internal func system_close(_ descriptor: Int32) -> Int32 {
+    close(descriptor)
+}
+
+internal func system_fstat(_ descriptor: Int32, _ status: inout stat) -> Int32 {
+    fstat(descriptor, &status)
+}
+
+internal func system_ftruncate(_ descriptor: Int32, _ length: off_t) -> Int32 {
+    ftruncate(descriptor, length)
+}
+
+/// Returns 0 or an errno value (posix_fallocate does not set errno).
+internal func system_posix_fallocate(_ descriptor: Int32, _ offset: off_t, _ length: off_t) -> Int32 {
+    posix_fallocate(descriptor, offset, length)
+}
+
+internal func system_fsync(_ descriptor: Int32) -> Int32 {
+    fsync(descriptor)
+}
+
+internal func system_fchmod(_ descriptor: Int32, _ mode: mode_t) -> Int32 {
+    fchmod(descriptor, mode)
+}
+
+internal func system_access(_ path: UnsafePointer<CChar>, _ mode: Int32) -> Int32 {
+    access(path, mode)
+}
+
+internal func system_write(_ descriptor: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
+    write(descriptor, buffer, count)
+}
+
+internal func system_unlink(_ path: UnsafePointer<CChar>) -> Int32 {
+    unlink(path)
+}
+
+internal func system_mmap(
+    _ length: Int, _ protection: Int32, _ flags: Int32, _ descriptor: Int32, _ offset: off_t
+) -> UnsafeMutableRawPointer? {
+    let address = mmap(nil, length, protection, flags, descriptor, offset)
+    return address == MAP_FAILED ? nil : address
+}
+
+internal func system_munmap(_ address: UnsafeMutableRawPointer, _ length: Int) -> Int32 {
+    munmap(address, length)
+}
+
+internal func system_msync(_ address: UnsafeMutableRawPointer, _ length: Int, _ flags: Int32) -> Int32 {
+    msync(address, length, flags)
+}
+
+internal func system_shm_open(_ name: UnsafePointer<CChar>, _ flags: Int32, _ mode: mode_t) -> Int32 {
+    shm_open(name, flags, mode)
+}
+
+internal func system_shm_unlink(_ name: UnsafePointer<CChar>) -> Int32 {
+    shm_unlink(name)
+}
+
+internal func system_memfd_create(_ name: UnsafePointer<CChar>, closeOnExec: Bool) -> Int32 {
+    cmapped_memfd_create(name, closeOnExec ? cmapped_MFD_CLOEXEC : 0)
+}
+
+internal func system_sysconf(_ name: Int32) -> Int {
+    sysconf(name)
+}
+
+/// Calls `body` again while it fails with EINTR; returns its result.
+internal func retryingOnInterrupt(_ body: () -> Int32) -> Int32 {
+    while true {
+        let result = body()
+        if result != -1 || lastErrno != EINTR { return result }
+    }
+}

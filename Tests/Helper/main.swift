@@ -1,0 +1,108 @@
+// A second process for the tests: each command does one thing to a map and
+// reports on stdout. Exit codes: 0 done, 1 expectation failed, 2 usage, 3 library error.
+
+import Glibc
+import MemoryMappedFiles
+
+func say(_ line: String) {
+    let text = line + "\n"
+    _ = text.withCString { write(STDOUT_FILENO, $0, strlen($0)) }
+}
+
+func fail(_ line: String, code: Int32) -> Never {
+    let text = line + "\n"
+    _ = text.withCString { write(STDERR_FILENO, $0, strlen($0)) }
+    exit(code)
+}
+
+func readLineFromParent() -> String? { readLine(strippingNewline: true) }
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+guard let command = arguments.first else { fail("usage: mapped-test-helper COMMAND ARGS…", code: 2) }
+func argument(_ index: Int) -> String {
+    guard index + 1 < arguments.count else { fail("\(command): missing argument \(index + 1)", code: 2) }
+    return arguments[index + 1]
+}
+func integer(_ index: Int) -> Int {
+    guard let value = Int(argument(index)) else { fail("\(command): argument \(index + 1) is not a number", code: 2) }
+    return value
+}
+
+func accessNamed(_ name: String) -> MemoryMappedFileAccess {
+    switch name {
+    case "read": return .read
+    case "readWrite": return .readWrite
+    case "copyOnWrite": return .copyOnWrite
+    default: fail("unknown access \(name)", code: 2)
+    }
+}
+
+/// A map and view stored where no deinit runs: a deliberate leak.
+nonisolated(unsafe) var leakedMaps: [UnsafeMutablePointer<MemoryMappedFile>] = []
+nonisolated(unsafe) var leakedViews: [UnsafeMutablePointer<MappedViewAccessor>] = []
+
+do throws(MappedFileError) {
+    switch command {
+    case "write":  // write PATH OFFSET VALUE: one UInt64 through a view of the file
+        let map = try MemoryMappedFile.createFromFile(path: argument(0))
+        var view = try map.makeViewAccessor()
+        view.write(UInt64(integer(2)), at: integer(1))
+        try view.close()
+
+    case "read":  // read PATH OFFSET: print the UInt64 there
+        let map = try MemoryMappedFile.createFromFile(path: argument(0), access: .read)
+        let view = try map.makeViewAccessor()
+        say(String(view.read(UInt64.self, at: integer(1))))
+
+    case "wait-for":  // wait-for PATH OFFSET VALUE: map once, then watch the mapping for VALUE
+        let map = try MemoryMappedFile.createFromFile(path: argument(0), access: .read)
+        let view = try map.makeViewAccessor()
+        say("mapped")
+        let expected = UInt64(integer(2))
+        for _ in 0..<10_000 {
+            if view.read(UInt64.self, at: integer(1)) == expected { say("seen"); exit(0) }
+            usleep(1_000)
+        }
+        fail("value \(expected) never appeared", code: 1)
+
+    case "hold":  // hold PATH OFFSET: map the file, wait for a line, then touch OFFSET
+        let map = try MemoryMappedFile.createFromFile(path: argument(0), access: .read)
+        let view = try map.makeViewAccessor()
+        say("mapped")
+        _ = readLineFromParent()
+        say("byte \(view.read(UInt8.self, at: integer(1)))")
+
+    case "shm-write":  // shm-write NAME OFFSET VALUE
+        let map = try MemoryMappedFile.openSharedMemory(systemName: argument(0))
+        var view = try map.makeViewAccessor()
+        view.write(UInt64(integer(2)), at: integer(1))
+
+    case "descriptor-write":  // descriptor-write FD OFFSET VALUE: map an inherited descriptor
+        let map = try MemoryMappedFile.adoptDescriptor(Int32(integer(0)))
+        var view = try map.makeViewAccessor()
+        view.write(UInt64(integer(2)), at: integer(1))
+
+    case "open-as-nobody":  // open-as-nobody PATH ACCESS: drop to uid 65534, then map
+        guard setgid(65534) == 0, setuid(65534) == 0 else { fail("cannot drop privileges", code: 2) }
+        let map = try MemoryMappedFile.createFromFile(path: argument(0), access: accessNamed(argument(1)))
+        let view = try map.makeViewAccessor()
+        say("ok \(view.read(UInt8.self, at: 0))")
+
+    case "leak":  // leak: keep a map and a view open at exit
+        let map = try MemoryMappedFile.createAnonymous(capacity: 4096)
+        let view = try map.makeViewAccessor()
+        let mapBox = UnsafeMutablePointer<MemoryMappedFile>.allocate(capacity: 1)
+        mapBox.initialize(to: map)
+        let viewBox = UnsafeMutablePointer<MappedViewAccessor>.allocate(capacity: 1)
+        viewBox.initialize(to: view)
+        leakedMaps.append(mapBox)
+        leakedViews.append(viewBox)
+        say("leaked")
+
+    default:
+        fail("unknown command \(command)", code: 2)
+    }
+} catch {
+    say("error \(error.code.rawValue)")
+    fail(error.description, code: 3)
+}

@@ -1,0 +1,135 @@
+import Glibc
+@testable import MemoryMappedFiles
+import Testing
+
+@Suite("Lifetime, flush, large files and SIGBUS")
+struct LifetimeTests {
+    let directory = TemporaryDirectory()
+
+    @Test("close unmaps at once, and a view outlives its map")
+    func closeIsDeterministic() throws {
+        let path = directory.file("lifetime")
+        let map = try MemoryMappedFile.createFromFile(path: path, mode: .createNew, capacity: 1 << 20)
+        var view = try map.makeViewAccessor()
+        #expect(mappingsOf(path).count == 1)
+        try map.close()
+        view.write(UInt64(8), at: 0)  // the map is closed; the view's mapping is still valid
+        #expect(view.read(UInt64.self, at: 0) == 8)
+        try view.close()
+        #expect(mappingsOf(path).isEmpty)
+        #expect(preadUInt64(path, offset: 0) == 8)
+    }
+
+    @Test("a view that goes out of scope unmaps and flushes")
+    func scopeEndUnmaps() throws {
+        let path = directory.file("scoped")
+        do {
+            let map = try MemoryMappedFile.createFromFile(path: path, mode: .createNew, capacity: 4096)
+            var view = try map.makeViewAccessor()
+            view.write(UInt32(77), at: 100)
+            #expect(mappingsOf(path).count == 1)
+        }
+        #expect(mappingsOf(path).isEmpty)
+        #expect(preadBytes(path, offset: 100, count: 4) == [77, 0, 0, 0])
+    }
+
+    @Test("flush, flush of a range and asynchronous flush succeed and data reaches the file")
+    func flushes() throws {
+        let path = directory.file("flushed")
+        let map = try MemoryMappedFile.createFromFile(path: path, mode: .createNew, capacity: 5 * 4096)
+        var view = try map.makeViewAccessor(offset: 10)
+        view.write(UInt64(1), at: 0)
+        view.write(UInt64(2), at: 3 * 4096 + 5)
+        try view.flush(range: (3 * 4096)..<(3 * 4096 + 100))
+        try view.flushAsync()
+        try view.flush()
+        try map.flush()
+        #expect(preadUInt64(path, offset: 10) == 1)
+        #expect(preadUInt64(path, offset: 10 + 3 * 4096 + 5) == 2)
+        try view.close()
+        try map.close()
+    }
+
+    @Test("after a failed flush, every later flush of the map fails too")
+    func failedFlushIsSticky() throws {
+        let path = directory.file("failing")
+        let map = try MemoryMappedFile.createFromFile(path: path, mode: .createNew, capacity: 4096)
+        let view = try map.makeViewAccessor()
+        let other = try map.makeViewAccessor()
+        try view.flush()
+        map.state.markFailed(errno: EIO)  // what MappedRegion.synchronize records when msync reports EIO
+        for error in [mappedError { try view.flush() }, mappedError { try other.flush() }, mappedError { try map.flush() }] {
+            #expect(error?.code == .mapFailed)
+            #expect(error?.errno == EIO)
+        }
+        do {
+            try view.close()
+            Issue.record("close reported success after a failed flush")
+        } catch {
+            #expect(error.code == .mapFailed)
+        }
+    }
+
+    @Test("maps over 4 GiB: a 64 GiB sparse file, with views past 4 GiB")
+    func largeSparseFile() throws {
+        let path = directory.file("huge")
+        let size = 64 << 30
+        let descriptor = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
+        #expect(ftruncate(descriptor, off_t(size)) == 0)
+        close(descriptor)
+
+        let map = try MemoryMappedFile.createFromFile(path: path)
+        #expect(map.capacity == size)
+        let farOffset = (60 << 30) + 12_345
+        var far = try map.makeViewAccessor(offset: farOffset, length: 1 << 20)
+        far.write(UInt64(0xFEED), at: 8)
+        var whole = try map.makeViewAccessor()
+        #expect(whole.capacity == size)
+        #expect(whole.read(UInt64.self, at: farOffset + 8) == 0xFEED)
+        whole.write(UInt64(0xF00D), at: size - 8)
+        try far.close()
+        try whole.close()
+        #expect(preadUInt64(path, offset: farOffset + 8) == 0xFEED)
+        #expect(preadUInt64(path, offset: size - 8) == 0xF00D)
+        #expect(Int(fileStatus(path)!.st_blocks) * 512 < 1 << 20)
+    }
+
+    @Test("a view of a file truncated by someone else is refused with fileTruncated")
+    func viewOfTruncatedFile() throws {
+        let path = directory.file("shrunk")
+        let map = try MemoryMappedFile.createFromFile(path: path, mode: .createNew, capacity: 3 * 4096)
+        #expect(truncate(path, 4096) == 0)
+        #expect(try map.makeViewAccessor(length: 4096).capacity == 4096)
+        let error = mappedError { try map.makeViewAccessor() }
+        #expect(error?.code == .fileTruncated)
+        #expect(error?.message.contains("another process truncated it") == true)
+    }
+
+    @Test("touching a page another process truncated away ends the reader with SIGBUS, as CAVEATS.md promises")
+    func sigbusAfterTruncation() throws {
+        let path = directory.file("bus")
+        writeFile(path, Array(repeating: 1, count: 4 * 4096))
+        let reader = ChildProcess(helper("hold", path, "\(3 * 4096)"))
+        #expect(reader.readLine() == "mapped")
+        #expect(truncate(path, 0) == 0)
+        reader.writeLine("go")
+        #expect(reader.wait() == .signaled(SIGBUS))
+    }
+
+    @Test("debug builds report maps and views that were never closed")
+    func leakReport() {
+        let child = ChildProcess(helper("leak"))
+        #expect(child.readLine() == "leaked")
+        #expect(child.wait() == .exited(0))
+        // The report goes to stderr; run through a shell to capture it.
+        let (end, output) = run(["/bin/sh", "-c", "'\(helperPath)' leak 2>&1 >/dev/null"])
+        #expect(end == .exited(0))
+        #expect(output == "MemoryMappedFiles: 1 map(s) and 1 view(s) were never closed (leaked?)")
+    }
+
+    @Test("the system page size is the kernel's")
+    func pageSize() {
+        #expect(systemPageSize == Int(getpagesize()))
+        #expect(systemPageSize.nonzeroBitCount == 1)
+    }
+}
