@@ -68,21 +68,23 @@ struct AccessTests {
 
     @Test("writing through a read-only view traps with a clear message")
     func writeToReadOnlyViewTraps() async {
-        await #expect(processExitsWith: .failure) {
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             let map = try MemoryMappedFile.createAnonymous(capacity: 4096)
             var view = try map.makeViewAccessor(access: .read)
             view.write(UInt8(1), at: 0)
         }
+        expectTrapMessage(result, "cannot write to a view with .read access")
     }
 
     @Test("reading through a write-only view traps")
     func readFromWriteOnlyViewTraps() async {
-        await #expect(processExitsWith: .failure) {
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             let map = try MemoryMappedFile.createAnonymous(capacity: 4096, access: .write)
             var view = try map.makeViewAccessor()
             view.write(UInt8(1), at: 0)
             _ = view.read(UInt8.self, at: 0)
         }
+        expectTrapMessage(result, "cannot read from a view with .write access")
     }
 }
 

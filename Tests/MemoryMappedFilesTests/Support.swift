@@ -46,7 +46,13 @@ final class ChildProcess {
         let cArguments = arguments.map { strdup($0) } + [nil]
         defer { cArguments.forEach { free($0) } }
         var pid: pid_t = 0
-        let result = posix_spawn(&pid, arguments[0], &actions, nil, cArguments, environ)
+        // No backtraces from children that are meant to crash; the parent checks how they ended.
+        var environment = [strdup("SWIFT_BACKTRACE=enable=no")]
+        var index = 0
+        while let entry = environ[index] { environment.append(strdup(entry)); index += 1 }
+        environment.append(nil)
+        defer { environment.forEach { free($0) } }
+        let result = posix_spawn(&pid, arguments[0], &actions, nil, cArguments, environment)
         posix_spawn_file_actions_destroy(&actions)
         precondition(result == 0, "posix_spawn \(arguments[0]) failed: \(result)")
         close(toChild[0])
@@ -180,4 +186,12 @@ let isRoot = getuid() == 0
 func mappingsOf(_ path: String) -> [String] {
     let (_, maps) = run(["/bin/cat", "/proc/\(getpid())/maps"])
     return maps.split(separator: "\n").filter { $0.hasSuffix(path) }.map(String.init)
+}
+
+/// Checks that an exit test's child trapped with `message` on stderr (not, say, by throwing).
+func expectTrapMessage(
+    _ result: ExitTest.Result?, _ message: String, sourceLocation: SourceLocation = #_sourceLocation
+) {
+    let standardError = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
+    #expect(standardError.contains(message), "stderr: \(standardError)", sourceLocation: sourceLocation)
 }

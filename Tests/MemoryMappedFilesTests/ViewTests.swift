@@ -154,11 +154,12 @@ struct ViewTests {
 
     @Test("reading past the end of a view traps", arguments: [993, -1, Int.max, Int.min])
     func readPastEndTraps(offset: Int) async {
-        await #expect(processExitsWith: .failure) { [offset] in
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) { [offset] in
             let map = try MemoryMappedFile.createAnonymous(capacity: 1000)
             let view = try map.makeViewAccessor()
             _ = view.read(UInt64.self, at: offset)
         }
+        expectTrapMessage(result, "is out of range for a view of 1000 bytes")
     }
 
     @Test("the last fitting read is allowed")
@@ -171,28 +172,31 @@ struct ViewTests {
 
     @Test("writing past the end of a view traps")
     func writePastEndTraps() async {
-        await #expect(processExitsWith: .failure) {
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             let map = try MemoryMappedFile.createAnonymous(capacity: 1000)
             var view = try map.makeViewAccessor(offset: 500)
             view.write(UInt32(1), at: 497)
         }
+        expectTrapMessage(result, "write of 4 bytes at offset 497 is out of range for a view of 500 bytes")
     }
 
     @Test("a bulk read past the end traps")
     func bulkPastEndTraps() async {
-        await #expect(processExitsWith: .failure) {
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             let map = try MemoryMappedFile.createAnonymous(capacity: 1000)
             let view = try map.makeViewAccessor()
             _ = view.readArray(of: UInt64.self, count: 126, at: 0)
         }
+        expectTrapMessage(result, "read of 1008 bytes at offset 0 is out of range for a view of 1000 bytes")
     }
 
     @Test("a view past the map's capacity traps")
     func viewPastCapacityTraps() async {
-        await #expect(processExitsWith: .failure) {
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             let map = try MemoryMappedFile.createAnonymous(capacity: 1000)
             _ = try map.makeViewAccessor(offset: 900, length: 101)
         }
+        expectTrapMessage(result, "a view of 101 bytes at offset 900 does not fit in a map of 1000 bytes")
     }
 }
 
