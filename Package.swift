@@ -19,11 +19,12 @@ let package = Package(
         .target(name: "MemoryMappedFiles", dependencies: ["CMappedShims"], swiftSettings: swiftSettings),
 
         // Ports of the seed's persisted examples, run by `make demo`.
+        .target(name: "ImageColor", path: "Sources/Examples/ImageColor", swiftSettings: swiftSettings),
         .executableTarget(
-            name: "brighten-image", dependencies: ["MemoryMappedFiles"],
+            name: "brighten-image", dependencies: ["MemoryMappedFiles", "ImageColor"],
             path: "Sources/Examples/BrightenImage", swiftSettings: swiftSettings),
         .executableTarget(
-            name: "brighten-region", dependencies: ["MemoryMappedFiles"],
+            name: "brighten-region", dependencies: ["MemoryMappedFiles", "ImageColor"],
             path: "Sources/Examples/BrightenRegion", swiftSettings: swiftSettings),
 
         // A helper the tests start as a real second process.

@@ -10,7 +10,7 @@
 /// view of a file when it is closed.
 public struct MappedViewStream: ~Copyable, Sendable {
     /// The bytes the stream runs over.
-    @usableFromInline var accessor: MappedViewAccessor
+    var accessor: MappedViewAccessor
     /// The cursor: the offset of the next byte to read or write. It may be set past
     /// the end; reads there return nothing. Setting it below zero traps.
     public var position: Int = 0 {
@@ -56,7 +56,6 @@ public struct MappedViewStream: ~Copyable, Sendable {
 
     /// Reads the next `T`, or returns nil (and leaves the cursor) if fewer than
     /// `MemoryLayout<T>.size` bytes remain.
-    @inlinable
     public mutating func read<T: BitwiseCopyable>(_ type: T.Type = T.self) -> T? {
         let size = MemoryLayout<T>.size
         guard size <= remaining else { return nil }
@@ -66,7 +65,6 @@ public struct MappedViewStream: ~Copyable, Sendable {
 
     /// Reads the next byte as a Bool (non-zero is `true`); .NET's `ReadBoolean`.
     /// Returns nil at the end.
-    @inlinable
     public mutating func read(_ type: Bool.Type) -> Bool? {
         read(UInt8.self).map { $0 != 0 }
     }
@@ -90,7 +88,6 @@ public struct MappedViewStream: ~Copyable, Sendable {
 
     /// Writes a `T` at the cursor and advances it. Throws `endOfStream`, writing nothing,
     /// if it does not fit.
-    @inlinable
     public mutating func write<T: BitwiseCopyable>(_ value: T) throws(MappedFileError) {
         let size = MemoryLayout<T>.size
         guard size <= remaining else { throw endOfStream(size) }
@@ -99,7 +96,6 @@ public struct MappedViewStream: ~Copyable, Sendable {
     }
 
     /// Writes a Bool as one byte, 1 or 0; .NET's `Write(bool)`.
-    @inlinable
     public mutating func write(_ value: Bool) throws(MappedFileError) {
         try write(UInt8(value ? 1 : 0))
     }
@@ -114,7 +110,6 @@ public struct MappedViewStream: ~Copyable, Sendable {
         position += bytes.byteCount
     }
 
-    @usableFromInline
     func endOfStream(_ count: Int) -> MappedFileError {
         MappedFileError(
             .endOfStream, operation: "write", path: accessor.state.path,

@@ -1,0 +1,37 @@
+# MappedRecords: `make demo` runs the main job, `make test` runs the tests.
+# Both install what is missing first.
+
+SWIFT ?= swift
+# Debian packages the build needs (the registry issue adds liblmdb-dev).
+APT_PACKAGES ?=
+DEMO_DIR ?= demo-output
+
+.PHONY: all deps build test demo bench clean
+
+all: build
+
+deps:
+	@command -v $(SWIFT) >/dev/null || { echo "error: the Swift toolchain ($(SWIFT)) is not on PATH"; exit 1; }
+	@.ci/install-packages $(APT_PACKAGES)
+
+build: deps
+	$(SWIFT) build
+
+# The whole suite: unit tests, real child processes, traps (exit tests), a 64 GiB sparse file.
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test
+
+# The seed's persisted examples, as two real processes sharing one image file.
+demo: deps
+	$(SWIFT) build -c release --product brighten-image
+	$(SWIFT) build -c release --product brighten-region
+	@Sources/Examples/demo.sh "$$($(SWIFT) build -c release --show-bin-path)" "$(DEMO_DIR)"
+
+# Benchmarks (ordo-one/benchmark): see docs/PERFORMANCE.md.
+bench: deps
+	cd Benchmarks && $(SWIFT) package --allow-writing-to-package-directory benchmark --format markdown
+
+clean:
+	$(SWIFT) package clean
+	rm -rf $(DEMO_DIR)
