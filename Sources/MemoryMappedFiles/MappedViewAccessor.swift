@@ -20,58 +20,62 @@ import Glibc
 /// its new end raises `SIGBUS` (see docs/CAVEATS.md).
 public struct MappedViewAccessor: ~Copyable, @unchecked Sendable {
     // SAFETY (Sendable): the view is ~Copyable, so one owner at a time touches it.
+    //
+    // Only the three fields every access needs live here, so the view is small enough
+    // to travel in registers and a loop keeps them there; the rest is in `mapping`.
 
-    /// The view's byte 0; valid for `capacity` bytes while the region is mapped.
+    /// The view's byte 0; valid for `capacity` bytes while `mapping` lives.
     @usableFromInline let base: UnsafeMutableRawPointer
     /// `capacity` if the view can be read, else 0: one compare checks both.
     @usableFromInline let readLimit: Int
     /// `capacity` if the view can be written, else 0.
     @usableFromInline let writeLimit: Int
-    /// The number of bytes the view covers; .NET's `Capacity`.
-    public let capacity: Int
-    /// Where the view starts in its map, in bytes.
-    public let offset: Int
-    /// The access the view was made with.
-    public let access: MemoryMappedFileAccess
-    let region: MappedRegion
-    let state: MappingState
+    let mapping: ViewMapping
 
-    init(region: consuming MappedRegion, pageDelta: Int, capacity: Int, offset: Int,
-         access: MemoryMappedFileAccess, state: MappingState) {
-        // SAFETY: pageDelta < page size <= region.length, so base stays inside the region.
-        self.base = region.start + pageDelta
-        self.region = region
-        self.capacity = capacity
-        self.offset = offset
-        self.access = access
-        self.readLimit = access.canRead ? capacity : 0
-        self.writeLimit = access.canWrite ? capacity : 0
-        self.state = state
+    init(mapping: ViewMapping, capacity: Int) {
+        // SAFETY: pageDelta < page size <= mapping.length, so base stays inside the mapping.
+        self.base = mapping.start + mapping.pageDelta
+        self.readLimit = mapping.access.canRead ? capacity : 0
+        self.writeLimit = mapping.access.canWrite ? capacity : 0
+        self.mapping = mapping
     }
 
+    /// The number of bytes the view covers; .NET's `Capacity`.
+    public var capacity: Int { max(readLimit, writeLimit) }
+    /// Where the view starts in its map, in bytes.
+    public var offset: Int { mapping.offset }
+    /// The access the view was made with.
+    public var access: MemoryMappedFileAccess { mapping.access }
     /// How far the view's byte 0 lies past the page boundary its mapping starts on;
     /// .NET's `PointerOffset`. The mapping covers that many bytes before the view.
-    public var pointerOffset: Int { base - region.start }
-
+    public var pointerOffset: Int { mapping.pageDelta }
     /// Whether the view can be read through.
-    public var canRead: Bool { readLimit == capacity }
+    public var canRead: Bool { access.canRead }
     /// Whether the view can be written through.
-    public var canWrite: Bool { writeLimit == capacity }
+    public var canWrite: Bool { access.canWrite }
+    var state: MappingState { mapping.state }
 }
 
 // MARK: - Bounds checks
 
 extension MappedViewAccessor {
+    // One unsigned compare per access, in which a negative offset is huge and fails;
+    // `limit < byteCount` guards the subtraction and does not change within a loop.
+    @inlinable @inline(__always)
+    static func fits(_ offset: Int, _ byteCount: Int, limit: Int) -> Bool {
+        limit >= byteCount && UInt(bitPattern: offset) <= UInt(bitPattern: limit &- byteCount)
+    }
+
     @inlinable @inline(__always)
     func checkRead(_ offset: Int, _ byteCount: Int) {
-        if _slowPath(offset < 0 || offset > readLimit &- byteCount) {
+        if _slowPath(!Self.fits(offset, byteCount, limit: readLimit)) {
             accessFailure(offset: offset, byteCount: byteCount, isWrite: false)
         }
     }
 
     @inlinable @inline(__always)
     func checkWrite(_ offset: Int, _ byteCount: Int) {
-        if _slowPath(offset < 0 || offset > writeLimit &- byteCount) {
+        if _slowPath(!Self.fits(offset, byteCount, limit: writeLimit)) {
             accessFailure(offset: offset, byteCount: byteCount, isWrite: true)
         }
     }
@@ -197,6 +201,40 @@ extension MappedViewAccessor {
         }
     }
 
+    /// `count` elements of `T` starting at byte `offset`, zero-copy, valid while the view
+    /// is borrowed. Iterating `span.indices` is as fast as a raw pointer: the span checks
+    /// its bounds once, not per element.
+    ///
+    /// Traps if the range is outside the view, if the view cannot be read, or if
+    /// `offset` is not a multiple of `MemoryLayout<T>.alignment` (a view that starts at an
+    /// unaligned map offset has unaligned element addresses; use `read(_:at:)` there).
+    @_lifetime(borrow self)
+    public func elements<T: BitwiseCopyable>(of type: T.Type, at offset: Int = 0, count: Int) -> Span<T> {
+        checkRead(offset, Self.byteCount(of: T.self, count: count))
+        let start = base + offset
+        precondition(
+            Int(bitPattern: start) % MemoryLayout<T>.alignment == 0,
+            "MappedViewAccessor: elements of \(T.self) at offset \(offset) are not aligned to \(MemoryLayout<T>.alignment) bytes")
+        // SAFETY: checked to lie inside the readable mapping, aligned; it lives as long as self.
+        let span = Span<T>(_unsafeStart: start.assumingMemoryBound(to: T.self), count: count)
+        return _overrideLifetime(span, borrowing: self)
+    }
+
+    /// `count` elements of `T` starting at byte `offset`, zero-copy and writable, valid
+    /// while the view is exclusively accessed. Traps as ``elements(of:at:count:)`` does,
+    /// and for a view that cannot be written.
+    @_lifetime(&self)
+    public mutating func mutableElements<T: BitwiseCopyable>(of type: T.Type, at offset: Int = 0, count: Int) -> MutableSpan<T> {
+        checkWrite(offset, Self.byteCount(of: T.self, count: count))
+        let start = base + offset
+        precondition(
+            Int(bitPattern: start) % MemoryLayout<T>.alignment == 0,
+            "MappedViewAccessor: elements of \(T.self) at offset \(offset) are not aligned to \(MemoryLayout<T>.alignment) bytes")
+        // SAFETY: checked to lie inside the writable mapping, aligned; it lives as long as self.
+        let span = MutableSpan<T>(_unsafeStart: start.assumingMemoryBound(to: T.self), count: count)
+        return _overrideLifetime(span, mutating: &self)
+    }
+
     /// Calls `body` with the view's bytes. The span must not escape `body`.
     public func withBytes<Result: ~Copyable, Failure: Error>(
         _ body: (RawSpan) throws(Failure) -> Result
@@ -238,19 +276,14 @@ extension MappedViewAccessor {
     public func flush(range: Range<Int>) throws(MappedFileError) {
         precondition(range.lowerBound >= 0 && range.upperBound <= capacity,
                      "MappedViewAccessor: flush range \(range) is out of range for a view of \(capacity) bytes")
-        guard region.flushesOnClose, !range.isEmpty else { return }
-        try region.synchronize(rangeInRegion(range), flags: MS_SYNC, state: state, operation: "flush")
+        guard mapping.flushesOnClose, !range.isEmpty else { return }
+        try mapping.synchronize(range, flags: MS_SYNC, operation: "flush")
     }
 
     /// Starts writing the view's changes to the file without waiting (msync `MS_ASYNC`).
     public func flushAsync() throws(MappedFileError) {
-        guard region.flushesOnClose else { return }
-        try region.synchronize(rangeInRegion(0..<capacity), flags: MS_ASYNC, state: state, operation: "flushAsync")
-    }
-
-    private func rangeInRegion(_ range: Range<Int>) -> Range<Int> {
-        let delta = pointerOffset
-        return (range.lowerBound + delta)..<(range.upperBound + delta)
+        guard mapping.flushesOnClose else { return }
+        try mapping.synchronize(0..<capacity, flags: MS_ASYNC, operation: "flushAsync")
     }
 
     /// Unmaps the view, flushing a writable view of a file first.
@@ -263,7 +296,7 @@ extension MappedViewAccessor {
         if flush {
             do { try self.flush() } catch { failure = error }
         }
-        region.unmap()
+        mapping.unmap()
         if let failure { throw failure }
     }
 }
@@ -320,9 +353,8 @@ extension MemoryMappedFile {
                 message: value == EPERM && access.protection & PROT_EXEC != 0
                     ? "the file system does not allow execution (mounted noexec)" : nil)
         }
-        let flushes = state.isPersisted && access.canWrite && access != .copyOnWrite
-        return MappedViewAccessor(
-            region: MappedRegion(start: start, length: mappingLength, flushesOnClose: flushes),
-            pageDelta: pageDelta, capacity: viewLength, offset: offset, access: access, state: state)
+        let mapping = ViewMapping(
+            start: start, length: mappingLength, pageDelta: pageDelta, offset: offset, access: access, state: state)
+        return MappedViewAccessor(mapping: mapping, capacity: viewLength)
     }
 }

@@ -115,48 +115,59 @@ struct OwnedDescriptor: ~Copyable {
     }
 }
 
-/// One mmap(2) range that unmaps itself.
+/// One mmap(2) range and what a view needs to know about it, off the hot path.
 ///
-/// The range starts on a page boundary; the owner adds the offset's distance
-/// from that boundary, so users see the offset they asked for.
-struct MappedRegion: ~Copyable {
+/// The range starts on a page boundary; `pageDelta` is how far the view's byte 0
+/// lies past it, so users see the offset they asked for. The view that owns this
+/// object is `~Copyable`, so this object has exactly one owner and is freed, and the
+/// range unmapped, exactly when that view ends.
+final class ViewMapping: @unchecked Sendable {
+    // SAFETY (Sendable): only the owning view touches it, and the view is ~Copyable.
     let start: UnsafeMutableRawPointer
     let length: Int
+    let pageDelta: Int
+    /// Where the view starts in its map.
+    let offset: Int
+    let access: MemoryMappedFileAccess
+    let state: MappingState
     /// Whether closing should msync: a writable, shared view of a file.
     let flushesOnClose: Bool
+    private var isUnmapped = false
 
-    init(start: UnsafeMutableRawPointer, length: Int, flushesOnClose: Bool) {
+    init(start: UnsafeMutableRawPointer, length: Int, pageDelta: Int, offset: Int,
+         access: MemoryMappedFileAccess, state: MappingState) {
         self.start = start
         self.length = length
-        self.flushesOnClose = flushesOnClose
+        self.pageDelta = pageDelta
+        self.offset = offset
+        self.access = access
+        self.state = state
+        self.flushesOnClose = state.isPersisted && access.canWrite && access != .copyOnWrite
         MappingDiagnostics.viewOpened()
     }
 
     deinit {
         // Implicit close: flush as .NET's Dispose does; errors are lost here, which is why `close()` exists.
-        if flushesOnClose { _ = system_msync(start, length, MS_SYNC) }
-        unmapNow()
+        if flushesOnClose && !isUnmapped { _ = system_msync(start, length, MS_SYNC) }
+        unmap()
     }
 
-    /// Unmaps without flushing.
-    consuming func unmap() {
-        unmapNow()
-        discard self
-    }
-
-    private func unmapNow() {
+    /// Unmaps the range, once.
+    func unmap() {
+        guard !isUnmapped else { return }
+        isUnmapped = true
         let result = system_munmap(start, length)
         // munmap fails only for an address range this type never hands out.
         precondition(result == 0, "MemoryMappedFiles internal error: munmap failed: \(MappedFileError.describe(errno: lastErrno))")
         MappingDiagnostics.viewClosed()
     }
 
-    /// msync(2) over `range` (bytes from `start`), widened to whole pages.
-    func synchronize(_ range: Range<Int>, flags: Int32, state: MappingState, operation: String) throws(MappedFileError) {
+    /// msync(2) over `range` (view offsets), widened to whole pages.
+    func synchronize(_ range: Range<Int>, flags: Int32, operation: String) throws(MappedFileError) {
         if let failure = state.failure(operation: operation) { throw failure }
-        let pageStart = range.lowerBound & ~(systemPageSize - 1)
-        // SAFETY: pageStart is inside [0, length) because range is, and start is page-aligned.
-        let result = system_msync(start + pageStart, range.upperBound - pageStart, flags)
+        let pageStart = (range.lowerBound + pageDelta) & ~(systemPageSize - 1)
+        // SAFETY: pageStart is inside [0, length) because range is inside the view, and start is page-aligned.
+        let result = system_msync(start + pageStart, range.upperBound + pageDelta - pageStart, flags)
         guard result == 0 else {
             let value = lastErrno
             precondition(value != EINVAL && value != ENOMEM, "MemoryMappedFiles internal error: msync over an unmapped range")

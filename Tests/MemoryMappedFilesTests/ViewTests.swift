@@ -152,6 +152,30 @@ struct ViewTests {
         #expect(other.read(UInt16.self, at: 110) == 0xABCD)
     }
 
+    @Test("typed spans: zero-copy elements, shared with the view's other accessors")
+    func typedSpans() throws {
+        let map = try MemoryMappedFile.createAnonymous(capacity: 1 << 16)
+        var view = try map.makeViewAccessor(offset: 4096)
+        var colors = view.mutableElements(of: MyColor.self, at: 8, count: 100)
+        colors[42] = MyColor(red: 1, green: 2, blue: 3, alpha: 4)
+        #expect(view.read(MyColor.self, at: 8 + 42 * 8) == MyColor(red: 1, green: 2, blue: 3, alpha: 4))
+        view.write(Int16(9), at: 8 + 99 * 8)
+        let elements = view.elements(of: MyColor.self, at: 8, count: 100)
+        #expect(elements.count == 100)
+        #expect(elements[99].red == 9)
+        #expect(elements[42].alpha == 4)
+    }
+
+    @Test("an unaligned typed span traps")
+    func unalignedSpanTraps() async {
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            let map = try MemoryMappedFile.createAnonymous(capacity: 4096)
+            let view = try map.makeViewAccessor()
+            _ = view.elements(of: UInt64.self, at: 4, count: 2).count
+        }
+        expectTrapMessage(result, "elements of UInt64 at offset 4 are not aligned to 8 bytes")
+    }
+
     @Test("reading past the end of a view traps", arguments: [993, -1, Int.max, Int.min])
     func readPastEndTraps(offset: Int) async {
         let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) { [offset] in

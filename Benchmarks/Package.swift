@@ -1,0 +1,29 @@
+// swift-tools-version: 6.1
+// Benchmarks for MappedRecords, kept in a nested package so that the library
+// itself does not depend on the benchmark harness. Run with `make bench`.
+import PackageDescription
+
+import struct Foundation.URL
+
+/// A path dependency is known by its directory's name, which depends on where the repository was cloned.
+let libraryPackage = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().lastPathComponent
+
+let package = Package(
+    name: "MappedRecordsBenchmarks",
+    dependencies: [
+        .package(path: "../"),
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        .executableTarget(
+            name: "MappedViews",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "MemoryMappedFiles", package: libraryPackage),
+            ],
+            path: "Benchmarks/MappedViews",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)
