@@ -59,25 +59,32 @@ public struct MappedViewAccessor: ~Copyable, @unchecked Sendable {
 // MARK: - Bounds checks
 
 extension MappedViewAccessor {
-    // One unsigned compare per access, in which a negative offset is huge and fails;
-    // `limit < byteCount` guards the subtraction and does not change within a loop.
-    @inlinable @inline(__always)
-    static func fits(_ offset: Int, _ byteCount: Int, limit: Int) -> Bool {
-        limit >= byteCount && UInt(bitPattern: offset) <= UInt(bitPattern: limit &- byteCount)
-    }
-
+    // Two tests with separate exits, so that the compiler can hoist the first out of a loop:
+    // `limit < byteCount` never changes within a loop, and after it one unsigned compare
+    // checks the offset (a negative offset is huge as a UInt, and fails it).
     @inlinable @inline(__always)
     func checkRead(_ offset: Int, _ byteCount: Int) {
-        if _slowPath(!Self.fits(offset, byteCount, limit: readLimit)) {
+        if _slowPath(readLimit < byteCount) { sizeFailure(byteCount: byteCount, isWrite: false) }
+        if _slowPath(UInt(bitPattern: offset) > UInt(bitPattern: readLimit &- byteCount)) {
             accessFailure(offset: offset, byteCount: byteCount, isWrite: false)
         }
     }
 
     @inlinable @inline(__always)
     func checkWrite(_ offset: Int, _ byteCount: Int) {
-        if _slowPath(!Self.fits(offset, byteCount, limit: writeLimit)) {
+        if _slowPath(writeLimit < byteCount) { sizeFailure(byteCount: byteCount, isWrite: true) }
+        if _slowPath(UInt(bitPattern: offset) > UInt(bitPattern: writeLimit &- byteCount)) {
             accessFailure(offset: offset, byteCount: byteCount, isWrite: true)
         }
+    }
+
+    /// The failure of the loop-invariant test. It takes nothing that changes within a loop,
+    /// so the test can be moved out of the loop.
+    @usableFromInline @inline(never)
+    func sizeFailure(byteCount: Int, isWrite: Bool) -> Never {
+        if isWrite && !canWrite { fatalError("MappedViewAccessor: cannot write to a view with .\(access) access") }
+        if !isWrite && !canRead { fatalError("MappedViewAccessor: cannot read from a view with .\(access) access") }
+        fatalError("MappedViewAccessor: \(isWrite ? "write" : "read") of \(byteCount) bytes is out of range for a view of \(capacity) bytes")
     }
 
     @usableFromInline @inline(never)
