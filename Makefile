@@ -28,9 +28,10 @@ demo: deps
 	$(SWIFT) build -c release --product brighten-region
 	@Sources/Examples/demo.sh "$$($(SWIFT) build -c release --show-bin-path)" "$(DEMO_DIR)"
 
-# Benchmarks (ordo-one/benchmark): see docs/PERFORMANCE.md.
+# Benchmarks (ordo-one/benchmark), each beside its baseline from the same run; see docs/PERFORMANCE.md.
 bench: deps
-	cd Benchmarks && $(SWIFT) package --allow-writing-to-package-directory benchmark --format markdown
+	cd Benchmarks && $(SWIFT) package --allow-writing-to-package-directory benchmark --format markdown > .benchmark-output.md
+	@python3 Benchmarks/ratios.py < Benchmarks/.benchmark-output.md
 
 clean:
 	$(SWIFT) package clean

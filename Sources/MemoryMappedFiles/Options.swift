@@ -89,6 +89,7 @@ public enum FileMode: Sendable, Hashable, CaseIterable {
 
 /// Options for non-persisted maps; .NET's `MemoryMappedFileOptions`.
 public struct MemoryMappedFileOptions: OptionSet, Sendable, Hashable {
+    /// The option bits.
     public let rawValue: Int
     /// Creates options from their raw bits.
     public init(rawValue: Int) { self.rawValue = rawValue }
@@ -105,6 +106,7 @@ public struct MemoryMappedFileOptions: OptionSet, Sendable, Hashable {
 /// Permission bits for files and shared-memory objects a map creates; the
 /// counterpart of .NET's `MemoryMappedFileSecurity`. The process umask applies.
 public struct FilePermissions: OptionSet, Sendable, Hashable, CustomStringConvertible {
+    /// The mode bits, `0o7777` at most.
     public let rawValue: UInt32
     /// Creates permissions from mode bits, such as `0o640`.
     public init(rawValue: UInt32) { self.rawValue = rawValue & 0o7777 }

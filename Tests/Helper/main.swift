@@ -88,6 +88,13 @@ do throws(MappedFileError) {
         let view = try map.makeViewAccessor()
         say("ok \(view.read(UInt8.self, at: 0))")
 
+    case "map-limited":  // map-limited PATH: cap the address space at 1 GiB, then map all of PATH
+        var limit = rlimit(rlim_cur: 1 << 30, rlim_max: 1 << 30)
+        guard setrlimit(__rlimit_resource_t(RLIMIT_AS.rawValue), &limit) == 0 else { fail("setrlimit failed", code: 2) }
+        let map = try MemoryMappedFile.createFromFile(path: argument(0), access: .read)
+        let view = try map.makeViewAccessor()
+        say("mapped \(view.capacity)")
+
     case "leak":  // leak: keep a map and a view open at exit
         let map = try MemoryMappedFile.createAnonymous(capacity: 4096)
         let view = try map.makeViewAccessor()

@@ -94,6 +94,17 @@ struct LifetimeTests {
         #expect(Int(fileStatus(path)!.st_blocks) * 512 < 1 << 20)
     }
 
+    @Test("a view larger than the free address space is fileTooLarge from mmap, not a crash")
+    func viewLargerThanAddressSpace() {
+        let path = directory.file("bigger-than-limit")
+        let descriptor = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
+        #expect(ftruncate(descriptor, off_t(4 << 30)) == 0)
+        close(descriptor)
+        let (end, output) = run(helper("map-limited", path))
+        #expect(end == .exited(3))
+        #expect(output == "error fileTooLarge")
+    }
+
     @Test("a view of a file truncated by someone else is refused with fileTruncated")
     func viewOfTruncatedFile() throws {
         let path = directory.file("shrunk")
