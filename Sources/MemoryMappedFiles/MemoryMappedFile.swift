@@ -45,7 +45,8 @@ public struct MemoryMappedFile: ~Copyable, Sendable {
     let descriptor: OwnedDescriptor
     let state: MappingState
     /// The number of bytes the map covers; views may not go past it.
-    public let capacity: Int
+    /// ``grow(toCapacity:)`` and ``refreshCapacity()`` change it.
+    public private(set) var capacity: Int
     /// The most access any view of this map may have.
     public let access: MemoryMappedFileAccess
     /// What backs this map.
@@ -380,5 +381,91 @@ extension MemoryMappedFile {
         }
         descriptor.closeWithoutSync()
         try result.get()
+    }
+}
+
+// MARK: - Growth
+
+extension MemoryMappedFile {
+    /// Grows the file or memory object, and the map, to `newCapacity` bytes.
+    ///
+    /// The new bytes are allocated (`posix_fallocate`), so a full disk is a `noSpace` error
+    /// now, never a `SIGBUS` later; after an error the size is unchanged. Existing views keep
+    /// their size: make a new view to reach the new bytes. Traps if `newCapacity` is smaller
+    /// than the capacity; needs write access.
+    public mutating func grow(toCapacity newCapacity: Int) throws(MappedFileError) {
+        precondition(newCapacity >= capacity, "MemoryMappedFile: grow(toCapacity: \(newCapacity)) is below the capacity \(capacity)")
+        guard newCapacity > capacity else { return }
+        guard access.canWrite && access != .copyOnWrite else {
+            throw MappedFileError(.invalidAccess, operation: "grow", path: state.path,
+                                  message: "a map with .\(access) access cannot grow the file")
+        }
+        let size = Int(try descriptor.status(operation: "grow", path: state.path).st_size)
+        if newCapacity > size {
+            try MemoryMappedFile.grow(descriptor, from: size, to: newCapacity, path: state.path, operation: "grow")
+        }
+        capacity = newCapacity
+    }
+
+    /// Sets the capacity to the file's current size, for a map of a file that another
+    /// process grows. Returns the new capacity. A file that shrank below the capacity is
+    /// a `fileTruncated` error, and the capacity stays.
+    @discardableResult
+    public mutating func refreshCapacity() throws(MappedFileError) -> Int {
+        let size = Int(try descriptor.status(operation: "refreshCapacity", path: state.path).st_size)
+        guard size >= capacity else {
+            throw MappedFileError(.fileTruncated, operation: "refreshCapacity", path: state.path,
+                                  message: "the file has \(size) bytes, fewer than the map's \(capacity); another process truncated it")
+        }
+        capacity = size
+        return size
+    }
+}
+
+// MARK: - Locks
+
+extension MemoryMappedFile {
+    /// Takes an exclusive advisory lock on `bytes` of the file, if no other open file
+    /// holds one there; returns whether it did.
+    ///
+    /// The lock belongs to this map's open file (an OFD lock): the kernel releases it when
+    /// the map closes, or when the process dies, even by `kill -9`. So a crashed holder
+    /// never blocks the next one. Locks are advisory: they stop only others who ask.
+    /// The byte range may lie past the end of the file.
+    public func tryLock(bytes: Range<Int>) throws(MappedFileError) -> Bool {
+        var lock = flock()
+        lock.l_type = Int16(F_WRLCK)
+        lock.l_whence = Int16(SEEK_SET)
+        lock.l_start = off_t(bytes.lowerBound)
+        lock.l_len = off_t(bytes.count)
+        guard system_fcntl_lock(descriptor.rawValue, getting: false, &lock) == 0 else {
+            let value = lastErrno
+            if value == EAGAIN || value == EACCES { return false }
+            throw .system("fcntl", errno: value, operation: "tryLock", path: state.path)
+        }
+        return true
+    }
+
+    /// Releases a lock this map took with ``tryLock(bytes:)``.
+    public func unlock(bytes: Range<Int>) {
+        var lock = flock()
+        lock.l_type = Int16(F_UNLCK)
+        lock.l_whence = Int16(SEEK_SET)
+        lock.l_start = off_t(bytes.lowerBound)
+        lock.l_len = off_t(bytes.count)
+        _ = system_fcntl_lock(descriptor.rawValue, getting: false, &lock)  // unlocking cannot fail on a valid descriptor
+    }
+
+    /// Whether another open file holds a lock on `bytes` (one this map holds does not count).
+    public func isLockedElsewhere(bytes: Range<Int>) throws(MappedFileError) -> Bool {
+        var lock = flock()
+        lock.l_type = Int16(F_WRLCK)
+        lock.l_whence = Int16(SEEK_SET)
+        lock.l_start = off_t(bytes.lowerBound)
+        lock.l_len = off_t(bytes.count)
+        guard system_fcntl_lock(descriptor.rawValue, getting: true, &lock) == 0 else {
+            throw .system("fcntl", errno: lastErrno, operation: "isLockedElsewhere", path: state.path)
+        }
+        return lock.l_type != Int16(F_UNLCK)
     }
 }

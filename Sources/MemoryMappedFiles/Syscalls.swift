@@ -79,6 +79,11 @@ internal func system_memfd_create(_ name: UnsafePointer<CChar>, closeOnExec: Boo
     cmapped_memfd_create(name, closeOnExec ? cmapped_MFD_CLOEXEC : 0)
 }
 
+/// fcntl(2) with an open-file-description lock command (F_OFD_SETLK or F_OFD_GETLK).
+internal func system_fcntl_lock(_ descriptor: Int32, getting: Bool, _ lock: inout flock) -> Int32 {
+    fcntl(descriptor, getting ? cmapped_F_OFD_GETLK : cmapped_F_OFD_SETLK, &lock)
+}
+
 internal func system_sysconf(_ name: Int32) -> Int {
     sysconf(name)
 }

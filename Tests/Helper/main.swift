@@ -95,6 +95,11 @@ do throws(MappedFileError) {
         let view = try map.makeViewAccessor()
         say("mapped \(view.capacity)")
 
+    case "lock-and-wait":  // lock-and-wait PATH: take the lock on byte 0, report, wait for a line
+        let map = try MemoryMappedFile.createFromFile(path: argument(0))
+        say(try map.tryLock(bytes: 0..<1) ? "locked" : "busy")
+        _ = readLineFromParent()
+
     case "leak":  // leak: keep a map and a view open at exit
         let map = try MemoryMappedFile.createAnonymous(capacity: 4096)
         let view = try map.makeViewAccessor()

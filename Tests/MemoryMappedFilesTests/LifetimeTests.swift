@@ -138,6 +138,44 @@ struct LifetimeTests {
         #expect(output == "MemoryMappedFiles: 1 map(s) and 1 view(s) were never closed (leaked?)")
     }
 
+    @Test("grow allocates and raises the capacity; refreshCapacity follows a file another map grew")
+    func growAndRefresh() throws {
+        let path = directory.file("growing")
+        var writer = try MemoryMappedFile.createFromFile(path: path, mode: .createNew, capacity: 4096)
+        var reader = try MemoryMappedFile.createFromFile(path: path, access: .read)
+        try writer.grow(toCapacity: 3 * 4096)
+        #expect(writer.capacity == 3 * 4096)
+        #expect(Int(fileStatus(path)!.st_blocks) * 512 >= 3 * 4096)
+        var view = try writer.makeViewAccessor(offset: 2 * 4096)
+        view.write(UInt64(5), at: 0)
+        #expect(reader.capacity == 4096)
+        #expect(try reader.refreshCapacity() == 3 * 4096)
+        #expect(try reader.makeViewAccessor(offset: 2 * 4096).read(UInt64.self, at: 0) == 5)
+        #expect(mappedError { try reader.grow(toCapacity: 4 * 4096) }?.code == .invalidAccess)
+        #expect(truncate(path, 4096) == 0)
+        #expect(mappedError { try reader.refreshCapacity() }?.code == .fileTruncated)
+    }
+
+    @Test("an exclusive lock excludes another process, and kill -9 of the holder releases it")
+    func lockReleasedByDeath() throws {
+        let path = directory.file("locked")
+        let map = try MemoryMappedFile.createFromFile(path: path, mode: .createNew, capacity: 4096)
+        let holder = ChildProcess(helper("lock-and-wait", path))
+        #expect(holder.readLine() == "locked")
+        #expect(try map.isLockedElsewhere(bytes: 0..<1))
+        #expect(try map.tryLock(bytes: 0..<1) == false)
+        #expect(try map.tryLock(bytes: 1..<2))  // another byte is free
+        kill(holder.pid, SIGKILL)
+        #expect(holder.wait() == .signaled(SIGKILL))
+        #expect(try map.isLockedElsewhere(bytes: 0..<1) == false)
+        #expect(try map.tryLock(bytes: 0..<1))
+        let second = ChildProcess(helper("lock-and-wait", path))
+        #expect(second.readLine() == "busy")
+        map.unlock(bytes: 0..<1)
+        second.writeLine("done")
+        #expect(second.wait() == .exited(0))
+    }
+
     @Test("the system page size is the kernel's")
     func pageSize() {
         #expect(systemPageSize == Int(getpagesize()))
