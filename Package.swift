@@ -11,12 +11,15 @@ let package = Package(
     name: "MappedRecords",
     products: [
         .library(name: "MemoryMappedFiles", targets: ["MemoryMappedFiles"]),
+        .library(name: "RecordTable", targets: ["RecordTable"]),
     ],
     targets: [
         // Layer 0: declarations Glibc's overlay leaves out (memfd_create).
         .target(name: "CMappedShims"),
         // Layer 1: maps, views, streams and flush. Depends on nothing but the OS.
         .target(name: "MemoryMappedFiles", dependencies: ["CMappedShims"], swiftSettings: swiftSettings),
+        // Layer 2: the self-describing fixed-record table format. Depends on nothing but the core.
+        .target(name: "RecordTable", dependencies: ["MemoryMappedFiles"], swiftSettings: swiftSettings),
 
         // Ports of the seed's persisted examples, run by `make demo`.
         .target(name: "ImageColor", path: "Sources/Examples/ImageColor", swiftSettings: swiftSettings),

@@ -1,3 +1,4 @@
+import CMappedShims
 import Glibc
 
 /// A random-access view of part of a map; .NET's `MemoryMappedViewAccessor`.
@@ -179,6 +180,32 @@ extension MappedViewAccessor {
         guard let source = elements.baseAddress else { return }
         // SAFETY: the destination range was checked and is writable.
         (base + offset).copyMemory(from: UnsafeRawPointer(source), byteCount: bytes)
+    }
+}
+
+// MARK: - Atomic access, for publishing data to other processes
+
+extension MappedViewAccessor {
+    /// Loads a `UInt64` at `offset` atomically, with acquire ordering: everything another
+    /// process wrote before its matching ``atomicStore(_:at:)`` is visible after this load.
+    /// Traps if `offset` is out of range or not a multiple of 8.
+    @inlinable
+    public func atomicLoad(_ type: UInt64.Type, at offset: Int) -> UInt64 {
+        checkRead(offset, 8)
+        precondition((Int(bitPattern: base) + offset) & 7 == 0, "MappedViewAccessor: atomic access at offset \(offset) is not 8-byte aligned")
+        // SAFETY: checked to lie inside the mapping and aligned for an 8-byte atomic.
+        return cmapped_load_acquire_u64(base + offset)
+    }
+
+    /// Stores a `UInt64` at `offset` atomically, with release ordering: everything this
+    /// process wrote before it is visible to a process that loads the value with
+    /// ``atomicLoad(_:at:)``. Traps if `offset` is out of range or not a multiple of 8.
+    @inlinable
+    public mutating func atomicStore(_ value: UInt64, at offset: Int) {
+        checkWrite(offset, 8)
+        precondition((Int(bitPattern: base) + offset) & 7 == 0, "MappedViewAccessor: atomic access at offset \(offset) is not 8-byte aligned")
+        // SAFETY: checked to lie inside a writable mapping and aligned for an 8-byte atomic.
+        cmapped_store_release_u64(base + offset, value)
     }
 }
 

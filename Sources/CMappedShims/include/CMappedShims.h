@@ -3,6 +3,7 @@
 #define C_MAPPED_SHIMS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /// memfd_create(2): an anonymous, unlinked tmpfs file.
 int cmapped_memfd_create(const char *name, unsigned int flags);
@@ -14,5 +15,15 @@ extern const unsigned int cmapped_MFD_CLOEXEC;
 /// when the last descriptor of the open file description closes (or its process dies).
 extern const int cmapped_F_OFD_GETLK;
 extern const int cmapped_F_OFD_SETLK;
+
+/// An 8-byte load with acquire ordering; `address` must be 8-byte aligned.
+static inline uint64_t cmapped_load_acquire_u64(const void *address) {
+    return __atomic_load_n((const uint64_t *)address, __ATOMIC_ACQUIRE);
+}
+
+/// An 8-byte store with release ordering; `address` must be 8-byte aligned.
+static inline void cmapped_store_release_u64(void *address, uint64_t value) {
+    __atomic_store_n((uint64_t *)address, value, __ATOMIC_RELEASE);
+}
 
 #endif

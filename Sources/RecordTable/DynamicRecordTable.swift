@@ -1,0 +1,219 @@
+import MemoryMappedFiles
+
+/// The value of one field, decoded through a schema without a Swift type.
+public enum FieldValue: Hashable, Sendable, CustomStringConvertible {
+    /// A signed integer field.
+    case int(Int64)
+    /// An unsigned integer field.
+    case uint(UInt64)
+    /// A floating-point field.
+    case float(Double)
+    /// A Bool field holding 0 or 1.
+    case bool(Bool)
+    /// A Bool field holding another byte: damaged data.
+    case invalidBool(UInt8)
+    /// A `bytes` field (or array of them).
+    case bytes([UInt8])
+    /// A `char` field: UTF-8 text up to the first NUL (invalid UTF-8 is repaired).
+    case string(String)
+    /// A fixed array of numbers or Bools.
+    case array([FieldValue])
+
+    /// The value as text: numbers in Swift's shortest round-trip form, bytes in hex.
+    public var description: String {
+        switch self {
+        case .int(let value): return String(value)
+        case .uint(let value): return String(value)
+        case .float(let value): return value.description
+        case .bool(let value): return value ? "true" : "false"
+        case .invalidBool(let byte): return "invalid(\(byte))"
+        case .bytes(let bytes): return bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+        case .string(let text): return text
+        case .array(let values): return "[" + values.map(\.description).joined(separator: ",") + "]"
+        }
+    }
+}
+
+/// Decoding of one field from a record's bytes; shared with the tool's raw-struct reader.
+extension RecordField {
+    /// The field's value in `record` (the record's bytes), read in `byteOrder`.
+    public func value(in record: RawSpan, bigEndian: Bool = false) -> FieldValue {
+        precondition(offset + size <= record.byteCount, "RecordField: '\(name)' lies outside a record of \(record.byteCount) bytes")
+        switch type {
+        case .bytes: return .bytes((0..<count).map { record.unsafeLoad(fromByteOffset: offset + $0, as: UInt8.self) })
+        case .char:
+            var text: [UInt8] = []
+            for index in 0..<count {
+                let byte = record.unsafeLoad(fromByteOffset: offset + index, as: UInt8.self)
+                if byte == 0 { break }
+                text.append(byte)
+            }
+            return .string(String(decoding: text, as: UTF8.self))
+        default:
+            guard count > 1 else { return element(in: record, at: offset, bigEndian: bigEndian) }
+            return .array((0..<count).map { element(in: record, at: offset + $0 * type.size, bigEndian: bigEndian) })
+        }
+    }
+
+    private func element(in record: RawSpan, at position: Int, bigEndian: Bool) -> FieldValue {
+        func integer<T: FixedWidthInteger & BitwiseCopyable>(_: T.Type) -> T {
+            let raw = record.unsafeLoadUnaligned(fromByteOffset: position, as: T.self)
+            return bigEndian ? T(bigEndian: raw) : T(littleEndian: raw)
+        }
+        switch type {
+        case .int8: return .int(Int64(integer(Int8.self)))
+        case .int16: return .int(Int64(integer(Int16.self)))
+        case .int32: return .int(Int64(integer(Int32.self)))
+        case .int64: return .int(integer(Int64.self))
+        case .uint8: return .uint(UInt64(integer(UInt8.self)))
+        case .uint16: return .uint(UInt64(integer(UInt16.self)))
+        case .uint32: return .uint(UInt64(integer(UInt32.self)))
+        case .uint64: return .uint(integer(UInt64.self))
+        case .float32: return .float(Double(Float(bitPattern: integer(UInt32.self))))
+        case .float64: return .float(Double(bitPattern: integer(UInt64.self)))
+        case .bool:
+            let byte = integer(UInt8.self)
+            return byte <= 1 ? .bool(byte == 1) : .invalidBool(byte)
+        case .bytes, .char: return .bytes([integer(UInt8.self)])
+        }
+    }
+}
+
+/// A record read through its table's stored schema.
+public struct DynamicRecord: Sendable, Hashable {
+    /// The schema the record was read with.
+    public let schema: RecordSchema
+    /// The record's `stride` bytes.
+    public let bytes: [UInt8]
+
+    /// The value of the field with this name, or nil if there is none.
+    public subscript(name: String) -> FieldValue? {
+        schema.field(named: name).map { value(of: $0) }
+    }
+
+    /// The value of `field`.
+    public func value(of field: RecordField) -> FieldValue {
+        field.value(in: bytes.span.bytes)
+    }
+}
+
+/// A finding of ``DynamicRecordTable/verify()``.
+public struct VerificationReport: Sendable {
+    /// Problems found; empty when the table is clean.
+    public var findings: [String]
+    /// Records checked.
+    public var checkedRecords: Int
+    /// Whether the table is clean.
+    public var isClean: Bool { findings.isEmpty }
+}
+
+/// Any record table, read and written through its stored schema, with no Swift type:
+/// what the `mrec` tool uses.
+public final class DynamicRecordTable {
+    let storage: TableStorage
+
+    private init(storage: TableStorage) { self.storage = storage }
+
+    /// Opens a table file; see ``RecordTable/open(path:access:durability:waitForWriter:)``.
+    public static func open(
+        path: String, access: TableAccess = .readOnly, durability: Durability = .batch, waitForWriter: Duration? = nil
+    ) throws(RecordTableError) -> DynamicRecordTable {
+        DynamicRecordTable(storage: try TableStorage.open(
+            path: path, writable: access == .readWrite, durability: durability, waitForWriter: waitForWriter))
+    }
+
+    /// Creates a table file with `schema`; see ``RecordTable/create(path:capacity:durability:metadata:)``.
+    public static func create(
+        path: String, schema: RecordSchema, capacity: Int = 0, durability: Durability = .batch,
+        metadata: [(key: String, value: String)] = []
+    ) throws(RecordTableError) -> DynamicRecordTable {
+        DynamicRecordTable(storage: try TableStorage.create(
+            path: path, schema: schema, metadata: metadata, capacity: capacity, durability: durability))
+    }
+
+    /// The table's file.
+    public var path: String { storage.path }
+    /// The schema stored in the file.
+    public var schema: RecordSchema { storage.header.schema }
+    /// The metadata stored in the file.
+    public var metadata: [(key: String, value: String)] { storage.header.metadata }
+    /// The number of records: the writer's count, or a reader's last snapshot.
+    public var count: Int { storage.count }
+    /// Records the file has room for.
+    public var capacity: Int { storage.capacity }
+    /// Where the records start in the file (a multiple of 4096).
+    public var dataOffset: Int { storage.header.dataOffset }
+    /// The format version, as `major.minor`.
+    public var formatVersion: String { "\(TableFormat.versionMajor).\(storage.header.versionMinor)" }
+    /// The durability mode the file was created with.
+    public var createdDurability: Durability { Durability(rawValue: storage.header.flags & 3) ?? .none }
+    /// The latest commit point: its generation and count.
+    public var committed: (generation: UInt64, count: Int) { (storage.committed.generation, storage.committed.count) }
+
+    /// The record at `index`, decoded later field by field. Traps outside `0..<count`.
+    public func record(at index: Int) -> DynamicRecord {
+        DynamicRecord(schema: schema, bytes: withRecordBytes(at: index) { bytes in
+            (0..<bytes.byteCount).map { bytes.unsafeLoad(fromByteOffset: $0, as: UInt8.self) }
+        })
+    }
+
+    /// Calls `body` with the bytes of the record at `index`, without copying.
+    public func withRecordBytes<Result>(at index: Int, _ body: (RawSpan) -> Result) -> Result {
+        precondition(!storage.isClosed, "DynamicRecordTable: use of a closed table")
+        precondition(index >= 0 && index < storage.count, "DynamicRecordTable: index \(index) is out of range for a table of \(storage.count) records")
+        let stride = schema.stride
+        // SAFETY: index < count <= capacity, so the record lies inside the mapping.
+        let span = RawSpan(_unsafeStart: UnsafeRawPointer(storage.records + index * stride), byteCount: stride)
+        return body(span)
+    }
+
+    /// Appends one record given as its `stride` bytes.
+    public func append(bytes: RawSpan) throws(RecordTableError) {
+        precondition(bytes.byteCount == schema.stride, "DynamicRecordTable: a record has \(schema.stride) bytes, not \(bytes.byteCount)")
+        let address = try storage.slotsForAppending(1)
+        bytes.withUnsafeBytes { address.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        try storage.publish(count: storage.count + 1)
+    }
+
+    /// See ``RecordTable/refresh()``.
+    @discardableResult
+    public func refresh() throws(RecordTableError) -> Int { try storage.refresh() }
+
+    /// See ``RecordTable/waitForRecords(beyond:timeout:)``.
+    public func waitForRecords(beyond known: Int, timeout: Duration) throws(RecordTableError) -> Int {
+        try storage.waitForRecords(beyond: known, timeout: timeout)
+    }
+
+    /// Whether a process has the table open for writing.
+    public func writerIsActive() throws(RecordTableError) -> Bool { try storage.writerIsActive() }
+
+    /// See ``RecordTable/commit()``.
+    public func commit() throws(RecordTableError) { try storage.commit() }
+
+    /// See ``RecordTable/close()``.
+    public func close() throws(RecordTableError) { try storage.close() }
+
+    /// A full check beyond what `open` validates: every Bool field of every record holds 0 or 1,
+    /// and the commit slots agree with the count. `progress` is called with the records checked so far.
+    public func verify(progress: (Int) -> Void = { _ in }) -> VerificationReport {
+        var findings: [String] = []
+        if storage.committed.count > storage.capacity {
+            findings.append("the commit point's count \(storage.committed.count) is past the capacity \(storage.capacity)")
+        }
+        let boolOffsets = schema.boolOffsets
+        if !boolOffsets.isEmpty {
+            for index in 0..<storage.count {
+                let bad = withRecordBytes(at: index) { bytes in
+                    boolOffsets.first { bytes.unsafeLoad(fromByteOffset: $0, as: UInt8.self) > 1 }
+                }
+                if let bad, findings.count < 100 {
+                    let field = schema.fields.first { $0.offset <= bad && bad < $0.offset + $0.size }?.name ?? "?"
+                    findings.append("record \(index): Bool field '\(field)' holds a byte other than 0 or 1")
+                }
+                if index % 65_536 == 0 { progress(index) }
+            }
+        }
+        progress(storage.count)
+        return VerificationReport(findings: findings, checkedRecords: storage.count)
+    }
+}

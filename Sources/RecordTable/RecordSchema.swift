@@ -1,0 +1,183 @@
+/// One field of a record: its name, type, byte offset in the record and element count.
+public struct RecordField: Sendable, Hashable, CustomStringConvertible {
+    /// The field's name: 1 to 47 bytes of UTF-8, without NUL.
+    public var name: String
+    /// The type of one element.
+    public var type: FieldType
+    /// Where the field starts in the record, in bytes.
+    public var offset: Int
+    /// The number of elements: 1 for a scalar, N for a fixed array.
+    public var count: Int
+
+    /// Creates a field.
+    public init(name: String, type: FieldType, offset: Int, count: Int = 1) {
+        self.name = name
+        self.type = type
+        self.offset = offset
+        self.count = count
+    }
+
+    /// The field's size in bytes.
+    public var size: Int { type.size * count }
+
+    /// `name: type[count] @ offset`, such as `x: f64 @ 8`.
+    public var description: String {
+        "\(name): \(type.name)\(count == 1 ? "" : "[\(count)]") @ \(offset)"
+    }
+}
+
+/// The layout of a record: its fields, stride and alignment.
+///
+/// For a Swift record, declare it once from key paths; offsets come from
+/// `MemoryLayout.offset(of:)`, so they always match the compiler's layout:
+///
+/// ```swift
+/// struct Point: TableRecord {
+///     var id: Int64
+///     var x: Double
+///     static let schema = RecordSchema(Point.self, fields: [
+///         .field("id", \.id),
+///         .field("x", \.x),
+///     ])
+/// }
+/// ```
+public struct RecordSchema: Sendable, Hashable, CustomStringConvertible {
+    /// The fields, in the order declared.
+    public let fields: [RecordField]
+    /// The distance between records in bytes.
+    public let stride: Int
+    /// The alignment of a record in bytes (a power of two).
+    public let alignment: Int
+
+    /// The longest field name in bytes.
+    public static let maximumNameLength = 47
+    /// The most fields a schema may have.
+    public static let maximumFieldCount = 1024
+
+    /// Creates a schema from fields, checking that they fit the stride without overlapping.
+    /// - Throws: A description of the first problem, for schemas that come from outside
+    ///   (a file, a command line).
+    public init(fields: [RecordField], stride: Int, alignment: Int) throws(SchemaProblem) {
+        guard !fields.isEmpty else { throw SchemaProblem("a schema needs at least one field") }
+        guard fields.count <= Self.maximumFieldCount else { throw SchemaProblem("more than \(Self.maximumFieldCount) fields") }
+        guard alignment > 0, alignment & (alignment - 1) == 0, alignment <= 4096 else {
+            throw SchemaProblem("the alignment \(alignment) is not a power of two up to 4096")
+        }
+        guard stride > 0, stride <= 1 << 24, stride % alignment == 0 else {
+            throw SchemaProblem("the stride \(stride) is not a positive multiple of the alignment \(alignment), up to 16 MiB")
+        }
+        var names = Set<String>()
+        var covered = [(Int, Int, String)]()
+        for field in fields {
+            let nameLength = field.name.utf8.count
+            guard nameLength >= 1, nameLength <= Self.maximumNameLength, !field.name.utf8.contains(0) else {
+                throw SchemaProblem("the field name '\(field.name)' is not 1 to \(Self.maximumNameLength) bytes without NUL")
+            }
+            guard names.insert(field.name).inserted else { throw SchemaProblem("the field name '\(field.name)' appears twice") }
+            guard field.count >= 1, field.count <= 1 << 24 else {
+                throw SchemaProblem("field '\(field.name)' has the count \(field.count)")
+            }
+            guard field.offset >= 0, field.offset <= stride, field.size <= stride - field.offset else {
+                throw SchemaProblem("field '\(field.name)' (\(field.size) bytes at offset \(field.offset)) overflows the stride \(stride)")
+            }
+            for (start, end, other) in covered where field.offset < end && start < field.offset + field.size {
+                throw SchemaProblem("fields '\(other)' and '\(field.name)' overlap")
+            }
+            covered.append((field.offset, field.offset + field.size, field.name))
+        }
+        self.fields = fields
+        self.stride = stride
+        self.alignment = alignment
+    }
+
+    /// The schema of a Swift record type from its fields' key paths. Traps on a key path
+    /// that is not a stored property, or on fields that overlap: these are mistakes in code.
+    public init<Record: BitwiseCopyable>(_ type: Record.Type, fields: [FieldDeclaration<Record>]) {
+        do {
+            try self.init(
+                fields: fields.map { $0.field },
+                stride: MemoryLayout<Record>.stride, alignment: MemoryLayout<Record>.alignment)
+        } catch {
+            fatalError("RecordSchema for \(Record.self): \(error.description)")
+        }
+    }
+
+    /// The field with this name.
+    public func field(named name: String) -> RecordField? { fields.first { $0.name == name } }
+
+    /// Byte offsets of every Bool in a record, which loads must check.
+    var boolOffsets: [Int] {
+        fields.filter { $0.type == .bool }.flatMap { field in (0..<field.count).map { field.offset + $0 } }
+    }
+
+    /// FNV-1a over the canonical encoding of the fields, stride and alignment.
+    public var hash64: UInt64 {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        func mix(_ bytes: some Sequence<UInt8>) {
+            for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+        }
+        func mix(_ value: Int) { withUnsafeBytes(of: UInt64(value).littleEndian) { mix($0) } }
+        mix(stride)
+        mix(alignment)
+        for field in fields {
+            mix(field.name.utf8)
+            mix([0, field.type.rawValue])
+            mix(field.offset)
+            mix(field.count)
+        }
+        return hash
+    }
+
+    /// The differences between this schema (the file's) and `other` (a Swift type's), one line
+    /// per field; empty when they match.
+    public func differences(from other: RecordSchema, otherName: String) -> [String] {
+        var lines: [String] = []
+        if stride != other.stride { lines.append("stride: the file has \(stride) bytes, \(otherName) has \(other.stride)") }
+        for field in fields {
+            guard let theirs = other.field(named: field.name) else {
+                lines.append("field '\(field.name)': in the file (\(field)), not in \(otherName)")
+                continue
+            }
+            if theirs != field { lines.append("field '\(field.name)': the file has \(field), \(otherName) has \(theirs)") }
+        }
+        for field in other.fields where self.field(named: field.name) == nil {
+            lines.append("field '\(field.name)': in \(otherName) (\(field)), not in the file")
+        }
+        return lines
+    }
+
+    /// `{ id: i64 @ 0, x: f64 @ 8 } stride 16`.
+    public var description: String {
+        "{ " + fields.map(\.description).joined(separator: ", ") + " } stride \(stride)"
+    }
+}
+
+/// A field declared from a key path, for ``RecordSchema/init(_:fields:)``.
+public struct FieldDeclaration<Record>: Sendable {
+    let field: RecordField
+
+    /// The field `name`, stored at `keyPath`; its offset comes from `MemoryLayout.offset(of:)`.
+    public static func field<Value: RecordFieldValue>(
+        _ name: String, _ keyPath: KeyPath<Record, Value> & Sendable
+    ) -> FieldDeclaration {
+        guard let offset = MemoryLayout<Record>.offset(of: keyPath) else {
+            fatalError("RecordSchema: the key path for field '\(name)' is not a stored property of \(Record.self)")
+        }
+        precondition(MemoryLayout<Value>.size == Value.fieldType.size * Value.fieldCount,
+                     "RecordSchema: field '\(name)' of type \(Value.self) is not a packed array of \(Value.fieldType)")
+        return FieldDeclaration(field: RecordField(name: name, type: Value.fieldType, offset: offset, count: Value.fieldCount))
+    }
+}
+
+/// Why a schema is not valid.
+public struct SchemaProblem: Error, Sendable, CustomStringConvertible {
+    /// What is wrong.
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A Swift struct that can be a record of a table: `BitwiseCopyable`, with its schema.
+public protocol TableRecord: BitwiseCopyable {
+    /// The record's layout, declared once from key paths.
+    static var schema: RecordSchema { get }
+}

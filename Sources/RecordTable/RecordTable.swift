@@ -1,0 +1,259 @@
+import MemoryMappedFiles
+
+/// How a table is opened.
+public enum TableAccess: Sendable, Hashable {
+    /// Read-only: any number of processes, at the same time as a writer.
+    case readOnly
+    /// Read and write: one process at a time (an OFD lock that the kernel releases if it dies).
+    case readWrite
+}
+
+/// A persistent array of fixed-size records in a self-describing file (docs/FORMAT.md).
+///
+/// ```swift
+/// struct Point: TableRecord {
+///     var id: Int64
+///     var x: Double
+///     static let schema = RecordSchema(Point.self, fields: [.field("id", \.id), .field("x", \.x)])
+/// }
+///
+/// let table = try RecordTable<Point>.create(path: "points.mrec")
+/// try table.append(Point(id: 1, x: 2.5))
+/// for point in table where point.x > 1 { print(point.id) }
+/// try table.close()
+/// ```
+///
+/// One process writes; any number read, in other processes, at the same time. A reader
+/// sees a consistent prefix: ``count`` is a snapshot that ``refresh()`` moves forward, and
+/// every record below it is complete. Appends are safe from `kill -9` as soon as they return;
+/// what survives a power loss depends on ``Durability``.
+///
+/// A table is a reference, like a file handle; it is not `Sendable` (use it from one
+/// thread at a time). Indices outside `0..<count`, writing to a read-only table, and using
+/// a closed one trap.
+///
+/// ## Safety
+/// Reading a record copies it out. Fields of types with invalid bit patterns (Bool) are
+/// checked: any non-zero byte reads as `true`. Another process truncating the file raises
+/// `SIGBUS` in readers (docs/CAVEATS.md).
+public final class RecordTable<Record: TableRecord>: RandomAccessCollection, MutableCollection {
+    @usableFromInline let storage: TableStorage
+    /// Offsets of Bool bytes in a record; loads normalize them.
+    @usableFromInline let boolOffsets: [Int]
+
+    private init(storage: TableStorage) {
+        self.storage = storage
+        self.boolOffsets = Record.schema.boolOffsets
+    }
+
+    /// Creates a new table file for `Record`; fails with `alreadyExists` if there is one.
+    /// - Parameters:
+    ///   - capacity: Records to make room for now; the table grows as needed anyway.
+    ///   - durability: When records become safe from power loss.
+    ///   - metadata: Small key-value pairs stored in the header (keys 1 to 255 bytes).
+    public static func create(
+        path: String, capacity: Int = 0, durability: Durability = .batch, metadata: KeyValuePairs<String, String> = [:]
+    ) throws(RecordTableError) -> RecordTable {
+        RecordTable(storage: try TableStorage.create(
+            path: path, schema: Record.schema, metadata: metadata.map { ($0.key, $0.value) },
+            capacity: capacity, durability: durability))
+    }
+
+    /// Opens a table file whose schema must match `Record`'s.
+    /// - Parameters:
+    ///   - access: `.readWrite` to write (one process at a time), `.readOnly` to read.
+    ///   - durability: The writer's durability mode; ignored for readers.
+    ///   - waitForWriter: How long to wait for another writer to close; by default `open`
+    ///     fails at once with `writerActive`.
+    /// - Throws: `schemaMismatch` naming each differing field, `corrupt`, `notATable`,
+    ///   `unsupportedVersion`, `byteOrderMismatch`, `writerActive`, or a file-system error.
+    public static func open(
+        path: String, access: TableAccess = .readWrite, durability: Durability = .batch, waitForWriter: Duration? = nil
+    ) throws(RecordTableError) -> RecordTable {
+        let storage = try TableStorage.open(
+            path: path, writable: access == .readWrite, durability: durability, waitForWriter: waitForWriter)
+        let differences = storage.header.schema.differences(from: Record.schema, otherName: "\(Record.self)")
+        guard differences.isEmpty else {
+            try? storage.close()
+            throw RecordTableError(.schemaMismatch, operation: "open", path: path,
+                                   message: "the file's schema differs from \(Record.self): " + differences.joined(separator: "; "))
+        }
+        return RecordTable(storage: storage)
+    }
+
+    // MARK: Properties
+
+    /// The table's file.
+    public var path: String { storage.path }
+    /// The schema stored in the file.
+    public var schema: RecordSchema { storage.header.schema }
+    /// The metadata stored in the file.
+    public var metadata: [(key: String, value: String)] { storage.header.metadata }
+    /// Whether this table was opened for writing.
+    public var isWritable: Bool { storage.isWritable }
+    /// The durability mode of this writer.
+    public var durability: Durability { storage.durability }
+    /// Records the file has room for before it grows.
+    public var capacity: Int { storage.capacity }
+    /// The records at the last commit point this process wrote or read.
+    public var committedCount: Int { storage.committed.count }
+    /// Whether ``close()`` was called.
+    public var isClosed: Bool { storage.isClosed }
+
+    // MARK: Collection
+
+    /// 0.
+    public var startIndex: Int { 0 }
+    /// The number of records: the writer's count, or a reader's last snapshot.
+    public var endIndex: Int { storage.count }
+    /// The number of records: the writer's count, or a reader's last snapshot.
+    public var count: Int { storage.count }
+
+    /// The record at `index`. Reading copies it out; writing changes it in place (a writer only).
+    /// Traps if `index` is outside `0..<count`.
+    @inlinable
+    public subscript(index: Int) -> Record {
+        get { load(index) }
+        set { store(newValue, at: index) }
+    }
+
+    @inlinable
+    func load(_ index: Int) -> Record {
+        checkIndex(index)
+        // SAFETY: index < count <= capacity, so the record lies inside the mapping; stride keeps alignment.
+        let address = storage.records + index * MemoryLayout<Record>.stride
+        guard !boolOffsets.isEmpty else { return address.load(as: Record.self) }
+        return loadCheckingBools(address)
+    }
+
+    @usableFromInline
+    func loadCheckingBools(_ address: UnsafeMutableRawPointer) -> Record {
+        withUnsafeTemporaryAllocation(byteCount: MemoryLayout<Record>.stride, alignment: MemoryLayout<Record>.alignment) { copy in
+            copy.copyMemory(from: UnsafeRawBufferPointer(start: address, count: MemoryLayout<Record>.stride))
+            for offset in boolOffsets where copy[offset] > 1 { copy[offset] = 1 }
+            return copy.load(as: Record.self)
+        }
+    }
+
+    @usableFromInline
+    func store(_ record: Record, at index: Int) {
+        checkIndex(index)
+        precondition(storage.isWritable, "RecordTable: cannot write to a table opened read-only")
+        // SAFETY: index < count <= capacity, inside the writable mapping.
+        (storage.records + index * MemoryLayout<Record>.stride).storeBytes(of: record, as: Record.self)
+        storage.markWritten(index: index)
+    }
+
+    @inlinable @inline(__always)
+    func checkIndex(_ index: Int) {
+        if _slowPath(UInt(bitPattern: index) >= UInt(bitPattern: storage.count)) { indexFailure(index) }
+    }
+
+    @usableFromInline @inline(never)
+    func indexFailure(_ index: Int) -> Never {
+        if storage.isClosed { fatalError("RecordTable: index \(index) of a closed table") }
+        fatalError("RecordTable: index \(index) is out of range for a table of \(storage.count) records")
+    }
+
+    // MARK: Appending and removing
+
+    /// Appends a record. It is visible to readers, and safe from a process crash, when this returns.
+    /// - Throws: `noSpace` if the file cannot grow; the table keeps its old count.
+    public func append(_ record: Record) throws(RecordTableError) {
+        let address = try storage.slotsForAppending(1)
+        // SAFETY: slotsForAppending made room for one record at this address.
+        address.storeBytes(of: record, as: Record.self)
+        try storage.publish(count: storage.count + 1)
+    }
+
+    /// Appends records, and publishes them together: readers see all or none of them.
+    public func append(contentsOf newRecords: Span<Record>) throws(RecordTableError) {
+        guard !newRecords.isEmpty else { return }
+        let address = try storage.slotsForAppending(newRecords.count)
+        newRecords.withUnsafeBytes { source in
+            // SAFETY: slotsForAppending made room for the records at this address.
+            address.copyMemory(from: source.baseAddress!, byteCount: source.count)
+        }
+        try storage.publish(count: storage.count + newRecords.count)
+    }
+
+    /// Appends the records of an array; see ``append(contentsOf:)-(Span<Record>)``.
+    public func append(contentsOf newRecords: [Record]) throws(RecordTableError) {
+        try append(contentsOf: newRecords.span)
+    }
+
+    /// Makes room for `minimumCapacity` records, so appends up to it never grow the file.
+    public func reserveCapacity(_ minimumCapacity: Int) throws(RecordTableError) {
+        try storage.reserve(minimumCapacity)
+    }
+
+    /// Removes the last `n` records (the file keeps its size). Traps if `n > count`.
+    public func removeLast(_ n: Int = 1) throws(RecordTableError) {
+        try storage.removeLast(n)
+    }
+
+    /// Removes every record (the file keeps its size).
+    public func removeAll() throws(RecordTableError) {
+        try storage.removeLast(storage.count)
+    }
+
+    /// Writes a commit point; in `.batch` and `.everyAppend` modes, syncs the records first,
+    /// so that they survive a power loss.
+    public func commit() throws(RecordTableError) {
+        try storage.commit()
+    }
+
+    // MARK: Readers
+
+    /// Moves a reader's snapshot to the count the writer has published, remapping if the
+    /// file grew; returns the new count. A writer's count is always current.
+    @discardableResult
+    public func refresh() throws(RecordTableError) -> Int {
+        try storage.refresh()
+    }
+
+    /// Waits until there are more than `known` records (as `tail -f` does), or until
+    /// `timeout`; returns the count.
+    public func waitForRecords(beyond known: Int, timeout: Duration) throws(RecordTableError) -> Int {
+        try storage.waitForRecords(beyond: known, timeout: timeout)
+    }
+
+    /// Whether a process has the table open for writing (this one, if it is the writer).
+    public func writerIsActive() throws(RecordTableError) -> Bool {
+        try storage.writerIsActive()
+    }
+
+    // MARK: Zero-copy access
+
+    /// Calls `body` with the records in `range` (all of them by default) as a `Span`, without
+    /// copying. The table cannot grow, remap or close while `body` runs (that traps).
+    /// - Throws: `corrupt` if a Bool field in the range holds a byte other than 0 or 1, since
+    ///   such a record cannot be viewed in place.
+    public func withRecords<Result>(
+        in range: Range<Int>? = nil, _ body: (Span<Record>) -> Result
+    ) throws(RecordTableError) -> Result {
+        let range = range ?? 0..<storage.count
+        precondition(range.lowerBound >= 0 && range.upperBound <= storage.count,
+                     "RecordTable: range \(range) is out of range for a table of \(storage.count) records")
+        let start = storage.records + range.lowerBound * MemoryLayout<Record>.stride
+        for index in range where !boolOffsets.isEmpty {
+            for offset in boolOffsets where start.load(fromByteOffset: (index - range.lowerBound) * MemoryLayout<Record>.stride + offset, as: UInt8.self) > 1 {
+                throw RecordTableError(.corrupt, operation: "withRecords", path: path,
+                                       message: "record \(index) has a Bool field holding a byte other than 0 or 1")
+            }
+        }
+        storage.borrowCount += 1
+        defer { storage.borrowCount -= 1 }
+        // SAFETY: the range is inside the mapping, which cannot change while borrowCount > 0.
+        let span = Span<Record>(_unsafeStart: start.assumingMemoryBound(to: Record.self), count: range.count)
+        return body(span)
+    }
+
+    // MARK: Closing
+
+    /// Commits (for a writer), unmaps and closes the file; the writer lock is released.
+    /// Closing twice does nothing; using a closed table traps.
+    public func close() throws(RecordTableError) {
+        try storage.close()
+    }
+}

@@ -1,0 +1,100 @@
+import MemoryMappedFiles
+
+/// An error from a table's file or its environment.
+///
+/// Like ``MemoryMappedFiles/MappedFileError`` it names the operation, the path, and the system
+/// call and errno where there was one. Mistakes in code (an index out of range, appending
+/// to a read-only table) trap instead.
+public struct RecordTableError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// What went wrong.
+    public enum Code: String, Hashable, Sendable {
+        /// The file does not exist.
+        case notFound
+        /// `create` found a file at the path.
+        case alreadyExists
+        /// Permission denied, or a read-only file system.
+        case permissionDenied
+        /// The path is a directory or not a regular file.
+        case isDirectory
+        /// The disk is full; the table keeps its old count and capacity.
+        case noSpace
+        /// The file is not a record table: an empty file, or a foreign one.
+        case notATable
+        /// The file was written on a machine of the other byte order.
+        case byteOrderMismatch
+        /// The file has a format version (or features) this library does not read.
+        case unsupportedVersion
+        /// The header or the commit slots are damaged, or the count points past the file's end.
+        case corrupt
+        /// The file's schema differs from the Swift record type's.
+        case schemaMismatch
+        /// Another process has the table open for writing.
+        case writerActive
+        /// Another process truncated the file while it was open.
+        case truncated
+        /// An argument from outside the code (a schema, metadata) is not valid.
+        case invalidArgument
+        /// An I/O error or another errno; `errno` holds it.
+        case ioError
+    }
+
+    /// What went wrong.
+    public var code: Code
+    /// The table operation, such as `open` or `append`.
+    public var operation: String
+    /// The table's path.
+    public var path: String
+    /// The failing system call, if any.
+    public var systemCall: String?
+    /// Its errno, if any.
+    public var errno: Int32?
+    /// A sentence for a person.
+    public var message: String
+
+    /// Creates an error.
+    public init(_ code: Code, operation: String, path: String, systemCall: String? = nil, errno: Int32? = nil, message: String) {
+        self.code = code
+        self.operation = operation
+        self.path = path
+        self.systemCall = systemCall
+        self.errno = errno
+        self.message = message
+    }
+
+    /// One line: `operation 'path': message (systemCall: strerror, errno N)`.
+    public var description: String {
+        var text = "\(operation) '\(path)': \(message)"
+        if let systemCall, let errno {
+            text += " (\(systemCall): \(MappedFileError.describe(errno: errno)), errno \(errno))"
+        }
+        return text
+    }
+
+    /// The table error for a failure of the mapping layer.
+    init(_ error: MappedFileError, operation: String, path: String) {
+        let code: Code
+        switch error.code {
+        case .notFound: code = .notFound
+        case .alreadyExists: code = .alreadyExists
+        case .permissionDenied: code = .permissionDenied
+        case .isDirectory, .notRegularFile: code = .isDirectory
+        case .noSpace: code = .noSpace
+        case .fileTruncated: code = .truncated
+        case .invalidCapacity: code = .notATable  // an empty file
+        default: code = .ioError
+        }
+        self.init(code, operation: operation, path: path, systemCall: error.systemCall, errno: error.errno,
+                  message: code == .notATable ? "the file is empty, not a record table" : error.message)
+    }
+
+    init(_ problem: FormatProblem, operation: String, path: String) {
+        let code: Code
+        switch problem.kind {
+        case .notATable: code = .notATable
+        case .byteOrderMismatch: code = .byteOrderMismatch
+        case .unsupportedVersion: code = .unsupportedVersion
+        case .corrupt: code = .corrupt
+        }
+        self.init(code, operation: operation, path: path, message: problem.message)
+    }
+}

@@ -1,0 +1,278 @@
+// The byte layout of a table file, version 1. docs/FORMAT.md is the specification;
+// this file encodes and decodes it. Every value is little-endian.
+//
+//   0      fixed header (64 bytes used, 512 reserved)
+//   512    commit slot 0 (64 bytes, in its own 512-byte sector)
+//   1024   commit slot 1
+//   1536   live area: boot identifier and live count
+//   2048   schema: 64-byte field entries, then metadata entries
+//   dataOffset (a multiple of 4096): records, `stride` bytes apart
+
+enum TableFormat {
+    static let magic: [UInt8] = Array("MRECTBL".utf8) + [0]
+    static let byteOrderMark: UInt32 = 0x0A0B_0C0D
+    static let versionMajor: UInt16 = 1
+    static let versionMinor: UInt16 = 0
+    /// Flag bits 16…31 are features a reader must understand; version 1 defines none.
+    static let incompatibleFlagsMask: UInt32 = 0xFFFF_0000
+    static let slotOffsets = [512, 1024]
+    static let slotSize = 64
+    static let liveOffset = 1536
+    static let liveCountOffset = liveOffset + 16
+    static let schemaOffset = 2048
+    static let fieldEntrySize = 64
+    static let pageSize = 4096
+    /// The byte the writer locks (an OFD lock): one writer at a time.
+    static let writerLockBytes = 0..<1
+    static let maximumMetadataBytes = 1 << 20
+
+    // Offsets in the fixed header.
+    static let checksumOffset = 16
+    static let fixedHeaderSize = 64
+}
+
+/// A problem found while decoding a file; the table layer turns it into a `RecordTableError`.
+struct FormatProblem: Error {
+    enum Kind { case notATable, byteOrderMismatch, unsupportedVersion, corrupt }
+    let kind: Kind
+    let message: String
+    init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+}
+
+/// What the header says, apart from the commit slots and the live area.
+struct TableHeader: Equatable {
+    var schema: RecordSchema
+    var metadata: [(key: String, value: String)]
+    var flags: UInt32
+    var versionMinor: UInt16
+    var dataOffset: Int
+
+    static func == (lhs: TableHeader, rhs: TableHeader) -> Bool {
+        lhs.schema == rhs.schema && lhs.flags == rhs.flags && lhs.dataOffset == rhs.dataOffset
+            && lhs.metadata.elementsEqual(rhs.metadata, by: { $0.key == $1.key && $0.value == $1.value })
+    }
+}
+
+/// A commit point: the count, and the capacity it was committed with.
+struct CommitSlot: Equatable {
+    var generation: UInt64
+    var count: Int
+    var capacity: Int
+}
+
+/// The live count as one 8-byte word: 48 bits of count and a 16-bit check, the complement
+/// of the XOR of the count's three 16-bit chunks. Any single damaged byte fails the check.
+enum LiveCount {
+    static let maximum = (1 << 48) - 1
+
+    @inline(__always)
+    static func word(_ count: Int) -> UInt64 {
+        let value = UInt64(count)
+        return value | check(value) << 48
+    }
+
+    /// The count in `word`, or nil if the check fails.
+    static func count(_ word: UInt64) -> Int? {
+        let value = word & 0xFFFF_FFFF_FFFF
+        return word >> 48 == check(value) ? Int(value) : nil
+    }
+
+    @inline(__always)
+    private static func check(_ value: UInt64) -> UInt64 {
+        ~(value ^ value >> 16 ^ value >> 32) & 0xFFFF
+    }
+}
+
+// MARK: - Little-endian access
+
+extension UnsafeRawBufferPointer {
+    func loadLittleEndian<T: FixedWidthInteger>(_ offset: Int, as type: T.Type) -> T {
+        // SAFETY: every caller checks offset + size <= count first (the header is at least a page).
+        T(littleEndian: loadUnaligned(fromByteOffset: offset, as: T.self))
+    }
+}
+
+extension UnsafeMutableRawBufferPointer {
+    func storeLittleEndian<T: FixedWidthInteger>(_ value: T, at offset: Int) {
+        storeBytes(of: value.littleEndian, toByteOffset: offset, as: T.self)
+    }
+}
+
+// MARK: - Encoding
+
+extension TableHeader {
+    /// The metadata entries' encoded size: 2 + 2 + key + value bytes each, padded to 8.
+    static func metadataSize(_ metadata: [(key: String, value: String)]) -> Int {
+        metadata.reduce(0) { $0 + (4 + $1.key.utf8.count + $1.value.utf8.count + 7) & ~7 }
+    }
+
+    /// The data offset for a schema and metadata: the first page after them.
+    static func dataOffset(schema: RecordSchema, metadata: [(key: String, value: String)]) -> Int {
+        let end = TableFormat.schemaOffset + schema.fields.count * TableFormat.fieldEntrySize + metadataSize(metadata)
+        return max(TableFormat.pageSize, (end + TableFormat.pageSize - 1) / TableFormat.pageSize * TableFormat.pageSize)
+    }
+
+    /// The bytes of the whole header, `[0, dataOffset)`, with slot 0 committing `count` 0.
+    func encoded(capacity: Int) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: dataOffset)
+        let staticLength = schema.fields.count * TableFormat.fieldEntrySize + Self.metadataSize(metadata)
+        bytes.withUnsafeMutableBytes { buffer in
+            buffer.copyBytes(from: TableFormat.magic)
+            buffer.storeLittleEndian(TableFormat.byteOrderMark, at: 8)
+            buffer.storeLittleEndian(TableFormat.versionMajor, at: 12)
+            buffer.storeLittleEndian(versionMinor, at: 14)
+            buffer.storeLittleEndian(flags, at: 20)
+            buffer.storeLittleEndian(UInt32(schema.stride), at: 24)
+            buffer.storeLittleEndian(UInt32(schema.alignment), at: 28)
+            buffer.storeLittleEndian(UInt64(dataOffset), at: 32)
+            buffer.storeLittleEndian(UInt32(schema.fields.count), at: 40)
+            buffer.storeLittleEndian(UInt32(metadata.count), at: 44)
+            buffer.storeLittleEndian(schema.hash64, at: 48)
+            buffer.storeLittleEndian(UInt32(staticLength), at: 56)
+            var offset = TableFormat.schemaOffset
+            for field in schema.fields {
+                let name = Array(field.name.utf8)
+                UnsafeMutableRawBufferPointer(rebasing: buffer[offset..<offset + name.count]).copyBytes(from: name)
+                buffer[offset + 48] = field.type.rawValue
+                buffer.storeLittleEndian(UInt32(field.offset), at: offset + 52)
+                buffer.storeLittleEndian(UInt32(field.count), at: offset + 56)
+                offset += TableFormat.fieldEntrySize
+            }
+            for entry in metadata {
+                let key = Array(entry.key.utf8), value = Array(entry.value.utf8)
+                buffer.storeLittleEndian(UInt16(key.count), at: offset)
+                buffer.storeLittleEndian(UInt16(value.count), at: offset + 2)
+                UnsafeMutableRawBufferPointer(rebasing: buffer[offset + 4..<offset + 4 + key.count]).copyBytes(from: key)
+                UnsafeMutableRawBufferPointer(rebasing: buffer[offset + 4 + key.count..<offset + 4 + key.count + value.count]).copyBytes(from: value)
+                offset += (4 + key.count + value.count + 7) & ~7
+            }
+            buffer.storeLittleEndian(Self.checksum(UnsafeRawBufferPointer(buffer), staticLength: staticLength), at: TableFormat.checksumOffset)
+            CommitSlot(generation: 1, count: 0, capacity: capacity).encode(into: buffer, at: TableFormat.slotOffsets[0])
+        }
+        return bytes
+    }
+
+    /// CRC-32C over the fixed header (its checksum field read as zero) and the schema region.
+    static func checksum(_ bytes: UnsafeRawBufferPointer, staticLength: Int) -> UInt32 {
+        var crc = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[0..<TableFormat.checksumOffset]))
+        crc = withUnsafeBytes(of: UInt32(0)) { CRC32C.checksum($0, continuing: crc) }
+        crc = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[(TableFormat.checksumOffset + 4)..<512]), continuing: crc)
+        let schemaEnd = TableFormat.schemaOffset + staticLength
+        return CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[TableFormat.schemaOffset..<schemaEnd]), continuing: crc)
+    }
+}
+
+extension CommitSlot {
+    func encode(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) {
+        let slot = UnsafeMutableRawBufferPointer(rebasing: buffer[offset..<offset + TableFormat.slotSize])
+        slot.storeLittleEndian(generation, at: 0)
+        slot.storeLittleEndian(UInt64(count), at: 8)
+        slot.storeLittleEndian(UInt64(capacity), at: 16)
+        slot.storeLittleEndian(CRC32C.checksum(UnsafeRawBufferPointer(rebasing: slot[0..<56])), at: 56)
+    }
+
+    /// The slot at `offset`, or nil if it was never written or its checksum does not match.
+    static func decode(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> CommitSlot? {
+        let slot = UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + TableFormat.slotSize])
+        let generation = slot.loadLittleEndian(0, as: UInt64.self)
+        guard generation > 0, slot.loadLittleEndian(56, as: UInt32.self) == CRC32C.checksum(UnsafeRawBufferPointer(rebasing: slot[0..<56])) else {
+            return nil
+        }
+        let count = slot.loadLittleEndian(8, as: UInt64.self), capacity = slot.loadLittleEndian(16, as: UInt64.self)
+        guard count <= capacity, capacity <= UInt64(Int.max) else { return nil }
+        return CommitSlot(generation: generation, count: Int(count), capacity: Int(capacity))
+    }
+
+    /// The valid slot with the highest generation, or nil if neither is valid.
+    static func latest(_ bytes: UnsafeRawBufferPointer) -> CommitSlot? {
+        TableFormat.slotOffsets.compactMap { decode(bytes, at: $0) }.max { $0.generation < $1.generation }
+    }
+}
+
+// MARK: - Decoding: validate everything before trusting anything
+
+extension TableHeader {
+    /// Decodes and validates the header from the first bytes of a file of `fileSize` bytes.
+    static func decode(_ bytes: UnsafeRawBufferPointer, fileSize: Int) throws(FormatProblem) -> TableHeader {
+        guard fileSize > 0 else { throw FormatProblem(.notATable, "the file is empty") }
+        guard bytes.count >= 12, bytes.starts(with: TableFormat.magic) else {
+            throw FormatProblem(.notATable, "it does not start with the magic bytes of a record table (MRECTBL)")
+        }
+        let mark = bytes.loadLittleEndian(8, as: UInt32.self)
+        guard mark == TableFormat.byteOrderMark else {
+            if mark == TableFormat.byteOrderMark.byteSwapped {
+                throw FormatProblem(.byteOrderMismatch, "it was written with the opposite byte order (big-endian)")
+            }
+            throw FormatProblem(.corrupt, "the byte-order mark is 0x\(String(mark, radix: 16)), not 0x0a0b0c0d")
+        }
+        guard bytes.count >= TableFormat.pageSize else {
+            throw FormatProblem(.corrupt, "the file has \(fileSize) bytes, fewer than the 4096-byte header")
+        }
+        let major = bytes.loadLittleEndian(12, as: UInt16.self), minor = bytes.loadLittleEndian(14, as: UInt16.self)
+        guard major == TableFormat.versionMajor else {
+            throw FormatProblem(.unsupportedVersion, "it has format version \(major).\(minor); this library reads version \(TableFormat.versionMajor).x")
+        }
+        let flags = bytes.loadLittleEndian(20, as: UInt32.self)
+        guard flags & TableFormat.incompatibleFlagsMask == 0 else {
+            throw FormatProblem(.unsupportedVersion, "it needs features this library does not know (flags 0x\(String(flags, radix: 16)))")
+        }
+        let staticLength = Int(bytes.loadLittleEndian(56, as: UInt32.self))
+        guard staticLength <= bytes.count - TableFormat.schemaOffset else {
+            throw FormatProblem(.corrupt, "the schema region (\(staticLength) bytes) runs past the header")
+        }
+        let storedChecksum = bytes.loadLittleEndian(TableFormat.checksumOffset, as: UInt32.self)
+        guard storedChecksum == checksum(bytes, staticLength: staticLength) else {
+            throw FormatProblem(.corrupt, "the header checksum does not match; the header is damaged")
+        }
+        let dataOffset64 = bytes.loadLittleEndian(32, as: UInt64.self)
+        guard dataOffset64 % UInt64(TableFormat.pageSize) == 0, dataOffset64 >= UInt64(TableFormat.schemaOffset + staticLength),
+              dataOffset64 <= UInt64(fileSize) else {
+            throw FormatProblem(.corrupt, "the data offset \(dataOffset64) is not a page boundary inside the file after the schema")
+        }
+        let stride = Int(bytes.loadLittleEndian(24, as: UInt32.self)), alignment = Int(bytes.loadLittleEndian(28, as: UInt32.self))
+        let fieldCount = Int(bytes.loadLittleEndian(40, as: UInt32.self)), metadataCount = Int(bytes.loadLittleEndian(44, as: UInt32.self))
+        guard fieldCount * TableFormat.fieldEntrySize <= staticLength else {
+            throw FormatProblem(.corrupt, "\(fieldCount) fields do not fit in the schema region of \(staticLength) bytes")
+        }
+        var fields: [RecordField] = []
+        var offset = TableFormat.schemaOffset
+        for _ in 0..<fieldCount {
+            let nameBytes = UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + 48]).prefix { $0 != 0 }
+            guard let name = String(validating: nameBytes, as: UTF8.self) else {
+                throw FormatProblem(.corrupt, "a field name at byte \(offset) is not valid UTF-8")
+            }
+            guard let type = FieldType(rawValue: bytes[offset + 48]) else {
+                throw FormatProblem(.corrupt, "field '\(name)' has the unknown type code \(bytes[offset + 48])")
+            }
+            fields.append(RecordField(
+                name: name, type: type, offset: Int(bytes.loadLittleEndian(offset + 52, as: UInt32.self)),
+                count: Int(bytes.loadLittleEndian(offset + 56, as: UInt32.self))))
+            offset += TableFormat.fieldEntrySize
+        }
+        let schema: RecordSchema
+        do {
+            schema = try RecordSchema(fields: fields, stride: stride, alignment: alignment)
+        } catch {
+            throw FormatProblem(.corrupt, "the schema is not valid: \(error.description)")
+        }
+        guard bytes.loadLittleEndian(48, as: UInt64.self) == schema.hash64 else {
+            throw FormatProblem(.corrupt, "the schema hash does not match the schema")
+        }
+        let schemaEnd = TableFormat.schemaOffset + staticLength
+        var metadata: [(key: String, value: String)] = []
+        for _ in 0..<metadataCount {
+            guard offset + 4 <= schemaEnd else { throw FormatProblem(.corrupt, "the metadata runs past the schema region") }
+            let keyLength = Int(bytes.loadLittleEndian(offset, as: UInt16.self)), valueLength = Int(bytes.loadLittleEndian(offset + 2, as: UInt16.self))
+            guard offset + 4 + keyLength + valueLength <= schemaEnd,
+                  let key = String(validating: UnsafeRawBufferPointer(rebasing: bytes[offset + 4..<offset + 4 + keyLength]), as: UTF8.self),
+                  let value = String(validating: UnsafeRawBufferPointer(rebasing: bytes[offset + 4 + keyLength..<offset + 4 + keyLength + valueLength]), as: UTF8.self)
+            else { throw FormatProblem(.corrupt, "a metadata entry at byte \(offset) is damaged") }
+            metadata.append((key, value))
+            offset += (4 + keyLength + valueLength + 7) & ~7
+        }
+        return TableHeader(schema: schema, metadata: metadata, flags: flags, versionMinor: minor, dataOffset: Int(dataOffset64))
+    }
+}

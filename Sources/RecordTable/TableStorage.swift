@@ -1,0 +1,357 @@
+import MemoryMappedFiles
+
+/// When a table makes its records durable (safe from power loss).
+///
+/// Whatever the mode, an appended record is safe from a *process* crash (kill -9) as soon as
+/// `append` returns: it is in the kernel's page cache, and the live count that covers it is
+/// published after it. The modes differ in what survives a power loss or a kernel crash.
+public enum Durability: UInt32, Sendable, Hashable, CaseIterable {
+    /// Never waits for the disk. `commit()` and `close()` write a commit point without syncing;
+    /// after a power loss the table opens at some earlier commit point, or its header is
+    /// damaged and `open` throws `corrupt`. Fastest.
+    case none = 0
+    /// `commit()` (and `close()`) syncs the new records, then writes and syncs a commit point.
+    /// After a power loss the table has exactly the records of the last completed commit.
+    case batch = 1
+    /// Every append commits before it returns, as `batch` does. Slowest: two syncs per append.
+    case everyAppend = 2
+}
+
+/// The engine behind ``RecordTable`` and ``DynamicRecordTable``: the file, its mapping, the
+/// header, the count, and the commit protocol (docs/FORMAT.md). One object per open table.
+@usableFromInline
+final class TableStorage {
+    let path: String
+    let header: TableHeader
+    let isWritable: Bool
+    let durability: Durability
+    /// This boot's identifier; the live count is trusted only when the file's matches.
+    let bootIdentifier: [UInt8]
+
+    private var map: MemoryMappedFile?
+    private var view: MappedViewAccessor?
+
+    /// Byte 0 of the file in this process's mapping; valid while `view` is mapped.
+    @exclusivity(unchecked) private(set) var base: UnsafeMutableRawPointer
+    /// The first record.
+    @usableFromInline @exclusivity(unchecked) private(set) var records: UnsafeMutableRawPointer
+    /// Records this process may read: the writer's count, or a reader's last snapshot.
+    @usableFromInline @exclusivity(unchecked) private(set) var count: Int
+    /// Records the mapped file has room for.
+    @exclusivity(unchecked) private(set) var capacity: Int
+    /// The last commit point read or written.
+    private(set) var committed: CommitSlot
+    /// Records below this index are on disk (durable modes); in-place writes lower it.
+    private var syncedBelow: Int
+    /// How many closures are borrowing records zero-copy; growth must not remap meanwhile.
+    var borrowCount = 0
+    @usableFromInline private(set) var isClosed = false
+
+    private init(path: String, header: TableHeader, isWritable: Bool, durability: Durability, bootIdentifier: [UInt8],
+                 map: consuming MemoryMappedFile, view: consuming MappedViewAccessor, count: Int, committed: CommitSlot) {
+        self.path = path
+        self.header = header
+        self.isWritable = isWritable
+        self.durability = durability
+        self.bootIdentifier = bootIdentifier
+        // SAFETY: the pointer stays valid while `view` is mapped; `remap` and `close` update or retire it.
+        let base = view.withUnsafeMutableBytes { $0.baseAddress! }
+        self.base = base
+        self.records = base + header.dataOffset
+        self.capacity = (view.capacity - header.dataOffset) / header.schema.stride
+        self.count = count
+        self.committed = committed
+        self.syncedBelow = committed.count
+        self.map = Optional(map)
+        self.view = Optional(view)
+    }
+
+    deinit {
+        if !isClosed, isWritable { _ = try? commit() }
+    }
+
+    static let currentBootIdentifier = readBootIdentifier()
+
+    // MARK: Create and open
+
+    static func create(
+        path: String, schema: RecordSchema, metadata: [(key: String, value: String)], capacity: Int, durability: Durability
+    ) throws(RecordTableError) -> TableStorage {
+        let operation = "create"
+        func invalid(_ message: String) -> RecordTableError { RecordTableError(.invalidArgument, operation: operation, path: path, message: message) }
+        guard capacity >= 0 else { throw invalid("the capacity \(capacity) is negative") }
+        for entry in metadata {
+            guard (1...255).contains(entry.key.utf8.count), entry.value.utf8.count <= 65_535 else {
+                throw invalid("metadata key '\(entry.key)' must be 1 to 255 bytes, its value at most 65,535")
+            }
+        }
+        guard TableHeader.metadataSize(metadata) <= TableFormat.maximumMetadataBytes else {
+            throw invalid("the metadata is larger than \(TableFormat.maximumMetadataBytes) bytes")
+        }
+        let dataOffset = TableHeader.dataOffset(schema: schema, metadata: metadata)
+        let header = TableHeader(schema: schema, metadata: metadata, flags: durability.rawValue, versionMinor: TableFormat.versionMinor, dataOffset: dataOffset)
+        let fileSize = fileSize(dataOffset: dataOffset, stride: schema.stride, records: max(capacity, 1))
+        do throws(MappedFileError) {
+            let map = try MemoryMappedFile.createFromFile(path: path, mode: .createNew, capacity: fileSize)
+            guard try map.tryLock(bytes: TableFormat.writerLockBytes) else {
+                throw MappedFileError(.alreadyExists, operation: operation, path: path, message: "another process is creating it")
+            }
+            var view = try map.makeViewAccessor()
+            let recordCapacity = (fileSize - dataOffset) / schema.stride
+            let bytes = header.encoded(capacity: recordCapacity)
+            view.write(contentsOf: bytes.span, at: 0)
+            let boot = currentBootIdentifier
+            view.write(contentsOf: boot.span, at: TableFormat.liveOffset)
+            if durability != .none { try view.flush(range: 0..<dataOffset) }
+            return TableStorage(path: path, header: header, isWritable: true, durability: durability, bootIdentifier: boot,
+                                map: map, view: view, count: 0, committed: CommitSlot(generation: 1, count: 0, capacity: recordCapacity))
+        } catch {
+            throw RecordTableError(error, operation: operation, path: path)
+        }
+    }
+
+    static func open(
+        path: String, writable: Bool, durability: Durability, waitForWriter: Duration?,
+        bootIdentifier: [UInt8] = currentBootIdentifier
+    ) throws(RecordTableError) -> TableStorage {
+        let operation = "open"
+        var opened = try mapFile(path: path, writable: writable, waitForWriter: waitForWriter)
+        let (header, slot, count) = try opened.view.withUnsafeMutableBytes { bytes throws(RecordTableError) in
+            try decodeState(UnsafeRawBufferPointer(bytes), bootIdentifier: bootIdentifier, path: path, operation: operation)
+        }
+        if writable {
+            // Take over: publish this boot and the recovered count for readers.
+            opened.view.write(contentsOf: bootIdentifier.span, at: TableFormat.liveOffset)
+            opened.view.atomicStore(LiveCount.word(count), at: TableFormat.liveCountOffset)
+        }
+        return TableStorage(path: path, header: header, isWritable: writable, durability: durability, bootIdentifier: bootIdentifier,
+                            map: opened.map, view: opened.view, count: count, committed: slot)
+    }
+
+    /// A file opened and mapped whole.
+    private struct MappedFile: ~Copyable {
+        var map: MemoryMappedFile
+        var view: MappedViewAccessor
+    }
+
+    private static func mapFile(path: String, writable: Bool, waitForWriter: Duration?) throws(RecordTableError) -> MappedFile {
+        do throws(MappedFileError) {
+            let map = try MemoryMappedFile.createFromFile(path: path, mode: .open, access: writable ? .readWrite : .read)
+            if writable { try acquireWriterLock(map, path: path, waitForWriter: waitForWriter) }
+            let view = try map.makeViewAccessor()
+            return MappedFile(map: map, view: view)
+        } catch where error.message == "writerActive" {
+            throw RecordTableError(.writerActive, operation: "open", path: path,
+                                   message: "another process has the table open for writing")
+        } catch {
+            throw RecordTableError(error, operation: "open", path: path)
+        }
+    }
+
+    private static func acquireWriterLock(_ map: borrowing MemoryMappedFile, path: String, waitForWriter: Duration?) throws(MappedFileError) {
+        let deadline = monotonicNanoseconds() + UInt64(max(0, (waitForWriter ?? .zero) / .nanoseconds(1)))
+        var pause = 100
+        while try !map.tryLock(bytes: TableFormat.writerLockBytes) {
+            guard monotonicNanoseconds() < deadline else {
+                throw MappedFileError(.permissionDenied, operation: "open", path: path, message: "writerActive")
+            }
+            sleepMicroseconds(pause)
+            pause = min(pause * 2, 10_000)
+        }
+    }
+
+    /// Validates the header and picks the count: the live count if this boot wrote it,
+    /// else the latest commit point.
+    static func decodeState(
+        _ bytes: UnsafeRawBufferPointer, bootIdentifier: [UInt8], path: String, operation: String
+    ) throws(RecordTableError) -> (TableHeader, CommitSlot, Int) {
+        let header: TableHeader
+        do {
+            header = try TableHeader.decode(bytes, fileSize: bytes.count)
+        } catch {
+            throw RecordTableError(error, operation: operation, path: path)
+        }
+        func corrupt(_ message: String) -> RecordTableError { RecordTableError(.corrupt, operation: operation, path: path, message: message) }
+        guard let slot = CommitSlot.latest(bytes) else { throw corrupt("neither commit slot is valid") }
+        let capacity = (bytes.count - header.dataOffset) / header.schema.stride
+        var count = slot.count
+        if bytes[TableFormat.liveOffset..<TableFormat.liveOffset + 16].elementsEqual(bootIdentifier) {
+            let word = bytes.loadLittleEndian(TableFormat.liveCountOffset, as: UInt64.self)
+            if let live = LiveCount.count(word), live <= capacity { count = live }
+        }
+        guard count <= capacity else {
+            throw corrupt("the count \(count) points past the end of the file, which has room for \(capacity) records")
+        }
+        return (header, slot, count)
+    }
+
+    static func fileSize(dataOffset: Int, stride: Int, records: Int) -> Int {
+        let bytes = dataOffset + stride * records
+        return (bytes + TableFormat.pageSize - 1) / TableFormat.pageSize * TableFormat.pageSize
+    }
+
+    // MARK: Writing
+
+    private func requireWritable(_ operation: String) {
+        precondition(!isClosed, "RecordTable: \(operation) on a closed table")
+        precondition(isWritable, "RecordTable: \(operation) on a table opened read-only")
+    }
+
+    /// Makes room for `minimum` records, growing the file in chunks.
+    func reserve(_ minimum: Int) throws(RecordTableError) {
+        requireWritable("reserveCapacity")
+        guard minimum > capacity else { return }
+        precondition(borrowCount == 0, "RecordTable: cannot grow the table while its records are borrowed")
+        let stride = header.schema.stride
+        let step = min(max(capacity, (1 << 16) / stride), (1 << 30) / stride)
+        let target = Swift.max(minimum, capacity + step)
+        let newSize = Self.fileSize(dataOffset: header.dataOffset, stride: stride, records: target)
+        do throws(MappedFileError) {
+            try map!.grow(toCapacity: newSize)
+            let newView = try map!.makeViewAccessor()
+            try view.take()?.close(flush: false)
+            view = Optional(newView)
+        } catch {
+            throw RecordTableError(error, operation: "grow", path: path)
+        }
+        // SAFETY: the new mapping replaces the old one; base and records now point into it.
+        base = view!.withUnsafeMutableBytes { $0.baseAddress! }
+        records = base + header.dataOffset
+        capacity = (newSize - header.dataOffset) / stride
+    }
+
+    /// Reserves room for `extra` more records and returns where the first goes.
+    @inline(__always)
+    func slotsForAppending(_ extra: Int) throws(RecordTableError) -> UnsafeMutableRawPointer {
+        if _slowPath(count + extra > capacity || isClosed || !isWritable) {
+            precondition(count + extra <= LiveCount.maximum, "RecordTable: more than 2^48 - 1 records")
+            try reserve(count + extra)
+        }
+        return records + count * header.schema.stride
+    }
+
+    /// Publishes `newCount` records to readers (after they are written), and commits in `everyAppend` mode.
+    @inline(__always)
+    func publish(count newCount: Int) throws(RecordTableError) {
+        count = newCount
+        view!.atomicStore(LiveCount.word(newCount), at: TableFormat.liveCountOffset)
+        if _slowPath(durability == .everyAppend) { try commit() }
+    }
+
+    /// Notes an in-place write, so the next durable commit syncs it.
+    @inline(__always)
+    func markWritten(index: Int) {
+        if index < syncedBelow { syncedBelow = index }
+    }
+
+    func removeLast(_ n: Int) throws(RecordTableError) {
+        requireWritable("removeLast")
+        precondition(n >= 0 && n <= count, "RecordTable: cannot remove \(n) of \(count) records")
+        try publish(count: count - n)
+    }
+
+    /// Writes a commit point for the current count, syncing first in the durable modes.
+    func commit() throws(RecordTableError) {
+        requireWritable("commit")
+        let stride = header.schema.stride
+        let slot = CommitSlot(generation: committed.generation + 1, count: count, capacity: capacity)
+        let slotOffset = TableFormat.slotOffsets[Int(slot.generation % 2)]
+        do throws(MappedFileError) {
+            if durability != .none && syncedBelow < count {
+                // LMDB's order: the data reaches the disk before the commit point that covers it.
+                try view!.flush(range: (header.dataOffset + syncedBelow * stride)..<(header.dataOffset + count * stride))
+            }
+            view!.withUnsafeMutableBytes { slot.encode(into: $0, at: slotOffset) }
+            if durability != .none { try view!.flush(range: slotOffset..<slotOffset + TableFormat.slotSize) }
+        } catch {
+            throw RecordTableError(error, operation: "commit", path: path)
+        }
+        committed = slot
+        syncedBelow = count
+    }
+
+    // MARK: Reading
+
+    /// Re-reads the count another process published, remapping if the file grew; returns it.
+    func refresh() throws(RecordTableError) -> Int {
+        precondition(!isClosed, "RecordTable: refresh on a closed table")
+        guard !isWritable else { return count }
+        let newCount = try view!.withUnsafeMutableBytes { bytes throws(RecordTableError) in
+            try publishedCount(UnsafeRawBufferPointer(bytes))
+        }
+        if newCount > capacity {
+            precondition(borrowCount == 0, "RecordTable: cannot remap the table while its records are borrowed")
+            do throws(MappedFileError) {
+                let mappedBytes = try map!.refreshCapacity()
+                let newView = try map!.makeViewAccessor()
+                try view.take()?.close(flush: false)
+                view = Optional(newView)
+                capacity = (mappedBytes - header.dataOffset) / header.schema.stride
+            } catch {
+                throw RecordTableError(error, operation: "refresh", path: path)
+            }
+            // SAFETY: the new mapping replaces the old one.
+            base = view!.withUnsafeMutableBytes { $0.baseAddress! }
+            records = base + header.dataOffset
+            guard newCount <= capacity else {
+                throw RecordTableError(.corrupt, operation: "refresh", path: path,
+                                       message: "the count \(newCount) points past the end of the file (room for \(capacity) records)")
+            }
+        }
+        count = newCount
+        return newCount
+    }
+
+    /// The live count if this boot's writer published it, else the latest commit point's count.
+    private func publishedCount(_ bytes: UnsafeRawBufferPointer) throws(RecordTableError) -> Int {
+        if bytes[TableFormat.liveOffset..<TableFormat.liveOffset + 16].elementsEqual(bootIdentifier),
+           let live = LiveCount.count(view!.atomicLoad(UInt64.self, at: TableFormat.liveCountOffset)) {
+            return live
+        }
+        guard let slot = CommitSlot.latest(bytes) else {
+            throw RecordTableError(.corrupt, operation: "refresh", path: path, message: "neither commit slot is valid")
+        }
+        committed = slot
+        return slot.count
+    }
+
+    /// Waits until the count passes `known`, polling with backoff; returns the new count,
+    /// or the old one at the timeout.
+    func waitForRecords(beyond known: Int, timeout: Duration) throws(RecordTableError) -> Int {
+        let deadline = monotonicNanoseconds() + UInt64(max(0, timeout / .nanoseconds(1)))
+        var pause = 50
+        while true {
+            let current = try refresh()
+            if current > known || monotonicNanoseconds() >= deadline { return current }
+            sleepMicroseconds(pause)
+            pause = min(pause * 2, 10_000)
+        }
+    }
+
+    /// Whether another process holds the writer lock.
+    func writerIsActive() throws(RecordTableError) -> Bool {
+        guard !isWritable else { return true }
+        do {
+            return try map!.isLockedElsewhere(bytes: TableFormat.writerLockBytes)
+        } catch {
+            throw RecordTableError(error, operation: "writerIsActive", path: path)
+        }
+    }
+
+    // MARK: Closing
+
+    func close() throws(RecordTableError) {
+        guard !isClosed else { return }
+        precondition(borrowCount == 0, "RecordTable: cannot close the table while its records are borrowed")
+        var failure: RecordTableError?
+        if isWritable {
+            do { try commit() } catch { failure = error }
+        }
+        isClosed = true
+        count = 0
+        capacity = 0
+        try? view.take()?.close(flush: false)
+        try? map.take()?.close(flush: false)
+        if let failure { throw failure }
+    }
+}
