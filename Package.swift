@@ -30,12 +30,16 @@ let package = Package(
             name: "brighten-region", dependencies: ["MemoryMappedFiles", "ImageColor"],
             path: "Sources/Examples/BrightenRegion", swiftSettings: swiftSettings),
 
+        // Test support shared by the test targets and the helper process.
+        .target(name: "TestSupport", dependencies: ["RecordTable"], path: "Tests/TestSupport", swiftSettings: swiftSettings),
         // A helper the tests start as a real second process.
         .executableTarget(
-            name: "mapped-test-helper", dependencies: ["MemoryMappedFiles"],
+            name: "mapped-test-helper", dependencies: ["MemoryMappedFiles", "RecordTable", "TestSupport"],
             path: "Tests/Helper", swiftSettings: swiftSettings),
         .testTarget(
-            name: "MemoryMappedFilesTests", dependencies: ["MemoryMappedFiles"], swiftSettings: swiftSettings),
+            name: "MemoryMappedFilesTests", dependencies: ["MemoryMappedFiles", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "RecordTableTests", dependencies: ["RecordTable", "MemoryMappedFiles", "TestSupport"], swiftSettings: swiftSettings),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -104,7 +104,7 @@ extension InlineArray: RecordFieldValue where Element: RecordFieldValue {
 }
 
 /// Fixed-size UTF-8 text, padded with NUL bytes: a `char` field of `size` bytes.
-public struct FixedString<let size: Int>: RecordFieldValue, Equatable, CustomStringConvertible {
+public struct FixedString<let size: Int>: RecordFieldValue, Equatable, Sendable, CustomStringConvertible {
     /// The raw bytes.
     public var bytes: InlineArray<size, UInt8>
 

@@ -3,6 +3,8 @@
 
 import Glibc
 import MemoryMappedFiles
+import RecordTable
+import TestSupport
 
 func say(_ line: String) {
     let text = line + "\n"
@@ -40,6 +42,94 @@ func accessNamed(_ name: String) -> MemoryMappedFileAccess {
 /// A map and view stored where no deinit runs: a deliberate leak.
 nonisolated(unsafe) var leakedMaps: [UnsafeMutablePointer<MemoryMappedFile>] = []
 nonisolated(unsafe) var leakedViews: [UnsafeMutablePointer<MappedViewAccessor>] = []
+
+func durabilityNamed(_ name: String) -> Durability {
+    switch name {
+    case "none": return .none
+    case "batch": return .batch
+    case "everyAppend": return .everyAppend
+    default: fail("unknown durability \(name)", code: 2)
+    }
+}
+
+/// Opens the Sample table at `path` for writing, creating it if it is missing.
+func openSampleWriter(_ path: String, durability: Durability) throws(RecordTableError) -> RecordTable<Sample> {
+    do {
+        return try RecordTable<Sample>.open(path: path, durability: durability, waitForWriter: .seconds(10))
+    } catch where error.code == .notFound {
+        return try RecordTable<Sample>.create(path: path, durability: durability)
+    }
+}
+
+func tableCommand() throws(RecordTableError) -> Bool {
+    switch command {
+    case "table-writer":  // table-writer PATH COUNT DURABILITY: append COUNT samples, "ack N" after each
+        let table = try openSampleWriter(argument(0), durability: durabilityNamed(argument(2)))
+        say("open \(table.count)")
+        for _ in 0..<integer(1) {
+            try table.append(Sample(id: Int64(table.count)))
+            say("ack \(table.count)")
+        }
+        try table.close()
+        say("done \(table.count)")
+
+    case "table-append-for":  // table-append-for PATH SECONDS: append batches of 1 to 64 until the time is up
+        let table = try openSampleWriter(argument(0), durability: .none)
+        say("open \(table.count)")
+        let deadline = ContinuousClock.now + .seconds(integer(1))
+        var generator = SystemRandomNumberGenerator()
+        while ContinuousClock.now < deadline {
+            let start = table.count
+            let batch = (0..<Int.random(in: 1...64, using: &generator)).map { Sample(id: Int64(start + $0)) }
+            try table.append(contentsOf: batch)
+        }
+        try table.close()
+        say("done \(table.count)")
+
+    case "table-reader":  // table-reader PATH SECONDS: follow the table, checking every record once
+        var opened: RecordTable<Sample>?
+        let deadline = ContinuousClock.now + .seconds(integer(1))
+        while opened == nil {
+            do {
+                opened = try RecordTable<Sample>.open(path: argument(0), access: .readOnly)
+            } catch where error.code == .notFound || error.code == .notATable {
+                guard ContinuousClock.now < deadline else { fail("the table never appeared", code: 1) }
+                usleep(1000)
+            }
+        }
+        let table = opened!
+        say("reading")
+        var checked = 0, refreshes = 0
+        while ContinuousClock.now < deadline {
+            let count = try table.refresh()
+            guard count >= checked else { fail("bad: the count went back from \(checked) to \(count)", code: 1) }
+            for index in checked..<count where !table[index].isValid(at: index) {
+                fail("bad: record \(index) is torn or wrong: \(table[index])", code: 1)
+            }
+            if count == checked { usleep(200) }  // nothing new: do not spin
+            checked = count
+            refreshes += 1
+        }
+        say("ok \(checked) \(refreshes)")
+
+    case "table-hold-writer":  // table-hold-writer PATH: hold the writer lock until a line arrives
+        let table = try RecordTable<Sample>.open(path: argument(0))
+        say("writing")
+        _ = readLineFromParent()
+        try table.close()
+
+    default:
+        return false
+    }
+    return true
+}
+
+do throws(RecordTableError) {
+    if try tableCommand() { exit(0) }
+} catch {
+    say("error \(error.code.rawValue)")
+    fail(error.description, code: 3)
+}
 
 do throws(MappedFileError) {
     switch command {

@@ -1,6 +1,7 @@
 import Glibc
 import MemoryMappedFiles
 import Testing
+import TestSupport
 
 @Suite("Access rights and copy-on-write")
 struct AccessTests {

@@ -1,6 +1,7 @@
 import Glibc
 @testable import MemoryMappedFiles
 import Testing
+import TestSupport
 
 @Suite("Lifetime, flush, large files and SIGBUS")
 struct LifetimeTests {

@@ -1,6 +1,7 @@
 import Glibc
 import MemoryMappedFiles
 import Testing
+import TestSupport
 
 @Suite("Persisted maps: modes, capacity and errors")
 struct PersistedMapTests {

@@ -1,6 +1,7 @@
 import Glibc
 import MemoryMappedFiles
 import Testing
+import TestSupport
 
 /// The seed's struct: four 16-bit channels.
 struct MyColor: BitwiseCopyable, Equatable {

@@ -1,0 +1,264 @@
+import Glibc
+import MemoryMappedFiles
+@testable import RecordTable
+import Testing
+import TestSupport
+
+/// Runs `body` and returns the RecordTableError it throws, or nil.
+func tableError<R>(_ body: () throws -> R, sourceLocation: SourceLocation = #_sourceLocation) -> RecordTableError? {
+    do {
+        _ = try body()
+        return nil
+    } catch let error as RecordTableError {
+        return error
+    } catch {
+        Issue.record("expected a RecordTableError, got \(error)", sourceLocation: sourceLocation)
+        return nil
+    }
+}
+
+/// Sample with `value` as a Float and no tag: a different layout.
+struct OtherSample: TableRecord {
+    var id: Int64
+    var value: Float
+    var check: UInt64
+    var flag: Bool
+    var extra: UInt8
+    static let schema = RecordSchema(OtherSample.self, fields: [
+        .field("id", \.id), .field("value", \.value), .field("check", \.check), .field("flag", \.flag), .field("extra", \.extra),
+    ])
+}
+
+@Suite("Record tables: one process")
+struct RecordTableTests {
+    let directory = TemporaryDirectory()
+
+    @Test("append, read, reopen: records, count and metadata persist")
+    func roundTrip() throws {
+        let path = directory.file("samples.mrec")
+        let table = try RecordTable<Sample>.create(path: path, metadata: ["source": "test", "unit": "m/s"])
+        for id in 0..<1000 { try table.append(Sample(id: Int64(id))) }
+        try table.append(contentsOf: (1000..<6000).map { Sample(id: Int64($0)) })
+        #expect(table.count == 6000)
+        #expect(table.indices.allSatisfy { table[$0].isValid(at: $0) })
+        try table.close()
+        #expect(table.isClosed)
+
+        let reopened = try RecordTable<Sample>.open(path: path)
+        #expect(reopened.count == 6000)
+        #expect(reopened.metadata.map(\.key) == ["source", "unit"])
+        #expect(reopened.metadata.last?.value == "m/s")
+        reopened[17] = Sample(id: 99_999)
+        try reopened.removeLast(10)
+        try reopened.close()
+
+        let reader = try RecordTable<Sample>.open(path: path, access: .readOnly)
+        #expect(reader.count == 5990)
+        #expect(reader[17] == Sample(id: 99_999))
+        #expect(reader[5989].isValid(at: 5989))
+        #expect(reader.isWritable == false)
+    }
+
+    @Test("the table is a RandomAccessCollection: for-in, slices and filter without copying")
+    func collection() throws {
+        let table = try RecordTable<Sample>.create(path: directory.file("c.mrec"))
+        try table.append(contentsOf: (0..<100).map { Sample(id: Int64($0)) })
+        var sum: Int64 = 0
+        for record in table { sum += record.id }
+        #expect(sum == 4950)
+        let slice = table[10..<20]
+        #expect(slice.count == 10 && slice.first?.id == 10 && slice.last?.id == 19)
+        #expect(table.filter { $0.flag }.count == 50)
+        #expect(table.map(\.id).reversed().first == 99)
+        #expect(table.firstIndex { $0.id == 42 } == 42)
+    }
+
+    @Test("growth remaps transparently; reserveCapacity avoids growth")
+    func growth() throws {
+        let path = directory.file("g.mrec")
+        let table = try RecordTable<Sample>.create(path: path)
+        let initialCapacity = table.capacity
+        for id in 0..<200_000 { try table.append(Sample(id: Int64(id))) }
+        #expect(table.capacity >= 200_000 && table.capacity > initialCapacity)
+        #expect(table[0].isValid(at: 0) && table[199_999].isValid(at: 199_999))
+        try table.reserveCapacity(1_000_000)
+        #expect(table.capacity >= 1_000_000)
+        #expect(Int(fileStatus(path)!.st_size) >= 4096 + 1_000_000 * 32)
+        try table.removeAll()
+        #expect(table.isEmpty)
+    }
+
+    @Test("opening with a different Swift type names each differing field")
+    func schemaMismatch() throws {
+        let path = directory.file("s.mrec")
+        try RecordTable<Sample>.create(path: path).close()
+        let error = tableError { try RecordTable<OtherSample>.open(path: path) }
+        #expect(error?.code == .schemaMismatch)
+        let message = error?.message ?? ""
+        #expect(message.contains("field 'value': the file has value: f64 @ 8, OtherSample has value: f32 @ 8"))
+        #expect(message.contains("field 'tag': in the file (tag: char[7] @ 25), not in OtherSample"))
+        #expect(message.contains("field 'extra': in OtherSample (extra: u8 @ 25), not in the file"))
+        // The refused open released the writer lock.
+        try RecordTable<Sample>.open(path: path).close()
+    }
+
+    @Test("a Bool byte other than 0 or 1 reads as true, fails zero-copy access, and verify reports it")
+    func damagedBool() throws {
+        let path = directory.file("b.mrec")
+        let table = try RecordTable<Sample>.create(path: path)
+        try table.append(contentsOf: (0..<3).map { Sample(id: Int64($0)) })
+        try table.close()
+        let descriptor = open(path, O_WRONLY)
+        var two: UInt8 = 2
+        #expect(pwrite(descriptor, &two, 1, off_t(4096 + 32 + 24)) == 1)  // record 1's flag
+        close(descriptor)
+
+        let reader = try RecordTable<Sample>.open(path: path, access: .readOnly)
+        #expect(reader[1].flag == true)
+        #expect(reader[1].id == 1)
+        #expect(tableError { try reader.withRecords { $0.count } }?.code == .corrupt)
+        #expect(try reader.withRecords(in: 2..<3) { $0[0].id } == 2)
+
+        let dynamic = try DynamicRecordTable.open(path: path)
+        #expect(dynamic.record(at: 1)["flag"] == .invalidBool(2))
+        let report = dynamic.verify()
+        #expect(report.findings == ["record 1: Bool field 'flag' holds a byte other than 0 or 1"])
+    }
+
+    @Test("zero-copy spans see the records in place")
+    func spans() throws {
+        let table = try RecordTable<Sample>.create(path: directory.file("z.mrec"))
+        try table.append(contentsOf: (0..<1000).map { Sample(id: Int64($0)) })
+        let sum = try table.withRecords { span in span.indices.reduce(0.0) { $0 + span[$1].value } }
+        #expect(sum == table.reduce(0.0) { $0 + $1.value })
+        #expect(try table.withRecords(in: 500..<510) { $0[9].id } == 509)
+    }
+
+    @Test("growing while records are borrowed traps")
+    func growWhileBorrowedTraps() async {
+        await #expect(processExitsWith: .failure) {
+            let path = "/tmp/mapped-records-borrow-\(getpid()).mrec"
+            defer { unlink(path) }
+            let table = try RecordTable<Sample>.create(path: path)
+            try table.withRecords { _ in try? table.reserveCapacity(1 << 20) }
+        }
+    }
+
+    @Test("the untyped table decodes every field through the stored schema, and can write")
+    func dynamicTable() throws {
+        let path = directory.file("d.mrec")
+        let typed = try RecordTable<Sample>.create(path: path)
+        try typed.append(Sample(id: 7))
+        try typed.close()
+        let table = try DynamicRecordTable.open(path: path)
+        let record = table.record(at: 0)
+        #expect(record["id"] == .int(7))
+        #expect(record["value"] == .float(3.5))
+        #expect(record["check"] == .uint(Sample.expectedCheck(7)))
+        #expect(record["flag"] == .bool(false))
+        #expect(record["tag"] == .string("r7"))
+        #expect(record["missing"] == nil)
+        #expect(table.schema == Sample.schema)
+        #expect(table.dataOffset == 4096)
+        #expect(table.formatVersion == "1.0")
+        try table.close()
+
+        let copyPath = directory.file("copy.mrec")
+        let copy = try DynamicRecordTable.create(path: copyPath, schema: Sample.schema)
+        try copy.append(bytes: record.bytes.span.bytes)
+        try copy.close()
+        #expect(try RecordTable<Sample>.open(path: copyPath, access: .readOnly)[0] == Sample(id: 7))
+    }
+
+    @Test("create refuses an existing file; open reports missing, empty, foreign and directory paths")
+    func openErrors() throws {
+        let path = directory.file("exists.mrec")
+        try RecordTable<Sample>.create(path: path).close()
+        #expect(tableError { try RecordTable<Sample>.create(path: path) }?.code == .alreadyExists)
+        #expect(tableError { try RecordTable<Sample>.open(path: directory.file("none")) }?.code == .notFound)
+        writeFile(directory.file("empty"), [])
+        let empty = tableError { try RecordTable<Sample>.open(path: directory.file("empty")) }
+        #expect(empty?.code == .notATable)
+        #expect(empty?.message == "the file is empty, not a record table")
+        writeFile(directory.file("foreign"), Array("hello, this is not a table".utf8))
+        #expect(tableError { try DynamicRecordTable.open(path: directory.file("foreign")) }?.code == .notATable)
+        #expect(tableError { try DynamicRecordTable.open(path: directory.path) }?.code == .isDirectory)
+    }
+
+    @Test("a durable commit survives a reboot; uncommitted appends do not, but do survive a process crash")
+    func bootIdentifierRule() throws {
+        let path = directory.file("boot.mrec")
+        let table = try RecordTable<Sample>.create(path: path, durability: .batch)
+        try table.append(contentsOf: (0..<100).map { Sample(id: Int64($0)) })
+        try table.commit()
+        #expect(table.committedCount == 100)
+        // A writer process appends 50 more and is killed before committing them.
+        try table.close()
+        let writer = ChildProcess(helper("table-writer", path, "1000000", "batch"))
+        #expect(writer.readLine() == "open 100")
+        while let line = writer.readLine(), line != "ack 150" {}
+        kill(writer.pid, SIGKILL)
+        writer.wait()
+
+        let sameBoot = try TableStorage.open(path: path, writable: false, durability: .none, waitForWriter: nil)
+        #expect(sameBoot.count >= 150)  // the process crash lost nothing acknowledged
+        let otherBoot = try TableStorage.open(path: path, writable: false, durability: .none, waitForWriter: nil,
+                                              bootIdentifier: [UInt8](repeating: 7, count: 16))
+        #expect(otherBoot.count == 100)  // after a reboot, only the commit point counts
+    }
+
+    @Test("everyAppend commits each append; batch commits on commit() and close()")
+    func durabilityModes() throws {
+        let every = try RecordTable<Sample>.create(path: directory.file("e.mrec"), durability: .everyAppend)
+        for id in 0..<5 {
+            try every.append(Sample(id: Int64(id)))
+            #expect(every.committedCount == id + 1)
+        }
+        let batch = try RecordTable<Sample>.create(path: directory.file("b.mrec"), durability: .batch)
+        try batch.append(contentsOf: (0..<5).map { Sample(id: Int64($0)) })
+        #expect(batch.committedCount == 0)
+        try batch.commit()
+        #expect(batch.committedCount == 5)
+        let none = try RecordTable<Sample>.create(path: directory.file("n.mrec"), durability: .none)
+        try none.append(Sample(id: 0))
+        try none.close()
+        #expect(try RecordTable<Sample>.open(path: directory.file("n.mrec"), access: .readOnly).committedCount == 1)
+    }
+
+    @Test("bad metadata is invalidArgument")
+    func badMetadata() {
+        let error = tableError { try RecordTable<Sample>.create(path: directory.file("m.mrec"), metadata: ["": "x"]) }
+        #expect(error?.code == .invalidArgument)
+    }
+
+    @Test("reading past the count traps")
+    func indexPastCountTraps() async {
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            let path = "/tmp/mapped-records-index-\(getpid()).mrec"
+            defer { unlink(path) }
+            let table = try RecordTable<Sample>.create(path: path)
+            try table.append(Sample(id: 0))
+            _ = table[1]
+        }
+        let message = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
+        #expect(message.contains("RecordTable: index 1 is out of range for a table of 1 records"))
+    }
+
+    @Test("CRC-32C matches the standard check value")
+    func crc() {
+        #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
+    }
+
+    @Test("the live count's check catches any single damaged byte")
+    func liveCountCheck() {
+        for count in [0, 1, 255, 65_536, 123_456_789, LiveCount.maximum] {
+            let word = LiveCount.word(count)
+            #expect(LiveCount.count(word) == count)
+            for byte in 0..<8 {
+                for flip in [UInt64(1), 0x80, 0xFF] {
+                    #expect(LiveCount.count(word ^ flip << (8 * UInt64(byte))) == nil)
+                }
+            }
+        }
+    }
+}
