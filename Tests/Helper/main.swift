@@ -70,8 +70,9 @@ func tableCommand() throws(RecordTableError) -> Bool {
             try table.append(Sample(id: Int64(table.count)))
             say("ack \(table.count)")
         }
+        let written = table.count
         try table.close()
-        say("done \(table.count)")
+        say("done \(written)")
 
     case "table-append-for":  // table-append-for PATH SECONDS: append batches of 1 to 64 until the time is up
         let table = try openSampleWriter(argument(0), durability: .none)
@@ -83,8 +84,9 @@ func tableCommand() throws(RecordTableError) -> Bool {
             let batch = (0..<Int.random(in: 1...64, using: &generator)).map { Sample(id: Int64(start + $0)) }
             try table.append(contentsOf: batch)
         }
+        let written = table.count
         try table.close()
-        say("done \(table.count)")
+        say("done \(written)")
 
     case "table-reader":  // table-reader PATH SECONDS: follow the table, checking every record once
         var opened: RecordTable<Sample>?
