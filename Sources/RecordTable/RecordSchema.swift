@@ -20,6 +20,15 @@ public struct RecordField: Sendable, Hashable, CustomStringConvertible {
     /// The field's size in bytes.
     public var size: Int { type.size * count }
 
+    /// The field's numpy format: `<f8`, `3<i4` for an array, `S16` for text, `V16` for bytes.
+    public var numpyFormat: String {
+        switch type {
+        case .char: return "S\(count)"
+        case .bytes: return "V\(count)"
+        default: return (count == 1 ? "" : String(count)) + type.numpyCode
+        }
+    }
+
     /// `name: type[count] @ offset`, such as `x: f64 @ 8`.
     public var description: String {
         "\(name): \(type.name)\(count == 1 ? "" : "[\(count)]") @ \(offset)"

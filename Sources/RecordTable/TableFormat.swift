@@ -150,7 +150,8 @@ extension TableHeader {
                 offset += (4 + key.count + value.count + 7) & ~7
             }
             buffer.storeLittleEndian(Self.checksum(UnsafeRawBufferPointer(buffer), staticLength: staticLength), at: TableFormat.checksumOffset)
-            CommitSlot(generation: 1, count: 0, capacity: capacity).encode(into: buffer, at: TableFormat.slotOffsets[0])
+            let first = CommitSlot(generation: 1, count: 0, capacity: capacity)
+            first.encode(into: buffer, at: first.offset)
         }
         return bytes
     }
@@ -166,6 +167,10 @@ extension TableHeader {
 }
 
 extension CommitSlot {
+    /// Where this generation goes: generation g in slot g % 2, so a commit never overwrites
+    /// the commit point before it.
+    var offset: Int { TableFormat.slotOffsets[Int(generation % 2)] }
+
     func encode(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) {
         let slot = UnsafeMutableRawBufferPointer(rebasing: buffer[offset..<offset + TableFormat.slotSize])
         slot.storeLittleEndian(generation, at: 0)

@@ -255,7 +255,7 @@ final class TableStorage {
         requireWritable("commit")
         let stride = header.schema.stride
         let slot = CommitSlot(generation: committed.generation + 1, count: count, capacity: capacity)
-        let slotOffset = TableFormat.slotOffsets[Int(slot.generation % 2)]
+        let slotOffset = slot.offset
         do throws(MappedFileError) {
             if durability != .none && syncedBelow < count {
                 // LMDB's order: the data reaches the disk before the commit point that covers it.
