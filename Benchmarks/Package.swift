@@ -24,6 +24,16 @@ let package = Package(
             path: "Benchmarks/MappedViews",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "RecordTables",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "RecordTable", package: libraryPackage),
+                .product(name: "MemoryMappedFiles", package: libraryPackage),
+            ],
+            path: "Benchmarks/RecordTables",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -135,7 +135,7 @@ public final class RecordTable<Record: TableRecord>: RandomAccessCollection, Mut
         }
     }
 
-    @usableFromInline
+    @inlinable
     func store(_ record: Record, at index: Int) {
         checkIndex(index)
         precondition(storage.isWritable, "RecordTable: cannot write to a table opened read-only")
@@ -159,6 +159,7 @@ public final class RecordTable<Record: TableRecord>: RandomAccessCollection, Mut
 
     /// Appends a record. It is visible to readers, and safe from a process crash, when this returns.
     /// - Throws: `noSpace` if the file cannot grow; the table keeps its old count.
+    @inlinable
     public func append(_ record: Record) throws(RecordTableError) {
         let address = try storage.slotsForAppending(1)
         // SAFETY: slotsForAppending made room for one record at this address.
@@ -167,6 +168,7 @@ public final class RecordTable<Record: TableRecord>: RandomAccessCollection, Mut
     }
 
     /// Appends records, and publishes them together: readers see all or none of them.
+    @inlinable
     public func append(contentsOf newRecords: Span<Record>) throws(RecordTableError) {
         guard !newRecords.isEmpty else { return }
         let address = try storage.slotsForAppending(newRecords.count)

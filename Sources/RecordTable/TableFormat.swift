@@ -8,6 +8,7 @@
 //   2048   schema: 64-byte field entries, then metadata entries
 //   dataOffset (a multiple of 4096): records, `stride` bytes apart
 
+@usableFromInline
 enum TableFormat {
     static let magic: [UInt8] = Array("MRECTBL".utf8) + [0]
     static let byteOrderMark: UInt32 = 0x0A0B_0C0D
@@ -18,7 +19,7 @@ enum TableFormat {
     static let slotOffsets = [512, 1024]
     static let slotSize = 64
     static let liveOffset = 1536
-    static let liveCountOffset = liveOffset + 16
+    @usableFromInline static let liveCountOffset = liveOffset + 16
     static let schemaOffset = 2048
     static let fieldEntrySize = 64
     static let pageSize = 4096
@@ -65,10 +66,11 @@ struct CommitSlot: Equatable {
 
 /// The live count as one 8-byte word: 48 bits of count and a 16-bit check, the complement
 /// of the XOR of the count's three 16-bit chunks. Any single damaged byte fails the check.
+@usableFromInline
 enum LiveCount {
     static let maximum = (1 << 48) - 1
 
-    @inline(__always)
+    @inlinable @inline(__always)
     static func word(_ count: Int) -> UInt64 {
         let value = UInt64(count)
         return value | check(value) << 48
@@ -80,8 +82,8 @@ enum LiveCount {
         return word >> 48 == check(value) ? Int(value) : nil
     }
 
-    @inline(__always)
-    private static func check(_ value: UInt64) -> UInt64 {
+    @inlinable @inline(__always)
+    static func check(_ value: UInt64) -> UInt64 {
         ~(value ^ value >> 16 ^ value >> 32) & 0xFFFF
     }
 }

@@ -23,29 +23,33 @@ public enum Durability: UInt32, Sendable, Hashable, CaseIterable {
 final class TableStorage {
     let path: String
     let header: TableHeader
-    let isWritable: Bool
-    let durability: Durability
+    @usableFromInline let isWritable: Bool
+    @usableFromInline let durability: Durability
     /// This boot's identifier; the live count is trusted only when the file's matches.
     let bootIdentifier: [UInt8]
 
-    private var map: MemoryMappedFile?
-    private var view: MappedViewAccessor?
+    // The table is used from one thread at a time and never re-enters itself, so these
+    // need no dynamic exclusivity checks (which cost a runtime call per append).
+    @exclusivity(unchecked) private var map: MemoryMappedFile?
+    @usableFromInline @exclusivity(unchecked) var view: MappedViewAccessor?
+    /// The record stride, for the inlined append path.
+    @usableFromInline let stride: Int
 
     /// Byte 0 of the file in this process's mapping; valid while `view` is mapped.
     @exclusivity(unchecked) private(set) var base: UnsafeMutableRawPointer
     /// The first record.
     @usableFromInline @exclusivity(unchecked) private(set) var records: UnsafeMutableRawPointer
     /// Records this process may read: the writer's count, or a reader's last snapshot.
-    @usableFromInline @exclusivity(unchecked) private(set) var count: Int
+    @usableFromInline @exclusivity(unchecked) var count: Int
     /// Records the mapped file has room for.
-    @exclusivity(unchecked) private(set) var capacity: Int
+    @usableFromInline @exclusivity(unchecked) private(set) var capacity: Int
     /// The last commit point read or written.
-    private(set) var committed: CommitSlot
+    @exclusivity(unchecked) private(set) var committed: CommitSlot
     /// Records below this index are on disk (durable modes); in-place writes lower it.
-    private var syncedBelow: Int
+    @exclusivity(unchecked) private var syncedBelow: Int
     /// How many closures are borrowing records zero-copy; growth must not remap meanwhile.
-    var borrowCount = 0
-    @usableFromInline private(set) var isClosed = false
+    @exclusivity(unchecked) var borrowCount = 0
+    @usableFromInline @exclusivity(unchecked) private(set) var isClosed = false
 
     private init(path: String, header: TableHeader, isWritable: Bool, durability: Durability, bootIdentifier: [UInt8],
                  map: consuming MemoryMappedFile, view: consuming MappedViewAccessor, count: Int, committed: CommitSlot) {
@@ -54,6 +58,7 @@ final class TableStorage {
         self.isWritable = isWritable
         self.durability = durability
         self.bootIdentifier = bootIdentifier
+        self.stride = header.schema.stride
         // SAFETY: the pointer stays valid while `view` is mapped; `remap` and `close` update or retire it.
         let base = view.withUnsafeMutableBytes { $0.baseAddress! }
         self.base = base
@@ -221,17 +226,21 @@ final class TableStorage {
     }
 
     /// Reserves room for `extra` more records and returns where the first goes.
-    @inline(__always)
+    /// (A closed or read-only table has capacity 0 or fails in `reserve`, which traps.)
+    @inlinable @inline(__always)
     func slotsForAppending(_ extra: Int) throws(RecordTableError) -> UnsafeMutableRawPointer {
-        if _slowPath(count + extra > capacity || isClosed || !isWritable) {
-            precondition(count + extra <= LiveCount.maximum, "RecordTable: more than 2^48 - 1 records")
-            try reserve(count + extra)
-        }
-        return records + count * header.schema.stride
+        if _slowPath(count + extra > capacity || !isWritable) { try makeRoom(extra) }
+        return records + count &* stride
+    }
+
+    @usableFromInline
+    func makeRoom(_ extra: Int) throws(RecordTableError) {
+        precondition(count + extra <= LiveCount.maximum, "RecordTable: more than 2^48 - 1 records")
+        try reserve(count + extra)
     }
 
     /// Publishes `newCount` records to readers (after they are written), and commits in `everyAppend` mode.
-    @inline(__always)
+    @inlinable @inline(__always)
     func publish(count newCount: Int) throws(RecordTableError) {
         count = newCount
         view!.atomicStore(LiveCount.word(newCount), at: TableFormat.liveCountOffset)
@@ -239,7 +248,7 @@ final class TableStorage {
     }
 
     /// Notes an in-place write, so the next durable commit syncs it.
-    @inline(__always)
+    @usableFromInline
     func markWritten(index: Int) {
         if index < syncedBelow { syncedBelow = index }
     }
@@ -251,6 +260,7 @@ final class TableStorage {
     }
 
     /// Writes a commit point for the current count, syncing first in the durable modes.
+    @usableFromInline
     func commit() throws(RecordTableError) {
         requireWritable("commit")
         let stride = header.schema.stride
