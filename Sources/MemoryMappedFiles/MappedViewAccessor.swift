@@ -245,10 +245,7 @@ extension MappedViewAccessor {
     @_lifetime(borrow self)
     public func elements<T: BitwiseCopyable>(of type: T.Type, at offset: Int = 0, count: Int) -> Span<T> {
         checkRead(offset, Self.byteCount(of: T.self, count: count))
-        let start = base + offset
-        precondition(
-            Int(bitPattern: start) % MemoryLayout<T>.alignment == 0,
-            "MappedViewAccessor: elements of \(T.self) at offset \(offset) are not aligned to \(MemoryLayout<T>.alignment) bytes")
+        let start = alignedElements(of: T.self, at: offset)
         // SAFETY: checked to lie inside the readable mapping, aligned; it lives as long as self.
         let span = Span<T>(_unsafeStart: start.assumingMemoryBound(to: T.self), count: count)
         return _overrideLifetime(span, borrowing: self)
@@ -260,13 +257,19 @@ extension MappedViewAccessor {
     @_lifetime(&self)
     public mutating func mutableElements<T: BitwiseCopyable>(of type: T.Type, at offset: Int = 0, count: Int) -> MutableSpan<T> {
         checkWrite(offset, Self.byteCount(of: T.self, count: count))
+        let start = alignedElements(of: T.self, at: offset)
+        // SAFETY: checked to lie inside the writable mapping, aligned; it lives as long as self.
+        let span = MutableSpan<T>(_unsafeStart: start.assumingMemoryBound(to: T.self), count: count)
+        return _overrideLifetime(span, mutating: &self)
+    }
+
+    /// The address of byte `offset`, trapping unless it is aligned for `T`.
+    private func alignedElements<T>(of type: T.Type, at offset: Int) -> UnsafeMutableRawPointer {
         let start = base + offset
         precondition(
             Int(bitPattern: start) % MemoryLayout<T>.alignment == 0,
             "MappedViewAccessor: elements of \(T.self) at offset \(offset) are not aligned to \(MemoryLayout<T>.alignment) bytes")
-        // SAFETY: checked to lie inside the writable mapping, aligned; it lives as long as self.
-        let span = MutableSpan<T>(_unsafeStart: start.assumingMemoryBound(to: T.self), count: count)
-        return _overrideLifetime(span, mutating: &self)
+        return start
     }
 
     /// Calls `body` with the view's bytes. The span must not escape `body`.

@@ -433,11 +433,7 @@ extension MemoryMappedFile {
     /// never blocks the next one. Locks are advisory: they stop only others who ask.
     /// The byte range may lie past the end of the file.
     public func tryLock(bytes: Range<Int>) throws(MappedFileError) -> Bool {
-        var lock = flock()
-        lock.l_type = Int16(F_WRLCK)
-        lock.l_whence = Int16(SEEK_SET)
-        lock.l_start = off_t(bytes.lowerBound)
-        lock.l_len = off_t(bytes.count)
+        var lock = Self.lockRecord(F_WRLCK, bytes)
         guard system_fcntl_lock(descriptor.rawValue, getting: false, &lock) == 0 else {
             let value = lastErrno
             if value == EAGAIN || value == EACCES { return false }
@@ -446,23 +442,24 @@ extension MemoryMappedFile {
         return true
     }
 
-    /// Releases a lock this map took with ``tryLock(bytes:)``.
-    public func unlock(bytes: Range<Int>) {
+    private static func lockRecord(_ type: Int32, _ bytes: Range<Int>) -> flock {
         var lock = flock()
-        lock.l_type = Int16(F_UNLCK)
+        lock.l_type = Int16(type)
         lock.l_whence = Int16(SEEK_SET)
         lock.l_start = off_t(bytes.lowerBound)
         lock.l_len = off_t(bytes.count)
+        return lock
+    }
+
+    /// Releases a lock this map took with ``tryLock(bytes:)``.
+    public func unlock(bytes: Range<Int>) {
+        var lock = Self.lockRecord(F_UNLCK, bytes)
         _ = system_fcntl_lock(descriptor.rawValue, getting: false, &lock)  // unlocking cannot fail on a valid descriptor
     }
 
     /// Whether another open file holds a lock on `bytes` (one this map holds does not count).
     public func isLockedElsewhere(bytes: Range<Int>) throws(MappedFileError) -> Bool {
-        var lock = flock()
-        lock.l_type = Int16(F_WRLCK)
-        lock.l_whence = Int16(SEEK_SET)
-        lock.l_start = off_t(bytes.lowerBound)
-        lock.l_len = off_t(bytes.count)
+        var lock = Self.lockRecord(F_WRLCK, bytes)
         guard system_fcntl_lock(descriptor.rawValue, getting: true, &lock) == 0 else {
             throw .system("fcntl", errno: lastErrno, operation: "isLockedElsewhere", path: state.path)
         }

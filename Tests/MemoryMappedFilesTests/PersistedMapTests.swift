@@ -175,25 +175,19 @@ struct PersistedMapTests {
 
     @Test("growing on a full file system is noSpace, leaves the old size, and never SIGBUS")
     func noSpaceOnSmallTmpfs() throws {
-        let mountPoint = directory.file("small")
-        #expect(mkdir(mountPoint, 0o700) == 0)
-        let (mounted, _) = run(["/bin/mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mountPoint])
-        guard mounted == .exited(0) else {
-            print("skipped: cannot mount a tmpfs here (needs root); docs/CAVEATS.md describes the manual check")
-            return
-        }
-        defer { run(["/bin/umount", mountPoint]) }
-        let path = mountPoint + "/data"
-        writeFile(path, Array(repeating: 3, count: 4096))
-        let error = mappedError { try MemoryMappedFile.createFromFile(path: path, capacity: 8 << 20) }
-        #expect(error?.code == .noSpace)
-        #expect(error?.systemCall == "posix_fallocate")
-        #expect(fileStatus(path)?.st_size == 4096)
-        #expect(preadBytes(path, offset: 4095, count: 1) == [3])
+        withSmallFileSystem(in: directory, size: "1m") { mountPoint in
+            let path = mountPoint + "/data"
+            writeFile(path, Array(repeating: 3, count: 4096))
+            let error = mappedError { try MemoryMappedFile.createFromFile(path: path, capacity: 8 << 20) }
+            #expect(error?.code == .noSpace)
+            #expect(error?.systemCall == "posix_fallocate")
+            #expect(fileStatus(path)?.st_size == 4096)
+            #expect(preadBytes(path, offset: 4095, count: 1) == [3])
 
-        let newPath = mountPoint + "/new"
-        #expect(mappedError { try MemoryMappedFile.createFromFile(path: newPath, mode: .createNew, capacity: 8 << 20) }?.code == .noSpace)
-        #expect(!fileExists(newPath))
+            let newPath = mountPoint + "/new"
+            #expect(mappedError { try MemoryMappedFile.createFromFile(path: newPath, mode: .createNew, capacity: 8 << 20) }?.code == .noSpace)
+            #expect(!fileExists(newPath))
+        }
     }
 
     @Test("errors describe the operation, path, system call and errno")

@@ -154,30 +154,24 @@ struct MalformedFileTests {
 
     @Test("growing on a full file system is noSpace, and the table keeps its count")
     func noSpace() throws {
-        let mountPoint = directory.file("small")
-        #expect(mkdir(mountPoint, 0o700) == 0)
-        let (mounted, _) = run(["/bin/mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mountPoint])
-        guard mounted == .exited(0) else {
-            print("skipped: cannot mount a tmpfs here (needs root); docs/CAVEATS.md describes the manual check")
-            return
-        }
-        defer { run(["/bin/umount", mountPoint]) }
-        let path = mountPoint + "/full.mrec"
-        let table = try RecordTable<Sample>.create(path: path, durability: .batch)
-        var appended = 0
-        var failure: RecordTableError?
-        while failure == nil && appended < 1_000_000 {
-            do {
-                try table.append(Sample(id: Int64(appended)))
-                appended += 1
-            } catch {
-                failure = error
+        try withSmallFileSystem(in: directory, size: "1m") { mountPoint in
+            let path = mountPoint + "/full.mrec"
+            let table = try RecordTable<Sample>.create(path: path, durability: .batch)
+            var appended = 0
+            var failure: RecordTableError?
+            while failure == nil && appended < 1_000_000 {
+                do {
+                    try table.append(Sample(id: Int64(appended)))
+                    appended += 1
+                } catch let error as RecordTableError {
+                    failure = error
+                }
             }
+            #expect(failure?.code == .noSpace)
+            #expect(table.count == appended && appended > 1000)
+            try table.close()
+            #expect(openOutcome(path) == .intact(count: appended))
         }
-        #expect(failure?.code == .noSpace)
-        #expect(table.count == appended && appended > 1000)
-        try table.close()
-        #expect(openOutcome(path) == .intact(count: appended))
     }
 
     @Test("numpy reads a table zero-copy with the schema's structured dtype")

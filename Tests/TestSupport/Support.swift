@@ -174,3 +174,20 @@ public func mappingsOf(_ path: String) -> [String] {
     return maps.split(separator: "\n").filter { $0.hasSuffix(path) }.map(String.init)
 }
 
+
+/// Mounts a tmpfs of `size` (such as "1m") at a new folder in `directory`, runs `body` with
+/// its path, and unmounts it. Returns false, running nothing, where mounting is not allowed
+/// (it needs root); the caller then reports the test as skipped.
+@discardableResult
+public func withSmallFileSystem(in directory: TemporaryDirectory, size: String, _ body: (String) throws -> Void) rethrows -> Bool {
+    let mountPoint = directory.file("small-\(size)")
+    guard mkdir(mountPoint, 0o700) == 0 else { return false }
+    let (mounted, _) = run(["/bin/mount", "-t", "tmpfs", "-o", "size=\(size)", "tmpfs", mountPoint])
+    guard mounted == .exited(0) else {
+        print("skipped: cannot mount a tmpfs here (needs root); docs/CAVEATS.md describes the manual check")
+        return false
+    }
+    defer { run(["/bin/umount", mountPoint]) }
+    try body(mountPoint)
+    return true
+}
