@@ -2,8 +2,8 @@
 # Both install what is missing first.
 
 SWIFT ?= swift
-# Debian packages the build needs (the registry issue adds liblmdb-dev).
-APT_PACKAGES ?=
+# Debian packages the build needs: LMDB for the name registry.
+APT_PACKAGES ?= liblmdb-dev
 DEMO_DIR ?= demo-output
 
 .PHONY: all deps build test demo bench clean

@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .library(name: "MemoryMappedFiles", targets: ["MemoryMappedFiles"]),
         .library(name: "RecordTable", targets: ["RecordTable"]),
+        .library(name: "MappedRegistry", targets: ["MappedRegistry"]),
     ],
     targets: [
         // Layer 0: declarations Glibc's overlay leaves out (memfd_create).
@@ -20,6 +21,11 @@ let package = Package(
         .target(name: "MemoryMappedFiles", dependencies: ["CMappedShims"], swiftSettings: swiftSettings),
         // Layer 2: the self-describing fixed-record table format. Depends on nothing but the core.
         .target(name: "RecordTable", dependencies: ["MemoryMappedFiles"], swiftSettings: swiftSettings),
+
+        // LMDB, from Debian's liblmdb-dev.
+        .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
+        // Layer 3: named maps, regions and mutexes across processes, through an LMDB registry.
+        .target(name: "MappedRegistry", dependencies: ["MemoryMappedFiles", "RecordTable", "CLMDB"], swiftSettings: swiftSettings),
 
         // Ports of the seed's persisted examples, run by `make demo`.
         .target(name: "ImageColor", path: "Sources/Examples/ImageColor", swiftSettings: swiftSettings),
@@ -32,14 +38,21 @@ let package = Package(
 
         // Test support shared by the test targets and the helper process.
         .target(name: "TestSupport", dependencies: ["RecordTable"], path: "Tests/TestSupport", swiftSettings: swiftSettings),
+        // The seed's three-process example (Process A, B and C), run by `make demo`.
+        .executableTarget(name: "seed-process-a", dependencies: ["MappedRegistry"], path: "Sources/Examples/ProcessA", swiftSettings: swiftSettings),
+        .executableTarget(name: "seed-process-b", dependencies: ["MappedRegistry"], path: "Sources/Examples/ProcessB", swiftSettings: swiftSettings),
+        .executableTarget(name: "seed-process-c", dependencies: ["MappedRegistry"], path: "Sources/Examples/ProcessC", swiftSettings: swiftSettings),
+
         // A helper the tests start as a real second process.
         .executableTarget(
-            name: "mapped-test-helper", dependencies: ["MemoryMappedFiles", "RecordTable", "TestSupport"],
+            name: "mapped-test-helper", dependencies: ["MemoryMappedFiles", "RecordTable", "MappedRegistry", "TestSupport"],
             path: "Tests/Helper", swiftSettings: swiftSettings),
         .testTarget(
             name: "MemoryMappedFilesTests", dependencies: ["MemoryMappedFiles", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "RecordTableTests", dependencies: ["RecordTable", "MemoryMappedFiles", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "MappedRegistryTests", dependencies: ["MappedRegistry", "MemoryMappedFiles", "TestSupport"], swiftSettings: swiftSettings),
     ],
     swiftLanguageModes: [.v6]
 )

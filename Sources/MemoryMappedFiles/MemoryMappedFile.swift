@@ -42,7 +42,7 @@ public struct MemoryMappedFile: ~Copyable, Sendable {
         case descriptor
     }
 
-    let descriptor: OwnedDescriptor
+    var descriptor: OwnedDescriptor
     let state: MappingState
     /// The number of bytes the map covers; views may not go past it.
     /// ``grow(toCapacity:)`` and ``refreshCapacity()`` change it.
@@ -72,6 +72,12 @@ public struct MemoryMappedFile: ~Copyable, Sendable {
 
     /// The path or shared-memory name, as errors name it.
     public var path: String? { state.path }
+
+    /// Declares that this map is meant to stay open until the process exits (a cache, a
+    /// registry's lock file), so debug builds leave it out of the leak report at exit.
+    public mutating func markAsProcessLifetime() {
+        descriptor.stopCounting()
+    }
 }
 
 extension MemoryMappedFile.Kind {

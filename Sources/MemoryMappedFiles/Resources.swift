@@ -74,6 +74,8 @@ struct OwnedDescriptor: ~Copyable {
     let rawValue: Int32
     /// Whether an implicit close should fsync first: a writable map of a file.
     let fsyncsOnClose: Bool
+    /// Whether the leak report counts it; false for maps meant to live as long as the process.
+    var isCounted = true
 
     init(_ rawValue: Int32, fsyncsOnClose: Bool = false) {
         self.rawValue = rawValue
@@ -95,6 +97,12 @@ struct OwnedDescriptor: ~Copyable {
 
     private func closeNow() {
         _ = system_close(rawValue)  // close(2) releases the descriptor even when it reports EINTR or EIO.
+        if isCounted { MappingDiagnostics.mapClosed() }
+    }
+
+    mutating func stopCounting() {
+        guard isCounted else { return }
+        isCounted = false
         MappingDiagnostics.mapClosed()
     }
 

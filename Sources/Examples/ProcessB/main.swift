@@ -1,0 +1,18 @@
+// The seed's non-persisted example, Process B (System.IO.MemoryMappedFiles_IPC_A), in Swift.
+
+import MappedRegistry
+import MemoryMappedFiles
+
+do {
+    let mmf = try MemoryMappedFile.openExisting(name: "testmap")
+    let mutex = try NamedMutex.openExisting(name: "testmapmutex")
+    mutex.lock()
+    var stream = try mmf.makeViewStream(offset: 1, length: 0)
+    try stream.write(Int32(0))
+    try stream.close()
+    mutex.unlock()
+} catch let error as RegistryError where error.code == .notFound {
+    print("Memory-mapped file does not exist. Run Process A first.")
+} catch {
+    print("Process B: \(error)")
+}

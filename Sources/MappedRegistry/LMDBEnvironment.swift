@@ -1,0 +1,174 @@
+import CLMDB
+import Glibc
+import Synchronization
+
+/// One LMDB environment, opened once per directory per process (LMDB forbids opening it
+/// twice). Every transaction in this process runs under one lock: they are short and
+/// synchronous, never span an `await`, and resizing the map needs no other open transaction.
+final class LMDBEnvironment: @unchecked Sendable {
+    // SAFETY (Sendable): `environment` is used only under `lock`.
+    let directory: String
+    private let environment: OpaquePointer
+    private let lock = Mutex<Int>(16 << 20)  // the current map size
+
+    private static let opened = Mutex<[String: LMDBEnvironment]>([:])
+
+    /// The environment in `directory`, opening it on first use.
+    static func shared(directory: String) throws(RegistryError) -> LMDBEnvironment {
+        let result: Result<LMDBEnvironment, RegistryError> = opened.withLock { environments in
+            if let existing = environments[directory] { return .success(existing) }
+            do throws(RegistryError) {
+                let environment = try LMDBEnvironment(directory: directory)
+                environments[directory] = environment
+                return .success(environment)
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
+    private init(directory: String) throws(RegistryError) {
+        self.directory = directory
+        var handle: OpaquePointer?
+        try Self.check(mdb_env_create(&handle), call: "mdb_env_create", subject: directory)
+        guard let handle else { throw RegistryError(.ioError, operation: "openRegistry", subject: directory, message: "mdb_env_create returned nothing") }
+        do throws(RegistryError) {
+            try Self.check(mdb_env_set_mapsize(handle, 16 << 20), call: "mdb_env_set_mapsize", subject: directory)
+            // MDB_NOTLS: read transactions are not tied to a thread, so Swift tasks may hop threads.
+            try Self.check(mdb_env_open(handle, directory, UInt32(MDB_NOTLS), 0o600), call: "mdb_env_open", subject: directory)
+        } catch {
+            mdb_env_close(handle)
+            throw error
+        }
+        environment = handle
+        var dead: Int32 = 0
+        _ = mdb_reader_check(handle, &dead)  // clear reader slots of dead processes
+    }
+
+    /// Runs `body` in a read transaction.
+    func read<Result>(_ body: (Transaction) throws(RegistryError) -> Result) throws(RegistryError) -> Result {
+        try transaction(readOnly: true, body)
+    }
+
+    /// Runs `body` in a write transaction and commits it; if the map is full, grows it and
+    /// runs `body` again (so `body` must only act through the transaction until it commits).
+    func write<Result>(_ body: (Transaction) throws(RegistryError) -> Result) throws(RegistryError) -> Result {
+        try transaction(readOnly: false, body)
+    }
+
+    private func transaction<Result>(readOnly: Bool, _ body: (Transaction) throws(RegistryError) -> Result) throws(RegistryError) -> Result {
+        let outcome: Swift.Result<Result, RegistryError> = lock.withLock { mapSize in
+            while true {
+                var handle: OpaquePointer?
+                let begin = mdb_txn_begin(environment, nil, readOnly ? UInt32(MDB_RDONLY) : 0, &handle)
+                guard begin == 0, let handle else { return .failure(Self.error(begin, call: "mdb_txn_begin", subject: directory)) }
+                var database: MDB_dbi = 0
+                let opened = mdb_dbi_open(handle, nil, 0, &database)
+                guard opened == 0 else {
+                    mdb_txn_abort(handle)
+                    return .failure(Self.error(opened, call: "mdb_dbi_open", subject: directory))
+                }
+                let transaction = Transaction(handle: handle, database: database, subject: directory)
+                do throws(RegistryError) {
+                    let result = try body(transaction)
+                    if readOnly {
+                        mdb_txn_abort(handle)
+                    } else {
+                        try Self.check(mdb_txn_commit(handle), call: "mdb_txn_commit", subject: directory)
+                    }
+                    return .success(result)
+                } catch where error.errno == MDB_MAP_FULL {
+                    if error.call != "mdb_txn_commit" { mdb_txn_abort(handle) }
+                    mapSize *= 2
+                    let resized = mdb_env_set_mapsize(environment, mapSize)
+                    guard resized == 0 else { return .failure(Self.error(resized, call: "mdb_env_set_mapsize", subject: directory)) }
+                } catch {
+                    if error.call != "mdb_txn_commit" { mdb_txn_abort(handle) }
+                    return .failure(error)
+                }
+            }
+        }
+        return try outcome.get()
+    }
+
+    static func check(_ result: Int32, call: String, subject: String) throws(RegistryError) {
+        guard result == 0 else { throw error(result, call: call, subject: subject) }
+    }
+
+    static func error(_ result: Int32, call: String, subject: String) -> RegistryError {
+        let code: RegistryError.Code
+        switch result {
+        case EACCES, EPERM, EROFS: code = .accessDenied
+        case MDB_INVALID, MDB_VERSION_MISMATCH, MDB_CORRUPTED, MDB_PAGE_NOTFOUND: code = .corrupt
+        case ENOSPC: code = .noSpace
+        case ENOENT: code = .notFound
+        default: code = .ioError
+        }
+        let text = mdb_strerror(result).map { String(cString: $0) } ?? "LMDB error \(result)"
+        let message = code == .corrupt ? "the registry's files are damaged or not an LMDB environment: \(text)" : text
+        return RegistryError(code, operation: "registry", subject: subject, call: call, errno: result, message: message)
+    }
+}
+
+/// A transaction on the registry's main database.
+struct Transaction {
+    let handle: OpaquePointer
+    let database: MDB_dbi
+    let subject: String
+
+    /// The value stored under `key`, or nil.
+    func get(_ key: String) throws(RegistryError) -> [UInt8]? {
+        var keyBytes = Array(key.utf8)
+        var value = MDB_val()
+        let result = keyBytes.withUnsafeMutableBytes { keyBuffer in
+            var keyValue = MDB_val(mv_size: keyBuffer.count, mv_data: keyBuffer.baseAddress)
+            return mdb_get(handle, database, &keyValue, &value)
+        }
+        if result == MDB_NOTFOUND { return nil }
+        try LMDBEnvironment.check(result, call: "mdb_get", subject: subject)
+        return Array(UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size))
+    }
+
+    /// Stores `value` under `key`.
+    func put(_ key: String, _ value: [UInt8]) throws(RegistryError) {
+        var keyBytes = Array(key.utf8), valueBytes = value
+        let result = keyBytes.withUnsafeMutableBytes { keyBuffer in
+            valueBytes.withUnsafeMutableBytes { valueBuffer in
+                var keyValue = MDB_val(mv_size: keyBuffer.count, mv_data: keyBuffer.baseAddress)
+                var dataValue = MDB_val(mv_size: valueBuffer.count, mv_data: valueBuffer.baseAddress)
+                return mdb_put(handle, database, &keyValue, &dataValue, 0)
+            }
+        }
+        try LMDBEnvironment.check(result, call: "mdb_put", subject: subject)
+    }
+
+    /// Removes `key`, if present.
+    func delete(_ key: String) throws(RegistryError) {
+        var keyBytes = Array(key.utf8)
+        let result = keyBytes.withUnsafeMutableBytes { keyBuffer in
+            var keyValue = MDB_val(mv_size: keyBuffer.count, mv_data: keyBuffer.baseAddress)
+            return mdb_del(handle, database, &keyValue, nil)
+        }
+        guard result == 0 || result == MDB_NOTFOUND else { throw LMDBEnvironment.error(result, call: "mdb_del", subject: subject) }
+    }
+
+    /// Every key and value, in key order.
+    func all() throws(RegistryError) -> [(key: [UInt8], value: [UInt8])] {
+        var cursor: OpaquePointer?
+        try LMDBEnvironment.check(mdb_cursor_open(handle, database, &cursor), call: "mdb_cursor_open", subject: subject)
+        defer { mdb_cursor_close(cursor) }
+        var pairs: [(key: [UInt8], value: [UInt8])] = []
+        var key = MDB_val(), value = MDB_val()
+        var operation = MDB_FIRST
+        while true {
+            let result = mdb_cursor_get(cursor, &key, &value, operation)
+            if result == MDB_NOTFOUND { break }
+            try LMDBEnvironment.check(result, call: "mdb_cursor_get", subject: subject)
+            pairs.append((Array(UnsafeRawBufferPointer(start: key.mv_data, count: key.mv_size)),
+                          Array(UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size))))
+            operation = MDB_NEXT
+        }
+        return pairs
+    }
+}

@@ -1,0 +1,200 @@
+import MemoryMappedFiles
+
+/// A map found or published by name through a ``Registry``; what .NET's named
+/// `MemoryMappedFile` is, and what .NET on Linux refuses.
+///
+/// It holds the name while open. When the last holder in any process closes (or dies), a
+/// shared-memory map's memory is freed and its name removed, and a file's data is synced.
+/// A name may stand for a region of a file: views then default to that region.
+///
+/// ```swift
+/// // Process A
+/// let map = try MemoryMappedFile.createNew(name: "testmap", capacity: 10_000)
+/// // Process B
+/// let same = try MemoryMappedFile.openExisting(name: "testmap")
+/// var stream = try same.makeViewStream(offset: 1, length: 0)
+/// ```
+public struct NamedMemoryMappedFile: ~Copyable, Sendable {
+    /// The name.
+    public let name: String
+    /// The map behind the name.
+    public let map: MemoryMappedFile
+    /// Where the named region starts in the map (0 unless the name stands for a region).
+    public let regionOffset: Int
+    /// The named region's length.
+    public let regionLength: Int
+    let membership: Membership
+
+    /// The named region's length; .NET's view capacity when no size is given.
+    public var capacity: Int { regionLength }
+
+    /// Makes a random-access view of the named region: `offset` is relative to the region,
+    /// and a `length` of 0 runs to the region's end. See ``MemoryMappedFiles/MemoryMappedFile/makeViewAccessor(offset:length:access:)``.
+    public func makeViewAccessor(
+        offset: Int = 0, length: Int = 0, access: MemoryMappedFileAccess? = nil
+    ) throws(RegistryError) -> MappedViewAccessor {
+        let (start, size) = regionRange(offset: offset, length: length)
+        do {
+            return try map.makeViewAccessor(offset: start, length: size, access: access)
+        } catch {
+            throw RegistryError(error, operation: "makeViewAccessor", subject: name)
+        }
+    }
+
+    /// Makes a stream view of the named region, as ``makeViewAccessor(offset:length:access:)`` does.
+    public func makeViewStream(
+        offset: Int = 0, length: Int = 0, access: MemoryMappedFileAccess? = nil
+    ) throws(RegistryError) -> MappedViewStream {
+        let (start, size) = regionRange(offset: offset, length: length)
+        do {
+            return try map.makeViewStream(offset: start, length: size, access: access)
+        } catch {
+            throw RegistryError(error, operation: "makeViewStream", subject: name)
+        }
+    }
+
+    private func regionRange(offset: Int, length: Int) -> (Int, Int) {
+        precondition(offset >= 0 && offset <= regionLength && length >= 0 && length <= regionLength - offset,
+                     "NamedMemoryMappedFile: a view of \(length) bytes at offset \(offset) does not fit in the region of \(regionLength) bytes")
+        return (regionOffset + offset, length == 0 ? regionLength - offset : length)
+    }
+
+    /// Releases the name (doing the last-close duty if this is the last holder) and closes
+    /// the map. Views stay valid until they close. Going out of scope does the same, but
+    /// cannot report errors.
+    public consuming func close() throws(RegistryError) {
+        try membership.release()
+    }
+}
+
+extension MemoryMappedFile {
+    /// Creates shared memory under a new name; .NET's `MemoryMappedFile.CreateNew(mapName, capacity)`.
+    /// - Throws: `nameExists` if a live map or mutex has the name; `invalidName`.
+    public static func createNew(
+        name: String, capacity: Int, access: MemoryMappedFileAccess = .readWrite, options: MemoryMappedFileOptions = [],
+        permissions: FilePermissions = .ownerReadWrite, registry: Registry? = nil
+    ) throws(RegistryError) -> NamedMemoryMappedFile {
+        try namedSharedMemory(name: name, capacity: capacity, access: access, options: options, permissions: permissions,
+                              registry: registry, mustCreate: true, operation: "createNew")
+    }
+
+    /// Opens the shared memory with this name, or creates it if there is none;
+    /// .NET's `CreateOrOpen`. Atomic: processes racing on it all end up with the same memory.
+    public static func createOrOpen(
+        name: String, capacity: Int, access: MemoryMappedFileAccess = .readWrite, options: MemoryMappedFileOptions = [],
+        permissions: FilePermissions = .ownerReadWrite, registry: Registry? = nil
+    ) throws(RegistryError) -> NamedMemoryMappedFile {
+        try namedSharedMemory(name: name, capacity: capacity, access: access, options: options, permissions: permissions,
+                              registry: registry, mustCreate: false, operation: "createOrOpen")
+    }
+
+    /// Opens the map, file or region with this name; .NET's `OpenExisting`.
+    /// - Throws: `notFound` (.NET's `FileNotFoundException`) if no live holder has it;
+    ///   `backingObjectMissing` if its file was deleted; `accessDenied`; `wrongKind` for a mutex.
+    public static func openExisting(
+        name: String, access: MemoryMappedFileAccess = .readWrite, registry: Registry? = nil
+    ) throws(RegistryError) -> NamedMemoryMappedFile {
+        let operation = "openExisting"
+        try Registry.validate(name, operation: operation)
+        let registry = try Registry.resolve(registry)
+        let holder = try registry.acquireHolder()
+        guard case .joined(let entry) = try registry.claim(name, holder: holder.id, candidate: nil, mustCreate: false, operation: operation) else {
+            preconditionFailure("claim without a candidate always joins")
+        }
+        let membership = Membership(registry: registry, name: name, holder: holder)
+        guard entry.kind != .mutex else {
+            throw RegistryError(.wrongKind, operation: operation, subject: name, message: "the name belongs to a mutex, not a map")
+        }
+        let map = try mapping(operation: operation, subject: "\(name) (\(entry.object))") { () throws(MappedFileError) in
+            entry.kind == .file
+                ? try MemoryMappedFile.createFromFile(path: entry.object, mode: .open, access: access)
+                : try MemoryMappedFile.openSharedMemory(systemName: entry.object, access: access)
+        }
+        let size = map.capacity
+        let length = entry.length == 0 ? size - entry.offset : entry.length
+        guard entry.offset + length <= size else {
+            throw RegistryError(.backingObjectMissing, operation: operation, subject: name,
+                                message: "the file '\(entry.object)' is shorter than the named region")
+        }
+        return NamedMemoryMappedFile(name: name, map: map, regionOffset: entry.offset, regionLength: length, membership: membership)
+    }
+
+    /// Maps a file and publishes it (or a region of it) under `name`, so other processes can
+    /// `openExisting(name:)` it; .NET's `CreateFromFile(path, mode, mapName, capacity, access)`.
+    /// - Parameters:
+    ///   - regionOffset, regionLength: The part of the file the name stands for; a length of 0
+    ///     runs to the end. Others' views default to this region.
+    public static func createFromFile(
+        path: String, mode: FileMode = .open, capacity: Int = 0, access: MemoryMappedFileAccess = .readWrite,
+        name: String, regionOffset: Int = 0, regionLength: Int = 0, registry: Registry? = nil
+    ) throws(RegistryError) -> NamedMemoryMappedFile {
+        let operation = "createFromFile"
+        try Registry.validate(name, operation: operation)
+        let registry = try Registry.resolve(registry)
+        let map = try mapping(operation: operation, subject: path) { () throws(MappedFileError) in
+            try MemoryMappedFile.createFromFile(path: path, mode: mode, capacity: capacity, access: access)
+        }
+        let fileSize = map.capacity
+        precondition(regionOffset >= 0 && regionLength >= 0 && regionOffset + regionLength <= fileSize,
+                     "createFromFile: the region \(regionOffset)..<\(regionOffset + regionLength) is outside the file's \(fileSize) bytes")
+        let absolutePath = path.hasPrefix("/") ? path : currentDirectory() + "/" + path
+        let holder = try registry.acquireHolder()
+        let candidate = RegistryEntry(name: name, kind: .file, object: absolutePath, offset: regionOffset, length: regionLength,
+                                      access: access, createdNanoseconds: realtimeNanoseconds(), holders: [])
+        _ = try registry.claim(name, holder: holder.id, candidate: candidate, mustCreate: true, operation: operation)
+        let size = map.capacity
+        let length = regionLength == 0 ? size - regionOffset : regionLength
+        return NamedMemoryMappedFile(name: name, map: map, regionOffset: regionOffset, regionLength: length,
+                                     membership: Membership(registry: registry, name: name, holder: holder))
+    }
+
+    private static func namedSharedMemory(
+        name: String, capacity: Int, access: MemoryMappedFileAccess, options: MemoryMappedFileOptions,
+        permissions: FilePermissions, registry: Registry?, mustCreate: Bool, operation: String
+    ) throws(RegistryError) -> NamedMemoryMappedFile {
+        try Registry.validate(name, operation: operation)
+        let registry = try Registry.resolve(registry)
+        let holder = try registry.acquireHolder()
+        // Create a candidate object outside the registry's transaction; the transaction decides.
+        let systemName = Registry.freshSystemName()
+        let candidateMap = try mapping(operation: operation, subject: name) { () throws(MappedFileError) in
+            try MemoryMappedFile.createSharedMemory(
+                systemName: systemName, mode: .createNew, capacity: capacity, access: access, options: options, permissions: permissions)
+        }
+        let candidate = RegistryEntry(name: name, kind: .sharedMemory, object: systemName, offset: 0, length: capacity,
+                                      access: access, createdNanoseconds: realtimeNanoseconds(), holders: [])
+        let claim: Registry.Claim
+        do {
+            claim = try registry.claim(name, holder: holder.id, candidate: candidate, mustCreate: mustCreate, operation: operation)
+        } catch {
+            try? MemoryMappedFile.removeSharedMemory(systemName: systemName)
+            throw error
+        }
+        let membership = Membership(registry: registry, name: name, holder: holder)
+        switch claim {
+        case .created:
+            return NamedMemoryMappedFile(name: name, map: candidateMap, regionOffset: 0, regionLength: capacity, membership: membership)
+        case .joined(let entry):
+            try? MemoryMappedFile.removeSharedMemory(systemName: systemName)
+            guard entry.kind == .sharedMemory else {
+                throw RegistryError(.wrongKind, operation: operation, subject: name, message: "the name belongs to a \(entry.kind), not shared memory")
+            }
+            let map = try mapping(operation: operation, subject: "\(name) (\(entry.object))") { () throws(MappedFileError) in
+                try MemoryMappedFile.openSharedMemory(systemName: entry.object, access: access)
+            }
+            let size = map.capacity
+            return NamedMemoryMappedFile(name: name, map: map, regionOffset: 0, regionLength: size, membership: membership)
+        }
+    }
+}
+
+/// Runs a mapping call, turning its error into a registry error.
+func mapping(
+    operation: String, subject: String, _ body: () throws(MappedFileError) -> MemoryMappedFile
+) throws(RegistryError) -> MemoryMappedFile {
+    do {
+        return try body()
+    } catch {
+        throw RegistryError(error, operation: operation, subject: subject)
+    }
+}

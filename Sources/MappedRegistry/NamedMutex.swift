@@ -1,0 +1,184 @@
+import Glibc
+import MemoryMappedFiles
+
+/// A mutex that processes share by name; .NET's named `System.Threading.Mutex`.
+///
+/// It is a robust, process-shared, error-checking pthread mutex in a small shared-memory
+/// object that the registry names. If its owner dies holding it, the next ``lock()`` gets it
+/// **and** learns so (``LockResult/acquiredAfterOwnerDied``, .NET's `AbandonedMutexException`);
+/// the mutex is made consistent again, so it never becomes unusable. Uncontended locking
+/// stays in user space (a futex).
+///
+/// Ownership belongs to a thread, as in .NET: unlock on the thread that locked. Unlocking a
+/// mutex this thread does not own traps. Like maps, the name goes away after its last user.
+public final class NamedMutex: @unchecked Sendable {
+    // SAFETY (Sendable): the pthread mutex is itself the synchronization; the view is never remapped.
+
+    /// How a lock was acquired.
+    public enum LockResult: Sendable, Hashable {
+        /// Normally.
+        case acquired
+        /// From an owner that died holding it: what it protects may be half-updated.
+        case acquiredAfterOwnerDied
+    }
+
+    /// The mutex's name.
+    public let name: String
+    /// Whether this call created the mutex (.NET's `createdNew`).
+    public let createdNew: Bool
+    private let named: NamedMemoryMappedFile
+    private let view: MappedViewAccessor
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+
+    private static let objectSize = 64
+
+    private init(name: String, createdNew: Bool, named: consuming NamedMemoryMappedFile, view: consuming MappedViewAccessor) {
+        self.name = name
+        self.createdNew = createdNew
+        // SAFETY: the view maps the whole object, which holds the mutex at offset 0, and lives as long as self.
+        self.mutex = view.withUnsafeMutableBytes { $0.baseAddress!.bindMemory(to: pthread_mutex_t.self, capacity: 1) }
+        self.named = named
+        self.view = view
+    }
+
+    /// Opens the mutex with this name, or creates it; .NET's `new Mutex(initiallyOwned, name, out createdNew)`.
+    /// - Parameter initiallyOwned: Lock it at once, if this call creates it.
+    public convenience init(name: String, initiallyOwned: Bool = false, registry: Registry? = nil) throws(RegistryError) {
+        try self.init(name: name, mustCreate: false, registry: registry)
+        if initiallyOwned && createdNew { _ = lock() }
+    }
+
+    /// Opens an existing mutex; .NET's `Mutex.OpenExisting`. Throws `notFound` if there is none.
+    public static func openExisting(name: String, registry: Registry? = nil) throws(RegistryError) -> NamedMutex {
+        let operation = "NamedMutex.openExisting"
+        try Registry.validate(name, operation: operation)
+        let registry = try Registry.resolve(registry)
+        let holder = try registry.acquireHolder()
+        guard case .joined(let entry) = try registry.claim(name, holder: holder.id, candidate: nil, mustCreate: false, operation: operation) else {
+            preconditionFailure("claim without a candidate always joins")
+        }
+        let membership = Membership(registry: registry, name: name, holder: holder)
+        guard entry.kind == .mutex else {
+            throw RegistryError(.wrongKind, operation: operation, subject: name, message: "the name belongs to a map, not a mutex")
+        }
+        let map = try mapping(operation: operation, subject: name) { () throws(MappedFileError) in
+            try MemoryMappedFile.openSharedMemory(systemName: entry.object)
+        }
+        let named = NamedMemoryMappedFile(name: name, map: map, regionOffset: 0, regionLength: objectSize, membership: membership)
+        let view = try named.makeViewAccessor()
+        return NamedMutex(name: name, createdNew: false, named: named, view: view)
+    }
+
+    private convenience init(name: String, mustCreate: Bool, registry: Registry?) throws(RegistryError) {
+        let operation = "NamedMutex"
+        try Registry.validate(name, operation: operation)
+        let registry = try Registry.resolve(registry)
+        let holder = try registry.acquireHolder()
+        // The candidate is fully initialized before the registry can hand it to anyone.
+        let systemName = Registry.freshSystemName()
+        let candidate = try mapping(operation: operation, subject: name) { () throws(MappedFileError) in
+            try MemoryMappedFile.createSharedMemory(systemName: systemName, mode: .createNew, capacity: Self.objectSize)
+        }
+        let candidateView = try mappedView(candidate, operation: operation, subject: name)
+        candidateView.withUnsafeMutableBytes { bytes in
+            var attributes = pthread_mutexattr_t()
+            pthread_mutexattr_init(&attributes)
+            pthread_mutexattr_setpshared(&attributes, Int32(PTHREAD_PROCESS_SHARED))
+            pthread_mutexattr_setrobust(&attributes, Int32(PTHREAD_MUTEX_ROBUST))
+            pthread_mutexattr_settype(&attributes, Int32(PTHREAD_MUTEX_ERRORCHECK))
+            pthread_mutex_init(bytes.baseAddress!.bindMemory(to: pthread_mutex_t.self, capacity: 1), &attributes)
+            pthread_mutexattr_destroy(&attributes)
+        }
+        let entry = RegistryEntry(name: name, kind: .mutex, object: systemName, offset: 0, length: Self.objectSize,
+                                  access: .readWrite, createdNanoseconds: realtimeNanoseconds(), holders: [])
+        let claim: Registry.Claim
+        do {
+            claim = try registry.claim(name, holder: holder.id, candidate: entry, mustCreate: mustCreate, operation: operation)
+        } catch {
+            try? MemoryMappedFile.removeSharedMemory(systemName: systemName)
+            throw error
+        }
+        let membership = Membership(registry: registry, name: name, holder: holder)
+        switch claim {
+        case .created:
+            let named = NamedMemoryMappedFile(name: name, map: candidate, regionOffset: 0, regionLength: Self.objectSize, membership: membership)
+            self.init(name: name, createdNew: true, named: named, view: candidateView)
+        case .joined(let existing):
+            try? MemoryMappedFile.removeSharedMemory(systemName: systemName)
+            guard existing.kind == .mutex else {
+                throw RegistryError(.wrongKind, operation: operation, subject: name, message: "the name belongs to a map, not a mutex")
+            }
+            let map = try mapping(operation: operation, subject: name) { () throws(MappedFileError) in
+                try MemoryMappedFile.openSharedMemory(systemName: existing.object)
+            }
+            let named = NamedMemoryMappedFile(name: name, map: map, regionOffset: 0, regionLength: Self.objectSize, membership: membership)
+            let view = try named.makeViewAccessor()
+            self.init(name: name, createdNew: false, named: named, view: view)
+        }
+    }
+
+    // MARK: Locking
+
+    /// Waits for the mutex and takes it; .NET's `WaitOne()`.
+    @discardableResult
+    public func lock() -> LockResult {
+        result(of: pthread_mutex_lock(mutex), operation: "lock")!
+    }
+
+    /// Takes the mutex if it is free; returns nil if another thread or process holds it.
+    public func tryLock() -> LockResult? {
+        result(of: pthread_mutex_trylock(mutex), operation: "tryLock")
+    }
+
+    /// Waits at most `timeout` for the mutex; returns nil if it did not get it; .NET's `WaitOne(timeout)`.
+    public func lock(timeout: Duration) -> LockResult? {
+        var deadline = timespec()
+        clock_gettime(CLOCK_REALTIME, &deadline)
+        let (seconds, attoseconds) = timeout.components
+        let nanoseconds = Int(deadline.tv_nsec) + Int(attoseconds / 1_000_000_000)
+        deadline.tv_sec += Int(seconds) + nanoseconds / 1_000_000_000
+        deadline.tv_nsec = nanoseconds % 1_000_000_000
+        return result(of: pthread_mutex_timedlock(mutex, &deadline), operation: "lock(timeout:)")
+    }
+
+    /// Releases the mutex; .NET's `ReleaseMutex()`. Traps unless this thread owns it.
+    public func unlock() {
+        let status = pthread_mutex_unlock(mutex)
+        precondition(status == 0, "NamedMutex '\(name)': unlock by a thread that does not own it")
+    }
+
+    /// Runs `body` holding the mutex. `body` learns whether a previous owner died holding it.
+    public func withLock<Result, Failure: Error>(_ body: (LockResult) throws(Failure) -> Result) throws(Failure) -> Result {
+        let how = lock()
+        defer { unlock() }
+        return try body(how)
+    }
+
+    private func result(of status: Int32, operation: String) -> LockResult? {
+        switch status {
+        case 0: return .acquired
+        case EOWNERDEAD:
+            // The owner died holding it: take it over and make it usable again.
+            pthread_mutex_consistent(mutex)
+            return .acquiredAfterOwnerDied
+        case EBUSY, ETIMEDOUT: return nil
+        case EDEADLK: preconditionFailure("NamedMutex '\(name)': \(operation) by the thread that already owns it")
+        default: preconditionFailure("NamedMutex '\(name)': \(operation) failed with \(status)")
+        }
+    }
+
+    /// Releases the name: after its last user releases it, the name and its memory go away.
+    /// This object keeps its mapping, so it stays usable until it is deinitialized.
+    public func close() throws(RegistryError) {
+        try named.membership.release()
+    }
+}
+
+/// A view of a whole map, turning its error into a registry error.
+func mappedView(_ map: borrowing MemoryMappedFile, operation: String, subject: String) throws(RegistryError) -> MappedViewAccessor {
+    do {
+        return try map.makeViewAccessor()
+    } catch {
+        throw RegistryError(error, operation: operation, subject: subject)
+    }
+}
