@@ -1,5 +1,6 @@
 import Glibc
 import MemoryMappedFiles
+import Synchronization
 
 /// A mutex that processes share by name; .NET's named `System.Threading.Mutex`.
 ///
@@ -27,18 +28,46 @@ public final class NamedMutex: @unchecked Sendable {
     /// Whether this call created the mutex (.NET's `createdNew`).
     public let createdNew: Bool
     private let named: NamedMemoryMappedFile
-    private let view: MappedViewAccessor
+    private let memory: MutexMemory
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
 
     private static let objectSize = 64
 
+    /// The mapping that holds the mutex, kept apart so that it can outlive this object.
+    private final class MutexMemory: @unchecked Sendable {
+        let view: MappedViewAccessor
+        init(view: consuming MappedViewAccessor) { self.view = view }
+    }
+
+    /// Mappings of mutexes that were deinitialized while their thread owned them. They stay
+    /// mapped until the process exits, so that the kernel can mark the mutex owner-dead when
+    /// the owning thread ends (its robust list points into them).
+    private static let abandoned = Mutex<[MutexMemory]>([])
+
     private init(name: String, createdNew: Bool, named: consuming NamedMemoryMappedFile, view: consuming MappedViewAccessor) {
         self.name = name
         self.createdNew = createdNew
-        // SAFETY: the view maps the whole object, which holds the mutex at offset 0, and lives as long as self.
+        // SAFETY: the view maps the whole object, which holds the mutex at offset 0; `memory`
+        // keeps it mapped as long as self, and longer if the mutex is abandoned.
         self.mutex = view.withUnsafeMutableBytes { $0.baseAddress!.bindMemory(to: pthread_mutex_t.self, capacity: 1) }
         self.named = named
-        self.view = view
+        self.memory = MutexMemory(view: view)
+    }
+
+    deinit {
+        // An error-checking mutex answers EDEADLK to a trylock by its owner.
+        switch pthread_mutex_trylock(mutex) {
+        case EDEADLK:
+            let memory = self.memory
+            Self.abandoned.withLock { $0.append(memory) }
+        case 0:
+            pthread_mutex_unlock(mutex)  // it was free: give it back
+        case EOWNERDEAD:
+            pthread_mutex_consistent(mutex)
+            pthread_mutex_unlock(mutex)
+        default:
+            break  // another thread or process holds it
+        }
     }
 
     /// Opens the mutex with this name, or creates it; .NET's `new Mutex(initiallyOwned, name, out createdNew)`.

@@ -3,6 +3,7 @@
 
 import Glibc
 import MemoryMappedFiles
+import MappedRegistry
 import RecordTable
 import TestSupport
 
@@ -124,6 +125,93 @@ func tableCommand() throws(RecordTableError) -> Bool {
         return false
     }
     return true
+}
+
+func registryCommand() throws(RegistryError) -> Bool {
+    switch command {
+    case "named-write":  // named-write DIR NAME OFFSET VALUE: open by name, write a UInt64 in the region, close
+        let registry = try Registry.open(directory: argument(0))
+        let map = try MemoryMappedFile.openExisting(name: argument(1), registry: registry)
+        var view = try map.makeViewAccessor()
+        view.write(UInt64(integer(3)), at: integer(2))
+        say("region \(map.regionOffset) \(map.regionLength)")
+
+    case "named-hold":  // named-hold DIR NAME CAPACITY: createOrOpen, report the object, wait for a line
+        let registry = try Registry.open(directory: argument(0))
+        let map = try MemoryMappedFile.createOrOpen(name: argument(1), capacity: integer(2), registry: registry)
+        say("holding \(map.map.path ?? "?")")
+        _ = readLineFromParent()
+        try map.close()
+        say("closed")
+
+    case "mutex-hold":  // mutex-hold DIR NAME: lock the named mutex, report how, wait to be killed
+        let registry = try Registry.open(directory: argument(0))
+        let mutex = try NamedMutex(name: argument(1), registry: registry)
+        say(mutex.lock() == .acquired ? "acquired" : "acquiredAfterOwnerDied")
+        _ = readLineFromParent()
+
+    case "mutex-count":  // mutex-count DIR MUTEX MAP N: N locked increments of a plain counter
+        let registry = try Registry.open(directory: argument(0))
+        let mutex = try NamedMutex(name: argument(1), registry: registry)
+        let map = try MemoryMappedFile.createOrOpen(name: argument(2), capacity: 4096, registry: registry)
+        var view = try map.makeViewAccessor()
+        say("ready")
+        _ = readLineFromParent()
+        for _ in 0..<integer(3) {
+            mutex.lock()
+            view.write(view.read(UInt64.self, at: 0) + 1, at: 0)  // not atomic: only the mutex makes this exact
+            mutex.unlock()
+        }
+        say("done")
+
+    case "registry-churn":  // registry-churn DIR WORKER ITERATIONS FILE START: random named-map operations, sometimes kill -9 itself
+        let registry = try Registry.open(directory: argument(0))
+        let worker = integer(1), iterations = integer(2)
+        var generator = SystemRandomNumberGenerator()
+        for iteration in integer(4)..<iterations {
+            let name = "churn-\(Int.random(in: 0..<4, using: &generator))"
+            switch Int.random(in: 0..<10, using: &generator) {
+            case 0..<4:
+                let map = try MemoryMappedFile.createOrOpen(name: name, capacity: 4096, registry: registry)
+                var view = try map.makeViewAccessor()
+                view.write(UInt8(truncatingIfNeeded: iteration), at: worker)
+                try map.close()
+            case 4..<7:
+                do {
+                    let map = try MemoryMappedFile.openExisting(name: name, registry: registry)
+                    _ = try map.makeViewAccessor().read(UInt8.self, at: worker)
+                    try map.close()
+                } catch where error.code == .notFound {}
+            case 7..<9:
+                // A persisted byte, written through a named map of the shared file, then closed.
+                let map = try MemoryMappedFile.createFromFile(path: argument(3), name: "churn-file-\(worker)", registry: registry)
+                var view = try map.makeViewAccessor()
+                view.write(UInt8(1), at: worker * iterations + iteration)
+                try map.close()
+                say("persisted \(worker * iterations + iteration)")
+            default:
+                if Int.random(in: 0..<8, using: &generator) == 0 {
+                    // Crash while holding a name.
+                    let map = try MemoryMappedFile.createOrOpen(name: name, capacity: 4096, registry: registry)
+                    say("crashing \(iteration)")
+                    kill(getpid(), SIGKILL)
+                    _ = consume map
+                }
+            }
+        }
+        say("finished")
+
+    default:
+        return false
+    }
+    return true
+}
+
+do throws(RegistryError) {
+    if try registryCommand() { exit(0) }
+} catch {
+    say("error \(error.code.rawValue)")
+    fail(error.description, code: 3)
 }
 
 do throws(RecordTableError) {

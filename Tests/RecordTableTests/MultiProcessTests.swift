@@ -3,7 +3,7 @@ import Glibc
 import Testing
 import TestSupport
 
-@Suite("Record tables: one writer, many reader processes, crashes")
+@Suite("Record tables: one writer, many reader processes, crashes", .timeLimit(.minutes(5)))
 struct MultiProcessTests {
     let directory = TemporaryDirectory()
 

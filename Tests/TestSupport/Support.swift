@@ -33,8 +33,9 @@ public final class ChildProcess {
     private var buffered: [UInt8] = []
     private var status: Termination?
 
-    /// Starts `arguments[0]` with the rest as arguments. `inherit` is handed to the child as descriptor 3.
-    public init(_ arguments: [String], inherit descriptor: Int32? = nil) {
+    /// Starts `arguments[0]` with the rest as arguments. `inherit` is handed to the child as
+    /// descriptor 3; `environment` entries (`NAME=value`) are added to this process's.
+    public init(_ arguments: [String], inherit descriptor: Int32? = nil, environment extra: [String] = []) {
         var toChild: [Int32] = [0, 0]
         var fromChild: [Int32] = [0, 0]
         precondition(pipe(&toChild) == 0 && pipe(&fromChild) == 0)
@@ -48,7 +49,7 @@ public final class ChildProcess {
         defer { cArguments.forEach { free($0) } }
         var pid: pid_t = 0
         // No backtraces from children that are meant to crash; the parent checks how they ended.
-        var environment = [strdup("SWIFT_BACKTRACE=enable=no")]
+        var environment = ([ "SWIFT_BACKTRACE=enable=no"] + extra).map { strdup($0) }
         var index = 0
         while let entry = environ[index] { environment.append(strdup(entry)); index += 1 }
         environment.append(nil)
@@ -117,8 +118,8 @@ public final class ChildProcess {
 
 /// Runs a command to its end; returns how it ended and its stdout.
 @discardableResult
-public func run(_ arguments: [String], inherit descriptor: Int32? = nil) -> (Termination, String) {
-    let child = ChildProcess(arguments, inherit: descriptor)
+public func run(_ arguments: [String], inherit descriptor: Int32? = nil, environment: [String] = []) -> (Termination, String) {
+    let child = ChildProcess(arguments, inherit: descriptor, environment: environment)
     let output = child.readAll()
     return (child.wait(), output)
 }
@@ -136,6 +137,11 @@ public let helperPath: String = {
 }()
 
 public func helper(_ arguments: String...) -> [String] { [helperPath] + arguments }
+
+/// The path of another executable built beside the helper, such as an example.
+public func builtExecutable(_ name: String) -> String {
+    String(helperPath.dropLast("mapped-test-helper".count)) + name
+}
 
 /// Writes `bytes` to a new file at `path`.
 public func writeFile(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) {

@@ -2,8 +2,15 @@
 // Run it, then Process B and C in other terminals, pressing ENTER here in between.
 // The registry is $MAPPED_REGISTRY, or a per-user default.
 
+import Glibc
 import MappedRegistry
 import MemoryMappedFiles
+
+/// Prints a line at once, even into a pipe (the prompts must appear before A waits).
+func say(_ line: String) {
+    print(line)
+    fflush(nil)
+}
 
 do {
     let mmf = try MemoryMappedFile.createNew(name: "testmap", capacity: 10000)
@@ -13,10 +20,10 @@ do {
     try stream.close()
     mutex.unlock()
 
-    print("Start Process B and press ENTER to continue.")
+    say("Start Process B and press ENTER to continue.")
     _ = readLine()
 
-    print("Start Process C and press ENTER to continue.")
+    say("Start Process C and press ENTER to continue.")
     _ = readLine()
 
     mutex.lock()
