@@ -22,10 +22,14 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
 
-# The seed's persisted examples, as two real processes sharing one image file.
+# The seed's examples as real processes: two sharing an image file, then Process A, B and C
+# sharing memory and a mutex by name.
 demo: deps
 	$(SWIFT) build -c release --product brighten-image
 	$(SWIFT) build -c release --product brighten-region
+	$(SWIFT) build -c release --product seed-process-a
+	$(SWIFT) build -c release --product seed-process-b
+	$(SWIFT) build -c release --product seed-process-c
 	@Sources/Examples/demo.sh "$$($(SWIFT) build -c release --show-bin-path)" "$(DEMO_DIR)"
 
 # Benchmarks (ordo-one/benchmark), each beside its baseline from the same run; see docs/PERFORMANCE.md.

@@ -52,7 +52,7 @@ let package = Package(
         .testTarget(
             name: "RecordTableTests", dependencies: ["RecordTable", "MemoryMappedFiles", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "MappedRegistryTests", dependencies: ["MappedRegistry", "MemoryMappedFiles", "TestSupport"], swiftSettings: swiftSettings),
+            name: "MappedRegistryTests", dependencies: ["MappedRegistry", "MemoryMappedFiles", "RecordTable", "TestSupport"], swiftSettings: swiftSettings),
     ],
     swiftLanguageModes: [.v6]
 )

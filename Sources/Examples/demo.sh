@@ -28,4 +28,11 @@ echo
 echo "== 4. Process A again: its region goes from 10 to 20"
 "$bin/brighten-image" --file "$image"
 echo
-echo "The image is at $image. 'brighten-image --full' uses the seed's 512 MiB region at 256 MiB."
+echo "== 5. The seed's non-persisted example: Process A, B and C share memory and a mutex by name"
+export MAPPED_REGISTRY="$PWD/$dir/registry"
+rm -rf "$MAPPED_REGISTRY"
+# Process A waits for ENTER twice; B and C run in between, as in three terminals.
+{ sleep 1; "$bin/seed-process-b"; echo; sleep 0.5; "$bin/seed-process-c"; echo; } | "$bin/seed-process-a"
+echo
+echo "The image is at $image; the registry was $MAPPED_REGISTRY."
+echo "'brighten-image --full' uses the seed's 512 MiB region at 256 MiB."

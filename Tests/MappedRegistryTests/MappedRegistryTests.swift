@@ -1,8 +1,19 @@
 import Glibc
 @testable import MappedRegistry
 import MemoryMappedFiles
+import RecordTable
 import Testing
 import TestSupport
+
+/// Runs `body` and returns the RecordTableError it throws, or nil.
+func tableError<R>(_ body: () throws -> R) -> RecordTableError? {
+    do {
+        _ = try body()
+        return nil
+    } catch {
+        return error as? RecordTableError
+    }
+}
 
 /// Runs `body` and returns the RegistryError it throws, or nil.
 func registryError<R: ~Copyable>(_ body: () throws -> R, sourceLocation: SourceLocation = #_sourceLocation) -> RegistryError? {
@@ -116,6 +127,19 @@ struct MappedRegistryTests {
         try image.close()  // the last close syncs the file and removes the name
         #expect(preadUInt64(path, offset: 4096 + 8) == 4242)
         #expect(try registry.entry(named: "ImgA") == nil)
+    }
+
+    @Test("a record table published by name is opened by name; the name goes with the publisher")
+    func publishedTable() throws {
+        let registry = try registry()
+        let table = try RecordTable<Sample>.create(path: directory.file("published.mrec"))
+        try table.append(contentsOf: (0..<10).map { Sample(id: Int64($0)) })
+        let publication = try table.publish(as: "samples", registry: registry)
+        let reader = try RecordTable<Sample>.open(name: "samples", registry: registry)
+        #expect(reader.count == 10 && reader[9].isValid(at: 9))
+        try publication.close()
+        let error = tableError { try RecordTable<Sample>.open(name: "samples", registry: registry) }
+        #expect(error?.code == .notFound)
     }
 
     @Test("a name whose backing file was deleted is backingObjectMissing")
