@@ -34,6 +34,16 @@ let package = Package(
             path: "Benchmarks/RecordTables",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "Registry",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "MappedRegistry", package: libraryPackage),
+                .product(name: "MemoryMappedFiles", package: libraryPackage),
+            ],
+            path: "Benchmarks/Registry",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -5,7 +5,7 @@ same run (the variant named raw pointer, memcpy or mmap+munmap), as a ratio."""
 import re
 import sys
 
-BASELINES = ("raw pointer", "memcpy", "mmap+munmap", "none")
+BASELINES = ("raw pointer", "memcpy", "mmap+munmap", "none", "private pthread mutex")
 rows = {}
 name = None
 for line in sys.stdin:

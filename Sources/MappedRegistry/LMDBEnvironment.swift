@@ -36,7 +36,10 @@ final class LMDBEnvironment: @unchecked Sendable {
         do throws(RegistryError) {
             try Self.check(mdb_env_set_mapsize(handle, 16 << 20), call: "mdb_env_set_mapsize", subject: directory)
             // MDB_NOTLS: read transactions are not tied to a thread, so Swift tasks may hop threads.
-            try Self.check(mdb_env_open(handle, directory, UInt32(MDB_NOTLS), 0o600), call: "mdb_env_open", subject: directory)
+            // MDB_NOSYNC: commits reach the page cache, which every process shares; entries describe
+            // running processes and live in a per-boot directory, so nothing needs to survive a power loss.
+            let flags = UInt32(MDB_NOTLS) | UInt32(MDB_NOSYNC)
+            try Self.check(mdb_env_open(handle, directory, flags, 0o600), call: "mdb_env_open", subject: directory)
         } catch {
             mdb_env_close(handle)
             throw error

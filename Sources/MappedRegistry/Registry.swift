@@ -60,6 +60,8 @@ public struct GarbageCollection: Sendable, Hashable {
 public final class Registry: Sendable {
     /// The registry's directory.
     public let directory: String
+    /// The subdirectory for this boot, which holds the LMDB environment and `holders.lock`.
+    public let bootDirectory: String
     let environment: LMDBEnvironment
     /// An open file description of `holders.lock` that holds no locks: it sees every holder's.
     private let checker: MemoryMappedFile
@@ -113,10 +115,17 @@ public final class Registry: Sendable {
             throw RegistryError(.accessDenied, operation: operation, subject: directory,
                                 message: "the registry directory belongs to another user or is writable by others")
         }
-        environment = try LMDBEnvironment.shared(directory: directory)
-        var checker = try mapping(operation: operation, subject: directory + "/holders.lock") { () throws(MappedFileError) in
-            try MemoryMappedFile.createFromFile(
-                path: directory + "/holders.lock", mode: .openOrCreate, capacity: 4096, permissions: .ownerReadWrite)
+        // Entries describe running processes, so they belong to one boot: each boot gets a fresh
+        // environment, and LMDB need not sync (see docs/REGISTRY.md).
+        bootDirectory = directory + "/boot-" + systemBootIdentifier.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+        if system_mkdir(bootDirectory, 0o700) != 0 && lastErrno != EEXIST {
+            throw RegistryError(.ioError, operation: operation, subject: bootDirectory, call: "mkdir", errno: lastErrno,
+                                message: "cannot create the registry's directory for this boot")
+        }
+        environment = try LMDBEnvironment.shared(directory: bootDirectory)
+        let lockPath = bootDirectory + "/holders.lock"
+        var checker = try mapping(operation: operation, subject: lockPath) { () throws(MappedFileError) in
+            try MemoryMappedFile.createFromFile(path: lockPath, mode: .openOrCreate, capacity: 4096, permissions: .ownerReadWrite)
         }
         checker.markAsProcessLifetime()  // registries are opened once per process and kept
         self.checker = checker
@@ -127,13 +136,13 @@ public final class Registry: Sendable {
     /// Takes a new holder lock: its own open file description of `holders.lock`, locking one byte.
     func acquireHolder() throws(RegistryError) -> HolderLock {
         do {
-            let file = try MemoryMappedFile.createFromFile(path: directory + "/holders.lock", mode: .open)
+            let file = try MemoryMappedFile.createFromFile(path: bootDirectory + "/holders.lock", mode: .open)
             while true {
                 let id = UInt64.random(in: 4096..<(1 << 40))
                 if try file.tryLock(bytes: Int(id)..<Int(id) + 1) { return HolderLock(id: id, file: file) }
             }
         } catch {
-            throw RegistryError(error, operation: "acquireHolder", subject: directory + "/holders.lock")
+            throw RegistryError(error, operation: "acquireHolder", subject: bootDirectory + "/holders.lock")
         }
     }
 

@@ -44,6 +44,10 @@ internal func system_access(_ path: UnsafePointer<CChar>, _ mode: Int32) -> Int3
     access(path, mode)
 }
 
+internal func system_read(_ descriptor: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
+    read(descriptor, buffer, count)
+}
+
 internal func system_write(_ descriptor: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
     write(descriptor, buffer, count)
 }

@@ -75,7 +75,7 @@ final class TableStorage {
         if !isClosed, isWritable { _ = try? commit() }
     }
 
-    static let currentBootIdentifier = readBootIdentifier()
+    static let currentBootIdentifier = systemBootIdentifier
 
     // MARK: Create and open
 

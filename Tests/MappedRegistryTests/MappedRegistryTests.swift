@@ -224,7 +224,9 @@ struct MappedRegistryTests {
 
         let damaged = directory.file("damaged")
         #expect(mkdir(damaged, 0o700) == 0)
-        writeFile(damaged + "/data.mdb", Array(repeating: 0x5A, count: 16384), mode: 0o600)
+        let bootDirectory = damaged + "/boot-" + systemBootIdentifier.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+        #expect(mkdir(bootDirectory, 0o700) == 0)
+        writeFile(bootDirectory + "/data.mdb", Array(repeating: 0x5A, count: 16384), mode: 0o600)
         let error = registryError { try Registry.open(directory: damaged) }
         #expect(error?.code == .corrupt, "\(String(describing: error))")
 
