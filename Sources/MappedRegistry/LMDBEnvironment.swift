@@ -9,16 +9,16 @@ final class LMDBEnvironment: @unchecked Sendable {
     // SAFETY (Sendable): `environment` is used only under `lock`.
     let directory: String
     private let environment: OpaquePointer
-    private let lock = Mutex<Int>(16 << 20)  // the current map size
+    private let lock: Mutex<Int>  // guards every transaction; holds the current map size
 
     private static let opened = Mutex<[String: LMDBEnvironment]>([:])
 
     /// The environment in `directory`, opening it on first use.
-    static func shared(directory: String) throws(RegistryError) -> LMDBEnvironment {
+    static func shared(directory: String, initialMapSize: Int = 16 << 20) throws(RegistryError) -> LMDBEnvironment {
         let result: Result<LMDBEnvironment, RegistryError> = opened.withLock { environments in
             if let existing = environments[directory] { return .success(existing) }
             do throws(RegistryError) {
-                let environment = try LMDBEnvironment(directory: directory)
+                let environment = try LMDBEnvironment(directory: directory, mapSize: initialMapSize)
                 environments[directory] = environment
                 return .success(environment)
             } catch {
@@ -28,13 +28,14 @@ final class LMDBEnvironment: @unchecked Sendable {
         return try result.get()
     }
 
-    private init(directory: String) throws(RegistryError) {
+    private init(directory: String, mapSize: Int) throws(RegistryError) {
         self.directory = directory
+        self.lock = Mutex(mapSize)
         var handle: OpaquePointer?
         try Self.check(mdb_env_create(&handle), call: "mdb_env_create", subject: directory)
         guard let handle else { throw RegistryError(.ioError, operation: "openRegistry", subject: directory, message: "mdb_env_create returned nothing") }
         do throws(RegistryError) {
-            try Self.check(mdb_env_set_mapsize(handle, 16 << 20), call: "mdb_env_set_mapsize", subject: directory)
+            try Self.check(mdb_env_set_mapsize(handle, mapSize), call: "mdb_env_set_mapsize", subject: directory)
             // MDB_NOTLS: read transactions are not tied to a thread, so Swift tasks may hop threads.
             // MDB_NOSYNC: commits reach the page cache, which every process shares; entries describe
             // running processes and live in a per-boot directory, so nothing needs to survive a power loss.
@@ -62,6 +63,8 @@ final class LMDBEnvironment: @unchecked Sendable {
 
     private func transaction<Result>(readOnly: Bool, _ body: (Transaction) throws(RegistryError) -> Result) throws(RegistryError) -> Result {
         let outcome: Swift.Result<Result, RegistryError> = lock.withLock { mapSize in
+            // Another process may have grown the map: adopt its size (0 means "the file's").
+            if !readOnly { _ = mdb_env_set_mapsize(environment, 0) }
             while true {
                 var handle: OpaquePointer?
                 let begin = mdb_txn_begin(environment, nil, readOnly ? UInt32(MDB_RDONLY) : 0, &handle)
@@ -83,7 +86,9 @@ final class LMDBEnvironment: @unchecked Sendable {
                     return .success(result)
                 } catch where error.errno == MDB_MAP_FULL {
                     if error.call != "mdb_txn_commit" { mdb_txn_abort(handle) }
-                    mapSize *= 2
+                    var information = MDB_envinfo()
+                    mdb_env_info(environment, &information)
+                    mapSize = max(mapSize, information.me_mapsize) * 2
                     let resized = mdb_env_set_mapsize(environment, mapSize)
                     guard resized == 0 else { return .failure(Self.error(resized, call: "mdb_env_set_mapsize", subject: directory)) }
                 } catch {

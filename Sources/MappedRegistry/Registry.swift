@@ -79,11 +79,16 @@ public final class Registry: Sendable {
     /// Opens (creating if needed, mode 0700) the registry in `directory`, or in
     /// ``defaultDirectory``. Each directory is opened once per process.
     public static func open(directory: String? = nil) throws(RegistryError) -> Registry {
+        try open(directory: directory, initialMapSize: 16 << 20)
+    }
+
+    /// `open(directory:)` with the LMDB map's first size; tests make it small to exercise growth.
+    static func open(directory: String?, initialMapSize: Int) throws(RegistryError) -> Registry {
         let path = directory ?? defaultDirectory
         let result: Result<Registry, RegistryError> = opened.withLock { registries in
             if let existing = registries[path] { return .success(existing) }
             do throws(RegistryError) {
-                let registry = try Registry(directory: path)
+                let registry = try Registry(directory: path, initialMapSize: initialMapSize)
                 registries[path] = registry
                 return .success(registry)
             } catch {
@@ -99,7 +104,7 @@ public final class Registry: Sendable {
         return try open()
     }
 
-    private init(directory: String) throws(RegistryError) {
+    private init(directory: String, initialMapSize: Int) throws(RegistryError) {
         self.directory = directory
         let operation = "openRegistry"
         if system_mkdir(directory, 0o700) != 0 && lastErrno != EEXIST {
@@ -108,7 +113,12 @@ public final class Registry: Sendable {
                                 call: "mkdir", errno: value, message: "cannot create the registry directory")
         }
         var status = stat()
-        guard system_stat(directory, &status) == 0, status.st_mode & S_IFMT == S_IFDIR else {
+        guard system_stat(directory, &status) == 0 else {
+            let value = lastErrno
+            throw RegistryError(value == EACCES ? .accessDenied : .ioError, operation: operation, subject: directory,
+                                call: "stat", errno: value, message: "cannot reach the registry directory")
+        }
+        guard status.st_mode & S_IFMT == S_IFDIR else {
             throw RegistryError(.accessDenied, operation: operation, subject: directory, message: "the registry path is not a directory")
         }
         guard status.st_uid == system_getuid() || system_getuid() == 0, status.st_mode & 0o022 == 0 else {
@@ -122,7 +132,7 @@ public final class Registry: Sendable {
             throw RegistryError(.ioError, operation: operation, subject: bootDirectory, call: "mkdir", errno: lastErrno,
                                 message: "cannot create the registry's directory for this boot")
         }
-        environment = try LMDBEnvironment.shared(directory: bootDirectory)
+        environment = try LMDBEnvironment.shared(directory: bootDirectory, initialMapSize: initialMapSize)
         let lockPath = bootDirectory + "/holders.lock"
         var checker = try mapping(operation: operation, subject: lockPath) { () throws(MappedFileError) in
             try MemoryMappedFile.createFromFile(path: lockPath, mode: .openOrCreate, capacity: 4096, permissions: .ownerReadWrite)

@@ -136,6 +136,11 @@ func registryCommand() throws(RegistryError) -> Bool {
         view.write(UInt64(integer(3)), at: integer(2))
         say("region \(map.regionOffset) \(map.regionLength)")
 
+    case "registry-as-nobody":  // registry-as-nobody DIR: drop to uid 65534, then open the registry
+        guard setgid(65534) == 0, setuid(65534) == 0 else { fail("cannot drop privileges", code: 2) }
+        _ = try Registry.open(directory: argument(0))
+        say("opened")
+
     case "named-hold":  // named-hold DIR NAME CAPACITY: createOrOpen, report the object, wait for a line
         let registry = try Registry.open(directory: argument(0))
         let map = try MemoryMappedFile.createOrOpen(name: argument(1), capacity: integer(2), registry: registry)

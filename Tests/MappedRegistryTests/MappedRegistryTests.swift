@@ -235,6 +235,43 @@ struct MappedRegistryTests {
         #expect(registryError { try Registry.open(directory: notDirectory) }?.code == .accessDenied)
     }
 
+    @Test("another user cannot open a registry: accessDenied")
+    func anotherUser() throws {
+        _ = try registry()
+        guard isRoot else {
+            print("skipped: needs root to act as another user")
+            return
+        }
+        #expect(chmod(directory.path, 0o755) == 0)  // let uid 65534 reach the registry itself
+        let (end, output) = run(helper("registry-as-nobody", registryPath))
+        #expect(end == .exited(3))
+        #expect(output == "error accessDenied")
+    }
+
+    @Test("a full LMDB map grows, and the transaction runs again")
+    func mapFull() throws {
+        let registry = try Registry.open(directory: directory.file("small-registry"), initialMapSize: 64 << 10)
+        let value = [UInt8](repeating: 7, count: 2000)
+        for index in 0..<500 {  // about 1 MB of values in a 64 KiB map
+            try registry.environment.write { transaction throws(RegistryError) in try transaction.put("key-\(index)", value) }
+        }
+        let count = try registry.environment.read { transaction throws(RegistryError) in try transaction.all().count }
+        #expect(count == 500)
+        let size = Int(fileStatus(registry.bootDirectory + "/data.mdb")?.st_size ?? 0)
+        #expect(size > 64 << 10, "data.mdb has \(size) bytes: the map never grew")
+    }
+
+    @Test("unlocking a mutex this thread does not own traps")
+    func unlockByNonOwnerTraps() async {
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            let registry = try Registry.open(directory: "/tmp/mapped-records-unlock-\(getpid())")
+            let mutex = try NamedMutex(name: "not-mine", registry: registry)
+            mutex.unlock()
+        }
+        let message = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
+        #expect(message.contains("NamedMutex 'not-mine': unlock by a thread that does not own it"))
+    }
+
     @Test("stress: 8 processes × 500 random operations with kill -9s; then 0 stale holders, 0 leaked objects, 0 lost bytes")
     func churn() throws {
         let registry = try registry()
