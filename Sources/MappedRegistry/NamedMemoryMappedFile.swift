@@ -142,8 +142,7 @@ extension MemoryMappedFile {
         let candidate = RegistryEntry(name: name, kind: .file, object: absolutePath, offset: regionOffset, length: regionLength,
                                       access: access, createdNanoseconds: realtimeNanoseconds(), holders: [])
         _ = try registry.claim(name, holder: holder.id, candidate: candidate, mustCreate: true, operation: operation)
-        let size = map.capacity
-        let length = regionLength == 0 ? size - regionOffset : regionLength
+        let length = regionLength == 0 ? fileSize - regionOffset : regionLength
         return NamedMemoryMappedFile(name: name, map: map, regionOffset: regionOffset, regionLength: length,
                                      membership: Membership(registry: registry, name: name, holder: holder))
     }
@@ -163,22 +162,12 @@ extension MemoryMappedFile {
         }
         let candidate = RegistryEntry(name: name, kind: .sharedMemory, object: systemName, offset: 0, length: capacity,
                                       access: access, createdNanoseconds: realtimeNanoseconds(), holders: [])
-        let claim: Registry.Claim
-        do {
-            claim = try registry.claim(name, holder: holder.id, candidate: candidate, mustCreate: mustCreate, operation: operation)
-        } catch {
-            try? MemoryMappedFile.removeSharedMemory(systemName: systemName)
-            throw error
-        }
+        let claim = try registry.claimSharedMemory(name, holder: holder.id, candidate: candidate, mustCreate: mustCreate, operation: operation)
         let membership = Membership(registry: registry, name: name, holder: holder)
         switch claim {
         case .created:
             return NamedMemoryMappedFile(name: name, map: candidateMap, regionOffset: 0, regionLength: capacity, membership: membership)
         case .joined(let entry):
-            try? MemoryMappedFile.removeSharedMemory(systemName: systemName)
-            guard entry.kind == .sharedMemory else {
-                throw RegistryError(.wrongKind, operation: operation, subject: name, message: "the name belongs to a \(entry.kind), not shared memory")
-            }
             let map = try mapping(operation: operation, subject: "\(name) (\(entry.object))") { () throws(MappedFileError) in
                 try MemoryMappedFile.openSharedMemory(systemName: entry.object, access: access)
             }

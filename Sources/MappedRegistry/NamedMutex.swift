@@ -120,23 +120,13 @@ public final class NamedMutex: @unchecked Sendable {
         }
         let entry = RegistryEntry(name: name, kind: .mutex, object: systemName, offset: 0, length: Self.objectSize,
                                   access: .readWrite, createdNanoseconds: realtimeNanoseconds(), holders: [])
-        let claim: Registry.Claim
-        do {
-            claim = try registry.claim(name, holder: holder.id, candidate: entry, mustCreate: mustCreate, operation: operation)
-        } catch {
-            try? MemoryMappedFile.removeSharedMemory(systemName: systemName)
-            throw error
-        }
+        let claim = try registry.claimSharedMemory(name, holder: holder.id, candidate: entry, mustCreate: mustCreate, operation: operation)
         let membership = Membership(registry: registry, name: name, holder: holder)
         switch claim {
         case .created:
             let named = NamedMemoryMappedFile(name: name, map: candidate, regionOffset: 0, regionLength: Self.objectSize, membership: membership)
             self.init(name: name, createdNew: true, named: named, view: candidateView)
         case .joined(let existing):
-            try? MemoryMappedFile.removeSharedMemory(systemName: systemName)
-            guard existing.kind == .mutex else {
-                throw RegistryError(.wrongKind, operation: operation, subject: name, message: "the name belongs to a map, not a mutex")
-            }
             let map = try mapping(operation: operation, subject: name) { () throws(MappedFileError) in
                 try MemoryMappedFile.openSharedMemory(systemName: existing.object)
             }

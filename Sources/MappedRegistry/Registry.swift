@@ -275,6 +275,29 @@ public final class Registry: Sendable {
         }
     }
 
+    /// `claim` with a new shared-memory object as the candidate. If the claim fails, or joins an
+    /// existing entry instead, the candidate object is removed; joining an entry of another
+    /// kind is `wrongKind`.
+    func claimSharedMemory(
+        _ name: String, holder: UInt64, candidate: RegistryEntry, mustCreate: Bool, operation: String
+    ) throws(RegistryError) -> Claim {
+        let claim: Claim
+        do {
+            claim = try self.claim(name, holder: holder, candidate: candidate, mustCreate: mustCreate, operation: operation)
+        } catch {
+            try? MemoryMappedFile.removeSharedMemory(systemName: candidate.object)
+            throw error
+        }
+        if case .joined(let existing) = claim {
+            try? MemoryMappedFile.removeSharedMemory(systemName: candidate.object)
+            guard existing.kind == candidate.kind else {
+                throw RegistryError(.wrongKind, operation: operation, subject: name,
+                                    message: "the name belongs to a \(existing.kind), not a \(candidate.kind)")
+            }
+        }
+        return claim
+    }
+
     /// Removes `holder` from `name`; if no live holder is left, does the last-close duty.
     func release(_ name: String, holder: UInt64) throws(RegistryError) {
         try environment.write { transaction throws(RegistryError) in
