@@ -13,6 +13,10 @@ let package = Package(
         .library(name: "MemoryMappedFiles", targets: ["MemoryMappedFiles"]),
         .library(name: "RecordTable", targets: ["RecordTable"]),
         .library(name: "MappedRegistry", targets: ["MappedRegistry"]),
+        .executable(name: "mrec", targets: ["mrec"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         // Layer 0: declarations Glibc's overlay leaves out (memfd_create).
@@ -26,6 +30,12 @@ let package = Package(
         .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
         // Layer 3: named maps, regions and mutexes across processes, through an LMDB registry.
         .target(name: "MappedRegistry", dependencies: ["MemoryMappedFiles", "RecordTable", "CLMDB"], swiftSettings: swiftSettings),
+
+        // Layer 4: the record tool.
+        .executableTarget(
+            name: "mrec",
+            dependencies: ["RecordTable", "MappedRegistry", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: swiftSettings),
 
         // Ports of the seed's persisted examples, run by `make demo`.
         .target(name: "ImageColor", path: "Sources/Examples/ImageColor", swiftSettings: swiftSettings),
@@ -51,6 +61,8 @@ let package = Package(
             name: "MemoryMappedFilesTests", dependencies: ["MemoryMappedFiles", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "RecordTableTests", dependencies: ["RecordTable", "MemoryMappedFiles", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "MrecTests", dependencies: ["RecordTable", "MappedRegistry", "MemoryMappedFiles", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "MappedRegistryTests", dependencies: ["MappedRegistry", "MemoryMappedFiles", "RecordTable", "TestSupport"], swiftSettings: swiftSettings),
     ],

@@ -54,7 +54,20 @@ public final class ChildProcess {
         while let entry = environ[index] { environment.append(strdup(entry)); index += 1 }
         environment.append(nil)
         defer { environment.forEach { free($0) } }
-        let result = posix_spawn(&pid, arguments[0], &actions, nil, cArguments, environment)
+        // The spawning thread may be a Dispatch worker, which blocks every signal; a child would
+        // inherit that mask and never see SIGINT or SIGTERM. Start it with none blocked, default handlers.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGINT, SIGTERM, SIGPIPE, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2] { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let result = posix_spawn(&pid, arguments[0], &actions, &attributes, cArguments, environment)
+        posix_spawnattr_destroy(&attributes)
         posix_spawn_file_actions_destroy(&actions)
         precondition(result == 0, "posix_spawn \(arguments[0]) failed: \(result)")
         close(toChild[0])
