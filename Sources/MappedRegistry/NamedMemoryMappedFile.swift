@@ -95,13 +95,7 @@ extension MemoryMappedFile {
         name: String, access: MemoryMappedFileAccess = .readWrite, registry: Registry? = nil
     ) throws(RegistryError) -> NamedMemoryMappedFile {
         let operation = "openExisting"
-        try Registry.validate(name, operation: operation)
-        let registry = try Registry.resolve(registry)
-        let holder = try registry.acquireHolder()
-        guard case .joined(let entry) = try registry.claim(name, holder: holder.id, candidate: nil, mustCreate: false, operation: operation) else {
-            preconditionFailure("claim without a candidate always joins")
-        }
-        let membership = Membership(registry: registry, name: name, holder: holder)
+        let (entry, membership) = try Registry.join(name, registry: registry, operation: operation)
         guard entry.kind != .mutex else {
             throw RegistryError(.wrongKind, operation: operation, subject: name, message: "the name belongs to a mutex, not a map")
         }

@@ -80,13 +80,7 @@ public final class NamedMutex: @unchecked Sendable {
     /// Opens an existing mutex; .NET's `Mutex.OpenExisting`. Throws `notFound` if there is none.
     public static func openExisting(name: String, registry: Registry? = nil) throws(RegistryError) -> NamedMutex {
         let operation = "NamedMutex.openExisting"
-        try Registry.validate(name, operation: operation)
-        let registry = try Registry.resolve(registry)
-        let holder = try registry.acquireHolder()
-        guard case .joined(let entry) = try registry.claim(name, holder: holder.id, candidate: nil, mustCreate: false, operation: operation) else {
-            preconditionFailure("claim without a candidate always joins")
-        }
-        let membership = Membership(registry: registry, name: name, holder: holder)
+        let (entry, membership) = try Registry.join(name, registry: registry, operation: operation)
         guard entry.kind == .mutex else {
             throw RegistryError(.wrongKind, operation: operation, subject: name, message: "the name belongs to a map, not a mutex")
         }

@@ -275,6 +275,20 @@ public final class Registry: Sendable {
         }
     }
 
+    /// Joins the live entry named `name` as a new holder: what every `openExisting` does.
+    /// Throws `notFound` if no live holder has the name.
+    static func join(
+        _ name: String, registry: Registry?, operation: String
+    ) throws(RegistryError) -> (entry: RegistryEntry, membership: Membership) {
+        try validate(name, operation: operation)
+        let registry = try resolve(registry)
+        let holder = try registry.acquireHolder()
+        guard case .joined(let entry) = try registry.claim(name, holder: holder.id, candidate: nil, mustCreate: false, operation: operation) else {
+            preconditionFailure("claim without a candidate always joins")
+        }
+        return (entry, Membership(registry: registry, name: name, holder: holder))
+    }
+
     /// `claim` with a new shared-memory object as the candidate. If the claim fails, or joins an
     /// existing entry instead, the candidate object is removed; joining an entry of another
     /// kind is `wrongKind`.
