@@ -22,9 +22,11 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
 
-# The seed's examples as real processes: two sharing an image file, then Process A, B and C
-# sharing memory and a mutex by name.
+# The main job: `mrec demo` (a writer and two readers share a table by name), then the seed's
+# examples as real processes: two sharing an image file, and Process A, B and C sharing memory
+# and a mutex by name.
 demo: deps
+	$(SWIFT) build -c release --product mrec
 	$(SWIFT) build -c release --product brighten-image
 	$(SWIFT) build -c release --product brighten-region
 	$(SWIFT) build -c release --product seed-process-a

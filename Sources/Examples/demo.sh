@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# The demo that `make demo` runs: the seed's two persisted examples as two processes.
+# The demo that `make demo` runs: `mrec demo`, then the seed's examples as real processes.
 set -euo pipefail
 bin="$1"
 dir="$2"
 mkdir -p "$dir"
+
+echo "== mrec demo: a record table shared by a writer and two readers, by name"
+"$bin/mrec" demo --directory "$dir/mrec-demo"
+echo
 image="$dir/ExtremelyLargeImage.data"
 rm -f "$image"
 
@@ -27,6 +31,9 @@ show $((16777216 + 33554432)) "just after A's region:"
 echo
 echo "== 4. Process A again: its region goes from 10 to 20"
 "$bin/brighten-image" --file "$image"
+echo
+echo "== mrec reads the raw image too: mrec dump --layout 'red:i16,green:i16,blue:i16,alpha:i16' --range 2097151...2097152"
+"$bin/mrec" dump --layout 'red:i16,green:i16,blue:i16,alpha:i16' --range 2097151...2097152 "$image"
 echo
 echo "== 5. The seed's non-persisted example: Process A, B and C share memory and a mutex by name"
 export MAPPED_REGISTRY="$PWD/$dir/registry"

@@ -317,6 +317,19 @@ extension MappedViewAccessor {
         try mapping.synchronize(range, flags: MS_SYNC, operation: "flush")
     }
 
+    /// Tells the kernel how `range` (view offsets; the whole view by default) will be used,
+    /// so it can read ahead or let go of pages; madvise(2). A hint: what the view reads and
+    /// writes stays the same.
+    public func advise(_ advice: MappingAdvice, range: Range<Int>? = nil) {
+        let range = range ?? 0..<capacity
+        precondition(range.lowerBound >= 0 && range.upperBound <= capacity,
+                     "MappedViewAccessor: advice range \(range) is out of range for a view of \(capacity) bytes")
+        guard !range.isEmpty else { return }
+        // Dropping the pages of a copy-on-write view would discard its private changes.
+        if advice == .doneWith && mapping.access == .copyOnWrite { return }
+        mapping.advise(range, advice: advice.systemValue)
+    }
+
     /// Starts writing the view's changes to the file without waiting (msync `MS_ASYNC`).
     public func flushAsync() throws(MappedFileError) {
         guard mapping.flushesOnClose else { return }
@@ -393,5 +406,31 @@ extension MemoryMappedFile {
         let mapping = ViewMapping(
             start: start, length: mappingLength, pageDelta: pageDelta, offset: offset, access: access, state: state)
         return MappedViewAccessor(mapping: mapping, capacity: viewLength)
+    }
+}
+
+/// How a view's pages will be used: advice for the kernel's paging (madvise(2)).
+public enum MappingAdvice: Sendable, Hashable {
+    /// No special treatment (`MADV_NORMAL`).
+    case normal
+    /// Read in order: read ahead aggressively, free pages soon after (`MADV_SEQUENTIAL`).
+    case sequential
+    /// Read in no order: no read-ahead (`MADV_RANDOM`).
+    case random
+    /// Needed soon: start reading the pages in now (`MADV_WILLNEED`).
+    case willNeed
+    /// Not needed for now: drop the pages from this process (`MADV_DONTNEED`). The data stays
+    /// in the file or shared memory and comes back on the next access, so the process's
+    /// resident size stays small during a long scan. Ignored for copy-on-write views.
+    case doneWith
+
+    var systemValue: Int32 {
+        switch self {
+        case .normal: return MADV_NORMAL
+        case .sequential: return MADV_SEQUENTIAL
+        case .random: return MADV_RANDOM
+        case .willNeed: return MADV_WILLNEED
+        case .doneWith: return MADV_DONTNEED
+        }
     }
 }

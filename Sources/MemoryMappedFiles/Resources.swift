@@ -190,6 +190,15 @@ final class ViewMapping: @unchecked Sendable {
         MappingDiagnostics.viewClosed()
     }
 
+    /// madvise(2) over `range` (view offsets), widened to whole pages. Advice is a hint:
+    /// its failure changes nothing the program can see, so it is not reported.
+    func advise(_ range: Range<Int>, advice: Int32) {
+        let pageStart = (range.lowerBound + pageDelta) & ~(systemPageSize - 1)
+        // SAFETY: the widened range lies inside [0, length): range is inside the view, start is page-aligned.
+        let result = system_madvise(start + pageStart, range.upperBound + pageDelta - pageStart, advice)
+        assert(result == 0 || lastErrno != EINVAL, "MemoryMappedFiles internal error: madvise over an unmapped range")
+    }
+
     /// msync(2) over `range` (view offsets), widened to whole pages.
     func synchronize(_ range: Range<Int>, flags: Int32, operation: String) throws(MappedFileError) {
         if let failure = state.failure(operation: operation) { throw failure }

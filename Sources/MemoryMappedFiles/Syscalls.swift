@@ -67,6 +67,10 @@ internal func system_munmap(_ address: UnsafeMutableRawPointer, _ length: Int) -
     munmap(address, length)
 }
 
+internal func system_madvise(_ address: UnsafeMutableRawPointer, _ length: Int, _ advice: Int32) -> Int32 {
+    madvise(address, length, advice)
+}
+
 internal func system_msync(_ address: UnsafeMutableRawPointer, _ length: Int, _ flags: Int32) -> Int32 {
     msync(address, length, flags)
 }

@@ -171,9 +171,31 @@ public final class DynamicRecordTable {
     public func append(bytes: RawSpan) throws(RecordTableError) {
         precondition(bytes.byteCount == schema.stride, "DynamicRecordTable: a record has \(schema.stride) bytes, not \(bytes.byteCount)")
         let address = try storage.slotsForAppending(1)
+        // SAFETY: slotsForAppending made room for one record past the count.
         bytes.withUnsafeBytes { address.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
         try storage.publish(count: storage.count + 1)
     }
+
+    /// Writes one record `position` places past the end without publishing it: readers, and
+    /// the file after a crash, see none of the staged records until ``publishStaged(_:)``.
+    /// An import stages every row, then publishes them at once or not at all.
+    public func stage(bytes: RawSpan, position: Int) throws(RecordTableError) {
+        precondition(bytes.byteCount == schema.stride, "DynamicRecordTable: a record has \(schema.stride) bytes, not \(bytes.byteCount)")
+        precondition(position >= 0, "DynamicRecordTable: a negative staging position \(position)")
+        let address = try storage.slotsForAppending(position + 1) + position * schema.stride
+        // SAFETY: slotsForAppending made room for position + 1 records past the count.
+        bytes.withUnsafeBytes { address.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+    }
+
+    /// Publishes the first `stagedCount` staged records, as one append.
+    public func publishStaged(_ stagedCount: Int) throws(RecordTableError) {
+        precondition(stagedCount >= 0 && storage.count + stagedCount <= storage.capacity,
+                     "DynamicRecordTable: \(stagedCount) records were not staged")
+        try storage.publish(count: storage.count + stagedCount)
+    }
+
+    /// See ``RecordTable/advise(_:records:)``.
+    public func advise(_ advice: MappingAdvice, records range: Range<Int>) { storage.advise(advice, records: range) }
 
     /// See ``RecordTable/refresh()``.
     @discardableResult

@@ -199,6 +199,13 @@ public final class RecordTable<Record: TableRecord>: RandomAccessCollection, Mut
         try storage.removeLast(storage.count)
     }
 
+    /// Tells the kernel how the records in `range` will be used: `.sequential` before a long
+    /// scan, `.doneWith` after part of one, so a scan of a table larger than memory keeps a
+    /// small resident size. A hint only: the records read the same either way.
+    public func advise(_ advice: MappingAdvice, records range: Range<Int>) {
+        storage.advise(advice, records: range)
+    }
+
     /// Writes a commit point; in `.batch` and `.everyAppend` modes, syncs the records first,
     /// so that they survive a power loss.
     public func commit() throws(RecordTableError) {

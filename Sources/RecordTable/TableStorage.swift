@@ -247,6 +247,15 @@ final class TableStorage {
         if _slowPath(durability == .everyAppend) { try commit() }
     }
 
+    /// Paging advice for the records in `range` (clamped to the capacity).
+    func advise(_ advice: MappingAdvice, records range: Range<Int>) {
+        precondition(!isClosed, "RecordTable: advise on a closed table")
+        let records = range.clamped(to: 0..<capacity)
+        guard !records.isEmpty else { return }
+        let stride = header.schema.stride
+        view!.advise(advice, range: header.dataOffset + records.lowerBound * stride..<header.dataOffset + records.upperBound * stride)
+    }
+
     /// Notes an in-place write, so the next durable commit syncs it.
     @usableFromInline
     func markWritten(index: Int) {

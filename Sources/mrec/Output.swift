@@ -18,8 +18,58 @@ struct Output {
 
     mutating func line(_ text: String = "") {
         write(text)
+        newline()
+    }
+
+    /// Ends a line; the buffer goes out when it holds 64 KiB.
+    mutating func newline() {
         buffer.append(UInt8(ascii: "\n"))
         if buffer.count >= 1 << 16 { flush() }
+    }
+
+    mutating func byte(_ value: UInt8) { buffer.append(value) }
+
+    /// Two lowercase hex digits.
+    mutating func hexByte(_ value: UInt8) {
+        let digits: StaticString = "0123456789abcdef"
+        buffer.append(digits.utf8Start[Int(value >> 4)])
+        buffer.append(digits.utf8Start[Int(value & 15)])
+    }
+
+    /// An integer in decimal, without making a String.
+    mutating func decimal(_ value: UInt64, negative: Bool = false) {
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for 20 digits
+        var remaining = value, used = 0
+        withUnsafeMutableBytes(of: &digits) { scratch in
+            repeat {
+                used += 1
+                scratch[24 - used] = UInt8(ascii: "0") + UInt8(remaining % 10)
+                remaining /= 10
+            } while remaining > 0
+            if negative { buffer.append(UInt8(ascii: "-")) }
+            buffer.append(contentsOf: scratch[(24 - used)...])
+        }
+    }
+
+    /// A CSV cell holding `text`: quoted when it holds a comma, a quote or a line break.
+    mutating func csvCell(_ text: String) {
+        guard text.utf8.contains(where: { $0 == 0x2C || $0 == 0x22 || $0 == 0x0A || $0 == 0x0D }) else { return write(text) }
+        buffer.append(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            if byte == UInt8(ascii: "\"") { buffer.append(byte) }
+            buffer.append(byte)
+        }
+        buffer.append(UInt8(ascii: "\""))
+    }
+
+    /// A CSV cell holding `value`; numbers go straight into the buffer.
+    mutating func csvCell(_ value: FieldValue) {
+        switch value {
+        case .int(let number): decimal(number.magnitude, negative: number < 0)
+        case .uint(let number): decimal(number)
+        case .float(let number): write(number.description)
+        default: csvCell(value.description)
+        }
     }
 
     mutating func flush() {
@@ -28,7 +78,8 @@ struct Output {
             let written = buffer[start...].withUnsafeBytes { Glibc.write(STDOUT_FILENO, $0.baseAddress, $0.count) }
             if written < 0 {
                 if errno == EINTR { continue }
-                exit(errno == EPIPE ? 0 : 3)
+                // A closed pipe is the reader saying it has enough; leave at once, as cat does.
+                _exit(errno == EPIPE ? 0 : 3)
             }
             start += written
         }
@@ -70,13 +121,6 @@ extension RecordTableError {
 // MARK: - Formatting values
 
 extension FieldValue {
-    /// The value in a CSV cell: quoted when it holds a comma, a quote or a line break.
-    var csv: String {
-        let text = description
-        guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
-        return "\"" + text.replacingAll("\"", with: "\"\"") + "\""
-    }
-
     /// The value in JSON: numbers, booleans, strings, arrays; NaN and infinities are null.
     var json: String {
         switch self {
@@ -107,10 +151,3 @@ func jsonString(_ text: String) -> String {
     return result + "\""
 }
 
-extension String {
-    func replacingAll(_ target: Character, with replacement: String) -> String {
-        var result = ""
-        for character in self { if character == target { result += replacement } else { result.append(character) } }
-        return result
-    }
-}

@@ -287,3 +287,69 @@ struct StreamTests {
         #expect(try map.makeViewStream(access: .read).canWrite == false)
     }
 }
+
+/// The resident kilobytes of the mapping that holds `address`, from /proc/self/smaps.
+func residentKilobytes(of address: UnsafeRawPointer) -> Int? {
+    let text = String(decoding: readAll("/proc/self/smaps"), as: UTF8.self)
+    var inside = false
+    for line in text.split(separator: "\n") {
+        if let dash = line.firstIndex(of: "-"), let space = line.firstIndex(of: " "), dash < space,
+           let low = UInt(line[..<dash], radix: 16), let high = UInt(line[line.index(after: dash)..<space], radix: 16) {
+            inside = (low..<high).contains(UInt(bitPattern: address))
+        } else if inside, line.hasPrefix("Rss:") {
+            return Int(line.dropFirst(4).split(separator: " ").first ?? "")
+        }
+    }
+    return nil
+}
+
+/// All of a /proc file (its size is unknown in advance).
+func readAll(_ path: String) -> [UInt8] {
+    let descriptor = open(path, O_RDONLY)
+    guard descriptor >= 0 else { return [] }
+    defer { close(descriptor) }
+    var result: [UInt8] = [], chunk = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+        let got = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+        if got <= 0 { return result }
+        result += chunk[..<got]
+    }
+}
+
+@Suite("Paging advice")
+struct AdviceTests {
+    let directory = TemporaryDirectory()
+
+    @Test("doneWith lets go of a shared view's pages; the data stays and comes back on access")
+    func doneWithShared() throws {
+        let path = directory.file("advice.data")
+        let map = try MemoryMappedFile.createFromFile(path: path, mode: .createNew, capacity: 16 << 20)
+        var view = try map.makeViewAccessor()
+        view.advise(.willNeed)
+        for offset in stride(from: 0, to: view.capacity, by: 4096) { view.write(UInt64(offset), at: offset) }
+        let base = view.withUnsafeMutableBytes { UnsafeRawPointer($0.baseAddress!) }
+        let before = try #require(residentKilobytes(of: base))
+        #expect(before >= 16 << 10)
+        view.advise(.doneWith, range: 0..<view.capacity)
+        let after = try #require(residentKilobytes(of: base))
+        #expect(after < 1024, "resident \(before) kB before, \(after) kB after")
+        view.advise(.sequential)
+        #expect(stride(from: 0, to: view.capacity, by: 4096).allSatisfy { view.read(UInt64.self, at: $0) == UInt64($0) })
+        try view.close()
+        try map.close()
+    }
+
+    @Test("doneWith keeps a copy-on-write view's private changes")
+    func doneWithCopyOnWrite() throws {
+        let path = directory.file("private.data")
+        writeFile(path, [UInt8](repeating: 7, count: 8192))
+        let map = try MemoryMappedFile.createFromFile(path: path, access: .copyOnWrite)
+        var view = try map.makeViewAccessor()
+        view.write(UInt8(99), at: 5000)
+        view.advise(.doneWith)
+        #expect(view.read(UInt8.self, at: 5000) == 99)
+        #expect(preadBytes(path, offset: 5000, count: 1) == [7])
+        try view.close()
+        try map.close()
+    }
+}

@@ -262,3 +262,40 @@ struct RecordTableTests {
         }
     }
 }
+
+@Suite("Schemas written as text")
+struct SchemaTextTests {
+    @Test("fields follow C alignment; arrays, explicit offsets and strides")
+    func parsing() throws {
+        let schema = try RecordSchema(parsing: "id:i64, flag:bool, pos:f32[3], name:char[5], count:u16")
+        #expect(schema.fields.map(\.offset) == [0, 8, 12, 24, 30])
+        #expect(schema.fields.map(\.count) == [1, 1, 3, 5, 1])
+        #expect(schema.stride == 32 && schema.alignment == 8)
+        #expect(try RecordSchema(parsing: schema.specification) == schema)
+
+        let pixel = try RecordSchema(parsing: "red:i16,green:i16,blue:i16,alpha:i16")
+        #expect(pixel.stride == 8 && pixel.alignment == 2)
+        let explicit = try RecordSchema(parsing: "a:u8@3,b:u32@4", stride: 10)
+        #expect(explicit.fields.map(\.offset) == [3, 4] && explicit.stride == 10 && explicit.alignment == 2)
+
+        // The schema Sample declares from key paths reads back from its text.
+        #expect(try RecordSchema(parsing: Sample.schema.specification, stride: Sample.schema.stride) == Sample.schema)
+    }
+
+    @Test("bad text is a SchemaProblem naming the field")
+    func problems() {
+        func problem(_ text: String, stride: Int? = nil) -> String? {
+            do { _ = try RecordSchema(parsing: text, stride: stride); return nil } catch { return error.description }
+        }
+        #expect(problem("id") == "field 1 ('id'): not name:type")
+        #expect(problem("id:i64,x:float") == "field 2 ('x:float'): unknown type 'float'; the types are i8, i16, i32, i64, u8, u16, u32, u64, f32, f64, bool, bytes, char")
+        #expect(problem("v:f32[0]") == "field 1 ('v:f32[0]'): the count in [ ] is not a number from 1 to 16777216")
+        #expect(problem("v:f32[x") == "field 1 ('v:f32[x'): the count in [ ] is not a number from 1 to 16777216")
+        #expect(problem("a:u8@-1") == "field 1 ('a:u8@-1'): the offset after @ is not a number from 0 to 16777216")
+        #expect(problem("a:u32,b:u32@2") == "fields 'a' and 'b' overlap")
+        #expect(problem("a:i64,a:i8") == "the field name 'a' appears twice")
+        #expect(problem("") == "field 1 (''): not name:type")
+        #expect(problem("a:i64", stride: 4) == "field 'a' (8 bytes at offset 0) overflows the stride 4")
+        #expect(problem(":i64") == "the field name '' is not 1 to 47 bytes without NUL")
+    }
+}

@@ -1,0 +1,204 @@
+import ArgumentParser
+import Glibc
+import MemoryMappedFiles
+import RecordTable
+
+/// Set by `SIGINT` while `dump --follow` waits.
+nonisolated(unsafe) var interrupted: sig_atomic_t = 0
+
+struct Dump: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print records of a table, or of a raw struct file with --layout.",
+        discussion: """
+            Examples:
+              mrec dump points.mrec
+              mrec dump --format csv --fields id,x --range 100..<200 points.mrec
+              mrec dump --format jsonl --limit 10 points.mrec
+              mrec dump --follow points.mrec          (like tail -f; Ctrl-C ends it)
+              mrec dump --layout 'red:i16,green:i16,blue:i16,alpha:i16' --limit 4 ExtremelyLargeImage.data
+              mrec dump --layout 'id:u32,value:f64@8' --stride 16 --offset 64 --big-endian data.bin
+            """)
+
+    enum Format: String, ExpressibleByArgument, CaseIterable { case table, csv, jsonl, hex }
+
+    @Argument(help: "The table file, or a raw struct file with --layout.") var file: String
+    @Option(help: "table, csv, jsonl or hex.") var format: Format = .table
+    @Option(help: "Records to print: 100..<200, 100...199, 100.. or ..<50.") var range: String?
+    @Option(help: "Fields to print, comma-separated.") var fields: String?
+    @Option(help: "At most this many records.") var limit: Int?
+    @Flag(help: "Leave out the header line.") var noHeader = false
+    @Flag(help: "Keep printing records as a writer appends them (tables only).") var follow = false
+    @Option(help: "Read a raw struct file with this layout, such as 'id:i64,x:f64,name:char[16]'; fields follow C alignment unless given @offset.")
+    var layout: String?
+    @Option(help: "With --layout: where the first record starts in the file.") var offset: Int = 0
+    @Option(help: "With --layout: the distance between records (default: the layout's size).") var stride: Int?
+    @Flag(help: "With --layout: the file's numbers are big-endian.") var bigEndian = false
+
+    func validate() throws {
+        if layout == nil && (offset != 0 || stride != nil || bigEndian) {
+            throw ValidationError("--offset, --stride and --big-endian describe a raw file; give --layout too")
+        }
+        if layout != nil && follow { throw ValidationError("--follow needs a table; a raw file has no count to follow") }
+        if offset < 0 { throw ValidationError("--offset must not be negative") }
+        if let limit, limit < 0 { throw ValidationError("--limit must not be negative") }
+    }
+
+    func run() throws {
+        if follow { signal(SIGINT) { _ in interrupted = 1 } }  // before any output: Ctrl-C may come at once
+        let source: RecordSource
+        if let layout {
+            let schema: RecordSchema
+            do { schema = try RecordSchema(parsing: layout, stride: stride) } catch {
+                throw usageError("the layout '\(layout)': \(error.description)")
+            }
+            source = try RawStructFile.open(file, schema: schema, offset: offset, bigEndian: bigEndian)
+        } else {
+            source = try openTable(file)
+        }
+        let selected: [RecordField]
+        if let fields {
+            selected = try fields.split(separator: ",").map { name in
+                guard let field = source.schema.field(named: String(name)) else {
+                    throw usageError("\(file): no field '\(name)'; the fields are \(source.schema.fields.map(\.name).joined(separator: ", "))")
+                }
+                return field
+            }
+        } else {
+            selected = source.schema.fields
+        }
+        var bounds = 0..<source.count
+        if let range {
+            guard let parsed = parseRange(range, count: source.count) else {
+                throw usageError("the range '\(range)' is not like 100..<200, 100...199, 100.. or ..<50")
+            }
+            bounds = parsed
+        }
+        if let limit { bounds = bounds.lowerBound..<min(bounds.upperBound, bounds.lowerBound + limit) }
+
+        var out = Output()
+        var printer = RecordPrinter(format: format, fields: selected, source: source)
+        if !noHeader { printer.header(&out, in: bounds) }
+        // Pages of printed records are let go, so memory stays flat on a table of any size.
+        source.advise(.sequential, records: bounds)
+        for chunk in Swift.stride(from: bounds.lowerBound, to: bounds.upperBound, by: 1 << 16) {
+            let records = chunk..<min(bounds.upperBound, chunk + 1 << 16)
+            for index in records { printer.print(index, &out) }
+            source.advise(.doneWith, records: records)
+        }
+        out.flush()
+
+        guard follow, let table = source as? DynamicRecordTable else { return }
+        var next = bounds.upperBound
+        while interrupted == 0 {
+            let count: Int
+            do { count = try table.waitForRecords(beyond: next, timeout: .milliseconds(250)) } catch {
+                complain(error.description)
+                throw ExitCode(error.exitStatus.rawValue)
+            }
+            for index in next..<max(next, count) { printer.print(index, &out) }
+            next = max(next, count)
+            out.flush()
+        }
+    }
+
+    func parseRange(_ text: String, count: Int) -> Range<Int>? {
+        func number(_ part: Substring) -> Int? { part.isEmpty ? nil : Int(part) }
+        let parts: (Substring, Substring), closed: Bool
+        if let split = text.firstRange(of: "..<") {
+            parts = (text[..<split.lowerBound], text[split.upperBound...]); closed = false
+        } else if let split = text.firstRange(of: "...") {
+            parts = (text[..<split.lowerBound], text[split.upperBound...]); closed = true
+        } else if text.hasSuffix("..") {
+            parts = (text.dropLast(2), ""); closed = false
+        } else {
+            return nil
+        }
+        guard parts.0.isEmpty || number(parts.0) != nil, parts.1.isEmpty || number(parts.1) != nil else { return nil }
+        let lower = min(max(0, number(parts.0) ?? 0), count)
+        let upper = min(count, number(parts.1).map { closed ? $0 + 1 : $0 } ?? count)
+        return lower..<max(lower, upper)
+    }
+}
+
+/// Prints records in one format, straight into the output buffer.
+struct RecordPrinter {
+    let format: Dump.Format
+    let fields: [RecordField]
+    let source: RecordSource
+    /// Record byte offsets where a field starts, for `hex`.
+    let boundaries: [Bool]
+    var widths: [Int] = []
+
+    init(format: Dump.Format, fields: [RecordField], source: RecordSource) {
+        self.format = format
+        self.fields = fields
+        self.source = source
+        var boundaries = [Bool](repeating: false, count: source.schema.stride)
+        for field in source.schema.fields { boundaries[field.offset] = true }
+        self.boundaries = boundaries
+    }
+
+    mutating func header(_ out: inout Output, in bounds: Range<Int>) {
+        switch format {
+        case .csv:
+            for (column, field) in fields.enumerated() {
+                if column > 0 { out.byte(UInt8(ascii: ",")) }
+                out.csvCell(field.name)
+            }
+            out.newline()
+        case .table:
+            // Column widths from the names and the first 100 records: memory stays constant.
+            widths = fields.map { $0.name.count }
+            for index in bounds.prefix(100) {
+                source.withRecordBytes(at: index) { bytes in
+                    for (column, field) in fields.enumerated() {
+                        widths[column] = max(widths[column], field.value(in: bytes, bigEndian: source.bigEndian).description.count)
+                    }
+                }
+            }
+            out.line(zip(fields, widths).map { $0.name.leftPadded($1) }.joined(separator: "  "))
+        case .hex: out.line("# record: byte offset in the file, then the bytes; | marks field boundaries")
+        case .jsonl: break
+        }
+    }
+
+    mutating func print(_ index: Int, _ out: inout Output) {
+        if format == .table && widths.isEmpty { widths = fields.map { $0.name.count } }
+        source.withRecordBytes(at: index) { bytes in
+            switch format {
+            case .csv:
+                for (column, field) in fields.enumerated() {
+                    if column > 0 { out.byte(UInt8(ascii: ",")) }
+                    out.csvCell(field.value(in: bytes, bigEndian: source.bigEndian))
+                }
+            case .jsonl:
+                out.byte(UInt8(ascii: "{"))
+                for (column, field) in fields.enumerated() {
+                    if column > 0 { out.byte(UInt8(ascii: ",")) }
+                    out.write(jsonString(field.name))
+                    out.byte(UInt8(ascii: ":"))
+                    out.write(field.value(in: bytes, bigEndian: source.bigEndian).json)
+                }
+                out.byte(UInt8(ascii: "}"))
+            case .table:
+                for (column, field) in fields.enumerated() {
+                    if column > 0 { out.write("  ") }
+                    out.write(field.value(in: bytes, bigEndian: source.bigEndian).description.leftPadded(widths[column]))
+                }
+            case .hex:
+                out.write(String(source.fileOffset(ofRecord: index)))
+                out.byte(UInt8(ascii: ":"))
+                for offset in 0..<bytes.byteCount {
+                    out.write(boundaries[offset] ? " |" : " ")
+                    out.hexByte(bytes.unsafeLoad(fromByteOffset: offset, as: UInt8.self))
+                }
+            }
+            out.newline()
+        }
+    }
+}
+
+extension String {
+    /// Right-aligned in `width` characters.
+    func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
+}
