@@ -39,7 +39,7 @@ public enum TableAccess: Sendable, Hashable {
 public final class RecordTable<Record: TableRecord>: RandomAccessCollection, MutableCollection {
     @usableFromInline let storage: TableStorage
     /// Offsets of Bool bytes in a record; loads normalize them.
-    @usableFromInline let boolOffsets: [Int]
+    let boolOffsets: [Int]
 
     private init(storage: TableStorage) {
         self.storage = storage
@@ -115,23 +115,51 @@ public final class RecordTable<Record: TableRecord>: RandomAccessCollection, Mut
     public subscript(index: Int) -> Record {
         get { load(index) }
         set { store(newValue, at: index) }
+        _modify {
+            // SAFETY: index < count <= capacity, inside the writable mapping; stride keeps alignment.
+            let address = storage.records + index &* MemoryLayout<Record>.stride
+            if _slowPath(UInt(bitPattern: index) >= UInt(bitPattern: storage.plainStoreLimit)) {
+                prepareSlowStore(at: index)
+            }
+            // One yield, straight into the mapping: the accessor inlines and touches only the changed bytes.
+            yield &address.assumingMemoryBound(to: Record.self).pointee
+            storage.markWritten(index: index)
+        }
     }
 
     @inlinable
     func load(_ index: Int) -> Record {
-        checkIndex(index)
-        // SAFETY: index < count <= capacity, so the record lies inside the mapping; stride keeps alignment.
-        let address = storage.records + index * MemoryLayout<Record>.stride
-        guard !boolOffsets.isEmpty else { return address.load(as: Record.self) }
-        return loadCheckingBools(address)
+        // SAFETY: below plainLoadLimit, index < count <= capacity, so the record lies inside the mapping.
+        let address = storage.records + index &* MemoryLayout<Record>.stride
+        if _fastPath(UInt(bitPattern: index) < UInt(bitPattern: storage.plainLoadLimit)) { return address.load(as: Record.self) }
+        return loadSlowly(index)
     }
 
-    @usableFromInline
-    func loadCheckingBools(_ address: UnsafeMutableRawPointer) -> Record {
-        withUnsafeTemporaryAllocation(byteCount: MemoryLayout<Record>.stride, alignment: MemoryLayout<Record>.alignment) { copy in
-            copy.copyMemory(from: UnsafeRawBufferPointer(start: address, count: MemoryLayout<Record>.stride))
+    /// The load path for records with Bools, and for indices that trap.
+    @usableFromInline @inline(never)
+    func loadSlowly(_ index: Int) -> Record {
+        checkIndex(index)
+        // SAFETY: index < count <= capacity; the copy has the record's size.
+        return withUnsafeTemporaryAllocation(byteCount: MemoryLayout<Record>.stride, alignment: MemoryLayout<Record>.alignment) { copy in
+            copy.baseAddress!.copyMemory(from: storage.records + index * MemoryLayout<Record>.stride, byteCount: MemoryLayout<Record>.stride)
             for offset in boolOffsets where copy[offset] > 1 { copy[offset] = 1 }
             return copy.load(as: Record.self)
+        }
+    }
+
+    /// The checks of an in-place write off the fast path: the index, a read-only table, and
+    /// damaged Bool bytes, which a writer repairs in place since the record is being written anyway.
+    @usableFromInline @inline(never)
+    func prepareSlowStore(at index: Int) {
+        checkIndex(index)
+        precondition(storage.isWritable, "RecordTable: cannot write to a table opened read-only")
+        normalizeBools(storage.records + index * MemoryLayout<Record>.stride)
+    }
+
+    /// Makes every Bool byte of the record at `address` 0 or 1, in place (writers only).
+    func normalizeBools(_ address: UnsafeMutableRawPointer) {
+        for offset in boolOffsets where address.load(fromByteOffset: offset, as: UInt8.self) > 1 {
+            address.storeBytes(of: 1, toByteOffset: offset, as: UInt8.self)
         }
     }
 
@@ -140,7 +168,7 @@ public final class RecordTable<Record: TableRecord>: RandomAccessCollection, Mut
         checkIndex(index)
         precondition(storage.isWritable, "RecordTable: cannot write to a table opened read-only")
         // SAFETY: index < count <= capacity, inside the writable mapping.
-        (storage.records + index * MemoryLayout<Record>.stride).storeBytes(of: record, as: Record.self)
+        (storage.records + index &* MemoryLayout<Record>.stride).storeBytes(of: record, as: Record.self)
         storage.markWritten(index: index)
     }
 
@@ -245,10 +273,13 @@ public final class RecordTable<Record: TableRecord>: RandomAccessCollection, Mut
         precondition(range.lowerBound >= 0 && range.upperBound <= storage.count,
                      "RecordTable: range \(range) is out of range for a table of \(storage.count) records")
         let start = storage.records + range.lowerBound * MemoryLayout<Record>.stride
-        for index in range where !boolOffsets.isEmpty {
-            for offset in boolOffsets where start.load(fromByteOffset: (index - range.lowerBound) * MemoryLayout<Record>.stride + offset, as: UInt8.self) > 1 {
-                throw RecordTableError(.corrupt, operation: "withRecords", path: path,
-                                       message: "record \(index) has a Bool field holding a byte other than 0 or 1")
+        if !boolOffsets.isEmpty {
+            for index in range {
+                let record = start + (index - range.lowerBound) * MemoryLayout<Record>.stride
+                for offset in boolOffsets where record.load(fromByteOffset: offset, as: UInt8.self) > 1 {
+                    throw RecordTableError(.corrupt, operation: "withRecords", path: path,
+                                           message: "record \(index) has a Bool field holding a byte other than 0 or 1")
+                }
             }
         }
         storage.borrowCount += 1

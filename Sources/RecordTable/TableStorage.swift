@@ -40,13 +40,22 @@ final class TableStorage {
     /// The first record.
     @usableFromInline @exclusivity(unchecked) private(set) var records: UnsafeMutableRawPointer
     /// Records this process may read: the writer's count, or a reader's last snapshot.
-    @usableFromInline @exclusivity(unchecked) var count: Int
+    @usableFromInline @exclusivity(unchecked) var count: Int {
+        didSet { updateFastPathLimits() }
+    }
+    /// Indices below this may be loaded as they are: `count`, or 0 when records hold Bools
+    /// (which need checking). One compare on the hot path does both tests.
+    @usableFromInline @exclusivity(unchecked) private(set) var plainLoadLimit = 0
+    /// The same for in-place writes: also 0 when the table is read-only.
+    @usableFromInline @exclusivity(unchecked) private(set) var plainStoreLimit = 0
+    /// Whether records hold Bool fields.
+    let hasBools: Bool
     /// Records the mapped file has room for.
     @usableFromInline @exclusivity(unchecked) private(set) var capacity: Int
     /// The last commit point read or written.
     @exclusivity(unchecked) private(set) var committed: CommitSlot
     /// Records below this index are on disk (durable modes); in-place writes lower it.
-    @exclusivity(unchecked) private var syncedBelow: Int
+    @usableFromInline @exclusivity(unchecked) var syncedBelow: Int
     /// How many closures are borrowing records zero-copy; growth must not remap meanwhile.
     @exclusivity(unchecked) var borrowCount = 0
     @usableFromInline @exclusivity(unchecked) private(set) var isClosed = false
@@ -67,8 +76,15 @@ final class TableStorage {
         self.count = count
         self.committed = committed
         self.syncedBelow = committed.count
+        self.hasBools = !header.schema.boolOffsets.isEmpty
         self.map = Optional(map)
         self.view = Optional(view)
+        updateFastPathLimits()
+    }
+
+    private func updateFastPathLimits() {
+        plainLoadLimit = hasBools ? 0 : count
+        plainStoreLimit = hasBools || !isWritable ? 0 : count
     }
 
     deinit {
@@ -257,7 +273,7 @@ final class TableStorage {
     }
 
     /// Notes an in-place write, so the next durable commit syncs it.
-    @usableFromInline
+    @inlinable @inline(__always)
     func markWritten(index: Int) {
         if index < syncedBelow { syncedBelow = index }
     }
