@@ -1,5 +1,8 @@
 import CLMDB
 import Glibc
+#if MAPPED_RECORDS_FAULT_INJECTION
+@_spi(Testing) import MemoryMappedFiles
+#endif
 import Synchronization
 
 /// One LMDB environment, opened once per directory per process (LMDB forbids opening it
@@ -68,6 +71,13 @@ final class LMDBEnvironment: @unchecked Sendable {
             while true {
                 var handle: OpaquePointer?
                 let begin = mdb_txn_begin(environment, nil, readOnly ? UInt32(MDB_RDONLY) : 0, &handle)
+                if begin == MDB_MAP_RESIZED {
+                    // Another process grew the map past ours (LMDB's documented case): adopt its
+                    // size, which is safe here since no transaction of this process is open.
+                    let adopted = mdb_env_set_mapsize(environment, 0)
+                    guard adopted == 0 else { return .failure(Self.error(adopted, call: "mdb_env_set_mapsize", subject: directory)) }
+                    continue
+                }
                 guard begin == 0, let handle else { return .failure(Self.error(begin, call: "mdb_txn_begin", subject: directory)) }
                 var database: MDB_dbi = 0
                 let opened = mdb_dbi_open(handle, nil, 0, &database)
@@ -81,7 +91,7 @@ final class LMDBEnvironment: @unchecked Sendable {
                     if readOnly {
                         mdb_txn_abort(handle)
                     } else {
-                        try Self.check(mdb_txn_commit(handle), call: "mdb_txn_commit", subject: directory)
+                        try Self.check(injectedCommitFailure(aborting: handle) ?? mdb_txn_commit(handle), call: "mdb_txn_commit", subject: directory)
                     }
                     return .success(result)
                 } catch where error.errno == MDB_MAP_FULL {
@@ -179,4 +189,16 @@ struct Transaction {
         }
         return pairs
     }
+}
+
+/// A test's injected failure of the LMDB commit (MemoryMappedFiles' FaultInjection), or nil.
+/// An injected failure frees the transaction, as a failed `mdb_txn_commit` does.
+private func injectedCommitFailure(aborting handle: OpaquePointer) -> Int32? {
+    #if MAPPED_RECORDS_FAULT_INJECTION
+    guard let injected = FaultInjection.injectedFailure(.lmdbCommit) else { return nil }
+    mdb_txn_abort(handle)
+    return injected
+    #else
+    return nil
+    #endif
 }

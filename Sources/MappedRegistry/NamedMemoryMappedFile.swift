@@ -63,7 +63,11 @@ public struct NamedMemoryMappedFile: ~Copyable, Sendable {
     /// the map. Views stay valid until they close. Going out of scope does the same, but
     /// cannot report errors.
     public consuming func close() throws(RegistryError) {
-        try membership.release()
+        // The map first: its fsync (a writable file) must be reported, not lost in a deinit.
+        var failure: RegistryError?
+        do { try map.close() } catch { failure = RegistryError(error, operation: "close", subject: name) }
+        do { try membership.release() } catch { failure = failure ?? error }
+        if let failure { throw failure }
     }
 }
 

@@ -65,6 +65,11 @@ public final class Registry: Sendable {
     let environment: LMDBEnvironment
     /// An open file description of `holders.lock` that holds no locks: it sees every holder's.
     private let checker: MemoryMappedFile
+    /// This process's holder lock, shared by every name it holds: the kernel keeps one lock
+    /// per process on `holders.lock`, so joins and liveness checks stay fast with many names.
+    private let processHolder = Mutex<HolderLock?>(nil)
+    /// Releases whose transaction failed, retried before the next registry operation.
+    private let pendingReleases = Mutex<[(name: String, holder: UInt64)]>([])
 
     private static let opened = Mutex<[String: Registry]>([:])
 
@@ -143,17 +148,26 @@ public final class Registry: Sendable {
 
     // MARK: Holders
 
-    /// Takes a new holder lock: its own open file description of `holders.lock`, locking one byte.
+    /// This process's holder lock, taken on first use: its own open file description of
+    /// `holders.lock`, locking one byte until the process ends.
     func acquireHolder() throws(RegistryError) -> HolderLock {
-        do {
-            let file = try MemoryMappedFile.createFromFile(path: bootDirectory + "/holders.lock", mode: .open)
-            while true {
-                let id = UInt64.random(in: 4096..<(1 << 40))
-                if try file.tryLock(bytes: Int(id)..<Int(id) + 1) { return HolderLock(id: id, file: file) }
+        let result: Result<HolderLock, RegistryError> = processHolder.withLock { holder in
+            if let holder { return .success(holder) }
+            do throws(MappedFileError) {
+                let file = try MemoryMappedFile.createFromFile(path: bootDirectory + "/holders.lock", mode: .open)
+                while true {
+                    let id = UInt64.random(in: 4096..<(1 << 40))
+                    if try file.tryLock(bytes: Int(id)..<Int(id) + 1) {
+                        let taken = HolderLock(id: id, file: file)
+                        holder = taken
+                        return .success(taken)
+                    }
+                }
+            } catch {
+                return .failure(RegistryError(error, operation: "acquireHolder", subject: bootDirectory + "/holders.lock"))
             }
-        } catch {
-            throw RegistryError(error, operation: "acquireHolder", subject: bootDirectory + "/holders.lock")
         }
+        return try result.get()
     }
 
     /// Whether a holder's lock is still held (by any process, this one included).
@@ -191,7 +205,8 @@ public final class Registry: Sendable {
     /// for names that have no live holder left.
     @discardableResult
     public func collectGarbage() throws(RegistryError) -> GarbageCollection {
-        try environment.write { transaction throws(RegistryError) in
+        retryPendingReleases()
+        return try environment.write { transaction throws(RegistryError) in
             var report = GarbageCollection(deadHolders: 0, removedNames: [])
             for pair in try transaction.all() {
                 let name = String(decoding: pair.key, as: UTF8.self)
@@ -251,7 +266,8 @@ public final class Registry: Sendable {
     func claim(
         _ name: String, holder: UInt64, candidate: RegistryEntry?, mustCreate: Bool, operation: String
     ) throws(RegistryError) -> Claim {
-        try environment.write { transaction throws(RegistryError) in
+        retryPendingReleases()
+        return try environment.write { transaction throws(RegistryError) in
             if let bytes = try transaction.get(name) {
                 var entry = try RegistryEntry.decode(bytes, name: name, subject: name)
                 entry.holders.removeAll { !isAlive($0) }
@@ -312,24 +328,72 @@ public final class Registry: Sendable {
         return claim
     }
 
-    /// Removes `holder` from `name`; if no live holder is left, does the last-close duty.
+    /// Removes `holder` from `name`; if no live holder is left, does the last-close duty
+    /// (after the commit, so that a failing fsync is reported to this closer).
+    ///
+    /// If the transaction fails, the release is kept and retried before this process's next
+    /// registry operation: the process's holder lock lives on, so the name would otherwise stay.
     func release(_ name: String, holder: UInt64) throws(RegistryError) {
-        try environment.write { transaction throws(RegistryError) in
-            guard let bytes = try transaction.get(name) else { return }
+        retryPendingReleases()
+        let finished: RegistryEntry?
+        do {
+            finished = try removeHolder(name, holder: holder)
+        } catch {
+            pendingReleases.withLock { $0.append((name, holder)) }
+            throw error
+        }
+        if let finished { try finalDuty(finished) }
+    }
+
+    /// The release transaction; returns the entry if this was its last live holder.
+    private func removeHolder(_ name: String, holder: UInt64) throws(RegistryError) -> RegistryEntry? {
+        try environment.write { transaction throws(RegistryError) -> RegistryEntry? in
+            guard let bytes = try transaction.get(name) else { return nil }
             var entry = try RegistryEntry.decode(bytes, name: name, subject: name)
-            entry.holders.removeAll { $0 == holder || !isAlive($0) }
+            // One membership goes: a process that joined a name twice is listed twice.
+            if let mine = entry.holders.firstIndex(of: holder) { entry.holders.remove(at: mine) }
+            entry.holders.removeAll { !isAlive($0) }
             if entry.holders.isEmpty {
-                lastCloseDuty(entry)
                 try transaction.delete(name)
-            } else {
-                try transaction.put(name, entry.encoded())
+                return entry
+            }
+            try transaction.put(name, entry.encoded())
+            return nil
+        }
+    }
+
+    /// The last close's duty, with errors: a file whose fsync fails may not be on disk.
+    private func finalDuty(_ entry: RegistryEntry) throws(RegistryError) {
+        guard entry.kind == .file else { return lastCloseDuty(entry) }
+        guard entry.access.canWrite, entry.access != .copyOnWrite else { return }
+        do throws(MappedFileError) {
+            let map = try MemoryMappedFile.createFromFile(path: entry.object, mode: .open)
+            try map.close(flush: true)  // fsync: what every holder wrote reaches the disk
+        } catch where error.code == .notFound {
+            return  // the file was deleted: nothing to sync
+        } catch {
+            throw RegistryError(error, operation: "close", subject: entry.name)
+        }
+    }
+
+    /// Retries releases whose transaction failed earlier (see ``release(_:holder:)``).
+    func retryPendingReleases() {
+        let pending = pendingReleases.withLock { pending in
+            defer { pending.removeAll() }
+            return pending
+        }
+        for (name, holder) in pending {
+            do {
+                if let finished = try removeHolder(name, holder: holder) { try? finalDuty(finished) }
+            } catch {
+                pendingReleases.withLock { $0.append((name, holder)) }
             }
         }
     }
 }
 
-/// One holder's lock: an open file description of `holders.lock` with one byte locked.
-/// Closing it (or the process dying) releases the lock.
+/// A process's holder lock: an open file description of `holders.lock` with one byte locked.
+/// The process dying releases the lock, and with it every name the process held.
 final class HolderLock: Sendable {
     let id: UInt64
     let file: MemoryMappedFile
@@ -370,7 +434,8 @@ final class Membership: @unchecked Sendable {
 extension RegistryEntry {
     static let formatVersion: UInt8 = 1
 
-    func encoded() -> [UInt8] {
+    /// The entry as LMDB stores it (SPI for the fuzz tests).
+    @_spi(Testing) public func encoded() -> [UInt8] {
         var bytes: [UInt8] = [Self.formatVersion, kind.rawValue, UInt8(MemoryMappedFileAccess.allCases.firstIndex(of: access)!), 0]
         func append<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { bytes += $0 } }
         append(UInt64(offset))
@@ -385,7 +450,8 @@ extension RegistryEntry {
     }
 
     /// Decodes an entry, refusing anything malformed with `corrupt`.
-    static func decode(_ bytes: [UInt8], name: String, subject: String) throws(RegistryError) -> RegistryEntry {
+    /// Decodes an entry as LMDB stores it, validating every field (SPI for the fuzz tests).
+    @_spi(Testing) public static func decode(_ bytes: [UInt8], name: String, subject: String) throws(RegistryError) -> RegistryEntry {
         func corrupt(_ message: String) -> RegistryError {
             RegistryError(.corrupt, operation: "readEntry", subject: subject, message: "the registry entry for '\(name)' is damaged: \(message)")
         }
@@ -403,7 +469,7 @@ extension RegistryEntry {
         guard accessIndex < MemoryMappedFileAccess.allCases.count else { throw corrupt("unknown access") }
         _ = try read(UInt8.self)
         let offset = try read(UInt64.self), length = try read(UInt64.self), created = try read(UInt64.self)
-        guard offset <= UInt64(Int.max), length <= UInt64(Int.max) else { throw corrupt("offset or length out of range") }
+        guard offset <= UInt64(Int.max), length <= UInt64(Int.max) - offset else { throw corrupt("offset or length out of range") }
         let objectLength = Int(try read(UInt16.self))
         guard position + objectLength <= bytes.count,
               let object = String(validating: bytes[position..<position + objectLength], as: UTF8.self), !object.isEmpty
