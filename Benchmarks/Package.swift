@@ -44,6 +44,17 @@ let package = Package(
             path: "Benchmarks/Registry",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        // The MappedRecords side of `make compare` (Benchmarks/compare/run.sh): a plain program,
+        // timed against C, numpy, LMDB and SQLite in the same run.
+        .executableTarget(
+            name: "compare-mappedrecords",
+            dependencies: [
+                .product(name: "MappedRegistry", package: libraryPackage),
+                .product(name: "RecordTable", package: libraryPackage),
+                .product(name: "MemoryMappedFiles", package: libraryPackage),
+            ],
+            path: "Compare"
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,314 @@
+// The MappedRecords side of `make compare` (Benchmarks/compare/run.sh).
+//
+//   compare-mappedrecords run DIR N RUNS          the table and the raw accessor, one JSON line per run
+//   compare-mappedrecords readers DIR READERS SECONDS   readers scanning while a writer appends
+//   compare-mappedrecords registry DIR NAMES      openExisting latency with NAMES registered names
+//
+// The record and the measurements are those of Benchmarks/compare/peers.c.
+import Glibc
+import MappedRegistry
+import MemoryMappedFiles
+import RecordTable
+
+struct Point: TableRecord {
+    var id: Int64
+    var x: Double
+    var y: Double
+    var flags: Int32
+    var pad: Int32
+    static let schema = RecordSchema(Point.self, fields: [
+        .field("id", \.id), .field("x", \.x), .field("y", \.y), .field("flags", \.flags), .field("pad", \.pad),
+    ])
+}
+
+let indexCount = 10_000_000
+
+/// Scans of small tables repeat until they cover 16 M records, as in peers.c.
+func scanRepeats(_ n: Int) -> Int { max(1, 16_777_216 / n) }
+let openRepeats = 200
+
+func now() -> Double {
+    var time = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &time)
+    return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
+}
+
+func report(_ system: String, _ operation: String, _ records: Int, _ run: Int, _ seconds: Double, _ ops: Int, _ check: Double) {
+    print("{\"system\":\"\(system)\",\"op\":\"\(operation)\",\"records\":\(records),\"run\":\(run),\"seconds\":\(seconds),\"ops\":\(ops),\"check\":\(check)}")
+    fflush(nil)
+}
+
+/// A whole file read into memory.
+func readWhole<T: BitwiseCopyable>(_ path: String, as: T.Type) -> [T] {
+    let map = try! MemoryMappedFile.createFromFile(path: path, mode: .open, access: .read)
+    let view = try! map.makeViewAccessor()
+    let result = view.readArray(of: T.self, count: view.capacity / MemoryLayout<T>.stride, at: 0)
+    try! view.close()
+    try! map.close()
+    return result
+}
+
+/// Sums x with four accumulators, as the C baseline does: the limit is the memory, not one add chain.
+@inline(__always)
+func sumX(_ records: Span<Point>) -> Double {
+    var (a, b, c, d) = (0.0, 0.0, 0.0, 0.0)
+    var i = 0
+    let end = records.count & ~3
+    while i < end {
+        a += records[i].x; b += records[i + 1].x; c += records[i + 2].x; d += records[i + 3].x
+        i += 4
+    }
+    while i < records.count { a += records[i].x; i += 1 }
+    return (a + b) + (c + d)
+}
+
+func runTable(_ directory: String, _ n: Int, _ runs: Int, _ source: [Point], _ index: [UInt32]) throws {
+    let system = "MappedRecords table"
+    let path = "\(directory)/mappedrecords-\(n).mrec"
+    for run in 0...runs {  // run 0 warms up and is not reported
+        unlink(path)
+        let start = now()
+        let table = try RecordTable<Point>.create(path: path, capacity: n, durability: .none)
+        try table.append(contentsOf: source.span)
+        try table.commit()
+        try table.close()
+        if run > 0 { report(system, "bulk load", n, run, now() - start, n, 0) }
+    }
+    let table = try RecordTable<Point>.open(path: path, access: .readWrite, durability: .none)
+    for run in 0...runs {
+        let start = now()
+        var sum = 0.0
+        for _ in 0..<scanRepeats(n) { sum += try table.withRecords { sumX($0) } }
+        if run > 0 { report(system, "scan", n, run, now() - start, n * scanRepeats(n), sum) }
+    }
+    for run in 0...runs {
+        let start = now()
+        var sum = 0.0
+        for i in index { sum += table[Int(i)].x }
+        if run > 0 { report(system, "random read", n, run, now() - start, indexCount, sum) }
+    }
+    for run in 0...runs {
+        let start = now()
+        for i in index { table[Int(i)].x += 1 }
+        if run > 0 { report(system, "random update", n, run, now() - start, indexCount, table[0].x) }
+    }
+    try table.close()
+    for run in 0...runs {
+        let start = now()
+        var sum = 0.0
+        for _ in 0..<openRepeats {
+            let reader = try RecordTable<Point>.open(path: path, access: .readOnly)
+            sum += reader[0].x
+            try reader.close()
+        }
+        if run > 0 { report(system, "open to first read", n, run, now() - start, openRepeats, sum) }
+    }
+}
+
+func runAccessor(_ directory: String, _ n: Int, _ runs: Int, _ source: [Point], _ index: [UInt32]) throws {
+    let system = "MappedRecords accessor"
+    let path = "\(directory)/accessor-\(n)"
+    let size = n * 32
+    for run in 0...runs {
+        unlink(path)
+        let start = now()
+        let map = try MemoryMappedFile.createFromFile(path: path, mode: .createNew, capacity: size)
+        var view = try map.makeViewAccessor()
+        view.write(contentsOf: source.span, at: 0)
+        try view.close(flush: false)
+        try map.close(flush: false)
+        if run > 0 { report(system, "bulk load", n, run, now() - start, n, 0) }
+    }
+    let map = try MemoryMappedFile.createFromFile(path: path, mode: .open)
+    var view = try map.makeViewAccessor()
+    for run in 0...runs {
+        let start = now()
+        var sum = 0.0
+        for _ in 0..<scanRepeats(n) { sum += sumX(view.elements(of: Point.self, count: n)) }
+        if run > 0 { report(system, "scan", n, run, now() - start, n * scanRepeats(n), sum) }
+    }
+    for run in 0...runs {
+        let start = now()
+        var sum = 0.0
+        for i in index { sum += view.read(Double.self, at: Int(i) &* 32 &+ 8) }
+        if run > 0 { report(system, "random read", n, run, now() - start, indexCount, sum) }
+    }
+    for run in 0...runs {
+        let start = now()
+        for i in index {
+            let offset = Int(i) &* 32 &+ 8
+            view.write(view.read(Double.self, at: offset) + 1, at: offset)
+        }
+        if run > 0 { report(system, "random update", n, run, now() - start, indexCount, view.read(Double.self, at: 8)) }
+    }
+    try view.close(flush: false)
+    try map.close(flush: false)
+    for run in 0...runs {
+        let start = now()
+        var sum = 0.0
+        for _ in 0..<openRepeats {
+            let reader = try MemoryMappedFile.createFromFile(path: path, mode: .open, access: .read)
+            let first = try reader.makeViewAccessor()
+            sum += first.read(Double.self, at: 8)
+            try first.close()
+            try reader.close()
+        }
+        if run > 0 { report(system, "open to first read", n, run, now() - start, openRepeats, sum) }
+    }
+}
+
+// MARK: - Multi-process scaling
+
+/// Starts this executable with `arguments`; returns its pid.
+func spawnSelf(_ arguments: [String]) -> pid_t {
+    let executable = "/proc/self/exe"
+    let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    var pid: pid_t = 0
+    guard posix_spawn(&pid, executable, nil, nil, argv, environ) == 0 else { fatalError("posix_spawn failed") }
+    return pid
+}
+
+func waitFor(_ pid: pid_t) {
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    guard status == 0 else { fatalError("child \(pid) failed with status \(status)") }
+}
+
+/// One writer appends batches of 1000 for `seconds` while `readers` processes rescan the whole
+/// table again and again; each prints what it did, and this sums it up.
+func runReaders(_ directory: String, _ readers: Int, _ seconds: Double) throws {
+    let path = "\(directory)/scaling.mrec"
+    unlink(path)
+    let table = try RecordTable<Point>.create(path: path, durability: .none)
+    try table.append(contentsOf: (0..<1_000_000).map { Point(id: Int64($0), x: Double($0) * 0.5, y: 0, flags: 0, pad: 0) })
+    try table.commit()
+    try table.close()
+    let writer = spawnSelf(["scale-writer", path, String(seconds)])
+    let pids = (0..<readers).map { _ in spawnSelf(["scale-reader", path, String(seconds)]) }
+    waitFor(writer)
+    pids.forEach(waitFor)
+}
+
+func scaleWriter(_ path: String, _ seconds: Double) throws {
+    let table = try RecordTable<Point>.open(path: path, access: .readWrite, durability: .none)
+    var batch = [Point](repeating: Point(id: 0, x: 1, y: 0, flags: 0, pad: 0), count: 1000)
+    let start = now()
+    var appended = 0
+    while now() - start < seconds {
+        for i in batch.indices { batch[i].id = Int64(table.count + i) }
+        try table.append(contentsOf: batch.span)
+        appended += batch.count
+    }
+    let elapsed = now() - start
+    try table.commit()
+    try table.close()
+    print("{\"role\":\"writer\",\"records\":\(appended),\"seconds\":\(elapsed)}")
+}
+
+func scaleReader(_ path: String, _ seconds: Double) throws {
+    let table = try RecordTable<Point>.open(path: path, access: .readOnly)
+    let start = now()
+    var scanned = 0, sum = 0.0
+    while now() - start < seconds {
+        try table.refresh()
+        sum += try table.withRecords { sumX($0) }
+        scanned += table.count
+    }
+    let elapsed = now() - start
+    print("{\"role\":\"reader\",\"records\":\(scanned),\"seconds\":\(elapsed),\"check\":\(sum)}")
+    fflush(nil)
+}
+
+// MARK: - Registry scaling
+
+/// Registers `count` names, each a region of one file, holds them until stdin closes.
+func holdNames(_ directory: String, _ prefix: String, _ count: Int) throws {
+    final class Held { var value: NamedMemoryMappedFile?; init(_ value: consuming NamedMemoryMappedFile) { self.value = consume value } }
+    let registry = try Registry.open(directory: directory + "/registry")
+    var held: [Held] = []
+    for i in 0..<count {
+        held.append(Held(try MemoryMappedFile.createFromFile(
+            path: directory + "/regions", access: .read, name: "\(prefix)-\(i)", regionOffset: (i % 1000) * 64, regionLength: 64, registry: registry)))
+    }
+    print("ready \(held.count)")
+    fflush(nil)
+    var byte: UInt8 = 0
+    while read(STDIN_FILENO, &byte, 1) > 0 {}
+}
+
+/// openExisting + close of one live name, with `total` names registered (by filler processes of
+/// up to 8000 names each, since each name holds descriptors).
+func runRegistry(_ directory: String, _ total: Int) throws {
+    let registryDirectory = directory + "/registry"
+    _ = system("rm -rf '\(registryDirectory)'")
+    let regions = try MemoryMappedFile.createFromFile(path: directory + "/regions", mode: .openOrCreate, capacity: 64_000)
+    try regions.close()
+    let registry = try Registry.open(directory: registryDirectory)
+    let target = try MemoryMappedFile.createFromFile(path: directory + "/regions", access: .read, name: "target", registry: registry)
+    // Fillers: children with a pipe on stdin that hold their names until it closes.
+    var fillers: [(pid: pid_t, input: Int32)] = []
+    var remaining = total - 1, part = 0
+    while remaining > 0 {
+        let count = min(8000, remaining)
+        var toChild: [Int32] = [-1, -1], fromChild: [Int32] = [-1, -1]
+        guard pipe(&toChild) == 0, pipe(&fromChild) == 0 else { fatalError("pipe") }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        posix_spawn_file_actions_adddup2(&actions, toChild[0], STDIN_FILENO)
+        posix_spawn_file_actions_adddup2(&actions, fromChild[1], STDOUT_FILENO)
+        for end in toChild + fromChild { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+        let words: [String] = ["/proc/self/exe", "hold-names", directory, "filler\(part)", String(count)]
+        let argv = words.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        guard posix_spawn(&pid, "/proc/self/exe", &actions, nil, argv, environ) == 0 else { fatalError("posix_spawn") }
+        posix_spawn_file_actions_destroy(&actions)
+        close(toChild[0]); close(fromChild[1])
+        var line = [UInt8](repeating: 0, count: 64)
+        _ = read(fromChild[0], &line, 64)  // "ready N"
+        close(fromChild[0])
+        fillers.append((pid, toChild[1]))
+        remaining -= count
+        part += 1
+    }
+    let entries = try registry.entries().count
+    var samples: [Double] = []
+    for _ in 0..<2000 {
+        let start = now()
+        let opened = try MemoryMappedFile.openExisting(name: "target", access: .read, registry: registry)
+        try opened.close()
+        samples.append(now() - start)
+    }
+    samples.sort()
+    print("{\"names\":\(entries),\"median\":\(samples[samples.count / 2]),\"p10\":\(samples[samples.count / 10]),\"p90\":\(samples[samples.count * 9 / 10])}")
+    for filler in fillers { close(filler.input); waitFor(filler.pid) }
+    try target.close()
+}
+
+// MARK: - Main
+
+let arguments = CommandLine.arguments
+do {
+    switch (arguments.count > 1 ? arguments[1] : "", arguments.count) {
+    case ("run", 5):
+        let (directory, n, runs) = (arguments[2], Int(arguments[3])!, Int(arguments[4])!)
+        let source = readWhole("\(directory)/records-\(n)", as: Point.self)
+        let index = readWhole("\(directory)/indices-\(n)", as: UInt32.self)
+        precondition(source.count == n && index.count == indexCount, "the data files do not match N")
+        try runTable(directory, n, runs, source, index)
+        try runAccessor(directory, n, runs, source, index)
+    case ("readers", 5): try runReaders(arguments[2], Int(arguments[3])!, Double(arguments[4])!)
+    case ("scale-writer", 4): try scaleWriter(arguments[2], Double(arguments[3])!)
+    case ("scale-reader", 4): try scaleReader(arguments[2], Double(arguments[3])!)
+    case ("registry", 4): try runRegistry(arguments[2], Int(arguments[3])!)
+    case ("hold-names", 5): try holdNames(arguments[2], arguments[3], Int(arguments[4])!)
+    default:
+        print("usage: compare-mappedrecords run DIR N RUNS | readers DIR READERS SECONDS | registry DIR NAMES")
+        exit(2)
+    }
+} catch {
+    print("compare-mappedrecords: \(error)")
+    exit(1)
+}
+

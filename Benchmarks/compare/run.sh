@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# `make compare`: MappedRecords beside a C raw mmap pointer (the limit), pread/pwrite, LMDB,
+# SQLite and numpy.memmap, on the same records and the same random indices, in one run.
+# Writes docs/compare/results.md and docs/compare/compare.png. See Benchmarks/compare/README.md.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+data="${COMPARE_DATA:-/tmp/mappedrecords-compare}"
+sizes="${COMPARE_SIZES:-100000 16777216}"
+output="${COMPARE_OUTPUT:-$root/docs/compare}"
+names="${COMPARE_NAMES:-10 1000 100000}"
+
+"$root/.ci/install-packages" liblmdb-dev libsqlite3-dev
+python3 -c 'import numpy' 2>/dev/null || python3 -m pip install --quiet numpy
+python3 -c 'import matplotlib' 2>/dev/null || python3 -m pip install --quiet matplotlib
+
+mkdir -p "$data" "$output"
+echo "== building the C peers and the MappedRecords side (release)"
+gcc -O2 -Wall -Wextra -o "$data/peers" "$here/peers.c" -llmdb -lsqlite3
+(cd "$root/Benchmarks" && swift build -c release --product compare-mappedrecords >/dev/null)
+swift_side="$(cd "$root/Benchmarks" && swift build -c release --show-bin-path)/compare-mappedrecords"
+
+results="$data/results.jsonl"
+{
+  printf '{"machine":{"cpu":"%s","cores":%s,"kernel":"%s","date":"%s"}}\n' \
+    "$(lscpu | sed -n 's/^Model name: *//p' | head -1)" "$(nproc)" "$(uname -sr)" "$(date -u +%Y-%m-%d)"
+} > "$results"
+
+for n in $sizes; do
+  runs=$([ "$n" -ge 1000000 ] && echo 3 || echo 5)
+  echo "== $n records: generating, then $runs runs of each system after one warm-up"
+  "$data/peers" generate "$data" "$n"
+  for system in raw pread lmdb sqlite; do
+    echo "   $system"
+    "$data/peers" run "$system" "$data" "$n" "$runs" >> "$results"
+  done
+  echo "   numpy"
+  python3 "$here/numpy_peer.py" "$data" "$n" "$runs" >> "$results"
+  echo "   MappedRecords"
+  "$swift_side" run "$data" "$n" "$runs" >> "$results"
+  rm -rf "$data"/*-"$n" "$data"/*-"$n".mrec
+done
+
+echo "== readers scanning while a writer appends"
+for readers in 1 2 4; do
+  "$swift_side" readers "$data" "$readers" 3 | sed "s/^{/{\"scaling\":\"readers\",\"readers\":$readers,/" >> "$results"
+done
+rm -f "$data/scaling.mrec"
+
+echo "== registry: openExisting with more and more names"
+for count in $names; do
+  "$swift_side" registry "$data" "$count" | sed 's/^{/{"scaling":"registry",/' >> "$results"
+done
+
+python3 "$here/report.py" "$results" "$output"
+echo "== wrote $output/results.md and $output/compare.png"
