@@ -6,7 +6,10 @@ SWIFT ?= swift
 APT_PACKAGES ?= liblmdb-dev
 DEMO_DIR ?= demo-output
 
-.PHONY: all deps build test demo bench clean
+.PHONY: all deps build test demo bench compare fuzz sanitize soak clean
+
+SECONDS ?= 60
+MINUTES ?= 30
 
 all: build
 
@@ -17,10 +20,12 @@ deps:
 build: deps
 	$(SWIFT) build
 
-# The whole suite: unit tests, real child processes, traps (exit tests), a 64 GiB sparse file.
+# The whole suite: unit tests, real child processes, traps (exit tests), a 64 GiB sparse file,
+# the I/O-failure sweep and 1,000 power-loss images; then 30 s of fuzzing per target.
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
+	Tests/Fuzz/run.sh 30
 
 # The main job: `mrec demo` (a writer and two readers share a table by name), then the seed's
 # examples as real processes: two sharing an image file, and Process A, B and C sharing memory
@@ -38,6 +43,26 @@ demo: deps
 bench: deps
 	cd Benchmarks && $(SWIFT) package --allow-writing-to-package-directory benchmark --format markdown > .benchmark-output.md
 	@python3 Benchmarks/ratios.py < Benchmarks/.benchmark-output.md
+
+# MappedRecords beside numpy.memmap, LMDB, SQLite, pread and a raw C pointer, in one run;
+# writes docs/compare/results.md and docs/compare/compare.png (about 15 minutes; see docs/PERFORMANCE.md).
+compare: deps
+	Benchmarks/compare/run.sh
+
+# Each fuzz target for $(SECONDS) s under libFuzzer and AddressSanitizer (docs/RELIABILITY.md).
+fuzz: deps
+	Tests/Fuzz/run.sh $(SECONDS)
+
+# The whole suite under AddressSanitizer, then ThreadSanitizer, each in its own build folder.
+sanitize: deps
+	$(SWIFT) test --scratch-path .build-asan --sanitize=address
+	$(SWIFT) test --scratch-path .build-tsan --sanitize=thread
+
+# $(MINUTES) minutes of 1 writer, 8 readers and registry churn with kill -9s, checked each round.
+soak: deps
+	$(SWIFT) build --product mapped-test-helper
+	$(SWIFT) build --product mrec
+	Tests/Soak/run.sh $(MINUTES)
 
 clean:
 	$(SWIFT) package clean

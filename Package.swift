@@ -5,6 +5,8 @@ import PackageDescription
 /// bound to a view's lifetime need the Lifetimes feature.
 let swiftSettings: [SwiftSetting] = [
     .enableExperimentalFeature("Lifetimes"),
+    // Test-only fault injection in the system-call layer (docs/RELIABILITY.md); never in release builds.
+    .define("MAPPED_RECORDS_FAULT_INJECTION", .when(configuration: .debug)),
 ]
 
 let package = Package(
@@ -53,6 +55,14 @@ let package = Package(
         .executableTarget(name: "seed-process-b", dependencies: ["MappedRegistry"], path: "Sources/Examples/ProcessB", swiftSettings: swiftSettings),
         .executableTarget(name: "seed-process-c", dependencies: ["MappedRegistry"], path: "Sources/Examples/ProcessC", swiftSettings: swiftSettings),
 
+        // Fuzz targets: their bodies, which the tests also replay over Tests/FuzzCorpus, and the
+        // libFuzzer entry point that `make fuzz` builds with -sanitize=fuzzer,address.
+        .target(
+            name: "FuzzTargets", dependencies: ["MemoryMappedFiles", "RecordTable", "MappedRegistry"],
+            path: "Tests/FuzzTargets", swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "mapped-fuzz", dependencies: ["FuzzTargets"], path: "Tests/Fuzz", exclude: ["run.sh"], swiftSettings: swiftSettings),
+
         // A helper the tests start as a real second process.
         .executableTarget(
             name: "mapped-test-helper", dependencies: ["MemoryMappedFiles", "RecordTable", "MappedRegistry", "TestSupport"],
@@ -65,6 +75,7 @@ let package = Package(
             name: "MrecTests", dependencies: ["RecordTable", "MappedRegistry", "MemoryMappedFiles", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "MappedRegistryTests", dependencies: ["MappedRegistry", "MemoryMappedFiles", "RecordTable", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzTargets"], swiftSettings: swiftSettings),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -137,6 +137,9 @@ struct OwnedDescriptor: ~Copyable {
 
     /// Writes the file's data and metadata to the disk.
     func synchronize(operation: String, path: String?) throws(MappedFileError) {
+        #if MAPPED_RECORDS_FAULT_INJECTION
+        FaultInjection.willSync(path: path, range: nil)
+        #endif
         guard retryingOnInterrupt({ system_fsync(rawValue) }) == 0 else {
             throw .system("fsync", errno: lastErrno, operation: operation, path: path)
         }
@@ -203,6 +206,12 @@ final class ViewMapping: @unchecked Sendable {
     func synchronize(_ range: Range<Int>, flags: Int32, operation: String) throws(MappedFileError) {
         if let failure = state.failure(operation: operation) { throw failure }
         let pageStart = (range.lowerBound + pageDelta) & ~(systemPageSize - 1)
+        #if MAPPED_RECORDS_FAULT_INJECTION
+        if flags & MS_SYNC != 0 {
+            let fileStart = offset - pageDelta + pageStart
+            FaultInjection.willSync(path: state.path, range: fileStart..<fileStart + range.upperBound + pageDelta - pageStart)
+        }
+        #endif
         // SAFETY: pageStart is inside [0, length) because range is inside the view, and start is page-aligned.
         let result = system_msync(start + pageStart, range.upperBound + pageDelta - pageStart, flags)
         guard result == 0 else {

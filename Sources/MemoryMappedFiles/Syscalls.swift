@@ -24,16 +24,19 @@ internal func system_fstat(_ descriptor: Int32, _ status: inout stat) -> Int32 {
 }
 
 internal func system_ftruncate(_ descriptor: Int32, _ length: off_t) -> Int32 {
-    ftruncate(descriptor, length)
+    if let injected = injectedFailure(.ftruncate) { errno = injected; return -1 }
+    return ftruncate(descriptor, length)
 }
 
 /// Returns 0 or an errno value (posix_fallocate does not set errno).
 internal func system_posix_fallocate(_ descriptor: Int32, _ offset: off_t, _ length: off_t) -> Int32 {
-    posix_fallocate(descriptor, offset, length)
+    if let injected = injectedFailure(.posixFallocate) { return injected }
+    return posix_fallocate(descriptor, offset, length)
 }
 
 internal func system_fsync(_ descriptor: Int32) -> Int32 {
-    fsync(descriptor)
+    if let injected = injectedFailure(.fsync) { errno = injected; return -1 }
+    return fsync(descriptor)
 }
 
 internal func system_fchmod(_ descriptor: Int32, _ mode: mode_t) -> Int32 {
@@ -59,6 +62,7 @@ internal func system_unlink(_ path: UnsafePointer<CChar>) -> Int32 {
 internal func system_mmap(
     _ length: Int, _ protection: Int32, _ flags: Int32, _ descriptor: Int32, _ offset: off_t
 ) -> UnsafeMutableRawPointer? {
+    if let injected = injectedFailure(.mmap) { errno = injected; return nil }
     let address = mmap(nil, length, protection, flags, descriptor, offset)
     return address == MAP_FAILED ? nil : address
 }
@@ -72,7 +76,8 @@ internal func system_madvise(_ address: UnsafeMutableRawPointer, _ length: Int, 
 }
 
 internal func system_msync(_ address: UnsafeMutableRawPointer, _ length: Int, _ flags: Int32) -> Int32 {
-    msync(address, length, flags)
+    if let injected = injectedFailure(.msync) { errno = injected; return -1 }
+    return msync(address, length, flags)
 }
 
 internal func system_shm_open(_ name: UnsafePointer<CChar>, _ flags: Int32, _ mode: mode_t) -> Int32 {
@@ -103,3 +108,21 @@ internal func retryingOnInterrupt(_ body: () -> Int32) -> Int32 {
         if result != -1 || lastErrno != EINTR { return result }
     }
 }
+
+/// The errno a test has asked this call to fail with (FaultInjection.swift); always nil in
+/// builds without fault injection, where it compiles away.
+@inline(__always)
+internal func injectedFailure(_ call: @autoclosure () -> FaultInjectionCall) -> Int32? {
+    #if MAPPED_RECORDS_FAULT_INJECTION
+    return FaultInjection.injectedFailure(call())
+    #else
+    return nil
+    #endif
+}
+
+#if MAPPED_RECORDS_FAULT_INJECTION
+typealias FaultInjectionCall = FaultInjection.Call
+#else
+/// The calls fault injection knows; only a name in builds without it.
+enum FaultInjectionCall { case posixFallocate, ftruncate, msync, fsync, mmap }
+#endif

@@ -1,0 +1,155 @@
+import Glibc
+@_spi(Testing) import MemoryMappedFiles
+@testable import RecordTable
+import Testing
+import TestSupport
+
+/// What a workload got done before it stopped: the count of its last commit that returned.
+final class Progress {
+    var created = false
+    var committed = 0
+}
+
+/// The workload both sweeps run: a table that grows over three committed rounds.
+func tableWorkload(_ path: String, _ progress: Progress) throws {
+    let table = try RecordTable<Sample>.create(path: path, capacity: 100, durability: .batch)
+    progress.created = true
+    for round in 0..<3 {
+        try table.append(contentsOf: (round * 300..<(round + 1) * 300).map { Sample(id: Int64($0)) })
+        try table.commit()
+        progress.committed = table.count
+    }
+    try table.close()
+    // A second process's turn: reopen for writing, add a little, and shrink by one.
+    let again = try RecordTable<Sample>.open(path: path, access: .readWrite, durability: .batch)
+    try again.append(contentsOf: (900..<910).map { Sample(id: Int64($0)) })
+    try again.removeLast()
+    try again.commit()
+    progress.committed = again.count
+    try again.close()
+}
+
+/// Checks a table file as a later process would find it: it opens with at least `committed`
+/// records, all correct, and verifies clean; or it fails to open with a typed error.
+/// Returns a description of what is wrong, or nil.
+func checkAfterwards(_ path: String, committed: Int, mayRefuse: Bool, allowedCounts: Set<Int>? = nil) -> String? {
+    guard fileStatus(path) != nil else { return mayRefuse ? nil : "the file is gone after \(committed) committed records" }
+    let table: DynamicRecordTable
+    do {
+        table = try DynamicRecordTable.open(path: path)
+    } catch {
+        // Refusing to open is allowed only before the table's creation completed, and then
+        // only with a typed error that names the damage.
+        return mayRefuse && [.corrupt, .notATable, .truncated].contains(error.code) ? nil : "open failed: \(error)"
+    }
+    defer { try? table.close() }
+    if table.count < committed { return "\(table.count) records, but \(committed) were committed" }
+    if let allowedCounts, !allowedCounts.contains(table.count) { return "\(table.count) records, not one of \(allowedCounts.sorted())" }
+    for index in 0..<table.count {
+        let expected = Sample(id: Int64(index))
+        let matches = table.withRecordBytes(at: index) { bytes in
+            withUnsafeBytes(of: expected) { wanted in (0..<Sample.schema.stride).allSatisfy { bytes.unsafeLoad(fromByteOffset: $0, as: UInt8.self) == wanted[$0] } }
+        }
+        if !matches { return "record \(index) is wrong" }
+    }
+    let report = table.verify()
+    return report.isClean ? nil : "verify: \(report.findings)"
+}
+
+@Suite("Reliability: injected I/O failures and simulated power loss")
+struct ReliabilityTests {
+    let directory = TemporaryDirectory()
+
+    @Test("every failing posix_fallocate, ftruncate, msync, fsync and mmap, once or from then on, is an error; the file stays sound")
+    func faultInjectionSweep() throws {
+        let counts = try FaultInjection.run(nil) { try tableWorkload(directory.file("dry.mrec"), Progress()) }.counts
+        print("fault injection: calls in one run of the workload: \(counts.filter { $0.value > 0 }.map { "\($0.key) \($0.value)" }.sorted())")
+        #expect(counts[.msync, default: 0] >= 3 && counts[.posixFallocate, default: 0] >= 2 && counts[.mmap, default: 0] >= 2)
+        var cases = 0
+        for call in [FaultInjection.Call.posixFallocate, .ftruncate, .msync, .fsync, .mmap] {
+            for failAt in stride(from: 1, through: counts[call, default: 0], by: 1) {
+                for persistent in [false, true] {
+                    let path = directory.file("\(call)-\(failAt)-\(persistent).mrec")
+                    let progress = Progress()
+                    var thrown: (any Error)?
+                    let failures = FaultInjection.run(FaultInjection.Plan(call: call, failAt: failAt, persistent: persistent)) {
+                        do { try tableWorkload(path, progress) } catch { thrown = error }
+                    }.failures
+                    #expect(failures >= 1, "\(call) #\(failAt) was not reached")
+                    #expect(thrown != nil, "\(call) #\(failAt) failed, and the workload reported success")
+                    #expect(thrown is RecordTableError, "\(call) #\(failAt): \(String(describing: thrown)) is not a RecordTableError")
+                    if let problem = checkAfterwards(path, committed: progress.committed, mayRefuse: !progress.created) {
+                        Issue.record("\(call) #\(failAt)\(persistent ? "+" : ""): \(problem)")
+                    }
+                    cases += 1
+                }
+            }
+        }
+        #expect(cases >= 20)
+    }
+
+    @Test("simulated power loss at every sync point: mixes of old and new pages, torn header sectors")
+    func powerLossSweep() throws {
+        let wanted = Int(String(cString: getenv("MAPPED_POWER_LOSS_IMAGES") ?? strdup("1000"))) ?? 1000
+        let path = directory.file("power.mrec")
+        let image = directory.file("image.mrec")
+        var disk: [UInt8] = []  // what the disk holds: the file as of the last completed sync
+        var syncPoints: [(current: [UInt8], disk: [UInt8], created: Bool, committed: Int, next: Int)] = []
+        let progress = Progress()
+        var counting = 0  // the count the commit in progress is writing
+        FaultInjection.observeSyncs { syncedPath, range in
+            guard syncedPath == path else { return }
+            let size = Int(fileStatus(path)?.st_size ?? 0)
+            let current = preadBytes(path, offset: 0, count: size)
+            syncPoints.append((current, disk, progress.created, progress.committed, counting))
+            // After the sync, the synced range (or the whole file) is on disk.
+            if disk.count < current.count { disk += [UInt8](repeating: 0, count: current.count - disk.count) }
+            if disk.count > current.count { disk.removeLast(disk.count - current.count) }
+            let synced = range.map { max(0, $0.lowerBound)..<min(current.count, $0.upperBound) } ?? 0..<current.count
+            if !synced.isEmpty { disk.replaceSubrange(synced, with: current[synced]) }
+        }
+        defer { FaultInjection.observeSyncs(nil) }
+        let table = try RecordTable<Sample>.create(path: path, capacity: 100, durability: .batch)
+        progress.created = true
+        for round in 0..<4 {
+            try table.append(contentsOf: (round * 250..<(round + 1) * 250).map { Sample(id: Int64($0)) })
+            counting = table.count
+            try table.commit()
+            progress.committed = table.count
+        }
+        try table.close()
+        #expect(syncPoints.count >= 8)
+
+        var generator = SystemRandomNumberGenerator()
+        var opened = 0, refused = 0
+        for number in 0..<wanted {
+            let point = syncPoints[number % syncPoints.count]
+            // A crash before this sync: each 4 KiB page written since the last sync is old or new;
+            // the first page is torn at 512-byte sectors.
+            var bytes = point.disk
+            if bytes.count < point.current.count { bytes += [UInt8](repeating: 0, count: point.current.count - bytes.count) }
+            bytes.removeLast(max(0, bytes.count - point.current.count))
+            for page in stride(from: 0, to: point.current.count, by: 4096) {
+                let end = min(page + 4096, point.current.count)
+                if page == 0 {
+                    for sector in stride(from: 0, to: end, by: 512) where Bool.random(using: &generator) {
+                        bytes.replaceSubrange(sector..<min(sector + 512, end), with: point.current[sector..<min(sector + 512, end)])
+                    }
+                } else if Bool.random(using: &generator) {
+                    bytes.replaceSubrange(page..<end, with: point.current[page..<end])
+                }
+            }
+            // The machine rebooted: the live count's boot identifier no longer matches.
+            if bytes.count >= TableFormat.liveOffset + 16 { bytes[TableFormat.liveOffset] ^= 0xFF }
+            unlink(image)
+            writeFile(image, bytes)
+            if let problem = checkAfterwards(image, committed: point.committed, mayRefuse: !point.created, allowedCounts: [point.committed, point.next]) {
+                Issue.record("image \(number) at sync point \(number % syncPoints.count): \(problem)")
+                break
+            }
+            if (try? DynamicRecordTable.open(path: image).close()) != nil { opened += 1 } else { refused += 1 }
+        }
+        #expect(opened + refused == wanted)
+        print("power loss: \(wanted) images at \(syncPoints.count) sync points: \(opened) opened intact, \(refused) refused with a typed error before the table was created")
+    }
+}
