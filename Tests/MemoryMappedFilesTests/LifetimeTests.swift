@@ -128,6 +128,19 @@ struct LifetimeTests {
         #expect(reader.wait() == .signaled(SIGBUS))
     }
 
+    @Test("truncating under 4 reader processes: those touching lost pages die with SIGBUS, the others read on")
+    func sigbusUnderFourReaders() throws {
+        let path = directory.file("bus4")
+        writeFile(path, Array(repeating: 1, count: 4 * 4096))
+        // Two readers will touch page 0 (kept), two will touch page 3 (lost).
+        let readers = [0, 3 * 4096, 100, 3 * 4096 + 8].map { ChildProcess(helper("hold", path, "\($0)")) }
+        for reader in readers { #expect(reader.readLine() == "mapped") }
+        #expect(truncate(path, 2 * 4096) == 0)
+        for reader in readers { reader.writeLine("go") }
+        let endings = readers.map { $0.wait() }
+        #expect(endings == [.exited(0), .signaled(SIGBUS), .exited(0), .signaled(SIGBUS)])
+    }
+
     @Test("debug builds report maps and views that were never closed")
     func leakReport() {
         let child = ChildProcess(helper("leak"))
