@@ -25,3 +25,10 @@ func expectTrapMessage(
     let standardError = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
     #expect(standardError.contains(message), "stderr: \(standardError)", sourceLocation: sourceLocation)
 }
+
+/// Whether the tests were built by `make sanitize` with AddressSanitizer.
+#if MAPPED_RECORDS_ASAN
+let underAddressSanitizer = true
+#else
+let underAddressSanitizer = false
+#endif

@@ -90,7 +90,7 @@ struct ReliabilityTests {
 
     @Test("simulated power loss at every sync point: mixes of old and new pages, torn header sectors")
     func powerLossSweep() throws {
-        let wanted = Int(String(cString: getenv("MAPPED_POWER_LOSS_IMAGES") ?? strdup("1000"))) ?? 1000
+        let wanted = getenv("MAPPED_POWER_LOSS_IMAGES").flatMap { Int(String(cString: $0)) } ?? 1000
         let path = directory.file("power.mrec")
         let image = directory.file("image.mrec")
         var disk: [UInt8] = []  // what the disk holds: the file as of the last completed sync
