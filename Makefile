@@ -59,7 +59,7 @@ fuzz: deps
 sanitize: deps
 	ASAN_OPTIONS=handle_sigbus=0 LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/Sanitizers/lsan.supp \
 	  $(SWIFT) test --scratch-path .build-asan --sanitize=address -Xswiftc -DMAPPED_RECORDS_ASAN
-	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test --scratch-path .build-tsan --sanitize=thread
+	TSAN_OPTIONS=handle_sigbus=0 $(SWIFT) test --scratch-path .build-tsan --sanitize=thread -Xswiftc -DMAPPED_RECORDS_TSAN
 
 # $(MINUTES) minutes of 1 writer, 8 readers and registry churn with kill -9s, checked each round.
 soak: deps

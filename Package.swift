@@ -75,7 +75,7 @@ let package = Package(
             name: "MrecTests", dependencies: ["RecordTable", "MappedRegistry", "MemoryMappedFiles", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "MappedRegistryTests", dependencies: ["MappedRegistry", "MemoryMappedFiles", "RecordTable", "TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzTargets"], swiftSettings: swiftSettings),
+        .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzTargets", "TestSupport"], swiftSettings: swiftSettings),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -154,7 +154,8 @@ public final class Registry: Sendable {
         let result: Result<HolderLock, RegistryError> = processHolder.withLock { holder in
             if let holder { return .success(holder) }
             do throws(MappedFileError) {
-                let file = try MemoryMappedFile.createFromFile(path: bootDirectory + "/holders.lock", mode: .open)
+                var file = try MemoryMappedFile.createFromFile(path: bootDirectory + "/holders.lock", mode: .open)
+                file.markAsProcessLifetime()  // kept until the process ends: not a leak
                 while true {
                     let id = UInt64.random(in: 4096..<(1 << 40))
                     if try file.tryLock(bytes: Int(id)..<Int(id) + 1) {

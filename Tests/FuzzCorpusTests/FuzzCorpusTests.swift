@@ -1,6 +1,7 @@
 import FuzzTargets
 import Glibc
 import Testing
+import TestSupport
 
 /// Tests/FuzzCorpus, found from this file's path.
 let corpusDirectory: String = {
@@ -21,25 +22,12 @@ func files(in directory: String) -> [String] {
     return names.sorted()
 }
 
-/// A whole file's bytes.
-func contents(_ path: String) -> [UInt8] {
-    let descriptor = open(path, O_RDONLY)
-    guard descriptor >= 0 else { return [] }
-    defer { close(descriptor) }
-    var result: [UInt8] = [], chunk = [UInt8](repeating: 0, count: 1 << 16)
-    while true {
-        let got = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-        if got <= 0 { return result }
-        result += chunk[..<got]
-    }
-}
-
 @Suite("The fuzz corpus, replayed: every input, including past crashes, runs without a trap")
 struct FuzzCorpusTests {
     @Test("each target's corpus", arguments: FuzzTarget.allCases)
     func replay(_ target: FuzzTarget) {
         let inputs = files(in: corpusDirectory + "/" + target.rawValue)
         #expect(inputs.count >= 3, "the seed corpus of \(target.rawValue) is missing")
-        for input in inputs { target.run(contents(input)) }
+        for input in inputs { target.run(readWholeFile(input)) }
     }
 }

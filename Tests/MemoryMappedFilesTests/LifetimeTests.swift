@@ -95,8 +95,8 @@ struct LifetimeTests {
         #expect(Int(fileStatus(path)!.st_blocks) * 512 < 1 << 20)
     }
 
-    // AddressSanitizer reserves terabytes of shadow memory and cannot run under a 1 GiB address-space limit.
-    @Test("a view larger than the free address space is fileTooLarge from mmap, not a crash", .disabled(if: underAddressSanitizer))
+    // The sanitizers reserve terabytes of shadow memory and cannot run under a 1 GiB address-space limit.
+    @Test("a view larger than the free address space is fileTooLarge from mmap, not a crash", .disabled(if: underSanitizer))
     func viewLargerThanAddressSpace() {
         let path = directory.file("bigger-than-limit")
         let descriptor = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)

@@ -26,9 +26,9 @@ func expectTrapMessage(
     #expect(standardError.contains(message), "stderr: \(standardError)", sourceLocation: sourceLocation)
 }
 
-/// Whether the tests were built by `make sanitize` with AddressSanitizer.
-#if MAPPED_RECORDS_ASAN
-let underAddressSanitizer = true
+/// Whether the tests were built by `make sanitize` (AddressSanitizer or ThreadSanitizer).
+#if MAPPED_RECORDS_ASAN || MAPPED_RECORDS_TSAN
+let underSanitizer = true
 #else
-let underAddressSanitizer = false
+let underSanitizer = false
 #endif

@@ -290,7 +290,7 @@ struct StreamTests {
 
 /// The resident kilobytes of the mapping that holds `address`, from /proc/self/smaps.
 func residentKilobytes(of address: UnsafeRawPointer) -> Int? {
-    let text = String(decoding: readAll("/proc/self/smaps"), as: UTF8.self)
+    let text = String(decoding: readWholeFile("/proc/self/smaps"), as: UTF8.self)
     var inside = false
     for line in text.split(separator: "\n") {
         if let dash = line.firstIndex(of: "-"), let space = line.firstIndex(of: " "), dash < space,
@@ -301,19 +301,6 @@ func residentKilobytes(of address: UnsafeRawPointer) -> Int? {
         }
     }
     return nil
-}
-
-/// All of a /proc file (its size is unknown in advance).
-func readAll(_ path: String) -> [UInt8] {
-    let descriptor = open(path, O_RDONLY)
-    guard descriptor >= 0 else { return [] }
-    defer { close(descriptor) }
-    var result: [UInt8] = [], chunk = [UInt8](repeating: 0, count: 1 << 16)
-    while true {
-        let got = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-        if got <= 0 { return result }
-        result += chunk[..<got]
-    }
 }
 
 @Suite("Paging advice")

@@ -174,6 +174,19 @@ public func preadBytes(_ path: String, offset: Int, count: Int) -> [UInt8] {
     return Array(bytes[..<max(0, read)])
 }
 
+/// A whole file, read to its end: for /proc files, whose size is unknown in advance.
+public func readWholeFile(_ path: String) -> [UInt8] {
+    let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+    guard descriptor >= 0 else { return [] }
+    defer { close(descriptor) }
+    var result: [UInt8] = [], chunk = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+        let got = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+        if got <= 0 { return result }
+        result += chunk[..<got]
+    }
+}
+
 public func preadUInt64(_ path: String, offset: Int) -> UInt64 {
     preadBytes(path, offset: offset, count: 8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
 }
