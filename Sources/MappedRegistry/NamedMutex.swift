@@ -102,7 +102,13 @@ public final class NamedMutex: @unchecked Sendable {
         let candidate = try mapping(operation: operation, subject: name) { () throws(MappedFileError) in
             try MemoryMappedFile.createSharedMemory(systemName: systemName, mode: .createNew, capacity: Self.objectSize)
         }
-        let candidateView = try mappedView(candidate, operation: operation, subject: name)
+        let candidateView: MappedViewAccessor
+        do {
+            candidateView = try mappedView(candidate, operation: operation, subject: name)
+        } catch {
+            try? MemoryMappedFile.removeSharedMemory(systemName: systemName)  // no one else knows it
+            throw error
+        }
         candidateView.withUnsafeMutableBytes { bytes in
             var attributes = pthread_mutexattr_t()
             pthread_mutexattr_init(&attributes)

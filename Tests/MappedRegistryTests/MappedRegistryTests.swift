@@ -29,10 +29,14 @@ func registryError<R: ~Copyable>(_ body: () throws -> R, sourceLocation: SourceL
 }
 
 @Suite("Registry: named maps, regions and mutexes across real processes", .timeLimit(.minutes(3)))
-struct MappedRegistryTests {
+final class MappedRegistryTests {
     let directory = TemporaryDirectory()
     var registryPath: String { directory.file("registry") }
     func registry() throws -> Registry { try Registry.open(directory: registryPath) }
+
+    // Helpers that exit or die still holding names leave shared memory for the next operation
+    // on the name; collect it before the directory goes, so /dev/shm stays clean.
+    deinit { _ = try? Registry.open(directory: registryPath).collectGarbage() }
 
     @Test("the seed's Process A, B and C, as three processes, print True, False, True")
     func seedThreeProcesses() throws {
@@ -264,10 +268,14 @@ struct MappedRegistryTests {
     @Test("unlocking a mutex this thread does not own traps")
     func unlockByNonOwnerTraps() async {
         let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
-            let registry = try Registry.open(directory: "/tmp/mapped-records-unlock-\(getpid())")
+            let registry = try Registry.open(directory: "/tmp/mapped-records-unlock-\(getppid())")
             let mutex = try NamedMutex(name: "not-mine", registry: registry)
             mutex.unlock()
         }
+        // The child died holding the name: collect its mutex, then remove its registry.
+        let leftover = "/tmp/mapped-records-unlock-\(getpid())"
+        _ = try? Registry.open(directory: leftover).collectGarbage()
+        _ = run(["/bin/rm", "-rf", leftover])
         let message = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
         #expect(message.contains("NamedMutex 'not-mine': unlock by a thread that does not own it"))
     }
@@ -280,6 +288,8 @@ struct MappedRegistryTests {
         var persisted: [Int] = []
         var crashes = 0
         var workerPIDs: [pid_t] = []
+        // Objects already there (from other runs, whose PIDs may be reused) do not count.
+        let objectsBefore = Set(run(["/bin/ls", "/dev/shm"]).1.split(separator: "\n"))
         for worker in 0..<8 {
             // A worker that kills itself is restarted after the iteration it died in.
             var finished = false, start = 0
@@ -304,7 +314,7 @@ struct MappedRegistryTests {
         // Shared-memory objects are named after the process that created them.
         let (_, objects) = run(["/bin/ls", "/dev/shm"])
         let leaked = objects.split(separator: "\n").filter { object in
-            workerPIDs.contains { object.hasPrefix("mapped-records.\($0).") }
+            !objectsBefore.contains(object) && workerPIDs.contains { object.hasPrefix("mapped-records.\($0).") }
         }
         #expect(leaked.isEmpty, "leaked shared-memory objects: \(leaked)")
         let written = preadBytes(file, offset: 0, count: 8 * 500)

@@ -40,6 +40,7 @@ struct RegistryFaultTests {
         print("registry fault injection: calls in one run: \(counts.filter { $0.value > 0 }.map { "\($0.key) \($0.value)" }.sorted())")
         #expect(counts[.lmdbCommit, default: 0] >= 6 && counts[.mmap, default: 0] >= 3)
         var cases = 0
+        let objectsBefore = Set(run(["/bin/ls", "/dev/shm"]).1.split(separator: "\n"))
         for call in FaultInjection.Call.allCases {
             for failAt in stride(from: 1, through: counts[call, default: 0], by: 1) {
                 for persistent in [false, true] {
@@ -62,6 +63,10 @@ struct RegistryFaultTests {
         _ = try registry.collectGarbage()
         let leaked = try registry.entries().filter { $0.kind != .file }.map(\.object)
         #expect(leaked.isEmpty, "entries left: \(leaked)")
+        // And no shared-memory object of this process is left behind, named or not.
+        let created = run(["/bin/ls", "/dev/shm"]).1.split(separator: "\n")
+            .filter { !objectsBefore.contains($0) && $0.hasPrefix("mapped-records.\(getpid()).") }
+        #expect(created.isEmpty, "orphaned shared-memory objects: \(created)")
         #expect(cases >= 20)
     }
 }
