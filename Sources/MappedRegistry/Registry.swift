@@ -216,7 +216,7 @@ public final class Registry: Sendable {
                 entry.holders.removeAll { !isAlive($0) }
                 report.deadHolders += before - entry.holders.count
                 if entry.holders.isEmpty {
-                    lastCloseDuty(entry)
+                    try? lastCloseDuty(entry)
                     try transaction.delete(name)
                     report.removedNames.append(name)
                 } else if entry.holders.count != before {
@@ -228,14 +228,22 @@ public final class Registry: Sendable {
     }
 
     /// What the last holder's close does: unlink shared memory, sync a file.
-    func lastCloseDuty(_ entry: RegistryEntry) {
+    /// - Throws: a file's failed `fsync`, which means its data may not be on disk. Clean-up
+    ///   after crashed holders has no one to report to and ignores it.
+    func lastCloseDuty(_ entry: RegistryEntry) throws(RegistryError) {
         switch entry.kind {
         case .sharedMemory, .mutex:
             try? MemoryMappedFile.removeSharedMemory(systemName: entry.object)
         case .file:
-            guard entry.access.canWrite, entry.access != .copyOnWrite,
-                  let map = try? MemoryMappedFile.createFromFile(path: entry.object, mode: .open) else { return }
-            try? map.close(flush: true)  // fsync: what every holder wrote reaches the disk
+            guard entry.access.canWrite, entry.access != .copyOnWrite else { return }
+            do throws(MappedFileError) {
+                let map = try MemoryMappedFile.createFromFile(path: entry.object, mode: .open)
+                try map.close(flush: true)  // fsync: what every holder wrote reaches the disk
+            } catch where error.code == .notFound {
+                return  // the file was deleted: nothing to sync
+            } catch {
+                throw RegistryError(error, operation: "close", subject: entry.name)
+            }
         }
     }
 
@@ -280,7 +288,7 @@ public final class Registry: Sendable {
                     try transaction.put(name, entry.encoded())
                     return .joined(entry)
                 }
-                lastCloseDuty(entry)  // its holders all died: clean up after them
+                try? lastCloseDuty(entry)  // its holders all died: clean up after them
                 try transaction.delete(name)
             }
             guard var entry = candidate else {
@@ -343,7 +351,7 @@ public final class Registry: Sendable {
             pendingReleases.withLock { $0.append((name, holder)) }
             throw error
         }
-        if let finished { try finalDuty(finished) }
+        if let finished { try lastCloseDuty(finished) }
     }
 
     /// The release transaction; returns the entry if this was its last live holder.
@@ -363,20 +371,6 @@ public final class Registry: Sendable {
         }
     }
 
-    /// The last close's duty, with errors: a file whose fsync fails may not be on disk.
-    private func finalDuty(_ entry: RegistryEntry) throws(RegistryError) {
-        guard entry.kind == .file else { return lastCloseDuty(entry) }
-        guard entry.access.canWrite, entry.access != .copyOnWrite else { return }
-        do throws(MappedFileError) {
-            let map = try MemoryMappedFile.createFromFile(path: entry.object, mode: .open)
-            try map.close(flush: true)  // fsync: what every holder wrote reaches the disk
-        } catch where error.code == .notFound {
-            return  // the file was deleted: nothing to sync
-        } catch {
-            throw RegistryError(error, operation: "close", subject: entry.name)
-        }
-    }
-
     /// Retries releases whose transaction failed earlier (see ``release(_:holder:)``).
     func retryPendingReleases() {
         let pending = pendingReleases.withLock { pending in
@@ -385,7 +379,7 @@ public final class Registry: Sendable {
         }
         for (name, holder) in pending {
             do {
-                if let finished = try removeHolder(name, holder: holder) { try? finalDuty(finished) }
+                if let finished = try removeHolder(name, holder: holder) { try? lastCloseDuty(finished) }
             } catch {
                 pendingReleases.withLock { $0.append((name, holder)) }
             }

@@ -81,8 +81,9 @@ import Glibc
         state.syncObserver = observer
     }
 
-    /// Counts a call; the errno to fail it with, or nil to let it run.
-    static func failure(_ call: Call) -> Int32? {
+    /// Counts a call; the errno to fail it with, or nil to let it run. The registry's LMDB
+    /// commit calls it too.
+    public static func injectedFailure(_ call: Call) -> Int32? {
         let state = self.state
         state.counts[call.rawValue] += 1
         guard let plan = state.plan, plan.call == call else { return nil }
@@ -97,9 +98,5 @@ import Glibc
         guard let path, let observer = state.syncObserver else { return }
         observer(path, range)
     }
-
-    /// For other modules (the registry's LMDB commit): counts `call` and returns the errno
-    /// to fail it with, or nil.
-    public static func injectedFailure(_ call: Call) -> Int32? { failure(call) }
 }
 #endif

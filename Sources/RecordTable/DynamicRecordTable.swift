@@ -169,11 +169,8 @@ public final class DynamicRecordTable {
 
     /// Appends one record given as its `stride` bytes.
     public func append(bytes: RawSpan) throws(RecordTableError) {
-        precondition(bytes.byteCount == schema.stride, "DynamicRecordTable: a record has \(schema.stride) bytes, not \(bytes.byteCount)")
-        let address = try storage.slotsForAppending(1)
-        // SAFETY: slotsForAppending made room for one record past the count.
-        bytes.withUnsafeBytes { address.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-        try storage.publish(count: storage.count + 1)
+        try stage(bytes: bytes, position: 0)
+        try publishStaged(1)
     }
 
     /// Writes one record `position` places past the end without publishing it: readers, and

@@ -4,8 +4,7 @@ import Glibc
 import Testing
 import TestSupport
 
-/// The names a registry lists whose holders are alive, and whether any shared-memory object
-/// named in it is gone from /dev/shm.
+/// The names a registry lists whose holders are alive.
 func liveNames(_ registry: Registry) throws -> [String] {
     try registry.entries().filter { registry.holders(of: $0).contains(where: \.isAlive) }.map(\.name)
 }
