@@ -11,3 +11,12 @@ const unsigned int cmapped_MFD_CLOEXEC = MFD_CLOEXEC;
 
 const int cmapped_F_OFD_GETLK = F_OFD_GETLK;
 const int cmapped_F_OFD_SETLK = F_OFD_SETLK;
+
+const int cmapped_O_TMPFILE = O_TMPFILE;
+const int cmapped_AT_EMPTY_PATH = AT_EMPTY_PATH;
+
+#include <sys/vfs.h>
+long cmapped_filesystem_type(int descriptor) {
+    struct statfs status;
+    return fstatfs(descriptor, &status) == 0 ? (long)status.f_type : -1;
+}

@@ -85,6 +85,9 @@ public enum FileMode: Sendable, Hashable, CaseIterable {
 
     /// Whether the mode may create or empty a file, which needs write access.
     var modifiesFile: Bool { self != .open && self != .openOrCreate }
+
+    /// Whether the mode leaves the file empty before it is sized, so a capacity of 0 cannot work.
+    var emptiesFile: Bool { self == .createNew || self == .create || self == .truncate }
 }
 
 /// Options for non-persisted maps; .NET's `MemoryMappedFileOptions`.

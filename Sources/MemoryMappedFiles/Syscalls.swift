@@ -59,6 +59,37 @@ internal func system_unlink(_ path: UnsafePointer<CChar>) -> Int32 {
     unlink(path)
 }
 
+internal func system_rename(_ oldPath: UnsafePointer<CChar>, _ newPath: UnsafePointer<CChar>) -> Int32 {
+    rename(oldPath, newPath)
+}
+
+internal func system_getpid() -> pid_t {
+    getpid()
+}
+
+internal func system_linkat(
+    _ oldDirectory: Int32, _ oldPath: UnsafePointer<CChar>, _ newDirectory: Int32, _ newPath: UnsafePointer<CChar>, _ flags: Int32
+) -> Int32 {
+    linkat(oldDirectory, oldPath, newDirectory, newPath, flags)
+}
+
+internal func system_fstatvfs(_ descriptor: Int32, _ status: inout statvfs) -> Int32 {
+    fstatvfs(descriptor, &status)
+}
+
+/// fstatfs(2)'s file-system type, or -1.
+internal func system_filesystem_type(_ descriptor: Int32) -> Int {
+    cmapped_filesystem_type(descriptor)
+}
+
+internal func system_getrlimit(_ resource: __rlimit_resource_t, _ limit: inout rlimit) -> Int32 {
+    getrlimit(resource, &limit)
+}
+
+internal func system_geteuid() -> uid_t {
+    geteuid()
+}
+
 internal func system_mmap(
     _ length: Int, _ protection: Int32, _ flags: Int32, _ descriptor: Int32, _ offset: off_t
 ) -> UnsafeMutableRawPointer? {

@@ -223,3 +223,15 @@ public func withSmallFileSystem(in directory: TemporaryDirectory, size: String, 
     try body(mountPoint)
     return true
 }
+
+/// The names in a directory, sorted, with plain syscalls; nil if it cannot be read.
+public func directoryListing(_ path: String) -> [String]? {
+    guard let stream = opendir(path) else { return nil }
+    defer { closedir(stream) }
+    var names: [String] = []
+    while let entry = readdir(stream) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        if name != "." && name != ".." { names.append(name) }
+    }
+    return names.sorted()
+}

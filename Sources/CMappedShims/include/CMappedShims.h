@@ -16,6 +16,14 @@ extern const unsigned int cmapped_MFD_CLOEXEC;
 extern const int cmapped_F_OFD_GETLK;
 extern const int cmapped_F_OFD_SETLK;
 
+/// open(2)'s O_TMPFILE: a file with no name yet, in a directory, that linkat(2) can name later.
+extern const int cmapped_O_TMPFILE;
+/// linkat(2)'s AT_EMPTY_PATH: link the file the descriptor refers to.
+extern const int cmapped_AT_EMPTY_PATH;
+
+/// fstatfs(2)'s f_type (TMPFS_MAGIC and so on) for a descriptor, or -1 with errno set.
+long cmapped_filesystem_type(int descriptor);
+
 /// An 8-byte load with acquire ordering; `address` must be 8-byte aligned.
 static inline uint64_t cmapped_load_acquire_u64(const void *address) {
     return __atomic_load_n((const uint64_t *)address, __ATOMIC_ACQUIRE);
