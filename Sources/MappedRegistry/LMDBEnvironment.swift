@@ -17,12 +17,14 @@ final class LMDBEnvironment: @unchecked Sendable {
     private static let opened = Mutex<[String: LMDBEnvironment]>([:])
 
     /// The environment in `directory`, opening it on first use.
-    static func shared(directory: String, initialMapSize: Int = 16 << 20) throws(RegistryError) -> LMDBEnvironment {
+    /// `directory` is the path LMDB opens; `shownAs` is what errors name (and the key that
+    /// makes it one environment per directory).
+    static func shared(directory: String, shownAs: String, initialMapSize: Int = 16 << 20) throws(RegistryError) -> LMDBEnvironment {
         let result: Result<LMDBEnvironment, RegistryError> = opened.withLock { environments in
-            if let existing = environments[directory] { return .success(existing) }
+            if let existing = environments[shownAs] { return .success(existing) }
             do throws(RegistryError) {
-                let environment = try LMDBEnvironment(directory: directory, mapSize: initialMapSize)
-                environments[directory] = environment
+                let environment = try LMDBEnvironment(directory: directory, shownAs: shownAs, mapSize: initialMapSize)
+                environments[shownAs] = environment
                 return .success(environment)
             } catch {
                 return .failure(error)
@@ -31,7 +33,7 @@ final class LMDBEnvironment: @unchecked Sendable {
         return try result.get()
     }
 
-    private init(directory: String, mapSize: Int) throws(RegistryError) {
+    private init(directory openedPath: String, shownAs directory: String, mapSize: Int) throws(RegistryError) {
         self.directory = directory
         self.lock = Mutex(mapSize)
         var handle: OpaquePointer?
@@ -43,7 +45,7 @@ final class LMDBEnvironment: @unchecked Sendable {
             // MDB_NOSYNC: commits reach the page cache, which every process shares; entries describe
             // running processes and live in a per-boot directory, so nothing needs to survive a power loss.
             let flags = UInt32(MDB_NOTLS) | UInt32(MDB_NOSYNC)
-            try Self.check(mdb_env_open(handle, directory, flags, 0o600), call: "mdb_env_open", subject: directory)
+            try Self.check(mdb_env_open(handle, openedPath, flags, 0o600), call: "mdb_env_open", subject: directory)
         } catch {
             mdb_env_close(handle)
             throw error

@@ -93,16 +93,22 @@ extension MemoryMappedFile {
     }
 
     /// Opens the map, file or region with this name; .NET's `OpenExisting`.
+    /// - Parameter access: The access wanted; nil (the default) takes the access its creator
+    ///   gave the name. More than that is refused, as .NET refuses it with
+    ///   `UnauthorizedAccessException`: a name published `.read` opens `.read` (or
+    ///   `.copyOnWrite`, whose writes stay private) and never `.readWrite`.
     /// - Throws: `notFound` (.NET's `FileNotFoundException`) if no live holder has it;
-    ///   `backingObjectMissing` if its file was deleted; `accessDenied`; `wrongKind` for a mutex.
+    ///   `backingObjectMissing` if its file was deleted; `accessDenied` for more access than
+    ///   the creator gave, or no permission on the object; `wrongKind` for a mutex.
     public static func openExisting(
-        name: String, access: MemoryMappedFileAccess = .readWrite, registry: Registry? = nil
+        name: String, access: MemoryMappedFileAccess? = nil, registry: Registry? = nil
     ) throws(RegistryError) -> NamedMemoryMappedFile {
         let operation = "openExisting"
         let (entry, membership) = try Registry.join(name, registry: registry, operation: operation)
         guard entry.kind != .mutex else {
             throw RegistryError(.wrongKind, operation: operation, subject: name, message: "the name belongs to a mutex, not a map")
         }
+        let access = try entry.checkedAccess(access, operation: operation)
         let map = try mapping(operation: operation, subject: "\(name) (\(entry.object))") { () throws(MappedFileError) in
             entry.kind == .file
                 ? try MemoryMappedFile.createFromFile(path: entry.object, mode: .open, access: access)
@@ -166,6 +172,7 @@ extension MemoryMappedFile {
         case .created:
             return NamedMemoryMappedFile(name: name, map: candidateMap, regionOffset: 0, regionLength: capacity, membership: membership)
         case .joined(let entry):
+            _ = try entry.checkedAccess(access, operation: operation)
             let map = try mapping(operation: operation, subject: "\(name) (\(entry.object))") { () throws(MappedFileError) in
                 try MemoryMappedFile.openSharedMemory(systemName: entry.object, access: access)
             }
@@ -175,13 +182,40 @@ extension MemoryMappedFile {
     }
 }
 
-/// Runs a mapping call, turning its error into a registry error.
-func mapping(
-    operation: String, subject: String, _ body: () throws(MappedFileError) -> MemoryMappedFile
-) throws(RegistryError) -> MemoryMappedFile {
+/// Runs a call of the mapping layer, turning its error into a registry error.
+func mapping<Value: ~Copyable>(
+    operation: String, subject: String, _ body: () throws(MappedFileError) -> Value
+) throws(RegistryError) -> Value {
     do {
         return try body()
     } catch {
         throw RegistryError(error, operation: operation, subject: subject)
+    }
+}
+
+extension RegistryEntry {
+    /// The access an opener gets: `requested`, or the creator's when nil. Refuses more than
+    /// the creator gave with `accessDenied`.
+    func checkedAccess(_ requested: MemoryMappedFileAccess?, operation: String) throws(RegistryError) -> MemoryMappedFileAccess {
+        guard let requested else { return access }
+        guard access.permitsOpening(requested) else {
+            throw RegistryError(.accessDenied, operation: operation, subject: name,
+                                message: "its creator gave it .\(access) access; .\(requested) is more than that")
+        }
+        return requested
+    }
+}
+
+extension MemoryMappedFileAccess {
+    /// Whether a name created with this access may be opened with `requested`: never more
+    /// rights than the creator gave. Copy-on-write needs only read: its writes stay private.
+    func permitsOpening(_ requested: MemoryMappedFileAccess) -> Bool {
+        switch requested {
+        case .read, .copyOnWrite: return canRead
+        case .write: return canWrite
+        case .readWrite: return self == .readWrite || self == .readWriteExecute
+        case .readExecute: return self == .readExecute || self == .readWriteExecute
+        case .readWriteExecute: return self == .readWriteExecute
+        }
     }
 }

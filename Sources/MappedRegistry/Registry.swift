@@ -62,6 +62,8 @@ public final class Registry: Sendable {
     public let directory: String
     /// The subdirectory for this boot, which holds the LMDB environment and `holders.lock`.
     public let bootDirectory: String
+    /// The boot directory, opened once and verified; files inside are reached through it.
+    private let bootDirectoryDescriptor: Int32
     let environment: LMDBEnvironment
     /// An open file description of `holders.lock` that holds no locks: it sees every holder's.
     private let checker: MemoryMappedFile
@@ -74,15 +76,23 @@ public final class Registry: Sendable {
     private static let opened = Mutex<[String: Registry]>([:])
 
     /// The directory used when none is given: `$MAPPED_REGISTRY`, else
-    /// `$XDG_RUNTIME_DIR/mapped-records`, else `/tmp/mapped-records-UID`.
+    /// `$XDG_RUNTIME_DIR/mapped-records`, else `/run/mapped-records` for root (only root can
+    /// write in `/run`) and `/tmp/mapped-records-UID` for everyone else.
     public static var defaultDirectory: String {
         if let explicit = system_getenv("MAPPED_REGISTRY"), !explicit.isEmpty { return explicit }
         if let runtime = system_getenv("XDG_RUNTIME_DIR"), !runtime.isEmpty { return runtime + "/mapped-records" }
-        return "/tmp/mapped-records-\(system_getuid())"
+        let user = system_geteuid()
+        return user == 0 ? "/run/mapped-records" : "/tmp/mapped-records-\(user)"
     }
 
     /// Opens (creating if needed, mode 0700) the registry in `directory`, or in
     /// ``defaultDirectory``. Each directory is opened once per process.
+    ///
+    /// The directory must be a real directory (not a symbolic link) that this process's
+    /// effective user owns and that neither group nor others can write; root is held to the
+    /// same rule. Everything inside is created relative to the opened directory.
+    /// - Throws: `accessDenied` for a directory that fails those checks; `noSpace` when the
+    ///   file system has no room for the registry's files.
     public static func open(directory: String? = nil) throws(RegistryError) -> Registry {
         try open(directory: directory, initialMapSize: 16 << 20)
     }
@@ -112,38 +122,115 @@ public final class Registry: Sendable {
     private init(directory: String, initialMapSize: Int) throws(RegistryError) {
         self.directory = directory
         let operation = "openRegistry"
-        if system_mkdir(directory, 0o700) != 0 && lastErrno != EEXIST {
-            let value = lastErrno
-            throw RegistryError(value == EACCES ? .accessDenied : .ioError, operation: operation, subject: directory,
-                                call: "mkdir", errno: value, message: "cannot create the registry directory")
-        }
-        var status = stat()
-        guard system_stat(directory, &status) == 0 else {
-            let value = lastErrno
-            throw RegistryError(value == EACCES ? .accessDenied : .ioError, operation: operation, subject: directory,
-                                call: "stat", errno: value, message: "cannot reach the registry directory")
-        }
-        guard status.st_mode & S_IFMT == S_IFDIR else {
-            throw RegistryError(.accessDenied, operation: operation, subject: directory, message: "the registry path is not a directory")
-        }
-        guard status.st_uid == system_getuid() || system_getuid() == 0, status.st_mode & 0o022 == 0 else {
-            throw RegistryError(.accessDenied, operation: operation, subject: directory,
-                                message: "the registry directory belongs to another user or is writable by others")
-        }
+        // Validate before trusting: the directory is opened without following a symbolic link,
+        // and checked through that descriptor, so nobody can swap it between check and use.
+        let top = try Self.openOwnedDirectory(AT_FDCWD, directory, shownAs: directory, operation: operation)
+        defer { _ = system_close(top) }
         // Entries describe running processes, so they belong to one boot: each boot gets a fresh
         // environment, and LMDB need not sync (see docs/REGISTRY.md).
-        bootDirectory = directory + "/boot-" + systemBootIdentifier.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
-        if system_mkdir(bootDirectory, 0o700) != 0 && lastErrno != EEXIST {
-            throw RegistryError(.ioError, operation: operation, subject: bootDirectory, call: "mkdir", errno: lastErrno,
-                                message: "cannot create the registry's directory for this boot")
-        }
-        environment = try LMDBEnvironment.shared(directory: bootDirectory, initialMapSize: initialMapSize)
-        let lockPath = bootDirectory + "/holders.lock"
-        var checker = try mapping(operation: operation, subject: lockPath) { () throws(MappedFileError) in
-            try MemoryMappedFile.createFromFile(path: lockPath, mode: .openOrCreate, capacity: 4096, permissions: .ownerReadWrite)
-        }
+        let bootName = "boot-" + systemBootIdentifier.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+        bootDirectory = directory + "/" + bootName
+        let boot = try Self.openOwnedDirectory(top, bootName, shownAs: bootDirectory, operation: operation)
+        // Kept open for the process's life: LMDB and the holders reach their files through it.
+        bootDirectoryDescriptor = boot
+        try Self.reserveLockFile(in: boot, shownAs: bootDirectory + "/lock.mdb", operation: operation)
+        // LMDB takes a path; /proc/self/fd names exactly the directory verified above.
+        let throughDescriptor = "/proc/self/fd/\(boot)"
+        let environmentPath = system_access(throughDescriptor, F_OK) == 0 ? throughDescriptor : bootDirectory
+        environment = try LMDBEnvironment.shared(directory: environmentPath, shownAs: bootDirectory, initialMapSize: initialMapSize)
+        var checker = try Self.openHoldersFile(in: boot, shownAs: bootDirectory + "/holders.lock", operation: operation)
         checker.markAsProcessLifetime()  // registries are opened once per process and kept
         self.checker = checker
+    }
+
+    /// Creates (mode 0700) or opens the directory `name` relative to `parent`, without following
+    /// a symbolic link, and checks that this user owns it and nobody else can write it.
+    private static func openOwnedDirectory(
+        _ parent: Int32, _ name: String, shownAs path: String, operation: String
+    ) throws(RegistryError) -> Int32 {
+        if system_mkdirat(parent, name, 0o700) != 0 && lastErrno != EEXIST {
+            let value = lastErrno
+            throw RegistryError(errnoCode(value), operation: operation, subject: path, call: "mkdir", errno: value,
+                                message: "cannot create the registry directory")
+        }
+        let descriptor = system_openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0)
+        guard descriptor >= 0 else {
+            let value = lastErrno
+            let message = value == ELOOP || value == ENOTDIR
+                ? "the registry path is a symbolic link or not a directory; it is refused"
+                : "cannot open the registry directory"
+            throw RegistryError(value == ELOOP || value == ENOTDIR ? .accessDenied : errnoCode(value), operation: operation,
+                                subject: path, call: "open", errno: value, message: message)
+        }
+        var status = stat()
+        guard system_fstat(descriptor, &status) == 0 else {
+            let value = lastErrno
+            _ = system_close(descriptor)
+            throw RegistryError(.ioError, operation: operation, subject: path, call: "fstat", errno: value,
+                                message: "cannot read the registry directory's owner")
+        }
+        let user = system_geteuid()
+        guard status.st_uid == user, status.st_mode & 0o022 == 0 else {
+            _ = system_close(descriptor)
+            let problem = status.st_uid != user
+                ? "it belongs to user \(status.st_uid), not to this process's user \(user)"
+                : "group or others can write it (mode 0\(String(status.st_mode & 0o777, radix: 8)))"
+            throw RegistryError(.accessDenied, operation: operation, subject: path,
+                                message: "the registry directory is refused: \(problem); another user could plant names in it")
+        }
+        return descriptor
+    }
+
+    /// Allocates LMDB's lock file before LMDB maps it. LMDB sizes the file with ftruncate and
+    /// writes its reader table through a shared mapping, which on a full file system is a
+    /// SIGBUS, not an error. Allocated here, a full disk is `noSpace` instead. 64 KiB is above
+    /// LMDB's own size for its 126 default readers (8 KiB), and LMDB adopts the larger size.
+    private static func reserveLockFile(in directory: Int32, shownAs path: String, operation: String) throws(RegistryError) {
+        let descriptor = system_openat(directory, "lock.mdb", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            let value = lastErrno
+            throw RegistryError(errnoCode(value), operation: operation, subject: path, call: "open", errno: value,
+                                message: "cannot create the registry's lock file")
+        }
+        defer { _ = system_close(descriptor) }
+        var status = stat()
+        guard system_fstat(descriptor, &status) == 0 else {
+            let value = lastErrno
+            throw RegistryError(.ioError, operation: operation, subject: path, call: "fstat", errno: value, message: "cannot read the lock file")
+        }
+        // Only a new, empty file: a live environment's lock file must keep the size its users mapped.
+        guard status.st_size == 0 else { return }
+        let result = system_posix_fallocate(descriptor, 0, off_t(lockFileSize))
+        guard result == 0 else {
+            throw RegistryError(errnoCode(result), operation: operation, subject: path, call: "posix_fallocate", errno: result,
+                                message: result == ENOSPC ? "no space left for the registry's lock file" : "cannot allocate the registry's lock file")
+        }
+    }
+
+    /// The size reserved for LMDB's lock file.
+    static let lockFileSize = 64 << 10
+
+    /// Opens (creating, mode 0600) `holders.lock` in the boot directory, as an open file
+    /// description of its own.
+    static func openHoldersFile(in directory: Int32, shownAs path: String, operation: String) throws(RegistryError) -> MemoryMappedFile {
+        let descriptor = system_openat(directory, "holders.lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            let value = lastErrno
+            throw RegistryError(errnoCode(value), operation: operation, subject: path, call: "open", errno: value,
+                                message: "cannot open the registry's holders file")
+        }
+        return try mapping(operation: operation, subject: path) { () throws(MappedFileError) in
+            try MemoryMappedFile.adoptDescriptor(descriptor, access: .readWrite, capacity: 4096)
+        }
+    }
+
+    /// The registry code for a failed system call's errno.
+    static func errnoCode(_ value: Int32) -> RegistryError.Code {
+        switch value {
+        case EACCES, EPERM, EROFS: return .accessDenied
+        case ENOSPC, EDQUOT: return .noSpace
+        default: return .ioError
+        }
     }
 
     // MARK: Holders
@@ -153,19 +240,22 @@ public final class Registry: Sendable {
     func acquireHolder() throws(RegistryError) -> HolderLock {
         let result: Result<HolderLock, RegistryError> = processHolder.withLock { holder in
             if let holder { return .success(holder) }
-            do throws(MappedFileError) {
-                var file = try MemoryMappedFile.createFromFile(path: bootDirectory + "/holders.lock", mode: .open)
+            do throws(RegistryError) {
+                var file = try Self.openHoldersFile(in: bootDirectoryDescriptor, shownAs: bootDirectory + "/holders.lock", operation: "acquireHolder")
                 file.markAsProcessLifetime()  // kept until the process ends: not a leak
                 while true {
                     let id = UInt64.random(in: 4096..<(1 << 40))
-                    if try file.tryLock(bytes: Int(id)..<Int(id) + 1) {
+                    let locked = try mapping(operation: "acquireHolder", subject: bootDirectory + "/holders.lock") { () throws(MappedFileError) in
+                        try file.tryLock(bytes: Int(id)..<Int(id) + 1)
+                    }
+                    if locked {
                         let taken = HolderLock(id: id, file: file)
                         holder = taken
                         return .success(taken)
                     }
                 }
             } catch {
-                return .failure(RegistryError(error, operation: "acquireHolder", subject: bootDirectory + "/holders.lock"))
+                return .failure(error)
             }
         }
         return try result.get()

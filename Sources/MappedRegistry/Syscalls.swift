@@ -3,9 +3,16 @@
 
 import Glibc
 
-func system_mkdir(_ path: String, _ mode: mode_t) -> Int32 { mkdir(path, mode) }
-func system_stat(_ path: String, _ status: inout stat) -> Int32 { stat(path, &status) }
-func system_getuid() -> uid_t { getuid() }
+func system_mkdirat(_ directory: Int32, _ path: String, _ mode: mode_t) -> Int32 { mkdirat(directory, path, mode) }
+func system_openat(_ directory: Int32, _ path: String, _ flags: Int32, _ mode: mode_t) -> Int32 { openat(directory, path, flags, mode) }
+func system_fstat(_ descriptor: Int32, _ status: inout stat) -> Int32 { fstat(descriptor, &status) }
+func system_close(_ descriptor: Int32) -> Int32 { close(descriptor) }
+func system_access(_ path: String, _ mode: Int32) -> Int32 { access(path, mode) }
+/// Returns 0 or an errno value (posix_fallocate does not set errno).
+func system_posix_fallocate(_ descriptor: Int32, _ offset: off_t, _ length: off_t) -> Int32 {
+    posix_fallocate(descriptor, offset, length)
+}
+func system_geteuid() -> uid_t { geteuid() }
 func system_getpid() -> pid_t { getpid() }
 func system_getenv(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
 var lastErrno: Int32 { Glibc.errno }

@@ -141,6 +141,23 @@ func registryCommand() throws(RegistryError) -> Bool {
         _ = try Registry.open(directory: argument(0))
         say("opened")
 
+    case "registry-open":  // registry-open DIR: open (create) the registry
+        _ = try Registry.open(directory: argument(0))
+        say("opened")
+
+    case "publish-as-nobody":  // publish-as-nobody DIR NAME FILE: as uid 65534, publish FILE read-only, wait for a line
+        guard setgid(65534) == 0, setuid(65534) == 0 else { fail("cannot drop privileges", code: 2) }
+        let registry = try Registry.open(directory: argument(0))
+        let named = try MemoryMappedFile.createFromFile(path: argument(2), access: .read, name: argument(1), registry: registry)
+        say("published")
+        _ = readLineFromParent()
+        try named.close()
+
+    case "symlink-as-nobody":  // symlink-as-nobody TARGET LINK: as uid 65534, plant a symbolic link
+        guard setgid(65534) == 0, setuid(65534) == 0 else { fail("cannot drop privileges", code: 2) }
+        guard symlink(argument(0), argument(1)) == 0 else { fail("symlink failed: \(errno)", code: 1) }
+        say("planted")
+
     case "named-hold":  // named-hold DIR NAME CAPACITY: createOrOpen, report the object, wait for a line
         let registry = try Registry.open(directory: argument(0))
         let map = try MemoryMappedFile.createOrOpen(name: argument(1), capacity: integer(2), registry: registry)
@@ -272,6 +289,12 @@ do throws(MappedFileError) {
         let map = try MemoryMappedFile.createFromFile(path: argument(0), access: accessNamed(argument(1)))
         let view = try map.makeViewAccessor()
         say("ok \(view.read(UInt8.self, at: 0))")
+
+    case "grow-past-fsize-limit":  // grow-past-fsize-limit PATH: cap file sizes at 1 MiB, then create 8 MiB
+        var limit = rlimit(rlim_cur: 1 << 20, rlim_max: 1 << 20)
+        guard setrlimit(__rlimit_resource_t(RLIMIT_FSIZE.rawValue), &limit) == 0 else { fail("setrlimit failed", code: 2) }
+        _ = try MemoryMappedFile.createFromFile(path: argument(0), mode: .createNew, capacity: 8 << 20)
+        say("created")
 
     case "map-limited":  // map-limited PATH: cap the address space at 1 GiB, then map all of PATH
         var limit = rlimit(rlim_cur: 1 << 30, rlim_max: 1 << 30)

@@ -1,0 +1,119 @@
+import Glibc
+@testable import MappedRegistry
+import MemoryMappedFiles
+import Testing
+import TestSupport
+
+/// Regression tests for issue #12, items 1, 2, 3 and 8. The attacks run as two real users:
+/// root, and uid 65534 (nobody), which a helper process becomes with setuid.
+@Suite("registry security: owners, symbolic links, access, a full disk")
+struct RegistrySecurityTests {
+    let directory = TemporaryDirectory()
+
+    /// Lets uid 65534 create entries in the test's directory (sticky, like /tmp).
+    func openDirectoryToOthers() {
+        #expect(chmod(directory.path, 0o1777) == 0)
+    }
+
+    @Test("root refuses a registry that another user created and published into")
+    func rootRefusesAnotherUsersRegistry() throws {
+        guard isRoot else {
+            print("skipped: needs root to act as two users (root and uid 65534)")
+            return
+        }
+        openDirectoryToOthers()
+        let victim = directory.file("root-owned.data")
+        writeFile(victim, Array(repeating: 0x11, count: 4096), mode: 0o644)
+        let registryPath = directory.file("planted-registry")
+        let attacker = ChildProcess(helper("publish-as-nobody", registryPath, "victim", victim))
+        #expect(attacker.readLine() == "published")
+        #expect(fileStatus(registryPath)?.st_uid == 65534)
+
+        let error = registryError { try Registry.open(directory: registryPath) }
+        #expect(error?.code == .accessDenied)
+        #expect(error?.message.contains("belongs to user 65534") == true, "\(String(describing: error))")
+        #expect(preadBytes(victim, offset: 0, count: 1) == [0x11])
+        attacker.writeLine("done")
+        #expect(attacker.wait() == .exited(0))
+        // The attacker's registry holds no live names now; nothing of it is left in /dev/shm.
+    }
+
+    @Test("root refuses a symbolic link planted at the registry path, and creates nothing where it points")
+    func rootRefusesPlantedSymlink() throws {
+        guard isRoot else {
+            print("skipped: needs root to act as two users (root and uid 65534)")
+            return
+        }
+        openDirectoryToOthers()
+        let target = directory.file("root-only")
+        #expect(mkdir(target, 0o700) == 0)
+        let link = directory.file("registry-link")
+        let (end, output) = run(helper("symlink-as-nobody", target, link))
+        #expect(end == .exited(0) && output == "planted")
+
+        let error = registryError { try Registry.open(directory: link) }
+        #expect(error?.code == .accessDenied)
+        #expect(error?.message.contains("symbolic link") == true, "\(String(describing: error))")
+        #expect(directoryListing(target) == [], "the registry created files through the link")
+    }
+
+    @Test("a symbolic link is refused even when the same user planted it, and so is a writable directory")
+    func symlinkAndWritableDirectory() throws {
+        let real = directory.file("real")
+        #expect(mkdir(real, 0o700) == 0)
+        let link = directory.file("link")
+        #expect(symlink(real, link) == 0)
+        #expect(registryError { try Registry.open(directory: link) }?.code == .accessDenied)
+        #expect(directoryListing(real) == [])
+
+        let open = directory.file("group-writable")
+        #expect(mkdir(open, 0o700) == 0 && chmod(open, 0o770) == 0)
+        let error = registryError { try Registry.open(directory: open) }
+        #expect(error?.code == .accessDenied)
+        #expect(error?.message.contains("mode 0770") == true, "\(String(describing: error))")
+    }
+
+    @Test("a name published .read opens .read by default, and .readWrite is accessDenied")
+    func openExistingHonoursTheCreatorsAccess() throws {
+        let registry = try Registry.open(directory: directory.file("registry"))
+        let path = directory.file("shared.data")
+        writeFile(path, Array(repeating: 5, count: 4096))
+        let published = try MemoryMappedFile.createFromFile(path: path, access: .read, name: "readonly", registry: registry)
+
+        let denied = registryError { try MemoryMappedFile.openExisting(name: "readonly", access: .readWrite, registry: registry) }
+        #expect(denied?.code == .accessDenied)
+        #expect(denied?.message.contains(".read access") == true)
+        let opened = try MemoryMappedFile.openExisting(name: "readonly", registry: registry)
+        #expect(opened.map.access == .read)
+        // Copy-on-write needs only read: its writes stay in this process.
+        let private_ = try MemoryMappedFile.openExisting(name: "readonly", access: .copyOnWrite, registry: registry)
+        var view = try private_.makeViewAccessor()
+        view.write(UInt8(9), at: 0)
+        #expect(preadBytes(path, offset: 0, count: 1) == [5])
+        try view.close()
+        try private_.close()
+        try opened.close()
+
+        let writable = try MemoryMappedFile.createNew(name: "rw", capacity: 4096, registry: registry)
+        #expect(registryError { try MemoryMappedFile.openExisting(name: "rw", access: .readWriteExecute, registry: registry) }?.code == .accessDenied)
+        #expect(try MemoryMappedFile.openExisting(name: "rw", registry: registry).map.access == .readWrite)
+        try writable.close()
+        try published.close()
+    }
+
+    @Test("a new registry on a full file system is noSpace, never a SIGBUS inside liblmdb")
+    func fullFileSystem() throws {
+        let mounted = withSmallFileSystem(in: directory, size: "256k") { mountPoint in
+            // Fill the file system, leaving room for directories and empty files only.
+            let filler = mountPoint + "/filler"
+            let descriptor = open(filler, O_CREAT | O_WRONLY | O_CLOEXEC, 0o600)
+            let chunk = [UInt8](repeating: 1, count: 4096)
+            while chunk.withUnsafeBytes({ write(descriptor, $0.baseAddress, $0.count) }) > 0 {}
+            close(descriptor)
+            let (end, output) = run(helper("registry-open", mountPoint + "/registry"))
+            #expect(end == .exited(3), "the helper ended \(end): \(output)")
+            #expect(output == "error noSpace")
+        }
+        if !mounted { print("skipped: needs root to mount a small tmpfs") }
+    }
+}
