@@ -19,12 +19,15 @@ public enum FieldValue: Hashable, Sendable, CustomStringConvertible {
     /// A fixed array of numbers or Bools.
     case array([FieldValue])
 
-    /// The value as text: numbers in Swift's shortest round-trip form, bytes in hex.
+    /// The value as text: numbers in Swift's shortest round-trip form (NaN as `nan` or `-nan`,
+    /// without its payload), bytes in hex.
     public var description: String {
         switch self {
         case .int(let value): return String(value)
         case .uint(let value): return String(value)
-        case .float(let value): return value.description
+        case .float(let value):
+            // Every NaN is "nan" or "-nan": the sign survives a text round trip, the payload does not.
+            return value.isNaN ? (value.sign == .minus ? "-nan" : "nan") : value.description
         case .bool(let value): return value ? "true" : "false"
         case .invalidBool(let byte): return "invalid(\(byte))"
         case .bytes(let bytes): return bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
@@ -97,13 +100,18 @@ public struct DynamicRecord: Sendable, Hashable {
     }
 }
 
-/// A finding of ``DynamicRecordTable/verify()``.
+/// What ``DynamicRecordTable/verify(progress:)`` found, and what it checked.
 public struct VerificationReport: Sendable {
-    /// Problems found; empty when the table is clean.
+    /// Damage: Bool bytes other than 0 or 1, a commit point past the capacity. Empty when clean.
     public var findings: [String]
-    /// Records checked.
+    /// Not damage, but not what the format asks of writers: text that is not UTF-8, bytes
+    /// after a text's NUL, padding that is not zero (files written before padding was zeroed).
+    public var warnings: [String]
+    /// Records read: every committed record.
     public var checkedRecords: Int
-    /// Whether the table is clean.
+    /// What was checked in every record, in words: "2 Bool fields", "1 text field", "3 padding bytes".
+    public var checks: [String]
+    /// Whether the table is free of damage (warnings allowed).
     public var isClean: Bool { findings.isEmpty }
 }
 
@@ -212,27 +220,104 @@ public final class DynamicRecordTable {
     /// See ``RecordTable/close()``.
     public func close() throws(RecordTableError) { try storage.close() }
 
-    /// A full check beyond what `open` validates: every Bool field of every record holds 0 or 1,
-    /// and the commit slots agree with the count. `progress` is called with the records checked so far.
+    /// A full check beyond what `open` validates. Every committed record is read: its Bool
+    /// bytes must be 0 or 1 (a finding otherwise); its text must be UTF-8 with only NULs after
+    /// the first NUL, and its padding bytes zero (warnings otherwise). `progress` is called
+    /// with the records checked so far, every 65,536 records.
     public func verify(progress: (Int) -> Void = { _ in }) -> VerificationReport {
+        precondition(!storage.isClosed, "DynamicRecordTable: verify on a closed table")
         var findings: [String] = []
         if storage.committed.count > storage.capacity {
             findings.append("the commit point's count \(storage.committed.count) is past the capacity \(storage.capacity)")
         }
-        let boolOffsets = schema.boolOffsets
-        if !boolOffsets.isEmpty {
-            for index in 0..<storage.count {
-                let bad = withRecordBytes(at: index) { bytes in
-                    boolOffsets.first { bytes.unsafeLoad(fromByteOffset: $0, as: UInt8.self) > 1 }
-                }
-                if let bad, findings.count < 100 {
-                    let field = schema.fields.first { $0.offset <= bad && bad < $0.offset + $0.size }?.name ?? "?"
-                    findings.append("record \(index): Bool field '\(field)' holds a byte other than 0 or 1")
-                }
-                if index % 65_536 == 0 { progress(index) }
+        let plan = VerificationPlan(schema)
+        var badBools = Tally(), badText = Tally(), dirtyPadding = Tally()
+        var fold: UInt8 = 0
+        let stride = schema.stride, count = storage.count
+        for index in 0..<count {
+            // SAFETY: index < count <= capacity: the record lies inside the mapping.
+            let record = UnsafeRawBufferPointer(start: storage.records + index * stride, count: stride)
+            for offset in plan.boolOffsets where record[offset] > 1 {
+                badBools.note(index, plan.fieldName(at: offset))
+                break
             }
+            for field in plan.textFields where !Self.isCleanText(UnsafeRawBufferPointer(rebasing: record[field.offset..<field.offset + field.count])) {
+                badText.note(index, field.name)
+                break
+            }
+            for offset in plan.paddingOffsets where record[offset] != 0 {
+                dirtyPadding.note(index, "byte \(offset)")
+                break
+            }
+            for byte in record { fold ^= byte }
+            if index & 0xFFFF == 0 { progress(index) }
         }
-        progress(storage.count)
-        return VerificationReport(findings: findings, checkedRecords: storage.count)
+        progress(count)
+        // Every byte was read, so a page the file no longer has would have stopped us here.
+        withExtendedLifetime(fold) {}
+        if let text = badBools.summary("a Bool field holds a byte other than 0 or 1") { findings.append(text) }
+        var warnings: [String] = []
+        if let text = badText.summary("a text field is not valid UTF-8, or has bytes other than NUL after its first NUL") {
+            warnings.append(text)
+        }
+        if let text = dirtyPadding.summary("padding is not zero (written before padding was zeroed, or by a foreign writer)") {
+            warnings.append(text)
+        }
+        return VerificationReport(findings: findings, warnings: warnings, checkedRecords: count, checks: plan.checks)
+    }
+
+    /// Whether `bytes` is UTF-8 text up to its first NUL, and only NULs after it.
+    private static func isCleanText(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        let end = bytes.firstIndex(of: 0) ?? bytes.count
+        guard bytes[end...].allSatisfy({ $0 == 0 }) else { return false }
+        return String(validating: UnsafeRawBufferPointer(rebasing: bytes[..<end]), as: UTF8.self) != nil
+    }
+}
+
+/// What ``DynamicRecordTable/verify(progress:)`` looks at in each record.
+private struct VerificationPlan {
+    let schema: RecordSchema
+    let boolOffsets: [Int]
+    let textFields: [RecordField]
+    let paddingOffsets: [Int]
+    init(_ schema: RecordSchema) {
+        self.schema = schema
+        boolOffsets = schema.boolOffsets
+        textFields = schema.fields.filter { $0.type == .char }
+        var covered = [Bool](repeating: false, count: schema.stride)
+        for field in schema.fields { for offset in field.offset..<field.offset + field.size { covered[offset] = true } }
+        paddingOffsets = covered.indices.filter { !covered[$0] }
+    }
+
+    func fieldName(at offset: Int) -> String {
+        schema.fields.first { $0.offset <= offset && offset < $0.offset + $0.size }?.name ?? "?"
+    }
+
+    /// The checks, in words.
+    var checks: [String] {
+        func counted(_ count: Int, _ noun: String) -> String { "\(count) \(noun)\(count == 1 ? "" : "s")" }
+        var checks = ["every byte read"]
+        let bools = schema.fields.filter { $0.type == .bool }.count
+        if bools > 0 { checks.append(counted(bools, "Bool field")) }
+        if !textFields.isEmpty { checks.append(counted(textFields.count, "text field")) }
+        if !paddingOffsets.isEmpty { checks.append(counted(paddingOffsets.count, "padding byte")) }
+        return checks
+    }
+}
+
+/// Records with one kind of problem: how many, and the first few.
+private struct Tally {
+    var count = 0
+    var examples: [String] = []
+
+    mutating func note(_ index: Int, _ place: String) {
+        count += 1
+        if examples.count < 5 { examples.append("record \(index) (\(place))") }
+    }
+
+    func summary(_ problem: String) -> String? {
+        guard count > 0 else { return nil }
+        let more = count > examples.count ? ", and \(count - examples.count) more" : ""
+        return "\(count) record\(count == 1 ? "" : "s"): \(problem): \(examples.joined(separator: ", "))\(more)"
     }
 }

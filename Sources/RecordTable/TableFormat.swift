@@ -69,6 +69,8 @@ struct CommitSlot: Equatable {
 @usableFromInline
 enum LiveCount {
     static let maximum = (1 << 48) - 1
+    /// A word whose check fails (the check of count 0 is 0xFFFF): "no live count".
+    static let invalidWord: UInt64 = 0
 
     @inlinable @inline(__always)
     static func word(_ count: Int) -> UInt64 {
@@ -273,6 +275,7 @@ extension TableHeader {
         for _ in 0..<metadataCount {
             guard offset + 4 <= schemaEnd else { throw FormatProblem(.corrupt, "the metadata runs past the schema region") }
             let keyLength = Int(bytes.loadLittleEndian(offset, as: UInt16.self)), valueLength = Int(bytes.loadLittleEndian(offset + 2, as: UInt16.self))
+            guard keyLength > 0 else { throw FormatProblem(.corrupt, "a metadata entry at byte \(offset) has an empty key (keys are 1 to 255 bytes)") }
             guard offset + 4 + keyLength + valueLength <= schemaEnd,
                   let key = String(validating: UnsafeRawBufferPointer(rebasing: bytes[offset + 4..<offset + 4 + keyLength]), as: UTF8.self),
                   let value = String(validating: UnsafeRawBufferPointer(rebasing: bytes[offset + 4 + keyLength..<offset + 4 + keyLength + valueLength]), as: UTF8.self)

@@ -101,6 +101,9 @@ final class TableStorage {
         let operation = "create"
         func invalid(_ message: String) -> RecordTableError { RecordTableError(.invalidArgument, operation: operation, path: path, message: message) }
         guard capacity >= 0 else { throw invalid("the capacity \(capacity) is negative") }
+        guard capacity <= LiveCount.maximum else {
+            throw invalid("the capacity \(capacity) is above the format's limit of \(LiveCount.maximum) records")
+        }
         for entry in metadata {
             guard (1...255).contains(entry.key.utf8.count), entry.value.utf8.count <= 65_535 else {
                 throw invalid("metadata key '\(entry.key)' must be 1 to 255 bytes, its value at most 65,535")
@@ -111,11 +114,15 @@ final class TableStorage {
         }
         let dataOffset = TableHeader.dataOffset(schema: schema, metadata: metadata)
         let header = TableHeader(schema: schema, metadata: metadata, flags: durability.rawValue, versionMinor: TableFormat.versionMinor, dataOffset: dataOffset)
-        let fileSize = fileSize(dataOffset: dataOffset, stride: schema.stride, records: max(capacity, 1))
+        guard let fileSize = fileSize(dataOffset: dataOffset, stride: schema.stride, records: max(capacity, 1)) else {
+            throw invalid("\(capacity) records of \(schema.stride) bytes are more than a file can hold")
+        }
         do throws(MappedFileError) {
-            let map = try MemoryMappedFile.createFromFile(path: path, mode: .createNew, capacity: fileSize)
+            // Written while it has no name, then linked into place: any file a reader finds at
+            // the path is a whole table, never a half-written header.
+            let map = try MemoryMappedFile.createUnnamedFile(destinedFor: path, capacity: fileSize)
             guard try map.tryLock(bytes: TableFormat.writerLockBytes) else {
-                throw MappedFileError(.alreadyExists, operation: operation, path: path, message: "another process is creating it")
+                preconditionFailure("TableStorage: an unnamed file was locked by someone else")
             }
             var view = try map.makeViewAccessor()
             let recordCapacity = (fileSize - dataOffset) / schema.stride
@@ -124,6 +131,7 @@ final class TableStorage {
             let boot = currentBootIdentifier
             view.write(contentsOf: boot.span, at: TableFormat.liveOffset)
             if durability != .none { try view.flush(range: 0..<dataOffset) }
+            try map.linkIntoPlace(syncingDirectory: durability != .none)
             return TableStorage(path: path, header: header, isWritable: true, durability: durability, bootIdentifier: boot,
                                 map: map, view: view, count: 0, committed: CommitSlot(generation: 1, count: 0, capacity: recordCapacity))
         } catch {
@@ -131,19 +139,34 @@ final class TableStorage {
         }
     }
 
+    /// - Parameter takeoverStep: Tests only: called with the file's header bytes after each
+    ///   store of a writer's takeover of the live area, to check what a reader sees then.
     static func open(
         path: String, writable: Bool, durability: Durability, waitForWriter: Duration?,
-        bootIdentifier: [UInt8] = currentBootIdentifier
+        bootIdentifier: [UInt8] = currentBootIdentifier, takeoverStep: ((UnsafeRawBufferPointer) -> Void)? = nil
     ) throws(RecordTableError) -> TableStorage {
         let operation = "open"
         var opened = try mapFile(path: path, writable: writable, waitForWriter: waitForWriter)
+        // A file shorter than the header has no live area; decodeState refuses it with the reason.
+        let liveWord = opened.view.capacity >= TableFormat.pageSize ? thisBootsLiveWord(opened.view, bootIdentifier: bootIdentifier) : nil
         let (header, slot, count) = try opened.view.withUnsafeMutableBytes { bytes throws(RecordTableError) in
-            try decodeState(UnsafeRawBufferPointer(bytes), bootIdentifier: bootIdentifier, path: path, operation: operation)
+            try decodeState(UnsafeRawBufferPointer(bytes), liveWord: liveWord, path: path, operation: operation)
         }
         if writable {
-            // Take over: publish this boot and the recovered count for readers.
-            opened.view.write(contentsOf: bootIdentifier.span, at: TableFormat.liveOffset)
+            // Take over: publish this boot and the recovered count for readers. When the boot
+            // identifier changes, the live word is invalidated *first*: a reader that sees this
+            // boot's identifier must never pair it with a live word left from an earlier boot,
+            // which may count records that never reached the disk. Within one boot the word
+            // stays: it is this boot's, and readers that hold its count must not see it go back
+            // to the commit point's (docs/FORMAT.md, "Live area").
+            if liveWord == nil {
+                opened.view.atomicStore(LiveCount.invalidWord, at: TableFormat.liveCountOffset)
+                report(opened.view, to: takeoverStep)
+            }
+            storeBootIdentifier(bootIdentifier, into: &opened.view)
+            report(opened.view, to: takeoverStep)
             opened.view.atomicStore(LiveCount.word(count), at: TableFormat.liveCountOffset)
+            report(opened.view, to: takeoverStep)
         }
         return TableStorage(path: path, header: header, isWritable: writable, durability: durability, bootIdentifier: bootIdentifier,
                             map: opened.map, view: opened.view, count: count, committed: slot)
@@ -181,10 +204,22 @@ final class TableStorage {
         }
     }
 
-    /// Validates the header and picks the count: the live count if this boot wrote it,
-    /// else the latest commit point.
+    /// The live word, if the live area carries `bootIdentifier`; else nil. The identifier is
+    /// loaded first, with acquire ordering, so the word read after it is at least as new as the
+    /// invalidation a writer stores before it changes the identifier.
+    private static func thisBootsLiveWord(_ view: borrowing MappedViewAccessor, bootIdentifier: [UInt8]) -> UInt64? {
+        for half in 0..<2 {
+            let word = view.atomicLoad(UInt64.self, at: TableFormat.liveOffset + half * 8)
+            let matches = withUnsafeBytes(of: word) { $0.elementsEqual(bootIdentifier[half * 8..<half * 8 + 8]) }
+            guard matches else { return nil }
+        }
+        return view.atomicLoad(UInt64.self, at: TableFormat.liveCountOffset)
+    }
+
+    /// Validates the header and picks the count: the live count if this boot wrote it
+    /// (`liveWord`, from ``thisBootsLiveWord(_:bootIdentifier:)``), else the latest commit point.
     static func decodeState(
-        _ bytes: UnsafeRawBufferPointer, bootIdentifier: [UInt8], path: String, operation: String
+        _ bytes: UnsafeRawBufferPointer, liveWord: UInt64?, path: String, operation: String
     ) throws(RecordTableError) -> (TableHeader, CommitSlot, Int) {
         let header: TableHeader
         do {
@@ -196,18 +231,33 @@ final class TableStorage {
         guard let slot = CommitSlot.latest(bytes) else { throw corrupt("neither commit slot is valid") }
         let capacity = (bytes.count - header.dataOffset) / header.schema.stride
         var count = slot.count
-        if bytes[TableFormat.liveOffset..<TableFormat.liveOffset + 16].elementsEqual(bootIdentifier) {
-            let word = bytes.loadLittleEndian(TableFormat.liveCountOffset, as: UInt64.self)
-            if let live = LiveCount.count(word), live <= capacity { count = live }
-        }
+        if let liveWord, let live = LiveCount.count(liveWord), live <= capacity { count = live }
         guard count <= capacity else {
             throw corrupt("the count \(count) points past the end of the file, which has room for \(capacity) records")
         }
         return (header, slot, count)
     }
 
-    static func fileSize(dataOffset: Int, stride: Int, records: Int) -> Int {
-        let bytes = dataOffset + stride * records
+    /// Hands the view's bytes to a test's takeover hook, if any.
+    private static func report(_ view: borrowing MappedViewAccessor, to hook: ((UnsafeRawBufferPointer) -> Void)?) {
+        guard let hook else { return }
+        view.withUnsafeMutableBytes { hook(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Stores the boot identifier as two 8-byte release stores, after everything written before.
+    private static func storeBootIdentifier(_ identifier: [UInt8], into view: inout MappedViewAccessor) {
+        for half in 0..<2 {
+            var word: UInt64 = 0
+            withUnsafeMutableBytes(of: &word) { $0.copyBytes(from: identifier[half * 8..<half * 8 + 8]) }
+            view.atomicStore(word, at: TableFormat.liveOffset + half * 8)
+        }
+    }
+
+    /// The file size for `records` records, rounded up to a page; nil if it overflows.
+    static func fileSize(dataOffset: Int, stride: Int, records: Int) -> Int? {
+        let (data, overflow) = stride.multipliedReportingOverflow(by: records)
+        guard !overflow, data <= Int.max - dataOffset - TableFormat.pageSize else { return nil }
+        let bytes = dataOffset + data
         return (bytes + TableFormat.pageSize - 1) / TableFormat.pageSize * TableFormat.pageSize
     }
 
@@ -226,7 +276,10 @@ final class TableStorage {
         let stride = header.schema.stride
         let step = min(max(capacity, (1 << 16) / stride), (1 << 30) / stride)
         let target = Swift.max(minimum, capacity + step)
-        let newSize = Self.fileSize(dataOffset: header.dataOffset, stride: stride, records: target)
+        guard let newSize = Self.fileSize(dataOffset: header.dataOffset, stride: stride, records: target) else {
+            throw RecordTableError(.invalidArgument, operation: "grow", path: path,
+                                   message: "\(target) records of \(stride) bytes are more than a file can hold")
+        }
         do throws(MappedFileError) {
             try map!.grow(toCapacity: newSize)
             let newView = try map!.makeViewAccessor()
@@ -308,16 +361,23 @@ final class TableStorage {
     // MARK: Reading
 
     /// Re-reads the count another process published, remapping if the file grew; returns it.
+    /// One `fstat` first: a file that another process truncated is a `truncated` error here,
+    /// before any read of its missing pages could raise SIGBUS.
     func refresh() throws(RecordTableError) -> Int {
         precondition(!isClosed, "RecordTable: refresh on a closed table")
         guard !isWritable else { return count }
+        let mappedBytes: Int
+        do {
+            mappedBytes = try map!.refreshCapacity()
+        } catch {
+            throw RecordTableError(error, operation: "refresh", path: path)
+        }
         let newCount = try view!.withUnsafeMutableBytes { bytes throws(RecordTableError) in
             try publishedCount(UnsafeRawBufferPointer(bytes))
         }
         if newCount > capacity {
             precondition(borrowCount == 0, "RecordTable: cannot remap the table while its records are borrowed")
             do throws(MappedFileError) {
-                let mappedBytes = try map!.refreshCapacity()
                 let newView = try map!.makeViewAccessor()
                 try view.take()?.close(flush: false)
                 view = Optional(newView)
@@ -339,8 +399,7 @@ final class TableStorage {
 
     /// The live count if this boot's writer published it, else the latest commit point's count.
     private func publishedCount(_ bytes: UnsafeRawBufferPointer) throws(RecordTableError) -> Int {
-        if bytes[TableFormat.liveOffset..<TableFormat.liveOffset + 16].elementsEqual(bootIdentifier),
-           let live = LiveCount.count(view!.atomicLoad(UInt64.self, at: TableFormat.liveCountOffset)) {
+        if let word = Self.thisBootsLiveWord(view!, bootIdentifier: bootIdentifier), let live = LiveCount.count(word) {
             return live
         }
         guard let slot = CommitSlot.latest(bytes) else {

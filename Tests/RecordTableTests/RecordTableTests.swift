@@ -122,7 +122,7 @@ struct RecordTableTests {
         let dynamic = try DynamicRecordTable.open(path: path)
         #expect(dynamic.record(at: 1)["flag"] == .invalidBool(2))
         let report = dynamic.verify()
-        #expect(report.findings == ["record 1: Bool field 'flag' holds a byte other than 0 or 1"])
+        #expect(report.findings == ["1 record: a Bool field holds a byte other than 0 or 1: record 1 (flag)"])
     }
 
     @Test("zero-copy spans see the records in place")
@@ -137,9 +137,10 @@ struct RecordTableTests {
     @Test("growing while records are borrowed traps")
     func growWhileBorrowedTraps() async {
         await #expect(processExitsWith: .failure) {
+            // The child traps, so no defer of its runs: the name goes at once, the open table stays.
             let path = "/tmp/mapped-records-borrow-\(getpid()).mrec"
-            defer { unlink(path) }
             let table = try RecordTable<Sample>.create(path: path)
+            unlink(path)
             try table.withRecords { _ in try? table.reserveCapacity(1 << 20) }
         }
     }
@@ -234,9 +235,10 @@ struct RecordTableTests {
     @Test("reading past the count traps")
     func indexPastCountTraps() async {
         let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            // The child traps, so no defer of its runs: the name goes at once, the open table stays.
             let path = "/tmp/mapped-records-index-\(getpid()).mrec"
-            defer { unlink(path) }
             let table = try RecordTable<Sample>.create(path: path)
+            unlink(path)
             try table.append(Sample(id: 0))
             _ = table[1]
         }
