@@ -21,11 +21,14 @@ build: deps
 	$(SWIFT) build
 
 # The whole suite: unit tests, real child processes, traps (exit tests), a 64 GiB sparse file,
-# the I/O-failure sweep and 1,000 power-loss images; then 30 s of fuzzing per target.
+# the I/O-failure sweep and 1,000 power-loss images; then 30 s of fuzzing per target. It fails
+# if the run leaves anything in /tmp or /dev/shm.
 test: deps
 	$(SWIFT) build --build-tests
+	@mkdir -p .build && Tests/leftovers.sh before .build/leftovers-before.txt
 	$(SWIFT) test
 	Tests/Fuzz/run.sh 30
+	@Tests/leftovers.sh after .build/leftovers-before.txt
 
 # The main job: `mrec demo` (a writer and two readers share a table by name), then the seed's
 # examples as real processes: two sharing an image file, and Process A, B and C sharing memory

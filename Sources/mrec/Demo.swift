@@ -51,7 +51,7 @@ struct Demo: ParsableCommand {
         }
         let table = directory + "/points.mrec"
         let registry = directory + "/registry"
-        unlink(table)
+        try removeEarlierDemoTable(table)
         say("mrec demo: one writer and two reader processes share a table by name.")
         say("  table     \(table)")
         say("  registry  \(registry) (the demo's own)")
@@ -99,6 +99,24 @@ struct Demo: ParsableCommand {
         }
     }
 
+    /// Removes the table of an earlier `mrec demo` at `path`, and nothing else: a file that is
+    /// not a table the demo made (its metadata says so) is left alone, and the demo stops.
+    func removeEarlierDemoTable(_ path: String) throws {
+        var status = stat()
+        guard lstat(path, &status) == 0 else { return }  // nothing there
+        let isDemoTable = (status.st_mode & S_IFMT) == S_IFREG
+            && (try? DynamicRecordTable.open(path: path))?.metadata.contains { $0.key == DemoWriter.madeByKey && $0.value == DemoWriter.madeByValue } == true
+        guard isDemoTable else {
+            complain("\(path) exists and is not a table made by mrec demo; it is left as it is")
+            complain("choose another --directory, or move the file away")
+            throw ExitCode(ExitStatus.cannotRead.rawValue)
+        }
+        guard unlink(path) == 0 else {
+            complain("cannot remove the earlier demo table \(path): \(String(cString: strerror(errno)))")
+            throw ExitCode(ExitStatus.cannotRead.rawValue)
+        }
+    }
+
     /// Runs another subcommand in this process, as if typed.
     func run<Command: ParsableCommand>(_: Command.Type, _ arguments: [String]) throws {
         var command = try Command.parse(arguments)
@@ -122,11 +140,14 @@ struct DemoWriter: ParsableCommand {
     @Option var records: Int
 
     static let batch = 20_000
+    /// The metadata that marks a table as the demo's own, so a later run may replace it.
+    static let madeByKey = "made by"
+    static let madeByValue = "mrec demo"
 
     func run() throws {
         do {
             let registry = try Registry.open(directory: registry)
-            let table = try RecordTable<DemoPoint>.create(path: file, metadata: ["made by": "mrec demo"])
+            let table = try RecordTable<DemoPoint>.create(path: file, metadata: [Self.madeByKey: Self.madeByValue])
             let publication = try table.publish(as: Demo.name, registry: registry)
             say("published")
             var batch: [DemoPoint] = []

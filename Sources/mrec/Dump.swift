@@ -57,7 +57,11 @@ struct Dump: ParsableCommand {
         }
         let selected: [RecordField]
         if let fields {
-            selected = try fields.split(separator: ",").map { name in
+            let names = fields.split(separator: ",")
+            guard !names.isEmpty else {
+                throw usageError("--fields names no field; the fields are \(source.schema.fields.map(\.name).joined(separator: ", "))")
+            }
+            selected = try names.map { name in
                 guard let field = source.schema.field(named: String(name)) else {
                     throw usageError("\(file): no field '\(name)'; the fields are \(source.schema.fields.map(\.name).joined(separator: ", "))")
                 }
@@ -66,14 +70,20 @@ struct Dump: ParsableCommand {
         } else {
             selected = source.schema.fields
         }
-        var bounds = 0..<source.count
+        var requested = 0..<Int.max
         if let range {
-            guard let parsed = parseRange(range, count: source.count) else {
-                throw usageError("the range '\(range)' is not like 100..<200, 100...199, 100.. or ..<50")
+            switch Self.parseRange(range) {
+            case .failure(let problem): throw usageError("the range '\(range)': \(problem.message)")
+            case .success(let parsed): requested = parsed
             }
-            bounds = parsed
+            // Asking only for records that do not exist is a mistake, not an empty answer;
+            // with --follow they are the records still to come.
+            if !follow && requested.lowerBound >= source.count && !requested.isEmpty && !(requested.lowerBound == 0 && source.count == 0) {
+                throw usageError("the range '\(range)' starts at record \(requested.lowerBound), past the end of \(file) (\(source.count) records)")
+            }
         }
-        if let limit { bounds = bounds.lowerBound..<min(bounds.upperBound, bounds.lowerBound + limit) }
+        var bounds = requested.clamped(to: 0..<source.count)
+        if let limit, limit < bounds.count { bounds = bounds.lowerBound..<bounds.lowerBound + limit }
 
         var out = Output()
         var printer = RecordPrinter(format: format, fields: selected, source: source)
@@ -88,21 +98,31 @@ struct Dump: ParsableCommand {
         out.flush()
 
         guard follow, let table = source as? DynamicRecordTable else { return }
-        var next = bounds.upperBound
-        while interrupted == 0 {
+        var next = max(bounds.upperBound, requested.lowerBound)
+        let end = limit.map { requested.lowerBound.addingReportingOverflow($0).overflow ? Int.max : requested.lowerBound + $0 }
+            .map { min($0, requested.upperBound) } ?? requested.upperBound
+        while interrupted == 0 && next < end {
             let count: Int
             do { count = try table.waitForRecords(beyond: next, timeout: .milliseconds(250)) } catch {
                 complain(error.description)
+                if error.code == .truncated {
+                    complain("\(file) shrank while it was followed (another process truncated it); stopped")
+                    throw ExitCode(ExitStatus.cannotRead.rawValue)
+                }
                 throw ExitCode(error.exitStatus.rawValue)
             }
-            for index in next..<max(next, count) { printer.print(index, &out) }
+            for index in next..<min(max(next, count), end) { printer.print(index, &out) }
             next = max(next, count)
             out.flush()
         }
     }
 
-    func parseRange(_ text: String, count: Int) -> Range<Int>? {
-        func number(_ part: Substring) -> Int? { part.isEmpty ? nil : Int(part) }
+    /// A range problem, for the usage error.
+    struct RangeProblem: Error { let message: String }
+
+    /// The records a `--range` asks for, before it meets the table: `100..<200`, `100...199`,
+    /// `100..` or `..<50`. Numbers are non-negative; a closed upper bound of Int.max means "to the end".
+    static func parseRange(_ text: String) -> Result<Range<Int>, RangeProblem> {
         let parts: (Substring, Substring), closed: Bool
         if let split = text.firstRange(of: "..<") {
             parts = (text[..<split.lowerBound], text[split.upperBound...]); closed = false
@@ -111,12 +131,21 @@ struct Dump: ParsableCommand {
         } else if text.hasSuffix("..") {
             parts = (text.dropLast(2), ""); closed = false
         } else {
-            return nil
+            return .failure(RangeProblem(message: "it is not like 100..<200, 100...199, 100.. or ..<50"))
         }
-        guard parts.0.isEmpty || number(parts.0) != nil, parts.1.isEmpty || number(parts.1) != nil else { return nil }
-        let lower = min(max(0, number(parts.0) ?? 0), count)
-        let upper = min(count, number(parts.1).map { closed ? $0 + 1 : $0 } ?? count)
-        return lower..<max(lower, upper)
+        func bound(_ part: Substring, _ fallback: Int) -> Int?? {
+            if part.isEmpty { return .some(fallback) }
+            guard let value = Int(part), value >= 0 else { return .none }
+            return .some(value)
+        }
+        guard let lower = bound(parts.0, 0), let upperGiven = bound(parts.1, Int.max), let lower, let upperGiven else {
+            return .failure(RangeProblem(message: "its bounds must be whole numbers from 0 to \(Int.max)"))
+        }
+        let upper = closed && !parts.1.isEmpty ? (upperGiven == Int.max ? Int.max : upperGiven + 1) : upperGiven
+        guard lower <= upper else {
+            return .failure(RangeProblem(message: "it ends before it starts"))
+        }
+        return .success(lower..<upper)
     }
 }
 
@@ -169,7 +198,9 @@ struct RecordPrinter {
             case .csv:
                 for (column, field) in fields.enumerated() {
                     if column > 0 { out.byte(UInt8(ascii: ",")) }
-                    out.csvCell(field.value(in: bytes, bigEndian: source.bigEndian))
+                    let value = field.value(in: bytes, bigEndian: source.bigEndian)
+                    // A lone empty cell would be a blank line, which CSV readers skip: quote it.
+                    if fields.count == 1, case .string(let text) = value, text.isEmpty { out.write("\"\"") } else { out.csvCell(value) }
                 }
             case .jsonl:
                 out.byte(UInt8(ascii: "{"))

@@ -18,6 +18,7 @@ struct Import: ParsableCommand {
 
     @Argument(help: "The table to append to (see 'mrec create').") var file: String
     @Option(help: "The CSV file; its first row names the fields.") var csv: String
+    @Flag(help: "Skip columns whose header names no field, instead of refusing the file.") var ignoreExtraColumns = false
 
     /// The most bad rows listed before giving up.
     static let reportedProblems = 20
@@ -31,8 +32,9 @@ struct Import: ParsableCommand {
         var problems: [String] = []
         func problem(_ line: Int, _ text: String) { problems.append("\(csv):\(line): \(text)") }
 
-        // The header names the columns.
-        var columns: [RecordField] = []
+        // The header names the columns; a column that is no field is skipped when asked, and
+        // otherwise refused before any row is read (one clear error, not one per row).
+        var columns: [RecordField?] = []
         switch reader.nextRow() {
         case .none:
             complain("\(csv): the file is empty; it needs a header row naming the fields")
@@ -42,12 +44,20 @@ struct Import: ParsableCommand {
         case .success(let header):
             for name in header.cells {
                 guard let field = schema.field(named: name) else {
-                    problem(header.line, "the column '\(name)' is not a field; the fields are \(schema.fields.map(\.name).joined(separator: ", "))")
+                    if !ignoreExtraColumns {
+                        problem(header.line, "the column '\(name)' is not a field; the fields are \(schema.fields.map(\.name).joined(separator: ", ")) (--ignore-extra-columns skips such columns)")
+                    }
+                    columns.append(nil)
                     continue
                 }
                 if columns.contains(field) { problem(header.line, "the column '\(name)' appears twice") }
                 columns.append(field)
             }
+        }
+        guard problems.isEmpty else {
+            for line in problems { complain(line) }
+            complain("nothing was imported; \(file) keeps its \(oldCount) records")
+            throw ExitCode(ExitStatus.fileProblem.rawValue)
         }
 
         // Every row is staged past the end; the count moves only if all of them are good.
@@ -66,7 +76,8 @@ struct Import: ParsableCommand {
             var rowIsGood = true
             record.withUnsafeMutableBytes { bytes in
                 bytes.initializeMemory(as: UInt8.self, repeating: 0)
-                for (field, cell) in zip(columns, row.cells) {
+                for (column, cell) in zip(columns, row.cells) {
+                    guard let field = column else { continue }
                     if let trouble = field.store(cell, into: bytes) {
                         problem(row.line, "field '\(field.name)' (\(field.type.name)\(field.count == 1 ? "" : "[\(field.count)]")): \(trouble)")
                         rowIsGood = false
@@ -96,9 +107,11 @@ struct Import: ParsableCommand {
             throw ExitCode(error.exitStatus.rawValue)
         }
         let missing = schema.fields.filter { !columns.contains($0) }.map(\.name)
+        let skipped = columns.filter { $0 == nil }.count
         var out = Output()
         out.line("\(file): imported \(staged) records from \(csv); the table has \(oldCount + staged) records"
-            + (missing.isEmpty ? "" : " (not in the CSV, so zero: \(missing.joined(separator: ", ")))"))
+            + (missing.isEmpty ? "" : " (not in the CSV, so zero: \(missing.joined(separator: ", ")))")
+            + (skipped == 0 ? "" : "; \(skipped) column\(skipped == 1 ? "" : "s") skipped"))
         out.flush()
     }
 }

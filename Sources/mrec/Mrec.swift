@@ -22,6 +22,7 @@ struct Mrec: ParsableCommand {
 
     /// Runs the command; usage errors exit with 2, as docs/MREC.md documents (not ArgumentParser's 64).
     static func main() {
+        endQuietlyOnTruncation()
         do {
             var command = try parseAsRoot()
             try command.run()
@@ -49,4 +50,16 @@ func openTable(_ path: String, access: TableAccess = .readOnly) throws -> Dynami
 func usageError(_ text: String) -> ExitCode {
     complain(text)
     return ExitCode(ExitStatus.usage.rawValue)
+}
+
+/// A file mapped by mrec that another process truncates raises SIGBUS when mrec touches a page
+/// that is gone (docs/CAVEATS.md). The library's policy stays; the tool ends with a message and
+/// status 3 instead of a core dump. The handler only writes a fixed text and calls `_exit`,
+/// which are safe in a signal handler.
+func endQuietlyOnTruncation() {
+    signal(SIGBUS) { _ in
+        let message: StaticString = "mrec: a file shrank while it was being read (another process truncated it); stopped\n"
+        _ = write(STDERR_FILENO, message.utf8Start, message.utf8CodeUnitCount)
+        _exit(3)
+    }
 }

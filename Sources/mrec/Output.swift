@@ -67,7 +67,6 @@ struct Output {
         switch value {
         case .int(let number): decimal(number.magnitude, negative: number < 0)
         case .uint(let number): decimal(number)
-        case .float(let number): write(number.description)
         default: csvCell(value.description)
         }
     }

@@ -5,7 +5,12 @@ import RecordTable
 struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check a table's integrity: header, schema, commit slots, count, records.",
-        discussion: "Exit status 0 when clean, 1 with the findings otherwise.\nExample:\n  mrec verify points.mrec")
+        discussion: """
+            Reads every committed record: Bool bytes must be 0 or 1 (damage), text must be UTF-8 and padding zero (warnings).
+            Exit status 0 when there is no damage (warnings allowed), 1 with the findings otherwise.
+            Example:
+              mrec verify points.mrec
+            """)
 
     @Argument(help: "The table file.") var file: String
 
@@ -21,12 +26,15 @@ struct Verify: ParsableCommand {
         }
         if showProgress { _ = "\n".withCString { write(STDERR_FILENO, $0, 1) } }
         var out = Output()
+        let checked = "\(report.checkedRecords) records checked (\(report.checks.joined(separator: ", ")))"
+        for warning in report.warnings { out.line("\(file): warning: \(warning)") }
         if report.isClean {
-            out.line("\(file): ok, \(report.checkedRecords) records checked")
+            out.line("\(file): ok, \(checked)" + (report.warnings.isEmpty ? "" : " with \(report.warnings.count) warning\(report.warnings.count == 1 ? "" : "s")"))
             out.flush()
             return
         }
         for finding in report.findings { out.line("\(file): \(finding)") }
+        out.line("\(file): damaged, \(checked)")
         out.flush()
         throw ExitCode(ExitStatus.fileProblem.rawValue)
     }

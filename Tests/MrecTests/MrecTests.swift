@@ -7,14 +7,7 @@ import TestSupport
 
 /// Runs mrec with `arguments`; returns how it ended, its stdout and its stderr.
 func mrec(_ arguments: String...) -> (Termination, String, String) {
-    let errors = "/tmp/mrec-stderr-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-    defer { unlink(errors) }
-    let command = ([builtExecutable("mrec")] + arguments).map { "'\($0)'" }.joined(separator: " ")
-    let (_, output) = run(["/bin/sh", "-c", "\(command) 2>'\(errors)'; echo \"status $?\""])
-    var lines = output.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-    let status = Int32(lines.removeLast().dropFirst("status ".count)) ?? -1
-    let stderr = String(decoding: preadBytes(errors, offset: 0, count: 1 << 16), as: UTF8.self)
-    return (.exited(status), lines.joined(separator: "\n"), stderr.hasSuffix("\n") ? String(stderr.dropLast()) : stderr)
+    mrecArguments(arguments)
 }
 
 @Suite("mrec, run as a user runs it", .timeLimit(.minutes(2)))
@@ -106,14 +99,17 @@ struct MrecTests {
         let path = try sampleTable()
         let before = preadBytes(path, offset: 0, count: 8192)
         let clean = mrec("verify", path)
-        #expect(clean.0 == .exited(0) && clean.1 == "\(path): ok, 3 records checked")
+        #expect(clean.0 == .exited(0) && clean.1 == "\(path): ok, 3 records checked (every byte read, 1 Bool field, 1 text field)")
         #expect(preadBytes(path, offset: 0, count: 8192) == before)
         var bytes = before
         bytes[4096 + 32 + 24] = 7  // record 1's Bool
         writeFile(path, bytes)
         let damaged = mrec("verify", path)
         #expect(damaged.0 == .exited(1))
-        #expect(damaged.1 == "\(path): record 1: Bool field 'flag' holds a byte other than 0 or 1")
+        #expect(damaged.1 == """
+            \(path): 1 record: a Bool field holds a byte other than 0 or 1: record 1 (flag)
+            \(path): damaged, 3 records checked (every byte read, 1 Bool field, 1 text field)
+            """)
     }
 
     @Test("schema --numpy runs in Python; --swift declares the struct")

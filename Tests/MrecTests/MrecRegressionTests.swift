@@ -1,0 +1,223 @@
+import Glibc
+@testable import RecordTable
+import Testing
+import TestSupport
+
+/// Regression tests for issue #12 that run the tool as a user runs it.
+@Suite("mrec: regressions of issue #12", .timeLimit(.minutes(2)))
+struct MrecRegressionTests {
+    let directory = TemporaryDirectory()
+
+    func table(_ name: String = "t.mrec", count: Int) throws -> String {
+        let path = directory.file(name)
+        let table = try RecordTable<Sample>.create(path: path)
+        try table.append(contentsOf: (0..<count).map { Sample(id: Int64($0)) })
+        try table.close()
+        return path
+    }
+
+    @Test("demo --directory never deletes a file it did not make, and replaces its own")
+    func demoLeavesForeignFiles() throws {
+        let precious = directory.file("points.mrec")
+        writeFile(precious, Array("my own data".utf8))
+        let refused = mrec("demo", "--directory", directory.path, "--records", "100")
+        #expect(refused.0 == .exited(3))
+        #expect(refused.2.contains("exists and is not a table made by mrec demo; it is left as it is"), "\(refused.2)")
+        #expect(readWholeFile(precious) == Array("my own data".utf8))
+
+        // A real table of the user's own, with other metadata, is left alone too.
+        unlink(precious)
+        let own = try RecordTable<Sample>.create(path: precious, metadata: ["made by": "me"])
+        try own.close()
+        #expect(mrec("demo", "--directory", directory.path, "--records", "100").0 == .exited(3))
+        #expect(try DynamicRecordTable.open(path: precious).metadata.first?.value == "me")
+
+        // The demo's own table is replaced on the next run.
+        unlink(precious)
+        #expect(mrec("demo", "--directory", directory.path, "--records", "100").0 == .exited(0))
+        let again = mrec("demo", "--directory", directory.path, "--records", "150")
+        #expect(again.0 == .exited(0), "\(again.2)")
+        #expect(try DynamicRecordTable.open(path: precious).count == 150)
+    }
+
+    @Test("hostile numbers on the command line are usage errors (exit 2), never a trap")
+    func hostileNumbers() throws {
+        let path = try table(count: 10)
+        let huge = ["9223372036854775807", "9223372036854775808", "-9223372036854775808", "-1", "99999999999999999999999", "0x10", "1e3", ""]
+        var cases: [[String]] = []
+        for number in huge {
+            cases.append(["dump", "--range", "0...\(number)", path])
+            cases.append(["dump", "--range", "\(number)..", path])
+            cases.append(["dump", "--range", "\(number)..<\(number)", path])
+            cases.append(["dump", "--range", "..<\(number)", path])
+            cases.append(["dump", "--limit", number, "--range", "1..", path])
+            cases.append(["dump", "--limit", number, path])
+            cases.append(["dump", "--layout", "a:i64", "--offset", number, path])
+            cases.append(["dump", "--layout", "a:i64", "--stride", number, path])
+            cases.append(["create", directory.file("c.mrec"), "--schema", "a:i64", "--capacity", number])
+            cases.append(["demo", "--directory", directory.file("demo-\(cases.count)"), "--records", number])
+            cases.append(["dump", "--layout", "a:i64[\(number)]", path])
+        }
+        for arguments in cases {
+            let (end, _, stderr) = mrecArguments(arguments)
+            // 0 where the number is valid (Int.max as a limit, a range to the end); otherwise a usage error.
+            #expect(end == .exited(0) || end == .exited(2) || end == .exited(1), "mrec \(arguments.joined(separator: " ")) ended \(end): \(stderr)")
+            #expect(!stderr.contains("Fatal error") && !stderr.contains("Backtrace"), "mrec \(arguments.joined(separator: " ")): \(stderr)")
+        }
+        #expect(mrec("dump", "--range", "0...9223372036854775807", path).0 == .exited(0))
+        #expect(mrec("dump", "--limit", "9223372036854775807", "--range", "1..", path).1.split(separator: "\n").count == 10)
+        let capacity = mrec("create", directory.file("big.mrec"), "--schema", "a:i64", "--capacity", "9223372036854775807")
+        #expect(capacity.0 == .exited(2) && capacity.2.contains("above the format's limit"), "\(capacity.2)")
+        #expect(!fileExists(directory.file("big.mrec")))
+    }
+
+    @Test("dump of a table truncated underneath it ends with a message and status 3, not SIGBUS")
+    func truncatedDuringDump() throws {
+        let path = try table(count: 200_000)
+        // stdout is a pipe nobody reads yet: dump blocks after 64 KiB, then the file shrinks.
+        let dumper = ChildProcess([builtExecutable("mrec"), "dump", "--format", "csv", path])
+        _ = dumper.readLine()
+        #expect(truncate(path, 8192) == 0)
+        _ = dumper.readAll()
+        #expect(dumper.wait() == .exited(3))
+    }
+
+    @Test("the SIGBUS message reaches stderr")
+    func truncationMessage() throws {
+        let path = try table(count: 200_000)
+        let errors = directory.file("stderr")
+        let tool = builtExecutable("mrec")
+        // The dump writes into a pipe that `sleep` drains only after the truncation.
+        let script = "'\(tool)' dump --format csv '\(path)' 2>'\(errors)' | (sleep 1; cat >/dev/null); echo \"status ${PIPESTATUS[0]}\""
+        let child = ChildProcess(["/bin/bash", "-c", script])
+        usleep(300_000)
+        #expect(truncate(path, 8192) == 0)
+        #expect(child.readAll() == "status 3")
+        let message = String(decoding: readWholeFile(errors), as: UTF8.self)
+        #expect(message == "mrec: a file shrank while it was being read (another process truncated it); stopped\n")
+    }
+
+    @Test("dump --follow notices that the table shrank, says so, and exits 3")
+    func followNoticesShrink() throws {
+        let path = try table(count: 5)
+        let errors = directory.file("follow-stderr")
+        let tool = builtExecutable("mrec")
+        let follower = ChildProcess(["/bin/sh", "-c", "'\(tool)' dump --follow --no-header --fields id '\(path)' 2>'\(errors)'; echo \"status $?\""])
+        var lines: [String] = []
+        while lines.count < 5, let line = follower.readLine() { lines.append(line) }
+        #expect(lines.map { String($0.drop { $0 == " " }) } == ["0", "1", "2", "3", "4"])
+        #expect(truncate(path, 4096) == 0)
+        #expect(follower.readLine() == "status 3")
+        let message = String(decoding: readWholeFile(errors), as: UTF8.self)
+        #expect(message.contains("shrank while it was followed"), "\(message)")
+    }
+
+    @Test("verify says exactly what it read, and warns about text and padding")
+    func verifyReportsChecks() throws {
+        let path = directory.file("v.mrec")
+        #expect(mrec("create", path, "--schema", "id:i64,name:char[3],x:f32@12").0 == .exited(0))
+        let rows = directory.file("rows.csv")
+        writeFile(rows, Array("id,name,x\n1,abc,1.5\n2,de,2\n".utf8))
+        #expect(mrec("import", path, "--csv", rows).0 == .exited(0))
+        let clean = mrec("verify", path)
+        #expect(clean.0 == .exited(0))
+        #expect(clean.1 == "\(path): ok, 2 records checked (every byte read, 1 text field, 1 padding byte)")
+        let descriptor = open(path, O_WRONLY)
+        var invalid: UInt8 = 0xC3  // a lone UTF-8 lead byte
+        #expect(pwrite(descriptor, &invalid, 1, off_t(4096 + 16 + 10)) == 1)
+        close(descriptor)
+        let warned = mrec("verify", path)
+        #expect(warned.0 == .exited(0))
+        #expect(warned.1.contains("warning: 1 record: a text field is not valid UTF-8"), "\(warned.1)")
+        #expect(warned.1.hasSuffix("ok, 2 records checked (every byte read, 1 text field, 1 padding byte) with 1 warning"))
+    }
+
+    @Test("import: an extra column is one clear error, or skipped with --ignore-extra-columns")
+    func importExtraColumn() throws {
+        let path = directory.file("i.mrec")
+        #expect(mrec("create", path, "--schema", "id:i64,price:f64,qty:i32").0 == .exited(0))
+        let rows = directory.file("rows.csv")
+        writeFile(rows, Array(("id,price,qty,side\n" + (0..<30).map { "\($0),1.5,3,B\n" }.joined()).utf8))
+        let refused = mrec("import", path, "--csv", rows)
+        #expect(refused.0 == .exited(1))
+        let lines = refused.2.split(separator: "\n")
+        #expect(lines.count == 2, "\(refused.2)")
+        #expect(lines.first?.contains("the column 'side' is not a field") == true)
+        #expect(!refused.2.contains("values, but the header has"))
+        let skipped = mrec("import", path, "--csv", rows, "--ignore-extra-columns")
+        #expect(skipped.0 == .exited(0))
+        #expect(skipped.1 == "\(path): imported 30 records from \(rows); the table has 30 records; 1 column skipped")
+    }
+
+    @Test("impossible selections are usage errors: a range past the end, fields naming nothing")
+    func impossibleSelections() throws {
+        let path = try table(count: 10)
+        let past = mrec("dump", "--range", "20..<30", path)
+        #expect(past.0 == .exited(2) && past.2.contains("past the end of \(path) (10 records)"), "\(past.2)")
+        #expect(mrec("dump", "--range", "10..", path).0 == .exited(2))
+        #expect(mrec("dump", "--range", "5..<3", path).0 == .exited(2))
+        #expect(mrec("dump", "--fields", "", path).0 == .exited(2))
+        #expect(mrec("dump", "--fields", ",", path).0 == .exited(2))
+        // Possible ones still work: partly past the end, and an empty table from the start.
+        #expect(mrec("dump", "--no-header", "--range", "8..<30", path).1.split(separator: "\n").count == 2)
+        let empty = try table("empty.mrec", count: 0)
+        #expect(mrec("dump", "--range", "0..", empty).0 == .exited(0))
+    }
+
+    @Test("CSV round trip of a table whose only column is char: empty values survive")
+    func singleCharColumnRoundTrip() throws {
+        let first = directory.file("chars.mrec")
+        #expect(mrec("create", first, "--schema", "name:char[4]").0 == .exited(0))
+        let rows = directory.file("rows.csv")
+        writeFile(rows, Array(("name\n" + (0..<128).map { $0 % 3 == 0 ? "\"\"\n" : "n\($0 % 100)\n" }.joined()).utf8))
+        #expect(mrec("import", first, "--csv", rows).0 == .exited(0))
+        #expect(try DynamicRecordTable.open(path: first).count == 128)
+        let csv = mrec("dump", "--format", "csv", first).1
+        let dumped = directory.file("dumped.csv")
+        writeFile(dumped, Array((csv + "\n").utf8))
+        let second = directory.file("again.mrec")
+        #expect(mrec("create", second, "--schema", "name:char[4]").0 == .exited(0))
+        #expect(mrec("import", second, "--csv", dumped).0 == .exited(0))
+        #expect(try DynamicRecordTable.open(path: second).count == 128)
+        #expect(preadBytes(second, offset: 4096, count: 512) == preadBytes(first, offset: 4096, count: 512))
+    }
+
+    @Test("NaN keeps its sign through a CSV round trip; -0.0 and infinities too")
+    func nanRoundTrip() throws {
+        let first = directory.file("floats.mrec")
+        #expect(mrec("create", first, "--schema", "x:f64,y:f32").0 == .exited(0))
+        let rows = directory.file("rows.csv")
+        writeFile(rows, Array("x,y\n-nan,nan\n-0.0,-inf\n".utf8))
+        #expect(mrec("import", first, "--csv", rows).0 == .exited(0))
+        #expect(mrec("dump", "--format", "csv", first).1 == "x,y\n-nan,nan\n-0.0,-inf")
+    }
+
+    @Test("a metadata key of length 0 is refused by create, and info, dump and verify refuse a file that has one")
+    func emptyMetadataKey() throws {
+        let created = mrec("create", directory.file("m.mrec"), "--schema", "a:i64", "--metadata", "=value")
+        #expect(created.0 == .exited(2))
+        #expect(!fileExists(directory.file("m.mrec")))
+
+        // A foreign writer's file with an empty key.
+        let path = directory.file("foreign.mrec")
+        let header = TableHeader(schema: Sample.schema, metadata: [(key: "", value: "v")], flags: 1, versionMinor: 0, dataOffset: 4096)
+        writeFile(path, header.encoded(capacity: 128) + [UInt8](repeating: 0, count: 128 * 32))
+        for command in ["info", "dump", "verify"] {
+            let (end, _, stderr) = mrec(command, path)
+            #expect(end == .exited(1), "\(command)")
+            #expect(stderr.contains("has an empty key"), "\(command): \(stderr)")
+        }
+    }
+}
+
+/// `mrec` with an argument array: how it ended, its stdout and its stderr.
+func mrecArguments(_ arguments: [String]) -> (Termination, String, String) {
+    let errors = "/tmp/mrec-stderr-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    defer { unlink(errors) }
+    let command = ([builtExecutable("mrec")] + arguments).map { "'\($0)'" }.joined(separator: " ")
+    let (_, output) = run(["/bin/sh", "-c", "\(command) 2>'\(errors)'; echo \"status $?\""])
+    var lines = output.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    let status = Int32(lines.removeLast().dropFirst("status ".count)) ?? -1
+    let stderr = String(decoding: preadBytes(errors, offset: 0, count: 1 << 16), as: UTF8.self)
+    return (.exited(status), lines.joined(separator: "\n"), stderr.hasSuffix("\n") ? String(stderr.dropLast()) : stderr)
+}
