@@ -115,6 +115,15 @@ func tableCommand() throws(RecordTableError) -> Bool {
         }
         say("ok \(checked) \(refreshes)")
 
+    case "table-create-many":  // table-create-many DIR N: create Sample tables t0 … tN-1, one after another
+        let padding = String(repeating: "x", count: 60_000)  // a header of many pages: slow to write
+        for index in 0..<integer(1) {
+            let table = try RecordTable<Sample>.create(path: argument(0) + "/t\(index).mrec", capacity: 4096, metadata: ["pad": padding])
+            try table.append(Sample(id: 0))
+            try table.close()
+        }
+        say("created")
+
     case "table-hold-writer":  // table-hold-writer PATH: hold the writer lock until a line arrives
         let table = try RecordTable<Sample>.open(path: argument(0))
         say("writing")
