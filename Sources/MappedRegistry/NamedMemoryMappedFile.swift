@@ -76,7 +76,7 @@ extension MemoryMappedFile {
     /// - Throws: `nameExists` if a live map or mutex has the name; `invalidName`.
     public static func createNew(
         name: String, capacity: Int, access: MemoryMappedFileAccess = .readWrite, options: MemoryMappedFileOptions = [],
-        permissions: FilePermissions = .ownerReadWrite, registry: Registry? = nil
+        permissions: MemoryMappedFile.FilePermissions = .ownerReadWrite, registry: Registry? = nil
     ) throws(RegistryError) -> NamedMemoryMappedFile {
         try namedSharedMemory(name: name, capacity: capacity, access: access, options: options, permissions: permissions,
                               registry: registry, mustCreate: true, operation: "createNew")
@@ -86,7 +86,7 @@ extension MemoryMappedFile {
     /// .NET's `CreateOrOpen`. Atomic: processes racing on it all end up with the same memory.
     public static func createOrOpen(
         name: String, capacity: Int, access: MemoryMappedFileAccess = .readWrite, options: MemoryMappedFileOptions = [],
-        permissions: FilePermissions = .ownerReadWrite, registry: Registry? = nil
+        permissions: MemoryMappedFile.FilePermissions = .ownerReadWrite, registry: Registry? = nil
     ) throws(RegistryError) -> NamedMemoryMappedFile {
         try namedSharedMemory(name: name, capacity: capacity, access: access, options: options, permissions: permissions,
                               registry: registry, mustCreate: false, operation: "createOrOpen")
@@ -129,7 +129,7 @@ extension MemoryMappedFile {
     ///   - regionOffset, regionLength: The part of the file the name stands for; a length of 0
     ///     runs to the end. Others' views default to this region.
     public static func createFromFile(
-        path: String, mode: FileMode = .open, capacity: Int = 0, access: MemoryMappedFileAccess = .readWrite,
+        path: String, mode: MemoryMappedFile.FileMode = .open, capacity: Int = 0, access: MemoryMappedFileAccess = .readWrite,
         name: String, regionOffset: Int = 0, regionLength: Int = 0, registry: Registry? = nil
     ) throws(RegistryError) -> NamedMemoryMappedFile {
         let operation = "createFromFile"
@@ -153,7 +153,7 @@ extension MemoryMappedFile {
 
     private static func namedSharedMemory(
         name: String, capacity: Int, access: MemoryMappedFileAccess, options: MemoryMappedFileOptions,
-        permissions: FilePermissions, registry: Registry?, mustCreate: Bool, operation: String
+        permissions: MemoryMappedFile.FilePermissions, registry: Registry?, mustCreate: Bool, operation: String
     ) throws(RegistryError) -> NamedMemoryMappedFile {
         try Registry.validate(name, operation: operation)
         let registry = try Registry.resolve(registry)

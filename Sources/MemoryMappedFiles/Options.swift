@@ -59,35 +59,38 @@ public enum MemoryMappedFileAccess: Sendable, Hashable, CaseIterable {
     var sharing: Int32 { self == .copyOnWrite ? MAP_PRIVATE : MAP_SHARED }
 }
 
-/// How a file or shared-memory object is opened; the part of .NET's `FileMode` that applies to maps.
-public enum FileMode: Sendable, Hashable, CaseIterable {
-    /// Open an existing file; fail with `notFound` if there is none.
-    case open
-    /// Create a file, replacing (emptying) any existing one.
-    case create
-    /// Create a file; fail with `alreadyExists` if there is one.
-    case createNew
-    /// Open the file if it exists, otherwise create it.
-    case openOrCreate
-    /// Open an existing file and empty it. (.NET refuses this mode for maps; here it works,
-    /// and needs a capacity above zero.)
-    case truncate
+extension MemoryMappedFile {
+    /// How a file or shared-memory object is opened; the part of .NET's `FileMode` that applies to maps.
+    /// (Nested, so that it never meets swift-system's own `FileMode`.)
+    public enum FileMode: Sendable, Hashable, CaseIterable {
+        /// Open an existing file; fail with `notFound` if there is none.
+        case open
+        /// Create a file, replacing (emptying) any existing one.
+        case create
+        /// Create a file; fail with `alreadyExists` if there is one.
+        case createNew
+        /// Open the file if it exists, otherwise create it.
+        case openOrCreate
+        /// Open an existing file and empty it. (.NET refuses this mode for maps; here it works,
+        /// and needs a capacity above zero.)
+        case truncate
 
-    var openFlags: Int32 {
-        switch self {
-        case .open: return 0
-        case .create: return O_CREAT | O_TRUNC
-        case .createNew: return O_CREAT | O_EXCL
-        case .openOrCreate: return O_CREAT
-        case .truncate: return O_TRUNC
+        var openFlags: Int32 {
+            switch self {
+            case .open: return 0
+            case .create: return O_CREAT | O_TRUNC
+            case .createNew: return O_CREAT | O_EXCL
+            case .openOrCreate: return O_CREAT
+            case .truncate: return O_TRUNC
+            }
         }
+
+        /// Whether the mode may create or empty a file, which needs write access.
+        var modifiesFile: Bool { self != .open && self != .openOrCreate }
+
+        /// Whether the mode leaves the file empty before it is sized, so a capacity of 0 cannot work.
+        var emptiesFile: Bool { self == .createNew || self == .create || self == .truncate }
     }
-
-    /// Whether the mode may create or empty a file, which needs write access.
-    var modifiesFile: Bool { self != .open && self != .openOrCreate }
-
-    /// Whether the mode leaves the file empty before it is sized, so a capacity of 0 cannot work.
-    var emptiesFile: Bool { self == .createNew || self == .create || self == .truncate }
 }
 
 /// Options for non-persisted maps; .NET's `MemoryMappedFileOptions`.
@@ -106,32 +109,35 @@ public struct MemoryMappedFileOptions: OptionSet, Sendable, Hashable {
     public static let delayAllocatePages = MemoryMappedFileOptions(rawValue: 1 << 0)
 }
 
-/// Permission bits for files and shared-memory objects a map creates; the
-/// counterpart of .NET's `MemoryMappedFileSecurity`. The process umask applies.
-public struct FilePermissions: OptionSet, Sendable, Hashable, CustomStringConvertible {
-    /// The mode bits, `0o7777` at most.
-    public let rawValue: UInt32
-    /// Creates permissions from mode bits, such as `0o640`.
-    public init(rawValue: UInt32) { self.rawValue = rawValue & 0o7777 }
+extension MemoryMappedFile {
+    /// Permission bits for files and shared-memory objects a map creates; the
+    /// counterpart of .NET's `MemoryMappedFileSecurity`. The process umask applies. (Nested, so that
+    /// it never meets swift-system's own `FilePermissions`.)
+    public struct FilePermissions: OptionSet, Sendable, Hashable, CustomStringConvertible {
+        /// The mode bits, `0o7777` at most.
+        public let rawValue: UInt32
+        /// Creates permissions from mode bits, such as `0o640`.
+        public init(rawValue: UInt32) { self.rawValue = rawValue & 0o7777 }
 
-    /// The owner may read.
-    public static let ownerRead = FilePermissions(rawValue: 0o400)
-    /// The owner may write.
-    public static let ownerWrite = FilePermissions(rawValue: 0o200)
-    /// Members of the file's group may read.
-    public static let groupRead = FilePermissions(rawValue: 0o040)
-    /// Members of the file's group may write.
-    public static let groupWrite = FilePermissions(rawValue: 0o020)
-    /// Everyone else may read.
-    public static let otherRead = FilePermissions(rawValue: 0o004)
-    /// Everyone else may write.
-    public static let otherWrite = FilePermissions(rawValue: 0o002)
+        /// The owner may read.
+        public static let ownerRead = FilePermissions(rawValue: 0o400)
+        /// The owner may write.
+        public static let ownerWrite = FilePermissions(rawValue: 0o200)
+        /// Members of the file's group may read.
+        public static let groupRead = FilePermissions(rawValue: 0o040)
+        /// Members of the file's group may write.
+        public static let groupWrite = FilePermissions(rawValue: 0o020)
+        /// Everyone else may read.
+        public static let otherRead = FilePermissions(rawValue: 0o004)
+        /// Everyone else may write.
+        public static let otherWrite = FilePermissions(rawValue: 0o002)
 
-    /// `0o600`: only the owner may read and write. The default for shared memory.
-    public static let ownerReadWrite: FilePermissions = [.ownerRead, .ownerWrite]
-    /// `0o644`: the owner may write, everyone may read. The default for files.
-    public static let ownerReadWriteOthersRead: FilePermissions = [.ownerRead, .ownerWrite, .groupRead, .otherRead]
+        /// `0o600`: only the owner may read and write. The default for shared memory.
+        public static let ownerReadWrite: FilePermissions = [.ownerRead, .ownerWrite]
+        /// `0o644`: the owner may write, everyone may read. The default for files.
+        public static let ownerReadWriteOthersRead: FilePermissions = [.ownerRead, .ownerWrite, .groupRead, .otherRead]
 
-    /// The octal form, such as `0o644`.
-    public var description: String { "0o" + String(rawValue, radix: 8) }
+        /// The octal form, such as `0o644`.
+        public var description: String { "0o" + String(rawValue, radix: 8) }
+    }
 }

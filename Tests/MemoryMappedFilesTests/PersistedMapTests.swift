@@ -143,7 +143,7 @@ struct PersistedMapTests {
     func accessAndModeCombinations() {
         let path = directory.file("combo")
         for access in [MemoryMappedFileAccess.read, .copyOnWrite, .readExecute] {
-            for mode in [FileMode.create, .createNew, .truncate] {
+            for mode in [MemoryMappedFile.FileMode.create, .createNew, .truncate] {
                 let error = mappedError { try MemoryMappedFile.createFromFile(path: path, mode: mode, capacity: 10, access: access) }
                 #expect(error?.code == .invalidAccess, "\(mode) with \(access)")
             }

@@ -9,8 +9,8 @@ import TestSupport
 struct ValidationOrderTests {
     let directory = TemporaryDirectory()
 
-    @Test(".truncate and .create with capacity 0 refuse before they empty the file", arguments: [FileMode.truncate, .create])
-    func emptyingModesValidateFirst(mode: FileMode) {
+    @Test(".truncate and .create with capacity 0 refuse before they empty the file", arguments: [MemoryMappedFile.FileMode.truncate, .create])
+    func emptyingModesValidateFirst(mode: MemoryMappedFile.FileMode) {
         let path = directory.file("precious-\(mode)")
         writeFile(path, Array(repeating: 42, count: 10_000))
         let error = mappedError { try MemoryMappedFile.createFromFile(path: path, mode: mode) }
@@ -21,7 +21,7 @@ struct ValidationOrderTests {
 
     @Test("every mode leaves an existing file as it was when the call fails")
     func everyModeLeavesTheFileOnFailure() {
-        for mode in FileMode.allCases where mode != .createNew {
+        for mode in MemoryMappedFile.FileMode.allCases where mode != .createNew {
             let path = directory.file("kept-\(mode)")
             writeFile(path, Array(repeating: 7, count: 8192))
             // A capacity below the file's size is refused in every mode that keeps the contents;
