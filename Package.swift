@@ -1,4 +1,5 @@
 // swift-tools-version: 6.1
+import CompilerPluginSupport
 import PackageDescription
 
 /// Settings every Swift target shares: Swift 6 mode is the package default; spans
@@ -17,16 +18,36 @@ let package = Package(
         .library(name: "MappedRegistry", targets: ["MappedRegistry"]),
         .executable(name: "mrec", targets: ["mrec"]),
     ],
+    // The @MappedRecord macro needs swift-syntax. It is on by default; an app that wants only the
+    // core or the table format can turn it off (`traits: []` on its dependency, or
+    // `swift build --disable-default-traits`) and builds without swift-syntax.
+    traits: [
+        .trait(name: "MappedRecordMacro", description: "The @MappedRecord macro, which declares a record's schema (needs swift-syntax)."),
+        .default(enabledTraits: ["MappedRecordMacro"]),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swiftlang/swift-syntax", from: "603.0.1"),
     ],
     targets: [
         // Layer 0: declarations Glibc's overlay leaves out (memfd_create).
         .target(name: "CMappedShims"),
         // Layer 1: maps, views, streams and flush. Depends on nothing but the OS.
         .target(name: "MemoryMappedFiles", dependencies: ["CMappedShims"], swiftSettings: swiftSettings),
-        // Layer 2: the self-describing fixed-record table format. Depends on nothing but the core.
-        .target(name: "RecordTable", dependencies: ["MemoryMappedFiles"], swiftSettings: swiftSettings),
+        // Layer 2: the self-describing fixed-record table format. Depends on nothing but the core
+        // (and, with the default trait, on the compiler plug-in of its macro).
+        .target(
+            name: "RecordTable",
+            dependencies: ["MemoryMappedFiles", .target(name: "MappedRecordMacros", condition: .when(traits: ["MappedRecordMacro"]))],
+            swiftSettings: swiftSettings),
+        // The compiler plug-in behind @MappedRecord, @Field and @Padding.
+        .macro(
+            name: "MappedRecordMacros",
+            dependencies: [
+                .product(name: "SwiftSyntaxMacros", package: "swift-syntax"),
+                .product(name: "SwiftCompilerPlugin", package: "swift-syntax"),
+            ],
+            swiftSettings: swiftSettings),
 
         // LMDB, from Debian's liblmdb-dev.
         .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
@@ -76,6 +97,10 @@ let package = Package(
         .testTarget(
             name: "MappedRegistryTests", dependencies: ["MappedRegistry", "MemoryMappedFiles", "RecordTable", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzTargets", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "MappedRecordMacrosTests",
+            dependencies: ["MappedRecordMacros", .product(name: "SwiftSyntaxMacrosTestSupport", package: "swift-syntax")],
+            swiftSettings: swiftSettings),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -10,15 +10,13 @@ import MappedRegistry
 import MemoryMappedFiles
 import RecordTable
 
-struct Point: TableRecord {
+@MappedRecord
+struct Point {
     var id: Int64
     var x: Double
     var y: Double
     var flags: Int32
     var pad: Int32
-    static let schema = RecordSchema(Point.self, fields: [
-        .field("id", \.id), .field("x", \.x), .field("y", \.y), .field("flags", \.flags), .field("pad", \.pad),
-    ])
 }
 
 let indexCount = 10_000_000

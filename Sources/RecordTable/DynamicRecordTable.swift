@@ -284,9 +284,7 @@ private struct VerificationPlan {
         self.schema = schema
         boolOffsets = schema.boolOffsets
         textFields = schema.fields.filter { $0.type == .char }
-        var covered = [Bool](repeating: false, count: schema.stride)
-        for field in schema.fields { for offset in field.offset..<field.offset + field.size { covered[offset] = true } }
-        paddingOffsets = covered.indices.filter { !covered[$0] }
+        paddingOffsets = schema.paddingRuns.flatMap { $0.offset..<$0.offset + $0.length }
     }
 
     func fieldName(at offset: Int) -> String {

@@ -103,8 +103,9 @@ extension InlineArray: RecordFieldValue where Element: RecordFieldValue {
     public static var fieldCount: Int { count * Element.fieldCount }
 }
 
-/// Fixed-size UTF-8 text, padded with NUL bytes: a `char` field of `size` bytes.
-public struct FixedString<let size: Int>: RecordFieldValue, Equatable, Sendable, CustomStringConvertible {
+/// Fixed-size UTF-8 text, padded with NUL bytes: a `char` field of `size` bytes
+/// (`MappedString<16>` is `char[16]`).
+public struct MappedString<let size: Int>: RecordFieldValue, Equatable, Sendable, CustomStringConvertible, ExpressibleByStringLiteral {
     /// The raw bytes.
     public var bytes: InlineArray<size, UInt8>
 
@@ -124,6 +125,9 @@ public struct FixedString<let size: Int>: RecordFieldValue, Equatable, Sendable,
         }
     }
 
+    /// Stores a literal, as ``init(_:)`` does.
+    public init(stringLiteral text: String) { self.init(text) }
+
     /// The text up to the first NUL; invalid UTF-8 is repaired.
     public var string: String {
         var result: [UInt8] = []
@@ -136,6 +140,42 @@ public struct FixedString<let size: Int>: RecordFieldValue, Equatable, Sendable,
 
     /// `string`.
     public var description: String { string }
+
+    /// Equal when the bytes are equal.
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        (0..<size).allSatisfy { lhs.bytes[$0] == rhs.bytes[$0] }
+    }
+}
+
+/// Fixed-size raw bytes: a `bytes` field of `size` bytes (`MappedBytes<16>` is `bytes[16]`).
+public struct MappedBytes<let size: Int>: RecordFieldValue, Equatable, Sendable, CustomStringConvertible {
+    /// The raw bytes.
+    public var bytes: InlineArray<size, UInt8>
+
+    /// The element type, `bytes`.
+    public static var fieldType: FieldType { .bytes }
+    /// The byte count.
+    public static var fieldCount: Int { size }
+
+    /// All zeros.
+    public init() { bytes = InlineArray(repeating: 0) }
+
+    /// The first `size` bytes of `source`, padded with zeros.
+    public init(_ source: some Sequence<UInt8>) {
+        self.init()
+        for (index, byte) in zip(0..<size, source) { bytes[index] = byte }
+    }
+
+    /// The byte at `index`; traps outside `0..<size`.
+    public subscript(index: Int) -> UInt8 {
+        get { bytes[index] }
+        set { bytes[index] = newValue }
+    }
+
+    /// The bytes in hex, as `mrec dump` prints them.
+    public var description: String {
+        (0..<size).map { bytes[$0] < 16 ? "0" + String(bytes[$0], radix: 16) : String(bytes[$0], radix: 16) }.joined()
+    }
 
     /// Equal when the bytes are equal.
     public static func == (lhs: Self, rhs: Self) -> Bool {

@@ -37,19 +37,19 @@ public struct RecordField: Sendable, Hashable, CustomStringConvertible {
 
 /// The layout of a record: its fields, stride and alignment.
 ///
-/// For a Swift record, declare it once from key paths; offsets come from
-/// `MemoryLayout.offset(of:)`, so they always match the compiler's layout:
+/// For a Swift record, let `@MappedRecord` declare it: every stored property becomes a field,
+/// with its offset from `MemoryLayout.offset(of:)`:
 ///
 /// ```swift
-/// struct Point: TableRecord {
+/// @MappedRecord
+/// struct Point {
 ///     var id: Int64
 ///     var x: Double
-///     static let schema = RecordSchema(Point.self, fields: [
-///         .field("id", \.id),
-///         .field("x", \.x),
-///     ])
 /// }
 /// ```
+///
+/// By hand, ``init(_:fields:)`` takes key paths, and traps at first use if the list leaves
+/// out a stored property.
 public struct RecordSchema: Sendable, Hashable, CustomStringConvertible {
     /// The fields, in the order declared.
     public let fields: [RecordField]
@@ -57,6 +57,21 @@ public struct RecordSchema: Sendable, Hashable, CustomStringConvertible {
     public let stride: Int
     /// The alignment of a record in bytes (a power of two).
     public let alignment: Int
+    /// Earlier names of fields, by current name (`@Field(renamedFrom:)`), for schema evolution.
+    /// Not part of the layout: equality and the hash ignore it.
+    public internal(set) var previousNames: [String: String] = [:]
+
+    /// Equal when the layouts are equal: fields, stride and alignment.
+    public static func == (lhs: RecordSchema, rhs: RecordSchema) -> Bool {
+        lhs.fields == rhs.fields && lhs.stride == rhs.stride && lhs.alignment == rhs.alignment
+    }
+
+    /// Hashes the layout.
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(fields)
+        hasher.combine(stride)
+        hasher.combine(alignment)
+    }
 
     /// The longest field name in bytes.
     public static let maximumNameLength = 47
@@ -99,20 +114,23 @@ public struct RecordSchema: Sendable, Hashable, CustomStringConvertible {
         self.alignment = alignment
     }
 
-    /// The schema of a Swift record type from its fields' key paths. Traps on a key path
-    /// that is not a stored property, or on fields that overlap: these are mistakes in code.
-    public init<Record: BitwiseCopyable>(_ type: Record.Type, fields: [FieldDeclaration<Record>]) {
-        do {
-            try self.init(
-                fields: fields.map { $0.field },
-                stride: MemoryLayout<Record>.stride, alignment: MemoryLayout<Record>.alignment)
-        } catch {
-            fatalError("RecordSchema for \(Record.self): \(error.description)")
-        }
-    }
-
     /// The field with this name.
     public func field(named name: String) -> RecordField? { fields.first { $0.name == name } }
+
+    /// The bytes of a record that no field covers, as (offset, length) runs, in order.
+    public var paddingRuns: [(offset: Int, length: Int)] {
+        var covered = [Bool](repeating: false, count: stride)
+        for field in fields { for byte in field.offset..<field.offset + field.size { covered[byte] = true } }
+        var runs: [(offset: Int, length: Int)] = []
+        var byte = 0
+        while byte < stride {
+            guard !covered[byte] else { byte += 1; continue }
+            let start = byte
+            while byte < stride && !covered[byte] { byte += 1 }
+            runs.append((start, byte - start))
+        }
+        return runs
+    }
 
     /// Byte offsets of every Bool in a record, which loads must check.
     var boolOffsets: [Int] {
@@ -161,32 +179,9 @@ public struct RecordSchema: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// A field declared from a key path, for ``RecordSchema/init(_:fields:)``.
-public struct FieldDeclaration<Record>: Sendable {
-    let field: RecordField
-
-    /// The field `name`, stored at `keyPath`; its offset comes from `MemoryLayout.offset(of:)`.
-    public static func field<Value: RecordFieldValue>(
-        _ name: String, _ keyPath: KeyPath<Record, Value> & Sendable
-    ) -> FieldDeclaration {
-        guard let offset = MemoryLayout<Record>.offset(of: keyPath) else {
-            fatalError("RecordSchema: the key path for field '\(name)' is not a stored property of \(Record.self)")
-        }
-        precondition(MemoryLayout<Value>.size == Value.fieldType.size * Value.fieldCount,
-                     "RecordSchema: field '\(name)' of type \(Value.self) is not a packed array of \(Value.fieldType)")
-        return FieldDeclaration(field: RecordField(name: name, type: Value.fieldType, offset: offset, count: Value.fieldCount))
-    }
-}
-
 /// Why a schema is not valid.
 public struct SchemaProblem: Error, Sendable, CustomStringConvertible {
     /// What is wrong.
     public let description: String
     init(_ description: String) { self.description = description }
-}
-
-/// A Swift struct that can be a record of a table: `BitwiseCopyable`, with its schema.
-public protocol TableRecord: BitwiseCopyable {
-    /// The record's layout, declared once from key paths.
-    static var schema: RecordSchema { get }
 }

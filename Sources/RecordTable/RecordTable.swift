@@ -11,10 +11,10 @@ public enum TableAccess: Sendable, Hashable {
 /// A persistent array of fixed-size records in a self-describing file (docs/FORMAT.md).
 ///
 /// ```swift
-/// struct Point: TableRecord {
+/// @MappedRecord
+/// struct Point {
 ///     var id: Int64
 ///     var x: Double
-///     static let schema = RecordSchema(Point.self, fields: [.field("id", \.id), .field("x", \.x)])
 /// }
 ///
 /// let table = try RecordTable<Point>.create(path: "points.mrec")
@@ -36,7 +36,7 @@ public enum TableAccess: Sendable, Hashable {
 /// Reading a record copies it out. Fields of types with invalid bit patterns (Bool) are
 /// checked: any non-zero byte reads as `true`. Another process truncating the file raises
 /// `SIGBUS` in readers (docs/CAVEATS.md).
-public final class RecordTable<Record: TableRecord>: RandomAccessCollection, MutableCollection {
+public final class RecordTable<Record: MappedRecord>: RandomAccessCollection, MutableCollection {
     @usableFromInline let storage: TableStorage
     /// Offsets of Bool bytes in a record; loads normalize them.
     let boolOffsets: [Int]
@@ -123,6 +123,7 @@ public final class RecordTable<Record: TableRecord>: RandomAccessCollection, Mut
             }
             // One yield, straight into the mapping: the accessor inlines and touches only the changed bytes.
             yield &address.assumingMemoryBound(to: Record.self).pointee
+            if _slowPath(storage.hasPadding) { storage.zeroPadding(address, count: 1) }
             storage.markWritten(index: index)
         }
     }
@@ -168,7 +169,9 @@ public final class RecordTable<Record: TableRecord>: RandomAccessCollection, Mut
         checkIndex(index)
         precondition(storage.isWritable, "RecordTable: cannot write to a table opened read-only")
         // SAFETY: index < count <= capacity, inside the writable mapping.
-        (storage.records + index &* MemoryLayout<Record>.stride).storeBytes(of: record, as: Record.self)
+        let address = storage.records + index &* MemoryLayout<Record>.stride
+        address.storeBytes(of: record, as: Record.self)
+        if _slowPath(storage.hasPadding) { storage.zeroPadding(address, count: 1) }
         storage.markWritten(index: index)
     }
 
@@ -192,6 +195,7 @@ public final class RecordTable<Record: TableRecord>: RandomAccessCollection, Mut
         let address = try storage.slotsForAppending(1)
         // SAFETY: slotsForAppending made room for one record at this address.
         address.storeBytes(of: record, as: Record.self)
+        if _slowPath(storage.hasPadding) { storage.zeroPadding(address, count: 1) }
         try storage.publish(count: storage.count + 1)
     }
 
@@ -204,6 +208,7 @@ public final class RecordTable<Record: TableRecord>: RandomAccessCollection, Mut
             // SAFETY: slotsForAppending made room for the records at this address.
             address.copyMemory(from: source.baseAddress!, byteCount: source.count)
         }
+        if _slowPath(storage.hasPadding) { storage.zeroPadding(address, count: newRecords.count) }
         try storage.publish(count: storage.count + newRecords.count)
     }
 

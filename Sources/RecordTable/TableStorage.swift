@@ -50,6 +50,11 @@ final class TableStorage {
     @usableFromInline @exclusivity(unchecked) private(set) var plainStoreLimit = 0
     /// Whether records hold Bool fields.
     let hasBools: Bool
+    /// The bytes of a record that no field covers, as (offset, length) runs; typed writes store
+    /// zeros there, since a Swift value's padding holds whatever was in memory (docs/FORMAT.md).
+    @usableFromInline let paddingRuns: [(offset: Int, length: Int)]
+    /// Whether `paddingRuns` is not empty: one load on the typed write paths.
+    @usableFromInline let hasPadding: Bool
     /// Records the mapped file has room for.
     @usableFromInline @exclusivity(unchecked) private(set) var capacity: Int
     /// The last commit point read or written.
@@ -77,6 +82,8 @@ final class TableStorage {
         self.committed = committed
         self.syncedBelow = committed.count
         self.hasBools = !header.schema.boolOffsets.isEmpty
+        self.paddingRuns = header.schema.paddingRuns
+        self.hasPadding = !paddingRuns.isEmpty
         self.map = Optional(map)
         self.view = Optional(view)
         updateFastPathLimits()
@@ -323,6 +330,16 @@ final class TableStorage {
         guard !records.isEmpty else { return }
         let stride = header.schema.stride
         view!.advise(advice, range: header.dataOffset + records.lowerBound * stride..<header.dataOffset + records.upperBound * stride)
+    }
+
+    /// Stores zeros in the padding of `count` records from `address` (typed writes only).
+    @usableFromInline @inline(never)
+    func zeroPadding(_ address: UnsafeMutableRawPointer, count: Int) {
+        var record = address
+        for _ in 0..<count {
+            for run in paddingRuns { (record + run.offset).initializeMemory(as: UInt8.self, repeating: 0, count: run.length) }
+            record += stride
+        }
     }
 
     /// Notes an in-place write, so the next durable commit syncs it.

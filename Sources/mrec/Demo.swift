@@ -4,7 +4,8 @@ import MappedRegistry
 import RecordTable
 
 /// The demo's record: the 32-byte record of docs/PERFORMANCE.md.
-struct DemoPoint: TableRecord, Equatable {
+@MappedRecord
+struct DemoPoint: Equatable {
     var id: Int64
     var x: Double
     var y: Double
@@ -19,10 +20,6 @@ struct DemoPoint: TableRecord, Equatable {
         flags = Int32(index % 7)
         tag = Int32(index % 3)
     }
-
-    static let schema = RecordSchema(DemoPoint.self, fields: [
-        .field("id", \.id), .field("x", \.x), .field("y", \.y), .field("flags", \.flags), .field("tag", \.tag),
-    ])
 }
 
 struct Demo: ParsableCommand {

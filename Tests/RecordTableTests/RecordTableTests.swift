@@ -18,7 +18,7 @@ func tableError<R>(_ body: () throws -> R, sourceLocation: SourceLocation = #_so
 }
 
 /// Sample with `value` as a Float and no tag: a different layout.
-struct OtherSample: TableRecord {
+struct OtherSample: MappedRecord {
     var id: Int64
     var value: Float
     var check: UInt64

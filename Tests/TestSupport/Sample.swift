@@ -2,20 +2,13 @@ import RecordTable
 
 /// A self-checking record for the table tests: `check` is a function of `id`, so a torn or
 /// misplaced record is caught by looking at it alone.
-public struct Sample: TableRecord, Equatable, Sendable {
+@MappedRecord
+public struct Sample: Equatable, Sendable {
     public var id: Int64
     public var value: Double
     public var check: UInt64
     public var flag: Bool
-    public var tag: FixedString<7>
-
-    public static let schema = RecordSchema(Sample.self, fields: [
-        .field("id", \.id),
-        .field("value", \.value),
-        .field("check", \.check),
-        .field("flag", \.flag),
-        .field("tag", \.tag),
-    ])
+    public var tag: MappedString<7>
 
     /// The record with this id.
     public init(id: Int64) {
@@ -23,7 +16,7 @@ public struct Sample: TableRecord, Equatable, Sendable {
         self.value = Double(id) * 0.5
         self.check = Sample.expectedCheck(id)
         self.flag = id % 2 == 0
-        self.tag = FixedString("r\(id % 1000)")
+        self.tag = MappedString("r\(id % 1000)")
     }
 
     public static func expectedCheck(_ id: Int64) -> UInt64 {

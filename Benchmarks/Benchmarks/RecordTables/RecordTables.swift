@@ -8,15 +8,13 @@ import MemoryMappedFiles
 import RecordTable
 
 /// The 32-byte record of the issue and of the peer comparison.
-struct Record: TableRecord {
+@MappedRecord
+struct Record {
     var id: Int64
     var x: Double
     var y: Double
     var flags: Int32
     var pad: Int32
-    static let schema = RecordSchema(Record.self, fields: [
-        .field("id", \.id), .field("x", \.x), .field("y", \.y), .field("flags", \.flags), .field("pad", \.pad),
-    ])
 }
 
 let recordsPerSample = 1 << 20   // 32 MiB of appends per sample
