@@ -522,13 +522,21 @@ extension MemoryMappedFile {
     /// a `fileTruncated` error, and the capacity stays.
     @discardableResult
     public mutating func refreshCapacity() throws(MappedFileError) -> Int {
-        let size = Int(try descriptor.status(operation: "refreshCapacity", path: state.path).st_size)
+        try refreshCapacityAndLinks().capacity
+    }
+
+    /// ``refreshCapacity()``, and whether the file still has a name: `isLinked` is false once
+    /// every path to it was removed, or another file was renamed over it (a migration). One `fstat`.
+    @discardableResult
+    public mutating func refreshCapacityAndLinks() throws(MappedFileError) -> (capacity: Int, isLinked: Bool) {
+        let status = try descriptor.status(operation: "refreshCapacity", path: state.path)
+        let size = Int(status.st_size)
         guard size >= capacity else {
             throw MappedFileError(.fileTruncated, operation: "refreshCapacity", path: state.path,
                                   message: "the file has \(size) bytes, fewer than the map's \(capacity); another process truncated it")
         }
         capacity = size
-        return size
+        return (size, status.st_nlink > 0)
     }
 }
 

@@ -67,6 +67,27 @@ internal func system_getpid() -> pid_t {
     getpid()
 }
 
+internal func system_kill(_ process: pid_t, _ signal: Int32) -> Int32 {
+    kill(process, signal)
+}
+
+/// The names in a directory (without "." and ".."); empty if it cannot be read.
+internal func directoryNames(_ path: String) -> [String] {
+    guard let stream = opendir(path) else { return [] }
+    defer { closedir(stream) }
+    var names: [String] = []
+    while let entry = readdir(stream) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        if name != "." && name != ".." { names.append(name) }
+    }
+    return names
+}
+
+/// Whether a process with this id runs (signal 0 reaches it, or it exists but is another user's).
+internal func processIsAlive(_ process: pid_t) -> Bool {
+    system_kill(process, 0) == 0 || lastErrno == EPERM
+}
+
 internal func system_linkat(
     _ oldDirectory: Int32, _ oldPath: UnsafePointer<CChar>, _ newDirectory: Int32, _ newPath: UnsafePointer<CChar>, _ flags: Int32
 ) -> Int32 {

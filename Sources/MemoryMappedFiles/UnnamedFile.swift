@@ -80,6 +80,60 @@ extension MemoryMappedFile {
         if syncingDirectory { try Self.synchronizeDirectory(Self.directoryOf(path), operation: operation) }
     }
 
+    /// Puts a file made by ``createUnnamedFile(destinedFor:capacity:permissions:)`` at its path
+    /// *in place of* the file there, atomically: a process that opens the path gets the old
+    /// file or this one, whole, never neither. Processes that had the old file open keep it
+    /// (its link count drops to 0; ``status()`` shows that).
+    ///
+    /// The file is first linked to `.NAME.PID.replacing` beside the path, then renamed over it.
+    /// A crash between the two leaves that name behind; ``removeLeftoverReplacements(for:)``
+    /// removes it.
+    /// - Parameter syncingDirectory: Also `fsync` the directory, so the change survives a power loss.
+    public func replaceFile(syncingDirectory: Bool) throws(MappedFileError) {
+        let operation = "replaceFile"
+        guard case .file(let path) = kind else {
+            preconditionFailure("MemoryMappedFile: replaceFile on a map that is not an unnamed file")
+        }
+        let status = try descriptor.status(operation: operation, path: path)
+        let staged: String
+        if status.st_nlink == 0 {
+            staged = Self.hiddenName(for: path, suffix: "replacing")
+            _ = system_unlink(staged)  // an earlier crash of this very process id
+            var result = system_linkat(AT_FDCWD, "/proc/self/fd/\(descriptor.rawValue)", AT_FDCWD, staged, AT_SYMLINK_FOLLOW)
+            if result != 0 && lastErrno == ENOENT {
+                result = system_linkat(descriptor.rawValue, "", AT_FDCWD, staged, cmapped_AT_EMPTY_PATH)
+            }
+            guard result == 0 else { throw linkFailure(path: staged, operation: operation) }
+        } else {
+            staged = Self.hiddenName(for: path, suffix: String(descriptor.rawValue))
+        }
+        guard system_rename(staged, path) == 0 else {
+            let value = lastErrno
+            _ = system_unlink(staged)
+            throw .system("rename", errno: value, operation: operation, path: path)
+        }
+        if syncingDirectory { try Self.synchronizeDirectory(Self.directoryOf(path), operation: operation) }
+    }
+
+    /// Removes what crashed ``replaceFile(syncingDirectory:)`` and ``createUnnamedFile(destinedFor:capacity:permissions:)``
+    /// calls left beside `path` (`.NAME.PID.replacing`, `.NAME.PID.N.creating`) by processes that
+    /// no longer run; returns the names removed. Call it while holding the file's writer lock.
+    @discardableResult
+    public static func removeLeftoverReplacements(for path: String) -> [String] {
+        let directory = directoryOf(path)
+        let base = path.lastIndex(of: "/").map { String(path[path.index(after: $0)...]) } ?? path
+        let prefix = "." + base + "."
+        var removed: [String] = []
+        for name in directoryNames(directory) where name.hasPrefix(prefix)
+            && (name.hasSuffix(".replacing") || name.hasSuffix(".creating")) {
+            let pidText = name.dropFirst(prefix.count).prefix { $0 != "." }
+            guard let pid = Int32(pidText), pid != system_getpid(), !processIsAlive(pid) else { continue }
+            let full = directory + "/" + name
+            if system_unlink(full) == 0 { removed.append(full) }
+        }
+        return removed
+    }
+
     private func linkFailure(path: String, operation: String) -> MappedFileError {
         let value = lastErrno
         return .system("linkat", errno: value, operation: operation, path: path,
@@ -100,9 +154,10 @@ extension MemoryMappedFile {
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
-    /// The hidden name of an unnamed file on a file system without O_TMPFILE.
+    /// A hidden name beside `path`: `.NAME.PID.SUFFIX`.
     private static func hiddenName(for path: String, suffix: String) -> String {
         let base = path.lastIndex(of: "/").map { String(path[path.index(after: $0)...]) } ?? path
-        return directoryOf(path) + "/." + base + ".\(system_getpid()).\(suffix).creating"
+        let kind = suffix == "replacing" ? "" : ".creating"
+        return directoryOf(path) + "/." + base + ".\(system_getpid()).\(suffix)" + kind
     }
 }

@@ -114,6 +114,12 @@ public struct RecordSchema: Sendable, Hashable, CustomStringConvertible {
         self.alignment = alignment
     }
 
+    /// Whether records of `other` can be read from records of this schema as they are: the
+    /// same stride, and each of `other`'s fields here with the same type, count and offset.
+    public func contains(_ other: RecordSchema) -> Bool {
+        stride == other.stride && other.fields.allSatisfy { field(named: $0.name) == $0 }
+    }
+
     /// The field with this name.
     public func field(named name: String) -> RecordField? { fields.first { $0.name == name } }
 

@@ -54,12 +54,21 @@ public final class RecordTable<Record: MappedRecord>: RandomAccessCollection, Mu
     public static func create(
         path: String, capacity: Int = 0, durability: Durability = .batch, metadata: KeyValuePairs<String, String> = [:]
     ) throws(RecordTableError) -> RecordTable {
-        RecordTable(storage: try TableStorage.create(
-            path: path, schema: Record.schema, metadata: metadata.map { ($0.key, $0.value) },
-            capacity: capacity, durability: durability))
+        var pairs = metadata.map { (key: $0.key, value: $0.value) }
+        if let versioned = Record.self as? any VersionedRecord.Type {
+            pairs.append((TableMigration.versionKey, String(versioned.schemaVersion)))
+        }
+        return RecordTable(storage: try TableStorage.create(
+            path: path, schema: Record.schema, metadata: pairs, capacity: capacity, durability: durability))
     }
 
     /// Opens a table file whose schema must match `Record`'s.
+    ///
+    /// A reader (`.readOnly`) may also open a file that has *more* fields than `Record`, when
+    /// every field of `Record` is in the file with the same type, count and offset and the
+    /// stride is the same: the file's other fields are not read. A writer needs the exact
+    /// schema, since its writes would zero the bytes of fields it does not know; use
+    /// ``migrate(path:options:)`` to rewrite the file.
     /// - Parameters:
     ///   - access: `.readWrite` to write (one process at a time), `.readOnly` to read.
     ///   - durability: The writer's durability mode; ignored for readers.
@@ -73,10 +82,12 @@ public final class RecordTable<Record: MappedRecord>: RandomAccessCollection, Mu
         let storage = try TableStorage.open(
             path: path, writable: access == .readWrite, durability: durability, waitForWriter: waitForWriter)
         let differences = storage.header.schema.differences(from: Record.schema, otherName: "\(Record.self)")
-        guard differences.isEmpty else {
+        let readable = access == .readOnly && storage.header.schema.contains(Record.schema)
+        guard differences.isEmpty || readable else {
             try? storage.close()
             throw RecordTableError(.schemaMismatch, operation: "open", path: path,
-                                   message: "the file's schema differs from \(Record.self): " + differences.joined(separator: "; "))
+                                   message: "the file's schema differs from \(Record.self): " + differences.joined(separator: "; ")
+                                       + " (RecordTable.migrate(path:) rewrites it to the new schema)")
         }
         return RecordTable(storage: storage)
     }

@@ -34,6 +34,10 @@ public struct RecordTableError: Error, Hashable, Sendable, CustomStringConvertib
         case truncated
         /// An argument from outside the code (a schema, metadata) is not valid.
         case invalidArgument
+        /// Another file took the table's path (a migration) while it was open: open the path again.
+        case replaced
+        /// A migration would lose data: a stored value does not fit its narrower new field.
+        case valueDoesNotFit
         /// An I/O error or another errno; `errno` holds it.
         case ioError
     }

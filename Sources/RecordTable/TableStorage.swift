@@ -102,8 +102,12 @@ final class TableStorage {
 
     // MARK: Create and open
 
+    /// Creates a table. With `replacing`, the new file stays unnamed until ``replaceFile()``
+    /// puts it over the table at `path` (a migration); otherwise it is linked at once and fails
+    /// with `alreadyExists` if the path is taken.
     static func create(
-        path: String, schema: RecordSchema, metadata: [(key: String, value: String)], capacity: Int, durability: Durability
+        path: String, schema: RecordSchema, metadata: [(key: String, value: String)], capacity: Int, durability: Durability,
+        replacing: Bool = false
     ) throws(RecordTableError) -> TableStorage {
         let operation = "create"
         func invalid(_ message: String) -> RecordTableError { RecordTableError(.invalidArgument, operation: operation, path: path, message: message) }
@@ -138,7 +142,7 @@ final class TableStorage {
             let boot = currentBootIdentifier
             view.write(contentsOf: boot.span, at: TableFormat.liveOffset)
             if durability != .none { try view.flush(range: 0..<dataOffset) }
-            try map.linkIntoPlace(syncingDirectory: durability != .none)
+            if !replacing { try map.linkIntoPlace(syncingDirectory: durability != .none) }
             return TableStorage(path: path, header: header, isWritable: true, durability: durability, bootIdentifier: boot,
                                 map: map, view: view, count: 0, committed: CommitSlot(generation: 1, count: 0, capacity: recordCapacity))
         } catch {
@@ -375,20 +379,37 @@ final class TableStorage {
         syncedBelow = count
     }
 
+    /// Puts this table, made by `create(…replacing: true)`, over the file at its path: fsyncs
+    /// it whole, then renames it into place and syncs the directory.
+    func replaceFile() throws(RecordTableError) {
+        do throws(MappedFileError) {
+            try map!.flush()
+            try map!.replaceFile(syncingDirectory: true)
+        } catch {
+            throw RecordTableError(error, operation: "replaceFile", path: path)
+        }
+    }
+
     // MARK: Reading
 
     /// Re-reads the count another process published, remapping if the file grew; returns it.
     /// One `fstat` first: a file that another process truncated is a `truncated` error here,
-    /// before any read of its missing pages could raise SIGBUS.
+    /// before any read of its missing pages could raise SIGBUS; a file that another replaced
+    /// at its path (a migration) is `replaced`.
     func refresh() throws(RecordTableError) -> Int {
         precondition(!isClosed, "RecordTable: refresh on a closed table")
         guard !isWritable else { return count }
-        let mappedBytes: Int
+        let file: (capacity: Int, isLinked: Bool)
         do {
-            mappedBytes = try map!.refreshCapacity()
+            file = try map!.refreshCapacityAndLinks()
         } catch {
             throw RecordTableError(error, operation: "refresh", path: path)
         }
+        guard file.isLinked else {
+            throw RecordTableError(.replaced, operation: "refresh", path: path,
+                                   message: "another file took this table's path (a migration, or a replacement); open it again to read the new one")
+        }
+        let mappedBytes = file.capacity
         let newCount = try view!.withUnsafeMutableBytes { bytes throws(RecordTableError) in
             try publishedCount(UnsafeRawBufferPointer(bytes))
         }

@@ -17,7 +17,7 @@ struct Mrec: ParsableCommand {
               mrec dump --format csv points.mrec | head
               mrec dump --layout 'red:i16,green:i16,blue:i16,alpha:i16' ExtremelyLargeImage.data
             """,
-        subcommands: [Info.self, Dump.self, Verify.self, Schema.self, Create.self, Import.self, Names.self, Demo.self,
+        subcommands: [Info.self, Dump.self, Verify.self, Schema.self, Create.self, Import.self, Migrate.self, Names.self, Demo.self,
                       DemoWriter.self, DemoReader.self])
 
     /// Runs the command; usage errors exit with 2, as docs/MREC.md documents (not ArgumentParser's 64).

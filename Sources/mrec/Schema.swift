@@ -5,9 +5,10 @@ import RecordTable
 struct Schema: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print code that reads the table: a numpy snippet or a Swift struct.",
-        discussion: "Examples:\n  mrec schema --numpy points.mrec\n  mrec schema --swift --name Point points.mrec")
+        discussion: "Examples:\n  mrec schema --numpy points.mrec\n  mrec schema --swift --name Point points.mrec\n  mrec schema --diff new.mrec old.mrec")
 
     @Argument(help: "The table file.") var file: String
+    @Option(help: "Another table A: show how FILE's schema differs from A's, as `--diff A.mrec B.mrec` (exit 0 when equal, 1 when not).") var diff: String?
     @Flag(help: "A Python snippet that opens the table with numpy.memmap.") var numpy = false
     @Flag(help: "A @MappedRecord struct declaration that opens this very file.") var swift = false
     @Option(help: "With --swift: the struct's name.") var name = "Record"
@@ -15,6 +16,16 @@ struct Schema: ParsableCommand {
     func run() throws {
         let table = try openTable(file)
         var out = Output()
+        if let diff {
+            // `--diff A.mrec B.mrec`: how B differs from A.
+            let other = try openTable(diff)
+            let lines = SchemaDifference.lines(other.schema, named: diff, table.schema, named: file)
+            for line in lines { out.line(line) }
+            if lines.isEmpty { out.line("\(diff) and \(file) have the same schema") }
+            out.flush()
+            if !lines.isEmpty { throw ExitCode(ExitStatus.fileProblem.rawValue) }
+            return
+        }
         if swift {
             switch SwiftDeclaration.make(for: table.schema, name: name) {
             case .success(let lines): for line in lines { out.line(line) }
@@ -115,5 +126,27 @@ enum SwiftDeclaration {
         case .bytes: return "MappedBytes<\(field.count)>"
         }
         return field.count == 1 ? element : "InlineArray<\(field.count), \(element)>"
+    }
+}
+
+/// The differences between two schemas, field by field, as `mrec schema --diff` prints them.
+enum SchemaDifference {
+    static func lines(_ first: RecordSchema, named firstName: String, _ second: RecordSchema, named secondName: String) -> [String] {
+        var lines: [String] = []
+        if first.stride != second.stride { lines.append("stride     \(firstName): \(first.stride), \(secondName): \(second.stride)") }
+        if first.alignment != second.alignment { lines.append("alignment  \(firstName): \(first.alignment), \(secondName): \(second.alignment)") }
+        for field in first.fields {
+            guard let other = second.field(named: field.name) else {
+                lines.append("only in    \(firstName): \(field)")
+                continue
+            }
+            guard other != field else { continue }
+            let word = other.type == field.type && other.count == field.count ? "moved" : "changed"
+            lines.append("\(word.padding(10))\(field) -> \(other)")
+        }
+        for field in second.fields where first.field(named: field.name) == nil {
+            lines.append("only in    \(secondName): \(field)")
+        }
+        return lines
     }
 }

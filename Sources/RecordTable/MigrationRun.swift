@@ -1,0 +1,254 @@
+import MemoryMappedFiles
+
+/// A record type that knows its schema version, for versioned migration plans.
+public protocol VersionedRecord: MappedRecord {
+    /// The version of this record's schema: 1, 2, 3…. A table of this type records it in its
+    /// metadata under ``TableMigration/versionKey``.
+    static var schemaVersion: Int { get }
+}
+
+/// A record type that gives fields added by a migration their values: added fields copy their
+/// bytes from ``migrationDefault`` instead of being zero.
+public protocol RecordDefaults: MappedRecord {
+    /// A record whose values of added fields are the defaults.
+    static var migrationDefault: Self { get }
+}
+
+/// The ordered versions of a record type and the stages between them, as SwiftData's
+/// `SchemaMigrationPlan` has: a table at any older version migrates through each stage in turn.
+///
+/// ```swift
+/// enum TradePlan: RecordMigrationPlan {
+///     typealias Current = TradeV3
+///     static let stages: [MigrationStage] = [
+///         .lightweight(from: TradeV1.self, to: TradeV2.self),
+///         .custom(from: TradeV2.self, to: TradeV3.self) { old in TradeV3(id: old.id, notional: old.price * Double(old.qty)) },
+///     ]
+/// }
+/// try RecordTable<TradeV3>.migrate(path: "trades.mrec", plan: TradePlan.self)
+/// ```
+public protocol RecordMigrationPlan {
+    /// The newest version.
+    associatedtype Current: VersionedRecord
+    /// The stages, from the oldest version to `Current`.
+    static var stages: [MigrationStage] { get }
+}
+
+/// One step of a ``RecordMigrationPlan``: from one schema version to the next.
+public struct MigrationStage: Sendable {
+    let fromVersion: Int
+    let toVersion: Int
+    let fromSchema: RecordSchema
+    let toSchema: RecordSchema
+    let makeTransform: @Sendable () throws(RecordTableError) -> RecordTransform
+
+    /// Fields matched by name: kept, moved, widened, renamed (`@Field(renamedFrom:)` or
+    /// `options.renames`), narrowed when every value fits, added, and dropped when asked.
+    public static func lightweight<Old: VersionedRecord, New: VersionedRecord>(
+        from old: Old.Type, to new: New.Type, options: MigrationOptions = .init()
+    ) -> MigrationStage {
+        let from = Old.schema, to = New.schema, options = options.withDefaults(of: New.self)
+        return MigrationStage(fromVersion: Old.schemaVersion, toVersion: New.schemaVersion, fromSchema: from, toSchema: to) {
+            () throws(RecordTableError) in
+            try MigrationPlan(from: from, to: to, options: options).transform()
+        }
+    }
+
+    /// Anything else: each old record becomes a new one through `transform`.
+    public static func custom<Old: VersionedRecord, New: VersionedRecord>(
+        from old: Old.Type, to new: New.Type, _ transform: @escaping @Sendable (Old) -> New
+    ) -> MigrationStage {
+        let compiled = customTransform(from: Old.self, to: New.self, transform)
+        return MigrationStage(fromVersion: Old.schemaVersion, toVersion: New.schemaVersion, fromSchema: Old.schema, toSchema: New.schema) {
+            compiled
+        }
+    }
+}
+
+/// What a migration did.
+public struct MigrationReport: Sendable {
+    /// Whether the file was rewritten (false when it already had the target schema).
+    public let migrated: Bool
+    /// Records carried over.
+    public let records: Int
+    /// The schema before.
+    public let from: RecordSchema
+    /// The schema after.
+    public let to: RecordSchema
+    /// Leftovers of an earlier migration that crashed, removed first.
+    public let removedLeftovers: [String]
+}
+
+/// Migration in place, safe from crashes at any moment (docs/EVOLUTION.md).
+public enum TableMigration {
+    /// The metadata key that records a table's schema version.
+    public static let versionKey = "mappedrecords.schema-version"
+
+    /// Rewrites the table at `path` with `build`'s transform, or leaves it when `build` says
+    /// there is nothing to do. Holds the writer lock throughout; checks every record first
+    /// when the transform narrows; writes the new table unnamed beside the old one, syncs it,
+    /// and renames it over the old path (then syncs the directory). A crash at any moment
+    /// leaves the whole old table or the whole new one at the path.
+    static func rewrite(
+        path: String,
+        build: (_ schema: RecordSchema, _ metadata: [(key: String, value: String)]) throws(RecordTableError) -> (RecordTransform, [(key: String, value: String)])?
+    ) throws(RecordTableError) -> MigrationReport {
+        let old = try TableStorage.open(path: path, writable: true, durability: .batch, waitForWriter: nil)
+        defer { try? old.close() }
+        let leftovers = MemoryMappedFile.removeLeftoverReplacements(for: path)
+        guard let (transform, metadata) = try build(old.header.schema, old.header.metadata) else {
+            return MigrationReport(migrated: false, records: old.count, from: old.header.schema, to: old.header.schema, removedLeftovers: leftovers)
+        }
+        let count = old.count, chunk = 1 << 16
+        if let check = transform.check {
+            for start in stride(from: 0, to: count, by: chunk) {
+                for index in start..<min(count, start + chunk) {
+                    if let problem = check(UnsafeRawPointer(old.records + index * transform.sourceStride)) {
+                        throw RecordTableError(.valueDoesNotFit, operation: "migrate", path: path,
+                                               message: "record \(index), \(problem); nothing was changed")
+                    }
+                }
+                old.advise(.doneWith, records: start..<min(count, start + chunk))
+            }
+        }
+        let durability = Durability(rawValue: old.header.flags & 3) ?? .batch
+        let new = try TableStorage.create(path: path, schema: transform.targetSchema, metadata: metadata, capacity: count,
+                                          durability: durability, replacing: true)
+        defer { try? new.close() }
+        for start in stride(from: 0, to: count, by: chunk) {
+            let end = min(count, start + chunk)
+            let output = try new.slotsForAppending(end - start)
+            for index in start..<end {
+                transform.apply(UnsafeRawPointer(old.records + index * transform.sourceStride), output + (index - start) * transform.targetStride)
+            }
+            try new.publish(count: end)
+            // Streaming: both mappings let go of what they have done with (the data stays in the page cache).
+            old.advise(.doneWith, records: start..<end)
+            new.advise(.doneWith, records: start..<end)
+        }
+        try new.commit()
+        try new.replaceFile()
+        return MigrationReport(migrated: true, records: count, from: old.header.schema, to: transform.targetSchema, removedLeftovers: leftovers)
+    }
+
+    /// Plans the migration of the table at `path` to `target`, without changing anything.
+    public static func plan(path: String, to target: RecordSchema, options: MigrationOptions = .init()) throws(RecordTableError) -> MigrationPlan {
+        let table = try DynamicRecordTable.open(path: path)
+        defer { try? table.close() }
+        do {
+            return try MigrationPlan(from: table.schema, to: target, options: options)
+        } catch {
+            throw RecordTableError(error.code, operation: "migrate", path: path, message: error.message)
+        }
+    }
+
+    /// Migrates the table at `path` to `target` by field names (see ``MigrationPlan``).
+    @discardableResult
+    public static func migrate(path: String, to target: RecordSchema, options: MigrationOptions = .init()) throws(RecordTableError) -> MigrationReport {
+        try rewrite(path: path) { (schema, metadata) throws(RecordTableError) in
+            guard schema != target else { return nil }
+            do throws(RecordTableError) {
+                return (try MigrationPlan(from: schema, to: target, options: options).transform(), metadata)
+            } catch {
+                throw RecordTableError(error.code, operation: "migrate", path: path, message: error.message)
+            }
+        }
+    }
+}
+
+extension RecordTable {
+    /// Migrates the table at `path` to `Record`'s schema by field names, in place: added
+    /// fields are zero (or `Record.migrationDefault`'s, for ``RecordDefaults``), renames come
+    /// from `@Field(renamedFrom:)` and `options`, widening is automatic, narrowing is checked,
+    /// and dropping needs `options.drops`. Does nothing if the file already has the schema.
+    /// - Throws: `schemaMismatch` (a field that cannot convert, an unasked drop),
+    ///   `valueDoesNotFit` (naming the first record and field), `writerActive`, `noSpace`
+    ///   (the old table is untouched), and every error of opening.
+    @discardableResult
+    public static func migrate(path: String, options: MigrationOptions = .init()) throws(RecordTableError) -> MigrationReport {
+        try TableMigration.migrate(path: path, to: Record.schema, options: options.withDefaults(of: Record.self))
+    }
+}
+
+extension RecordTable where Record: VersionedRecord {
+    /// Migrates the table at `path` through the stages of `plan`, from the version the file
+    /// records (or whose schema it has) to `Record`'s, in one pass and one rewrite.
+    @discardableResult
+    public static func migrate<Plan: RecordMigrationPlan>(path: String, plan: Plan.Type) throws(RecordTableError) -> MigrationReport
+    where Plan.Current == Record {
+        try TableMigration.rewrite(path: path) { (schema, metadata) throws(RecordTableError) in
+            func refuse(_ message: String) -> RecordTableError {
+                RecordTableError(.schemaMismatch, operation: "migrate", path: path, message: message)
+            }
+            let recorded = metadata.first { $0.key == TableMigration.versionKey }.flatMap { Int($0.value) }
+            let stages = Plan.stages
+            guard var version = recorded ?? (schema == Record.schema ? Record.schemaVersion : stages.first { $0.fromSchema == schema }?.fromVersion) else {
+                throw refuse("the file's schema is none of the plan's versions: " + schema.differences(from: Record.schema, otherName: "\(Record.self)").joined(separator: "; "))
+            }
+            if version == Record.schemaVersion {
+                guard schema == Record.schema else { throw refuse("the file says version \(version), but its schema differs from \(Record.self)") }
+                return nil
+            }
+            var transform: RecordTransform?
+            var current = schema
+            while version != Record.schemaVersion {
+                guard let stage = stages.first(where: { $0.fromVersion == version }) else {
+                    throw refuse("the plan has no stage from version \(version)")
+                }
+                guard stage.fromSchema == current else {
+                    throw refuse("the file's schema is not the one of version \(version): " + current.differences(from: stage.fromSchema, otherName: "version \(version)").joined(separator: "; "))
+                }
+                let next = try stage.makeTransform()
+                transform = transform.map { $0.then(next) } ?? next
+                current = stage.toSchema
+                version = stage.toVersion
+            }
+            let newMetadata = metadata.filter { $0.key != TableMigration.versionKey } + [(TableMigration.versionKey, String(Record.schemaVersion))]
+            return (transform!, newMetadata)
+        }
+    }
+}
+
+extension MigrationOptions {
+    /// These options, with the defaults of `Record.migrationDefault` for added fields that have none.
+    func withDefaults<Record: MappedRecord>(of _: Record.Type) -> MigrationOptions {
+        guard let type = Record.self as? any RecordDefaults.Type else { return self }
+        var options = self
+        let record = type.defaultRecordBytes()
+        for field in Record.schema.fields where options.defaults[field.name] == nil {
+            options.defaults[field.name] = field.value(in: record.span.bytes)
+        }
+        return options
+    }
+}
+
+extension RecordDefaults {
+    /// `migrationDefault`'s bytes.
+    static func defaultRecordBytes() -> [UInt8] {
+        withUnsafeBytes(of: migrationDefault) { bytes in
+            Array(bytes) + [UInt8](repeating: 0, count: MemoryLayout<Self>.stride - bytes.count)
+        }
+    }
+}
+
+/// A typed stage's transform: the old record is loaded (its Bool bytes made 0 or 1 first), and
+/// the new one stored with zero padding.
+private func customTransform<Old: MappedRecord, New: MappedRecord>(
+    from _: Old.Type, to _: New.Type, _ body: @escaping @Sendable (Old) -> New
+) -> RecordTransform {
+    let boolOffsets = Old.schema.boolOffsets
+    let paddingRuns = New.schema.paddingRuns
+    let scratch = ScratchBox(UnsafeMutableRawPointer.allocate(byteCount: MemoryLayout<Old>.stride, alignment: max(16, MemoryLayout<Old>.alignment)))
+    return RecordTransform(
+        sourceStride: MemoryLayout<Old>.stride, targetStride: MemoryLayout<New>.stride, check: nil,
+        apply: { source, target in
+            scratch.pointer.copyMemory(from: source, byteCount: MemoryLayout<Old>.stride)
+            for offset in boolOffsets where scratch.pointer.load(fromByteOffset: offset, as: UInt8.self) > 1 {
+                scratch.pointer.storeBytes(of: 1, toByteOffset: offset, as: UInt8.self)
+            }
+            let new = body(scratch.pointer.load(as: Old.self))
+            target.storeBytes(of: new, as: New.self)
+            for run in paddingRuns { (target + run.offset).initializeMemory(as: UInt8.self, repeating: 0, count: run.length) }
+        },
+        targetSchema: New.schema)
+}
