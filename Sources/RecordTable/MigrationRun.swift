@@ -94,7 +94,7 @@ public enum TableMigration {
         build: (_ schema: RecordSchema, _ metadata: [(key: String, value: String)]) throws(RecordTableError) -> (RecordTransform, [(key: String, value: String)])?
     ) throws(RecordTableError) -> MigrationReport {
         let old = try TableStorage.open(path: path, writable: true, durability: .batch, waitForWriter: nil)
-        defer { try? old.close() }
+        defer { try? old.close(committing: false) }
         let leftovers = MemoryMappedFile.removeLeftoverReplacements(for: path)
         guard let (transform, metadata) = try build(old.header.schema, old.header.metadata) else {
             return MigrationReport(migrated: false, records: old.count, from: old.header.schema, to: old.header.schema, removedLeftovers: leftovers)
@@ -166,7 +166,16 @@ extension RecordTable {
     ///   (the old table is untouched), and every error of opening.
     @discardableResult
     public static func migrate(path: String, options: MigrationOptions = .init()) throws(RecordTableError) -> MigrationReport {
-        try TableMigration.migrate(path: path, to: Record.schema, options: options.withDefaults(of: Record.self))
+        let options = options.withDefaults(of: Record.self)
+        let version = (Record.self as? any VersionedRecord.Type)?.schemaVersion
+        return try TableMigration.rewrite(path: path) { (schema, metadata) throws(RecordTableError) in
+            guard schema != Record.schema else { return nil }
+            do throws(RecordTableError) {
+                return (try MigrationPlan(from: schema, to: Record.schema, options: options).transform(), metadata.settingVersion(version))
+            } catch {
+                throw RecordTableError(error.code, operation: "migrate", path: path, message: error.message)
+            }
+        }
     }
 }
 
@@ -203,9 +212,16 @@ extension RecordTable where Record: VersionedRecord {
                 current = stage.toSchema
                 version = stage.toVersion
             }
-            let newMetadata = metadata.filter { $0.key != TableMigration.versionKey } + [(TableMigration.versionKey, String(Record.schemaVersion))]
-            return (transform!, newMetadata)
+            return (transform!, metadata.settingVersion(Record.schemaVersion))
         }
+    }
+}
+
+extension [(key: String, value: String)] {
+    /// This metadata with the schema version set to `version` (left as it is when nil).
+    func settingVersion(_ version: Int?) -> [(key: String, value: String)] {
+        guard let version else { return self }
+        return filter { $0.key != TableMigration.versionKey } + [(TableMigration.versionKey, String(version))]
     }
 }
 

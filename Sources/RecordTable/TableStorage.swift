@@ -472,11 +472,13 @@ final class TableStorage {
 
     // MARK: Closing
 
-    func close() throws(RecordTableError) {
+    /// Closes; a writer commits first unless `committing` is false (a migration leaves the
+    /// old table exactly as it found it).
+    func close(committing: Bool = true) throws(RecordTableError) {
         guard !isClosed else { return }
         precondition(borrowCount == 0, "RecordTable: cannot close the table while its records are borrowed")
         var failure: RecordTableError?
-        if isWritable {
+        if isWritable && committing {
             do { try commit() } catch { failure = error }
         }
         isClosed = true

@@ -62,6 +62,11 @@ func openSampleWriter(_ path: String, durability: Durability) throws(RecordTable
     }
 }
 
+/// A schema from its text, or a usage failure.
+func schemaNamed(_ text: String) throws(RecordTableError) -> RecordSchema {
+    do { return try RecordSchema(parsing: text) } catch { fail("bad schema \(text): \(error)", code: 2) }
+}
+
 func tableCommand() throws(RecordTableError) -> Bool {
     switch command {
     case "table-writer":  // table-writer PATH COUNT DURABILITY: append COUNT samples, "ack N" after each
@@ -123,6 +128,24 @@ func tableCommand() throws(RecordTableError) -> Bool {
             try table.close()
         }
         say("created")
+
+    case "table-migrate":  // table-migrate PATH SCHEMA: migrate in place by field names, then report
+        let report = try TableMigration.migrate(path: argument(0), to: try schemaNamed(argument(1)))
+        say("migrated \(report.records)")
+
+    case "table-follow-replaced":  // table-follow-replaced PATH SECONDS: follow until the file is replaced
+        let table = try DynamicRecordTable.open(path: argument(0))
+        say("following \(table.count)")
+        let deadline = ContinuousClock.now + .seconds(integer(1))
+        while ContinuousClock.now < deadline {
+            do {
+                _ = try table.waitForRecords(beyond: table.count, timeout: .milliseconds(20))
+            } catch where error.code == .replaced {
+                say("replaced")
+                return true
+            }
+        }
+        say("never told")
 
     case "table-hold-writer":  // table-hold-writer PATH: hold the writer lock until a line arrives
         let table = try RecordTable<Sample>.open(path: argument(0))
