@@ -173,6 +173,16 @@ func registryCommand() throws(RegistryError) -> Bool {
         _ = try Registry.open(directory: argument(0))
         say("opened")
 
+    case "table-publish-hold":  // table-publish-hold DIR PATH NAME: publish the table read-only, close it, hold the name until a line
+        let registry = try Registry.open(directory: argument(0))
+        let table: RecordTable<Sample>
+        do { table = try RecordTable<Sample>.open(path: argument(1), access: .readOnly) } catch { fail(error.description, code: 3) }
+        let publication = try table.publish(as: argument(2), registry: registry)
+        do { try table.close() } catch { fail(error.description, code: 3) }
+        say("published")
+        _ = readLineFromParent()
+        try publication.close()
+
     case "registry-open":  // registry-open DIR: open (create) the registry
         _ = try Registry.open(directory: argument(0))
         say("opened")

@@ -1,6 +1,7 @@
 import Glibc
 @testable import MappedRegistry
 import MemoryMappedFiles
+import RecordTable
 import Testing
 import TestSupport
 
@@ -115,5 +116,32 @@ struct RegistrySecurityTests {
             #expect(output == "error noSpace")
         }
         if !mounted { print("skipped: needs root to mount a small tmpfs") }
+    }
+}
+
+/// Issue #14: a table published by name keeps its name through a migration.
+@Suite("a published table after a migration")
+struct PublishedMigrationTests {
+    let directory = TemporaryDirectory()
+
+    @Test("the name finds the migrated table: new openers get the new file while the publisher still holds the name")
+    func nameAfterMigration() throws {
+        let registryPath = directory.file("registry")
+        let path = directory.file("published.mrec")
+        let table = try RecordTable<Sample>.create(path: path)
+        try table.append(contentsOf: (0..<100).map { Sample(id: Int64($0)) })
+        try table.close()
+        let publisher = ChildProcess(helper("table-publish-hold", registryPath, path, "samples"))
+        #expect(publisher.readLine() == "published")
+        let wider = try RecordSchema(parsing: "id:i64,value:f64,check:u64,flag:bool,tag:char[16],extra:u32")
+        try TableMigration.migrate(path: path, to: wider)
+
+        let registry = try Registry.open(directory: registryPath)
+        let entry = try #require(try registry.entry(named: "samples"))
+        let reopened = try DynamicRecordTable.open(path: entry.object)
+        #expect(reopened.schema == wider && reopened.count == 100)
+        #expect(tableError { try RecordTable<Sample>.open(name: "samples", registry: registry) }?.code == .schemaMismatch)
+        publisher.writeLine("done")
+        #expect(publisher.wait() == .exited(0))
     }
 }

@@ -221,3 +221,79 @@ func mrecArguments(_ arguments: [String]) -> (Termination, String, String) {
     let stderr = String(decoding: preadBytes(errors, offset: 0, count: 1 << 16), as: UTF8.self)
     return (.exited(status), lines.joined(separator: "\n"), stderr.hasSuffix("\n") ? String(stderr.dropLast()) : stderr)
 }
+
+/// Issue #14: the migration tool.
+@Suite("mrec migrate and schema --diff", .timeLimit(.minutes(2)))
+struct MrecMigrateTests {
+    let directory = TemporaryDirectory()
+
+    func trades() throws -> String {
+        let path = directory.file("trades.mrec")
+        #expect(mrec("create", path, "--schema", "id:i64,price:f64,qty:i32,side:u8").0 == .exited(0))
+        let rows = directory.file("rows.csv")
+        writeFile(rows, Array("id,price,qty,side\n1,101.5,10,1\n2,99.25,-5,2\n3,1e10,70000,0\n".utf8))
+        #expect(mrec("import", path, "--csv", rows).0 == .exited(0))
+        return path
+    }
+
+    @Test("--dry-run prints the plan and changes nothing; then the migration runs and verify passes")
+    func planAndMigrate() throws {
+        let path = try trades()
+        let before = readWholeFile(path)
+        let schema = "id:i64,price:f64,qty:i64,side:u8,venue:u16"
+        let dry = mrec("migrate", path, "--schema", schema, "--default", "venue=7", "--dry-run")
+        #expect(dry.0 == .exited(0))
+        #expect(dry.1 == """
+            plan for \(path): 3 records, stride 24 -> 32
+              kept     id: i64 @ 0 -> id: i64 @ 0
+              kept     price: f64 @ 8 -> price: f64 @ 8
+              widened  qty: i32 @ 16 -> qty: i64 @ 16
+              moved    side: u8 @ 20 -> side: u8 @ 24
+              added    venue: u16 @ 26 = 7
+            """)
+        #expect(readWholeFile(path) == before)
+        let done = mrec("migrate", path, "--schema", schema, "--default", "venue=7")
+        #expect(done.0 == .exited(0) && done.1.hasSuffix("migrated \(path): 3 records"))
+        #expect(mrec("dump", "--format", "csv", path).1 == "id,price,qty,side,venue\n1,101.5,10,1,7\n2,99.25,-5,2,7\n3,10000000000.0,70000,0,7")
+        #expect(mrec("verify", path).0 == .exited(0))
+        #expect(mrec("migrate", path, "--schema", schema).1.hasSuffix("has this schema already; nothing to do"))
+    }
+
+    @Test("exit statuses: a drop not asked for is 2, a value that does not fit is 1 and changes nothing; --rename and --drop")
+    func refusalsAndRenames() throws {
+        let path = try trades()
+        let before = readWholeFile(path)
+        let unasked = mrec("migrate", path, "--schema", "id:i64,cost:f64,qty:i32", "--rename", "price=cost")
+        #expect(unasked.0 == .exited(2) && unasked.2.contains("the new schema has no field for 'side'"), "\(unasked.2)")
+        let narrow = mrec("migrate", path, "--schema", "id:i64,cost:f64,qty:i16", "--rename", "price=cost", "--drop", "side")
+        #expect(narrow.0 == .exited(1))
+        #expect(narrow.2 == "mrec: migrate '\(path)': record 2, field 'qty': 70000 does not fit in i16; nothing was changed")
+        #expect(readWholeFile(path) == before)
+        let renamed = mrec("migrate", path, "--schema", "side:u8,id:i64,cost:f64", "--rename", "price=cost", "--drop", "qty")
+        #expect(renamed.0 == .exited(0), "\(renamed.2)")
+        #expect(renamed.1.contains("moved    price: f64 @ 8 -> cost: f64 @ 16 (renamed)"), "\(renamed.1)")
+        #expect(renamed.1.contains("dropped  qty: i32 @ 16"))
+        #expect(mrec("dump", "--format", "csv", path).1 == "side,id,cost\n1,1,101.5\n2,2,99.25\n0,3,10000000000.0")
+        #expect(mrec("migrate", path, "--schema", "id:i64", "--rename", "nope=id").0 == .exited(2))
+        #expect(mrec("migrate", path, "--schema", "id:i64,side:u8,cost:f64,venue:u16", "--default", "venue=70000").0 == .exited(2))
+    }
+
+    @Test("schema --diff shows what differs, field by field; 0 when equal, 1 when not")
+    func diff() throws {
+        let old = try trades()
+        let new = directory.file("new.mrec")
+        #expect(mrec("create", new, "--schema", "qty:i64,id:i64,price:f64,venue:u16").0 == .exited(0))
+        let shown = mrec("schema", "--diff", old, new)
+        #expect(shown.0 == .exited(1))
+        #expect(shown.1 == """
+            stride     \(old): 24, \(new): 32
+            moved     id: i64 @ 0 -> id: i64 @ 8
+            moved     price: f64 @ 8 -> price: f64 @ 16
+            changed   qty: i32 @ 16 -> qty: i64 @ 0
+            only in    \(old): side: u8 @ 20
+            only in    \(new): venue: u16 @ 24
+            """)
+        let same = mrec("schema", "--diff", old, old)
+        #expect(same.0 == .exited(0) && same.1 == "\(old) and \(old) have the same schema")
+    }
+}
