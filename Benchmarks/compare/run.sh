@@ -52,5 +52,8 @@ for count in $names; do
   "$swift_side" registry "$data" "$count" | sed 's/^{/{"scaling":"registry",/' >> "$results"
 done
 
+echo "== migration beside cp (docs/PERFORMANCE.md, Migration)"
+COMPARE_DATA="$data" "$root/Benchmarks/migrate/run.sh" 16777216 3 | tee "$output/migrate.md"
+
 python3 "$here/report.py" "$results" "$output"
 echo "== wrote $output/results.md and $output/compare.png"

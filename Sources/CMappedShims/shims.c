@@ -20,3 +20,7 @@ long cmapped_filesystem_type(int descriptor) {
     struct statfs status;
     return fstatfs(descriptor, &status) == 0 ? (long)status.f_type : -1;
 }
+
+int cmapped_start_writeback(int descriptor, long long offset, long long length) {
+    return sync_file_range(descriptor, offset, length, SYNC_FILE_RANGE_WRITE);
+}

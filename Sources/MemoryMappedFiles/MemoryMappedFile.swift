@@ -494,6 +494,43 @@ extension MemoryMappedFile {
     }
 }
 
+// MARK: - Writing through the descriptor
+
+extension MemoryMappedFile {
+    /// Writes `bytes` at `offset` of the file with `pwrite`, not through a view: views see the
+    /// bytes at once (one page cache). For filling fresh parts of a file in bulk, this skips the
+    /// page faults that first touches of a mapping take, and the zero-filling of each page that
+    /// comes with them (what a migration does). Needs write access; the range must lie inside the capacity.
+    public func write(_ bytes: UnsafeRawBufferPointer, atFileOffset offset: Int) throws(MappedFileError) {
+        precondition(offset >= 0 && bytes.count <= capacity - offset,
+                     "MemoryMappedFile: a write of \(bytes.count) bytes at \(offset) is outside the capacity \(capacity)")
+        guard access.canWrite && access != .copyOnWrite else {
+            throw MappedFileError(.invalidAccess, operation: "write", path: state.path, message: "a map with .\(access) access cannot write the file")
+        }
+        var written = 0
+        while written < bytes.count {
+            // SAFETY: written < bytes.count, so the source stays inside `bytes`.
+            let result = system_pwrite(descriptor.rawValue, bytes.baseAddress! + written, bytes.count - written, off_t(offset + written))
+            if result < 0 {
+                if lastErrno == EINTR { continue }
+                throw .system("pwrite", errno: lastErrno, operation: "write", path: state.path)
+            }
+            written += result
+        }
+    }
+}
+
+extension MemoryMappedFile {
+    /// Starts writing `range` of the file back to the disk, and returns at once
+    /// (`sync_file_range` with `SYNC_FILE_RANGE_WRITE`). It promises nothing about durability:
+    /// a later ``flush()`` still waits for the disk, but finds less left to write. Bulk writers
+    /// call it as they go, so the disk works while they do.
+    public func startWriteback(range: Range<Int>) {
+        guard state.isPersisted, !range.isEmpty else { return }
+        _ = system_start_writeback(descriptor.rawValue, range.lowerBound, range.count)  // advisory: a failure shows at flush
+    }
+}
+
 // MARK: - Growth
 
 extension MemoryMappedFile {

@@ -55,6 +55,15 @@ internal func system_write(_ descriptor: Int32, _ buffer: UnsafeRawPointer, _ co
     write(descriptor, buffer, count)
 }
 
+internal func system_pwrite(_ descriptor: Int32, _ buffer: UnsafeRawPointer, _ count: Int, _ offset: off_t) -> Int {
+    pwrite(descriptor, buffer, count, offset)
+}
+
+/// sync_file_range(2), SYNC_FILE_RANGE_WRITE: starts writeback of a range; does not wait.
+internal func system_start_writeback(_ descriptor: Int32, _ offset: Int, _ length: Int) -> Int32 {
+    cmapped_start_writeback(descriptor, Int64(offset), Int64(length))
+}
+
 internal func system_unlink(_ path: UnsafePointer<CChar>) -> Int32 {
     unlink(path)
 }

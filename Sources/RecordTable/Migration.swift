@@ -134,64 +134,137 @@ public struct MigrationPlan: Sendable {
         self.steps = steps
     }
 
-    /// The record transform this plan compiles to.
+    /// The record transform this plan compiles to: plain integer operations (no Strings or
+    /// Arrays touched per record), adjacent copies merged into one, and the defaults of added
+    /// fields in a template record that each new record starts from.
     func transform() -> RecordTransform {
         var operations: [FieldOperation] = []
+        var template = [UInt8](repeating: 0, count: target.stride)
         for step in steps {
             guard let target = step.target else { continue }
             if let source = step.source {
                 operations.append(FieldOperation(source: source, target: target))
             } else if let value = step.defaultValue {
-                operations.append(FieldOperation(fill: FieldCodec.encode(value, for: target), at: target.offset))
+                let bytes = FieldCodec.encode(value, for: target)
+                template.replaceSubrange(target.offset..<target.offset + bytes.count, with: bytes)
             }
         }
         let checked = operations.filter(\.needsCheck)
-        let schema = target
+        let compiled = CompiledOperation.compile(operations)
+        let usesTemplate = template.contains { $0 != 0 }
+        let sourceStride = source.stride, targetStride = target.stride
         return RecordTransform(
-            sourceStride: source.stride, targetStride: target.stride,
+            sourceStride: sourceStride, targetStride: targetStride,
             check: checked.isEmpty ? nil : { record in
-                for operation in checked {
-                    if let problem = operation.problem(in: record) { return problem }
+                for index in checked.indices {
+                    if let problem = checked[index].problem(in: record) { return problem }
                 }
                 return nil
             },
-            apply: { source, target in
-                for operation in operations { operation.apply(source, target) }
+            applyRecords: { source, target, count in
+                compiled.withUnsafeBufferPointer { operations in
+                    template.withUnsafeBytes { template in
+                        for record in 0..<count {
+                            let input = source + record &* sourceStride, output = target + record &* targetStride
+                            if usesTemplate { output.copyMemory(from: template.baseAddress!, byteCount: targetStride) }
+                            for operation in operations { operation.apply(input, output) }
+                        }
+                    }
+                }
             },
-            targetSchema: schema)
+            targetSchema: target)
     }
 }
 
-/// A record-by-record rewrite: from a record of one stride into a zeroed record of another,
+/// One field's conversion as plain integers, for the per-record loop of a migration.
+struct CompiledOperation {
+    enum Kind: UInt8 { case copy, integer, float }
+    var kind: Kind
+    var sourceOffset: Int
+    var targetOffset: Int
+    /// Bytes to copy (`copy`), or elements to convert.
+    var length: Int
+    var sourceType: FieldType
+    var targetType: FieldType
+
+    /// The operations of `fields`, with copies that continue one another merged.
+    static func compile(_ fields: [FieldOperation]) -> [CompiledOperation] {
+        var operations: [CompiledOperation] = []
+        for field in fields {
+            let source = field.source!, target = field.target
+            switch field.kind {
+            case .copy:
+                let length = min(source.size, target.size)
+                if let last = operations.last, last.kind == .copy, last.sourceOffset + last.length == source.offset,
+                   last.targetOffset + last.length == target.offset {
+                    operations[operations.count - 1].length += length
+                } else {
+                    operations.append(CompiledOperation(kind: .copy, sourceOffset: source.offset, targetOffset: target.offset,
+                                                        length: length, sourceType: source.type, targetType: target.type))
+                }
+            case .integer, .float:
+                operations.append(CompiledOperation(kind: field.kind == .integer ? .integer : .float, sourceOffset: source.offset,
+                                                    targetOffset: target.offset, length: target.count,
+                                                    sourceType: source.type, targetType: target.type))
+            }
+        }
+        return operations
+    }
+
+    @inline(__always)
+    func apply(_ record: UnsafeRawPointer, _ output: UnsafeMutableRawPointer) {
+        switch kind {
+        case .copy:
+            (output + targetOffset).copyMemory(from: record + sourceOffset, byteCount: length)
+        case .integer:
+            for element in 0..<length {
+                let value = FieldCodec.loadInteger(record + sourceOffset + element * sourceType.size, sourceType)
+                FieldCodec.storeInteger(value, output + targetOffset + element * targetType.size, targetType)
+            }
+        case .float:
+            for element in 0..<length {
+                let value = FieldCodec.loadDouble(record + sourceOffset + element * sourceType.size, sourceType)
+                let address = output + targetOffset + element * targetType.size
+                if targetType == .float64 { address.storeBytes(of: value.bitPattern.littleEndian, as: UInt64.self) } else {
+                    address.storeBytes(of: Float(value).bitPattern.littleEndian, as: UInt32.self)
+                }
+            }
+        }
+    }
+}
+
+/// A record-by-record rewrite: from records of one stride into zeroed records of another,
 /// with an optional check that runs over every record before anything is written.
 struct RecordTransform: @unchecked Sendable {
-    // SAFETY (Sendable): the closures capture only immutable values.
+    // SAFETY (Sendable): the closures capture only immutable values, and scratch memory used
+    // from one thread at a time.
     let sourceStride: Int
     let targetStride: Int
     /// A problem with the record ("field 'qty': 70000 does not fit in i16"), or nil.
     let check: ((UnsafeRawPointer) -> String?)?
-    /// Writes the new record; the target bytes start as zeros.
-    let apply: (UnsafeRawPointer, UnsafeMutableRawPointer) -> Void
+    /// Writes `count` new records from `count` old ones; the target bytes start as zeros.
+    let applyRecords: (UnsafeRawPointer, UnsafeMutableRawPointer, Int) -> Void
     let targetSchema: RecordSchema
 
-    /// This transform, then `next`, through a scratch record.
+    /// This transform, then `next`, record by record through a scratch record.
     func then(_ next: RecordTransform) -> RecordTransform {
         let first = self
-        let scratch = UnsafeMutableRawPointer.allocate(byteCount: max(1, first.targetStride), alignment: 16)
-        let box = ScratchBox(scratch)
+        let box = ScratchBox(UnsafeMutableRawPointer.allocate(byteCount: max(1, first.targetStride), alignment: 16))
         return RecordTransform(
             sourceStride: first.sourceStride, targetStride: next.targetStride,
             check: { record in
                 if let problem = first.check?(record) { return problem }
                 guard let secondCheck = next.check else { return nil }
                 box.pointer.initializeMemory(as: UInt8.self, repeating: 0, count: first.targetStride)
-                first.apply(record, box.pointer)
+                first.applyRecords(record, box.pointer, 1)
                 return secondCheck(UnsafeRawPointer(box.pointer))
             },
-            apply: { source, target in
-                box.pointer.initializeMemory(as: UInt8.self, repeating: 0, count: first.targetStride)
-                first.apply(source, box.pointer)
-                next.apply(UnsafeRawPointer(box.pointer), target)
+            applyRecords: { source, target, count in
+                for record in 0..<count {
+                    box.pointer.initializeMemory(as: UInt8.self, repeating: 0, count: first.targetStride)
+                    first.applyRecords(source + record * first.sourceStride, box.pointer, 1)
+                    next.applyRecords(UnsafeRawPointer(box.pointer), target + record * next.targetStride, 1)
+                }
             },
             targetSchema: next.targetSchema)
     }
@@ -207,17 +280,15 @@ final class ScratchBox: @unchecked Sendable {
 
 /// One field's conversion, compiled: copy, convert element by element, or fill with a default.
 struct FieldOperation: Sendable {
-    enum Kind: Sendable { case copy, integer, float, fill }
+    enum Kind: Sendable { case copy, integer, float }
     let kind: Kind
     let source: RecordField?
     let target: RecordField
-    let fillBytes: [UInt8]
     let needsCheck: Bool
 
     init(source: RecordField, target: RecordField) {
         self.source = source
         self.target = target
-        self.fillBytes = []
         let change = FieldCodec.change(from: source, to: target)!
         needsCheck = change == .narrow
         if source.type == target.type && (source.type == .char || source.type == .bytes || source.count == target.count) {
@@ -226,39 +297,6 @@ struct FieldOperation: Sendable {
             kind = .float
         } else {
             kind = .integer
-        }
-    }
-
-    init(fill bytes: [UInt8], at offset: Int) {
-        kind = .fill
-        source = nil
-        target = RecordField(name: "", type: .bytes, offset: offset, count: bytes.count)
-        fillBytes = bytes
-        needsCheck = false
-    }
-
-    func apply(_ record: UnsafeRawPointer, _ output: UnsafeMutableRawPointer) {
-        switch kind {
-        case .fill:
-            fillBytes.withUnsafeBytes { output.advanced(by: target.offset).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-        case .copy:
-            let source = self.source!
-            output.advanced(by: target.offset).copyMemory(from: record + source.offset, byteCount: min(source.size, target.size))
-        case .integer:
-            let source = self.source!
-            for element in 0..<target.count {
-                let value = FieldCodec.loadInteger(record + source.offset + element * source.type.size, source.type)
-                FieldCodec.storeInteger(value, output + target.offset + element * target.type.size, target.type)
-            }
-        case .float:
-            let source = self.source!
-            for element in 0..<target.count {
-                let value = FieldCodec.loadDouble(record + source.offset + element * source.type.size, source.type)
-                let address = output + target.offset + element * target.type.size
-                if target.type == .float64 { address.storeBytes(of: value.bitPattern.littleEndian, as: UInt64.self) } else {
-                    address.storeBytes(of: Float(value).bitPattern.littleEndian, as: UInt32.self)
-                }
-            }
         }
     }
 

@@ -115,16 +115,19 @@ public enum TableMigration {
         let new = try TableStorage.create(path: path, schema: transform.targetSchema, metadata: metadata, capacity: count,
                                           durability: durability, replacing: true)
         defer { try? new.close() }
+        // Records are built in a small buffer and written with pwrite: the new file's pages are
+        // never faulted in through the mapping (which zero-fills each one first), and the old
+        // mapping lets go of what it has read, so memory stays flat (it streams).
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, chunk * transform.targetStride), alignment: 64)
+        defer { buffer.deallocate() }
         for start in stride(from: 0, to: count, by: chunk) {
             let end = min(count, start + chunk)
-            let output = try new.slotsForAppending(end - start)
-            for index in start..<end {
-                transform.apply(UnsafeRawPointer(old.records + index * transform.sourceStride), output + (index - start) * transform.targetStride)
-            }
+            let bytes = (end - start) * transform.targetStride
+            buffer.baseAddress!.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+            transform.applyRecords(UnsafeRawPointer(old.records + start * transform.sourceStride), buffer.baseAddress!, end - start)
+            try new.writeRecords(UnsafeRawBufferPointer(rebasing: buffer[0..<bytes]), at: start)
             try new.publish(count: end)
-            // Streaming: both mappings let go of what they have done with (the data stays in the page cache).
             old.advise(.doneWith, records: start..<end)
-            new.advise(.doneWith, records: start..<end)
         }
         try new.commit()
         try new.replaceFile()
@@ -257,14 +260,17 @@ private func customTransform<Old: MappedRecord, New: MappedRecord>(
     let scratch = ScratchBox(UnsafeMutableRawPointer.allocate(byteCount: MemoryLayout<Old>.stride, alignment: max(16, MemoryLayout<Old>.alignment)))
     return RecordTransform(
         sourceStride: MemoryLayout<Old>.stride, targetStride: MemoryLayout<New>.stride, check: nil,
-        apply: { source, target in
-            scratch.pointer.copyMemory(from: source, byteCount: MemoryLayout<Old>.stride)
-            for offset in boolOffsets where scratch.pointer.load(fromByteOffset: offset, as: UInt8.self) > 1 {
-                scratch.pointer.storeBytes(of: 1, toByteOffset: offset, as: UInt8.self)
+        applyRecords: { source, target, count in
+            for record in 0..<count {
+                scratch.pointer.copyMemory(from: source + record * MemoryLayout<Old>.stride, byteCount: MemoryLayout<Old>.stride)
+                for offset in boolOffsets where scratch.pointer.load(fromByteOffset: offset, as: UInt8.self) > 1 {
+                    scratch.pointer.storeBytes(of: 1, toByteOffset: offset, as: UInt8.self)
+                }
+                let new = body(scratch.pointer.load(as: Old.self))
+                let output = target + record * MemoryLayout<New>.stride
+                output.storeBytes(of: new, as: New.self)
+                for run in paddingRuns { (output + run.offset).initializeMemory(as: UInt8.self, repeating: 0, count: run.length) }
             }
-            let new = body(scratch.pointer.load(as: Old.self))
-            target.storeBytes(of: new, as: New.self)
-            for run in paddingRuns { (target + run.offset).initializeMemory(as: UInt8.self, repeating: 0, count: run.length) }
         },
         targetSchema: New.schema)
 }

@@ -379,6 +379,21 @@ final class TableStorage {
         syncedBelow = count
     }
 
+    /// Writes whole records at `index` through the descriptor (`pwrite`), for bulk filling of
+    /// a fresh table: no page faults, no zero-filling of pages first. Publish them afterwards.
+    func writeRecords(_ bytes: UnsafeRawBufferPointer, at index: Int) throws(RecordTableError) {
+        requireWritable("writeRecords")
+        precondition(bytes.count % stride == 0 && index + bytes.count / stride <= capacity,
+                     "TableStorage: writeRecords past the capacity")
+        let offset = header.dataOffset + index * stride
+        do {
+            try map!.write(bytes, atFileOffset: offset)
+        } catch {
+            throw RecordTableError(error, operation: "writeRecords", path: path)
+        }
+        map!.startWriteback(range: offset..<offset + bytes.count)
+    }
+
     /// Puts this table, made by `create(…replacing: true)`, over the file at its path: fsyncs
     /// it whole, then renames it into place and syncs the directory.
     func replaceFile() throws(RecordTableError) {

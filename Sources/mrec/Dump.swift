@@ -109,6 +109,10 @@ struct Dump: ParsableCommand {
                     complain("\(file) shrank while it was followed (another process truncated it); stopped")
                     throw ExitCode(ExitStatus.cannotRead.rawValue)
                 }
+                if error.code == .replaced {
+                    complain("\(file) was replaced while it was followed (a migration); run the command again to follow the new table")
+                    throw ExitCode(ExitStatus.cannotRead.rawValue)
+                }
                 throw ExitCode(error.exitStatus.rawValue)
             }
             for index in next..<min(max(next, count), end) { printer.print(index, &out) }

@@ -297,3 +297,19 @@ struct MrecMigrateTests {
         #expect(same.0 == .exited(0) && same.1 == "\(old) and \(old) have the same schema")
     }
 }
+
+extension MrecMigrateTests {
+    @Test("dump --follow says so when the table is migrated under it, and exits 3")
+    func followNoticesMigration() throws {
+        let path = try trades()
+        let errors = directory.file("follow-stderr")
+        let tool = builtExecutable("mrec")
+        let follower = ChildProcess(["/bin/sh", "-c", "'\(tool)' dump --follow --no-header --fields id '\(path)' 2>'\(errors)'; echo \"status $?\""])
+        var lines: [String] = []
+        while lines.count < 3, let line = follower.readLine() { lines.append(line) }
+        #expect(mrec("migrate", path, "--schema", "id:i64,price:f64,qty:i64,side:u8").0 == .exited(0))
+        #expect(follower.readLine() == "status 3")
+        let message = String(decoding: readWholeFile(errors), as: UTF8.self)
+        #expect(message.contains("was replaced while it was followed (a migration)"), "\(message)")
+    }
+}

@@ -24,6 +24,9 @@ extern const int cmapped_AT_EMPTY_PATH;
 /// fstatfs(2)'s f_type (TMPFS_MAGIC and so on) for a descriptor, or -1 with errno set.
 long cmapped_filesystem_type(int descriptor);
 
+/// sync_file_range(2) with SYNC_FILE_RANGE_WRITE: start writing back a range, without waiting.
+int cmapped_start_writeback(int descriptor, long long offset, long long length);
+
 /// An 8-byte load with acquire ordering; `address` must be 8-byte aligned.
 static inline uint64_t cmapped_load_acquire_u64(const void *address) {
     return __atomic_load_n((const uint64_t *)address, __ATOMIC_ACQUIRE);
