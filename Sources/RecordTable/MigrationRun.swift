@@ -84,16 +84,21 @@ public enum TableMigration {
     /// The metadata key that records a table's schema version.
     public static let versionKey = "mappedrecords.schema-version"
 
+    /// How long a migration waits for the writer lock before it fails with `writerActive`:
+    /// a writer that is closing, or a process that another thread is starting (it holds copies
+    /// of this process's descriptors until its `exec`), lets go within it.
+    public static let defaultWriterWait: Duration = .seconds(1)
+
     /// Rewrites the table at `path` with `build`'s transform, or leaves it when `build` says
     /// there is nothing to do. Holds the writer lock throughout; checks every record first
     /// when the transform narrows; writes the new table unnamed beside the old one, syncs it,
     /// and renames it over the old path (then syncs the directory). A crash at any moment
     /// leaves the whole old table or the whole new one at the path.
     static func rewrite(
-        path: String,
+        path: String, waitForWriter: Duration = TableMigration.defaultWriterWait,
         build: (_ schema: RecordSchema, _ metadata: [(key: String, value: String)]) throws(RecordTableError) -> (RecordTransform, [(key: String, value: String)])?
     ) throws(RecordTableError) -> MigrationReport {
-        let old = try TableStorage.open(path: path, writable: true, durability: .batch, waitForWriter: nil)
+        let old = try TableStorage.open(path: path, writable: true, durability: .batch, waitForWriter: waitForWriter)
         defer { try? old.close(committing: false) }
         let leftovers = MemoryMappedFile.removeLeftoverReplacements(for: path)
         guard let (transform, metadata) = try build(old.header.schema, old.header.metadata) else {
@@ -147,8 +152,10 @@ public enum TableMigration {
 
     /// Migrates the table at `path` to `target` by field names (see ``MigrationPlan``).
     @discardableResult
-    public static func migrate(path: String, to target: RecordSchema, options: MigrationOptions = .init()) throws(RecordTableError) -> MigrationReport {
-        try rewrite(path: path) { (schema, metadata) throws(RecordTableError) in
+    public static func migrate(
+        path: String, to target: RecordSchema, options: MigrationOptions = .init(), waitForWriter: Duration = defaultWriterWait
+    ) throws(RecordTableError) -> MigrationReport {
+        try rewrite(path: path, waitForWriter: waitForWriter) { (schema, metadata) throws(RecordTableError) in
             guard schema != target else { return nil }
             do throws(RecordTableError) {
                 return (try MigrationPlan(from: schema, to: target, options: options).transform(), metadata)
@@ -165,13 +172,16 @@ extension RecordTable {
     /// from `@Field(renamedFrom:)` and `options`, widening is automatic, narrowing is checked,
     /// and dropping needs `options.drops`. Does nothing if the file already has the schema.
     /// - Throws: `schemaMismatch` (a field that cannot convert, an unasked drop),
-    ///   `valueDoesNotFit` (naming the first record and field), `writerActive`, `noSpace`
+    ///   `valueDoesNotFit` (naming the first record and field), `writerActive` (after
+    ///   `waitForWriter`), `noSpace`
     ///   (the old table is untouched), and every error of opening.
     @discardableResult
-    public static func migrate(path: String, options: MigrationOptions = .init()) throws(RecordTableError) -> MigrationReport {
+    public static func migrate(
+        path: String, options: MigrationOptions = .init(), waitForWriter: Duration = TableMigration.defaultWriterWait
+    ) throws(RecordTableError) -> MigrationReport {
         let options = options.withDefaults(of: Record.self)
         let version = (Record.self as? any VersionedRecord.Type)?.schemaVersion
-        return try TableMigration.rewrite(path: path) { (schema, metadata) throws(RecordTableError) in
+        return try TableMigration.rewrite(path: path, waitForWriter: waitForWriter) { (schema, metadata) throws(RecordTableError) in
             guard schema != Record.schema else { return nil }
             do throws(RecordTableError) {
                 return (try MigrationPlan(from: schema, to: Record.schema, options: options).transform(), metadata.settingVersion(version))
@@ -186,9 +196,10 @@ extension RecordTable where Record: VersionedRecord {
     /// Migrates the table at `path` through the stages of `plan`, from the version the file
     /// records (or whose schema it has) to `Record`'s, in one pass and one rewrite.
     @discardableResult
-    public static func migrate<Plan: RecordMigrationPlan>(path: String, plan: Plan.Type) throws(RecordTableError) -> MigrationReport
-    where Plan.Current == Record {
-        try TableMigration.rewrite(path: path) { (schema, metadata) throws(RecordTableError) in
+    public static func migrate<Plan: RecordMigrationPlan>(
+        path: String, plan: Plan.Type, waitForWriter: Duration = TableMigration.defaultWriterWait
+    ) throws(RecordTableError) -> MigrationReport where Plan.Current == Record {
+        try TableMigration.rewrite(path: path, waitForWriter: waitForWriter) { (schema, metadata) throws(RecordTableError) in
             func refuse(_ message: String) -> RecordTableError {
                 RecordTableError(.schemaMismatch, operation: "migrate", path: path, message: message)
             }

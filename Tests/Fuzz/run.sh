@@ -7,9 +7,17 @@ seconds="${1:-60}"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 scratch="$root/.build-fuzz"
 cd "$root"
-swift build --scratch-path "$scratch" --product mapped-fuzz \
-  -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DMAPPED_FUZZING >/dev/null
-binary="$(swift build --scratch-path "$scratch" --show-bin-path)/mapped-fuzz"
+# Without the macro trait: the fuzz targets need no macro, and the sanitizer flags would also
+# reach the macro's compiler plug-in, a host program that does not link with libFuzzer.
+mkdir -p "$scratch"
+build=(swift build --scratch-path "$scratch" --disable-default-traits)
+if ! "${build[@]}" --product mapped-fuzz \
+  -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DMAPPED_FUZZING > "$scratch/build.log" 2>&1; then
+  tail -30 "$scratch/build.log"
+  echo "fuzz: the build failed; see $scratch/build.log"
+  exit 1
+fi
+binary="$("${build[@]}" --show-bin-path)/mapped-fuzz"
 mkdir -p "$scratch/crashes"
 status=0
 for target in table-file record-decoder registry-entry schema-text; do
