@@ -156,13 +156,34 @@ extension MemoryMappedFile {
         permissions: MemoryMappedFile.FilePermissions, registry: Registry?, mustCreate: Bool, operation: String
     ) throws(RegistryError) -> NamedMemoryMappedFile {
         try Registry.validate(name, operation: operation)
+        try mapping(operation: operation, subject: name) { () throws(MappedFileError) in
+            try MemoryMappedFile.checkArguments(access: access, options: options, operation: operation, path: name)
+        }
+        guard capacity > 0 else {
+            throw RegistryError(.invalidCapacity, operation: operation, subject: name, message: "the capacity \(capacity) must be above zero")
+        }
         let registry = try Registry.resolve(registry)
         let holder = try registry.acquireHolder()
         // Create a candidate object outside the registry's transaction; the transaction decides.
+        // It is made read-write (it must be sized), then mapped with the access asked for, so a
+        // name can be created .read, .readExecute or .copyOnWrite, as .NET allows.
         let systemName = Registry.freshSystemName()
+        let writable = access.canWrite && access != .copyOnWrite
         let candidateMap = try mapping(operation: operation, subject: name) { () throws(MappedFileError) in
-            try MemoryMappedFile.createSharedMemory(
-                systemName: systemName, mode: .createNew, capacity: capacity, access: access, options: options, permissions: permissions)
+            let created = try MemoryMappedFile.createSharedMemory(
+                systemName: systemName, mode: .createNew, capacity: capacity, access: writable ? access : .readWrite,
+                options: options, permissions: permissions)
+            guard !writable else { return created }
+            let reopened: MemoryMappedFile
+            do throws(MappedFileError) {
+                reopened = try MemoryMappedFile.openSharedMemory(systemName: systemName, access: access)
+            } catch {
+                try? created.close(flush: false)
+                try? MemoryMappedFile.removeSharedMemory(systemName: systemName)
+                throw error
+            }
+            try? created.close(flush: false)
+            return reopened
         }
         let candidate = RegistryEntry(name: name, kind: .sharedMemory, object: systemName, offset: 0, length: capacity,
                                       access: access, createdNanoseconds: realtimeNanoseconds(), holders: [])

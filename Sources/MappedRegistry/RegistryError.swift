@@ -10,6 +10,10 @@ public struct RegistryError: Error, Hashable, Sendable, CustomStringConvertible 
         case nameExists
         /// A name is empty, longer than 255 bytes, or contains "/" or NUL.
         case invalidName
+        /// The capacity is not above zero, or does not fit the object.
+        case invalidCapacity
+        /// The access or options do not go together (write-only memory, unknown option bits).
+        case invalidAccess
         /// The name belongs to another kind of object (a mutex, not a map).
         case wrongKind
         /// Permission denied: the registry directory, a backing file or shared-memory object.
@@ -62,6 +66,8 @@ public struct RegistryError: Error, Hashable, Sendable, CustomStringConvertible 
         case .permissionDenied: code = .accessDenied
         case .noSpace: code = .noSpace
         case .invalidName: code = .invalidName
+        case .invalidCapacity: code = .invalidCapacity
+        case .invalidAccess: code = .invalidAccess
         default: code = .ioError
         }
         self.init(code, operation: operation, subject: subject, call: error.systemCall, errno: error.errno, message: error.message)

@@ -1,9 +1,17 @@
 import MemoryMappedFiles
 import RecordTable
 
-/// A record table published under a name; the name lives while this is open.
+/// A name published for a table file, independent of any table handle; the name lives while
+/// this is open (or until its process dies). Most code wants ``RecordTable/publish(as:registry:)``,
+/// whose names live as long as the table.
 public struct TablePublication: ~Copyable, Sendable {
     let named: NamedMemoryMappedFile
+
+    /// Publishes the table file at `path` under `name`, for as long as the result is kept open.
+    /// - Throws: `nameExists` if a live holder has the name; `invalidName`.
+    public init(publishing path: String, as name: String, registry: Registry? = nil) throws(RegistryError) {
+        named = try MemoryMappedFile.createFromFile(path: path, access: .read, name: name, registry: registry)
+    }
 
     /// The published name.
     public var name: String { named.name }
@@ -14,11 +22,48 @@ public struct TablePublication: ~Copyable, Sendable {
     }
 }
 
+/// A name that a table keeps while it is open (``RecordTable/publish(as:registry:)``).
+final class PublishedName: TableCompanion, @unchecked Sendable {
+    // SAFETY (Sendable): used from the table's thread, as the table is.
+    let name: String
+    private var publication: TablePublication?
+
+    init(_ publication: consuming TablePublication) {
+        name = publication.name
+        self.publication = Optional(publication)
+    }
+
+    /// Withdraws the name now; the table's close does it otherwise.
+    func withdraw() throws(RegistryError) {
+        if let publication = publication.take() { try publication.close() }
+    }
+
+    func tableDidClose() {
+        try? withdraw()  // a failed release is retried by the registry before its next operation
+    }
+}
+
 extension RecordTable {
     /// Publishes this table under `name`, so other processes can open it with
-    /// ``open(name:access:registry:)``. The name stays while the returned publication is open.
-    public func publish(as name: String, registry: Registry? = nil) throws(RegistryError) -> TablePublication {
-        TablePublication(named: try MemoryMappedFile.createFromFile(path: path, access: .read, name: name, registry: registry))
+    /// ``open(name:access:durability:registry:)``. The table keeps the name until it closes
+    /// (or its process dies); ``withdrawPublication(_:)`` withdraws it earlier. There is no
+    /// handle to keep, so the name cannot vanish by accident.
+    /// - Throws: `nameExists` if a live holder has the name; `invalidName`.
+    public func publish(as name: String, registry: Registry? = nil) throws(RegistryError) {
+        attach(PublishedName(try TablePublication(publishing: path, as: name, registry: registry)))
+    }
+
+    /// The names this table has published.
+    public var publishedNames: [String] { companions.compactMap { ($0 as? PublishedName)?.name } }
+
+    /// Withdraws a name this table published, before the table closes.
+    /// Traps if the table did not publish `name`.
+    public func withdrawPublication(_ name: String) throws(RegistryError) {
+        guard let published = companions.lazy.compactMap({ $0 as? PublishedName }).first(where: { $0.name == name }) else {
+            preconditionFailure("RecordTable: this table did not publish the name '\(name)'")
+        }
+        detach(published)
+        try published.withdraw()
     }
 
     /// Opens the table published under `name`.

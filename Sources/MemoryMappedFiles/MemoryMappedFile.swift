@@ -311,6 +311,7 @@ extension MemoryMappedFile {
         guard capacity > 0 else {
             throw MappedFileError(.invalidCapacity, operation: operation, path: nil, message: "the capacity \(capacity) must be above zero")
         }
+        try checkArguments(access: access, options: options, operation: operation, path: nil)
         let raw = system_memfd_create("mapped-records", closeOnExec: true)
         guard raw >= 0 else { throw .system("memfd_create", errno: lastErrno, operation: operation, path: nil) }
         let descriptor = OwnedDescriptor(raw)
@@ -345,6 +346,7 @@ extension MemoryMappedFile {
             MappedFileError(code, operation: operation, path: path, message: message)
         }
         guard capacity >= 0 else { throw fail(.invalidCapacity, "the capacity \(capacity) is negative") }
+        try checkArguments(access: access, options: options, operation: operation, path: path)
         if mode.modifiesFile && (!access.canWrite || access == .copyOnWrite) {
             throw fail(.invalidAccess, "mode .\(mode) changes the object, which needs .readWrite access, not .\(access)")
         }
@@ -392,18 +394,33 @@ extension MemoryMappedFile {
     }
 
     /// Adopts a descriptor of a file or memory object, for example one inherited from a
-    /// parent process; the map closes it.
-    /// - Parameter capacity: 0 maps the object at its size (an error if it is empty); a larger
-    ///   capacity grows it first, as .NET's `CreateFromFile(FileStream, …, capacity, …)` does.
+    /// parent process; .NET's `CreateFromFile(FileStream, …, leaveOpen)`.
+    /// - Parameters:
+    ///   - access: The most access a view may have; `.write` is refused, as for files.
+    ///   - capacity: 0 maps the object at its size (an error if it is empty); a larger
+    ///     capacity grows it first, as .NET's `CreateFromFile(FileStream, …, capacity, …)` does.
+    ///   - leaveOpen: Whether closing the map leaves the descriptor open for its owner; by
+    ///     default the map owns it and closes it.
+    /// - Throws: `notRegularFile` for a descriptor of anything but a regular file (which memfd and
+    ///   shared-memory objects are) or a block device; `invalidAccess`; `invalidCapacity`.
     public static func adoptDescriptor(
-        _ rawDescriptor: Int32, access: MemoryMappedFileAccess = .readWrite, capacity: Int = 0
+        _ rawDescriptor: Int32, access: MemoryMappedFileAccess = .readWrite, capacity: Int = 0, leaveOpen: Bool = false
     ) throws(MappedFileError) -> MemoryMappedFile {
         let operation = "adoptDescriptor"
-        let descriptor = OwnedDescriptor(rawDescriptor)
+        let descriptor = OwnedDescriptor(rawDescriptor, leavesOpen: leaveOpen)
         guard capacity >= 0 else {
             throw MappedFileError(.invalidCapacity, operation: operation, path: nil, message: "the capacity \(capacity) is negative")
         }
-        let size = Int(try descriptor.status(operation: operation, path: nil).st_size)
+        guard access != .write else {
+            throw MappedFileError(.invalidAccess, operation: operation, path: nil, message: "a descriptor cannot be mapped write-only; use .readWrite")
+        }
+        let status = try descriptor.status(operation: operation, path: nil)
+        let type = status.st_mode & S_IFMT
+        guard type == S_IFREG || type == S_IFBLK else {
+            throw MappedFileError(.notRegularFile, operation: operation, path: nil,
+                                  message: "the descriptor is not a regular file or a block device, and cannot be mapped")
+        }
+        let size = Int(status.st_size)
         if capacity > size {
             guard access.canWrite && access != .copyOnWrite else {
                 throw MappedFileError(.invalidCapacity, operation: operation, path: nil,
@@ -416,6 +433,21 @@ extension MemoryMappedFile {
             throw MappedFileError(.invalidCapacity, operation: operation, path: nil, message: "the object is empty; give a capacity above zero")
         }
         return MemoryMappedFile(descriptor: descriptor, capacity: finalCapacity, access: access, kind: .descriptor)
+    }
+
+    /// Refuses write-only access (a mapping can always be read) and option bits this library
+    /// does not know, as .NET does: what every call that creates memory checks first. Layers
+    /// that create memory through other paths (named maps) call it too.
+    public static func checkArguments(
+        access: MemoryMappedFileAccess, options: MemoryMappedFileOptions, operation: String, path: String?
+    ) throws(MappedFileError) {
+        guard access != .write else {
+            throw MappedFileError(.invalidAccess, operation: operation, path: path, message: "memory cannot be mapped write-only; use .readWrite")
+        }
+        guard options.isSubset(of: .known) else {
+            throw MappedFileError(.invalidAccess, operation: operation, path: path,
+                                  message: "unknown option bits 0x\(String(options.subtracting(.known).rawValue, radix: 16))")
+        }
     }
 
     /// Sets the size of a memory object, committing the memory unless delayed.

@@ -25,14 +25,15 @@ public enum MemoryMappedFileAccess: Sendable, Hashable, CaseIterable {
     /// Whether a view with access `view` may be made from a map with this access.
     ///
     /// A view may ask for less than its map, never more: a read-only map gives
-    /// read-only views, a copy-on-write map gives read or copy-on-write views.
+    /// read-only or copy-on-write views (whose writes stay private, as .NET allows), a
+    /// copy-on-write map gives read or copy-on-write views.
     public func allowsView(_ view: MemoryMappedFileAccess) -> Bool {
         switch self {
-        case .read: return view == .read
+        case .read: return view == .read || view == .copyOnWrite
         case .write: return view == .write
         case .readWrite: return view != .readExecute && view != .readWriteExecute
         case .copyOnWrite: return view == .read || view == .copyOnWrite
-        case .readExecute: return view == .read || view == .readExecute
+        case .readExecute: return view == .read || view == .readExecute || view == .copyOnWrite
         case .readWriteExecute: return true
         }
     }
@@ -107,6 +108,9 @@ public struct MemoryMappedFileOptions: OptionSet, Sendable, Hashable {
     /// `noSpace` error then. With it, memory is allocated page by page as views
     /// first touch it, and a shortage at that moment is a `SIGBUS`. See docs/CAVEATS.md.
     public static let delayAllocatePages = MemoryMappedFileOptions(rawValue: 1 << 0)
+
+    /// Every option this library knows; other bits are refused, as .NET refuses them.
+    public static let known: MemoryMappedFileOptions = [.delayAllocatePages]
 }
 
 extension MemoryMappedFile {

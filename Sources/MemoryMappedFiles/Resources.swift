@@ -96,10 +96,13 @@ struct OwnedDescriptor: ~Copyable {
     let fsyncsOnClose: Bool
     /// Whether the leak report counts it; false for maps meant to live as long as the process.
     var isCounted = true
+    /// Whether closing leaves the descriptor open: one adopted with `leaveOpen`, which its owner closes.
+    let leavesOpen: Bool
 
-    init(_ rawValue: Int32, fsyncsOnClose: Bool = false) {
+    init(_ rawValue: Int32, fsyncsOnClose: Bool = false, leavesOpen: Bool = false) {
         self.rawValue = rawValue
         self.fsyncsOnClose = fsyncsOnClose
+        self.leavesOpen = leavesOpen
         MappingDiagnostics.mapOpened()
     }
 
@@ -116,7 +119,7 @@ struct OwnedDescriptor: ~Copyable {
     }
 
     private func closeNow() {
-        _ = system_close(rawValue)  // close(2) releases the descriptor even when it reports EINTR or EIO.
+        if !leavesOpen { _ = system_close(rawValue) }  // close(2) releases the descriptor even when it reports EINTR or EIO.
         if isCounted { MappingDiagnostics.mapClosed() }
     }
 

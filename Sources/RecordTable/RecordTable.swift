@@ -64,6 +64,10 @@ public final class RecordTable<Record: MappedRecord>: RandomAccessCollection, Mu
 
     /// Opens a table file whose schema must match `Record`'s.
     ///
+    /// Opening takes the writer lock only when asked: `access` defaults to `.readOnly` here, in
+    /// ``open(name:access:durability:registry:)`` and in `DynamicRecordTable.open`, alike. Pass
+    /// `.readWrite` to append or change records (one process at a time).
+    ///
     /// A reader (`.readOnly`) may also open a file that has *more* fields than `Record`, when
     /// every field of `Record` is in the file with the same type, count and offset and the
     /// stride is the same: the file's other fields are not read. A writer needs the exact
@@ -77,7 +81,7 @@ public final class RecordTable<Record: MappedRecord>: RandomAccessCollection, Mu
     /// - Throws: `schemaMismatch` naming each differing field, `corrupt`, `notATable`,
     ///   `unsupportedVersion`, `byteOrderMismatch`, `writerActive`, or a file-system error.
     public static func open(
-        path: String, access: TableAccess = .readWrite, durability: Durability = .batch, waitForWriter: Duration? = nil
+        path: String, access: TableAccess = .readOnly, durability: Durability = .batch, waitForWriter: Duration? = nil
     ) throws(RecordTableError) -> RecordTable {
         let storage = try TableStorage.open(
             path: path, writable: access == .readWrite, durability: durability, waitForWriter: waitForWriter)
@@ -312,4 +316,28 @@ public final class RecordTable<Record: MappedRecord>: RandomAccessCollection, Mu
     public func close() throws(RecordTableError) {
         try storage.close()
     }
+}
+
+/// Something that lives as long as a table handle: the table keeps it, tells it when the table
+/// closes, and lets go of it then. The name registry keeps a table's published names this way,
+/// so a name lasts exactly as long as the table that published it.
+public protocol TableCompanion: AnyObject {
+    /// The table closed (or was deinitialized without closing): let go of what this holds.
+    func tableDidClose()
+}
+
+extension RecordTable {
+    /// Keeps `companion` until the table closes; ``close()`` then calls its `tableDidClose()`.
+    public func attach(_ companion: any TableCompanion) {
+        precondition(!storage.isClosed, "RecordTable: attach to a closed table")
+        storage.companions.append(companion)
+    }
+
+    /// Lets go of `companion` early, without calling it.
+    public func detach(_ companion: any TableCompanion) {
+        storage.companions.removeAll { $0 === companion }
+    }
+
+    /// The companions attached to this table.
+    public var companions: [any TableCompanion] { storage.companions }
 }

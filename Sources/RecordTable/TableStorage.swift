@@ -64,6 +64,8 @@ final class TableStorage {
     /// How many closures are borrowing records zero-copy; growth must not remap meanwhile.
     @exclusivity(unchecked) var borrowCount = 0
     @usableFromInline @exclusivity(unchecked) private(set) var isClosed = false
+    /// What lives as long as this table (RecordTable.attach): told when it closes.
+    var companions: [any TableCompanion] = []
 
     private init(path: String, header: TableHeader, isWritable: Bool, durability: Durability, bootIdentifier: [UInt8],
                  map: consuming MemoryMappedFile, view: consuming MappedViewAccessor, count: Int, committed: CommitSlot) {
@@ -96,6 +98,7 @@ final class TableStorage {
 
     deinit {
         if !isClosed, isWritable { _ = try? commit() }
+        if !isClosed { for companion in companions { companion.tableDidClose() } }
     }
 
     static let currentBootIdentifier = systemBootIdentifier
@@ -499,6 +502,9 @@ final class TableStorage {
         isClosed = true
         count = 0
         capacity = 0
+        let closing = companions
+        companions = []
+        for companion in closing { companion.tableDidClose() }
         try? view.take()?.close(flush: false)
         try? map.take()?.close(flush: false)
         if let failure { throw failure }

@@ -9,7 +9,7 @@ struct Create: ParsableCommand {
             Fields follow C alignment unless given @offset; the types are i8 i16 i32 i64 u8 u16 u32 u64 f32 f64 bool bytes char.
             Examples:
               mrec create points.mrec --schema 'id:i64,x:f64,y:f64,flags:i32,tag:i32'
-              mrec create names.mrec --schema 'id:u32,name:char[28]' --metadata source=census --durability none
+              mrec create names.mrec --schema 'id:u32,name:char[28]' --durability none
             """)
 
     @Argument(help: "The new table file; it must not exist.") var file: String

@@ -145,7 +145,7 @@ struct DemoWriter: ParsableCommand {
         do {
             let registry = try Registry.open(directory: registry)
             let table = try RecordTable<DemoPoint>.create(path: file, metadata: [Self.madeByKey: Self.madeByValue])
-            let publication = try table.publish(as: Demo.name, registry: registry)
+            try table.publish(as: Demo.name, registry: registry)  // the table keeps the name until it closes
             say("published")
             var batch: [DemoPoint] = []
             for start in stride(from: 0, to: records, by: Self.batch) {
@@ -155,10 +155,9 @@ struct DemoWriter: ParsableCommand {
                 usleep(20_000)  // slow enough for the readers to watch it grow
             }
             say("appended and committed \(table.count) records; it holds the name until step 2 is over")
-            // The name lives while the publication is open: until the demo closes our stdin.
+            // The name lives while the table is open: until the demo closes our stdin.
             var byte: UInt8 = 0
             while read(STDIN_FILENO, &byte, 1) > 0 {}
-            try publication.close()
             try table.close()
         } catch {
             complain("writer: \(error)")

@@ -15,8 +15,8 @@ struct Dump: ParsableCommand {
               mrec dump --format csv --fields id,x --range 100..<200 points.mrec
               mrec dump --format jsonl --limit 10 points.mrec
               mrec dump --follow points.mrec          (like tail -f; Ctrl-C ends it)
-              mrec dump --layout 'red:i16,green:i16,blue:i16,alpha:i16' --limit 4 ExtremelyLargeImage.data
-              mrec dump --layout 'id:u32,value:f64@8' --stride 16 --offset 64 --big-endian data.bin
+              mrec dump --layout 'r:i16,g:i16,b:i16,a:i16' --limit 4 image.data
+              mrec dump --layout 'id:u32,x:f64@8' --stride 16 --offset 64 --big-endian a.bin
             """)
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case table, csv, jsonl, hex }

@@ -13,7 +13,7 @@ struct Import: ParsableCommand {
             Examples:
               mrec create points.mrec --schema 'id:i64,x:f64,y:f64,flags:i32,tag:i32'
               mrec import points.mrec --csv points.csv
-              mrec dump --format csv old.mrec > rows.csv && mrec import new.mrec --csv rows.csv
+              mrec dump --format csv old.mrec | mrec import new.mrec --csv /dev/stdin
             """)
 
     @Argument(help: "The table to append to (see 'mrec create').") var file: String

@@ -13,9 +13,9 @@ struct Migrate: ParsableCommand {
             Exit status: 0 done, 1 a stored value does not fit, 2 the schema or an option is wrong, 3 the file
             cannot be read or written (a full disk leaves the old table untouched). docs/EVOLUTION.md has the rules.
             Examples:
-              mrec migrate trades.mrec --schema 'id:i64,price:f64,qty:i64,side:u8,venue:u16' --dry-run
-              mrec migrate trades.mrec --schema 'id:i64,cost:f64,qty:i32' --rename price=cost --drop side
-              mrec migrate trades.mrec --schema 'id:i64,price:f64,qty:i32,side:u8,venue:u16' --default venue=7
+              mrec migrate t.mrec --schema 'id:i64,price:f64,qty:i64,side:u8' --dry-run
+              mrec migrate t.mrec --schema 'id:i64,cost:f64' --rename price=cost --drop qty
+              mrec migrate t.mrec --schema 'id:i64,price:f64,venue:u16' --default venue=7
             """)
 
     @Argument(help: "The table to migrate.") var file: String

@@ -15,7 +15,7 @@ struct Mrec: ParsableCommand {
               mrec demo
               mrec info points.mrec
               mrec dump --format csv points.mrec | head
-              mrec dump --layout 'red:i16,green:i16,blue:i16,alpha:i16' ExtremelyLargeImage.data
+              mrec dump --layout 'r:i16,g:i16,b:i16,a:i16' ExtremelyLargeImage.data
             """,
         subcommands: [Info.self, Dump.self, Verify.self, Schema.self, Create.self, Import.self, Migrate.self, Names.self, Demo.self,
                       DemoWriter.self, DemoReader.self])

@@ -56,7 +56,7 @@ func durabilityNamed(_ name: String) -> Durability {
 /// Opens the Sample table at `path` for writing, creating it if it is missing.
 func openSampleWriter(_ path: String, durability: Durability) throws(RecordTableError) -> RecordTable<Sample> {
     do {
-        return try RecordTable<Sample>.open(path: path, durability: durability, waitForWriter: .seconds(10))
+        return try RecordTable<Sample>.open(path: path, access: .readWrite, durability: durability, waitForWriter: .seconds(10))
     } catch where error.code == .notFound {
         return try RecordTable<Sample>.create(path: path, durability: durability)
     }
@@ -148,7 +148,7 @@ func tableCommand() throws(RecordTableError) -> Bool {
         say("never told")
 
     case "table-hold-writer":  // table-hold-writer PATH: hold the writer lock until a line arrives
-        let table = try RecordTable<Sample>.open(path: argument(0))
+        let table = try RecordTable<Sample>.open(path: argument(0), access: .readWrite)
         say("writing")
         _ = readLineFromParent()
         try table.close()
@@ -175,10 +175,7 @@ func registryCommand() throws(RegistryError) -> Bool {
 
     case "table-publish-hold":  // table-publish-hold DIR PATH NAME: publish the table read-only, close it, hold the name until a line
         let registry = try Registry.open(directory: argument(0))
-        let table: RecordTable<Sample>
-        do { table = try RecordTable<Sample>.open(path: argument(1), access: .readOnly) } catch { fail(error.description, code: 3) }
-        let publication = try table.publish(as: argument(2), registry: registry)
-        do { try table.close() } catch { fail(error.description, code: 3) }
+        let publication = try TablePublication(publishing: argument(1), as: argument(2), registry: registry)
         say("published")
         _ = readLineFromParent()
         try publication.close()

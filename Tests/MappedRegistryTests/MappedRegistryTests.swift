@@ -138,12 +138,23 @@ final class MappedRegistryTests {
         let registry = try registry()
         let table = try RecordTable<Sample>.create(path: directory.file("published.mrec"))
         try table.append(contentsOf: (0..<10).map { Sample(id: Int64($0)) })
-        let publication = try table.publish(as: "samples", registry: registry)
+        try table.publish(as: "samples", registry: registry)  // as the README writes it: no handle to keep
+        #expect(table.publishedNames == ["samples"])
         let reader = try RecordTable<Sample>.open(name: "samples", registry: registry)
         #expect(reader.count == 10 && reader[9].isValid(at: 9))
-        try publication.close()
+        try table.close()  // the name goes with the table
         let error = tableError { try RecordTable<Sample>.open(name: "samples", registry: registry) }
         #expect(error?.code == .notFound)
+
+        // Withdrawn early, explicitly; and a name that outlives any handle, explicitly.
+        let again = try RecordTable<Sample>.open(path: directory.file("published.mrec"))
+        try again.publish(as: "early", registry: registry)
+        try again.withdrawPublication("early")
+        #expect(tableError { try RecordTable<Sample>.open(name: "early", registry: registry) }?.code == .notFound)
+        let standalone = try TablePublication(publishing: directory.file("published.mrec"), as: "standalone", registry: registry)
+        try again.close()
+        #expect(try RecordTable<Sample>.open(name: "standalone", registry: registry).count == 10)
+        try standalone.close()
     }
 
     @Test("a name whose backing file was deleted is backingObjectMissing")

@@ -145,3 +145,44 @@ struct PublishedMigrationTests {
         #expect(publisher.wait() == .exited(0))
     }
 }
+
+/// Issue #17: named maps created and opened with every access .NET allows.
+@Suite("named maps: creation access and argument errors")
+struct NamedCreationTests {
+    let directory = TemporaryDirectory()
+
+    @Test("createOrOpen(.read) opens an existing map; named shared memory can be created .read, .readExecute and .copyOnWrite")
+    func readOnlyNames() throws {
+        let registry = try Registry.open(directory: directory.file("registry"))
+        let writer = try MemoryMappedFile.createNew(name: "data", capacity: 4096, registry: registry)
+        var view = try writer.makeViewAccessor()
+        view.write(UInt64(42), at: 0)
+        let reader = try MemoryMappedFile.createOrOpen(name: "data", capacity: 4096, access: .read, registry: registry)
+        #expect(reader.map.access == .read)
+        #expect(try reader.makeViewAccessor().read(UInt64.self, at: 0) == 42)
+        try reader.close()
+        try view.close()
+        try writer.close()
+
+        for (index, access) in [MemoryMappedFileAccess.read, .readExecute, .copyOnWrite].enumerated() {
+            let named = try MemoryMappedFile.createNew(name: "made-\(index)", capacity: 8192, access: access, registry: registry)
+            #expect(named.map.access == access && named.capacity == 8192)
+            #expect(try named.makeViewAccessor().read(UInt64.self, at: 8184) == 0)
+            #expect(registryError { try MemoryMappedFile.openExisting(name: "made-\(index)", access: .readWrite, registry: registry) }?.code == .accessDenied)
+            try named.close()
+        }
+    }
+
+    @Test("bad arguments of named calls are argument errors, not ioError")
+    func argumentErrors() throws {
+        let registry = try Registry.open(directory: directory.file("registry"))
+        #expect(registryError { try MemoryMappedFile.createNew(name: "zero", capacity: 0, registry: registry) }?.code == .invalidCapacity)
+        #expect(registryError { try MemoryMappedFile.createOrOpen(name: "negative", capacity: -1, registry: registry) }?.code == .invalidCapacity)
+        #expect(registryError { try MemoryMappedFile.createNew(name: "wo", capacity: 4096, access: .write, registry: registry) }?.code == .invalidAccess)
+        #expect(registryError { try MemoryMappedFile.createOrOpen(name: "wo", capacity: 4096, access: .write, registry: registry) }?.code == .invalidAccess)
+        #expect(registryError {
+            try MemoryMappedFile.createNew(name: "opts", capacity: 4096, options: MemoryMappedFileOptions(rawValue: 1 << 9), registry: registry)
+        }?.code == .invalidAccess)
+        #expect(registryError { try MemoryMappedFile.createNew(name: "", capacity: 4096, registry: registry) }?.code == .invalidName)
+    }
+}

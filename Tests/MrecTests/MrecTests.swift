@@ -337,4 +337,19 @@ struct MrecTests {
         #expect(mrec("--help").1.contains("mrec dump --layout"))
         #expect(mrec("frobnicate").0 == .exited(2))
     }
+
+    @Test("every example in --help stays on one line (help wraps at 80 columns)")
+    func helpExamplesDoNotWrap() throws {
+        for command in ["", "info", "dump", "verify", "schema", "create", "import", "migrate", "names", "demo"] {
+            let output = (command.isEmpty ? mrec("--help") : mrec(command, "--help")).1
+            let lines = output.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            var inExamples = false
+            for (index, line) in lines.enumerated() {
+                if line.hasPrefix("Example") { inExamples = true; continue }
+                guard inExamples else { continue }
+                if line.isEmpty || line.hasSuffix(":") { inExamples = false; continue }
+                #expect(line.hasPrefix("  mrec "), "mrec \(command) --help: line \(index + 1) continues a wrapped example: '\(line)'")
+            }
+        }
+    }
 }

@@ -13,11 +13,11 @@ struct MultiProcessTests {
         try RecordTable<Sample>.create(path: path).close()
         let holder = ChildProcess(helper("table-hold-writer", path))
         #expect(holder.readLine() == "writing")
-        let error = tableError { try RecordTable<Sample>.open(path: path) }
+        let error = tableError { try RecordTable<Sample>.open(path: path, access: .readWrite) }
         #expect(error?.code == .writerActive)
         #expect(error?.message == "another process has the table open for writing")
         let started = ContinuousClock.now
-        #expect(tableError { try RecordTable<Sample>.open(path: path, waitForWriter: .milliseconds(300)) }?.code == .writerActive)
+        #expect(tableError { try RecordTable<Sample>.open(path: path, access: .readWrite, waitForWriter: .milliseconds(300)) }?.code == .writerActive)
         #expect(ContinuousClock.now - started >= .milliseconds(300))
         // Readers are never blocked, and can tell that a writer is active.
         let reader = try RecordTable<Sample>.open(path: path, access: .readOnly)
@@ -26,7 +26,7 @@ struct MultiProcessTests {
         kill(holder.pid, SIGKILL)
         #expect(holder.wait() == .signaled(SIGKILL))
         #expect(try reader.writerIsActive() == false)
-        let writer = try RecordTable<Sample>.open(path: path, waitForWriter: .seconds(5))
+        let writer = try RecordTable<Sample>.open(path: path, access: .readWrite, waitForWriter: .seconds(5))
         try writer.append(Sample(id: 0))
         try writer.close()
     }
@@ -38,7 +38,7 @@ struct MultiProcessTests {
         let holder = ChildProcess(helper("table-hold-writer", path))
         #expect(holder.readLine() == "writing")
         holder.writeLine("close")
-        let writer = try RecordTable<Sample>.open(path: path, waitForWriter: .seconds(10))
+        let writer = try RecordTable<Sample>.open(path: path, access: .readWrite, waitForWriter: .seconds(10))
         #expect(holder.wait() == .exited(0))
         try writer.close()
     }
