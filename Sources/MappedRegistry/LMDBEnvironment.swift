@@ -138,8 +138,8 @@ struct Transaction {
     let subject: String
 
     /// The value stored under `key`, or nil.
-    func get(_ key: String) throws(RegistryError) -> [UInt8]? {
-        var keyBytes = Array(key.utf8)
+    func get(_ key: [UInt8]) throws(RegistryError) -> [UInt8]? {
+        var keyBytes = key
         var value = MDB_val()
         let result = keyBytes.withUnsafeMutableBytes { keyBuffer in
             var keyValue = MDB_val(mv_size: keyBuffer.count, mv_data: keyBuffer.baseAddress)
@@ -151,8 +151,8 @@ struct Transaction {
     }
 
     /// Stores `value` under `key`.
-    func put(_ key: String, _ value: [UInt8]) throws(RegistryError) {
-        var keyBytes = Array(key.utf8), valueBytes = value
+    func put(_ key: [UInt8], _ value: [UInt8]) throws(RegistryError) {
+        var keyBytes = key, valueBytes = value
         let result = keyBytes.withUnsafeMutableBytes { keyBuffer in
             valueBytes.withUnsafeMutableBytes { valueBuffer in
                 var keyValue = MDB_val(mv_size: keyBuffer.count, mv_data: keyBuffer.baseAddress)
@@ -164,8 +164,8 @@ struct Transaction {
     }
 
     /// Removes `key`, if present.
-    func delete(_ key: String) throws(RegistryError) {
-        var keyBytes = Array(key.utf8)
+    func delete(_ key: [UInt8]) throws(RegistryError) {
+        var keyBytes = key
         let result = keyBytes.withUnsafeMutableBytes { keyBuffer in
             var keyValue = MDB_val(mv_size: keyBuffer.count, mv_data: keyBuffer.baseAddress)
             return mdb_del(handle, database, &keyValue, nil)

@@ -167,7 +167,7 @@ extension MemoryMappedFile {
         // Create a candidate object outside the registry's transaction; the transaction decides.
         // It is made read-write (it must be sized), then mapped with the access asked for, so a
         // name can be created .read, .readExecute or .copyOnWrite, as .NET allows.
-        let systemName = Registry.freshSystemName()
+        let systemName = registry.freshSystemName()
         let writable = access.canWrite && access != .copyOnWrite
         let candidateMap = try mapping(operation: operation, subject: name) { () throws(MappedFileError) in
             let created = try MemoryMappedFile.createSharedMemory(

@@ -98,7 +98,7 @@ public final class NamedMutex: @unchecked Sendable {
         let registry = try Registry.resolve(registry)
         let holder = try registry.acquireHolder()
         // The candidate is fully initialized before the registry can hand it to anyone.
-        let systemName = Registry.freshSystemName()
+        let systemName = registry.freshSystemName()
         let candidate = try mapping(operation: operation, subject: name) { () throws(MappedFileError) in
             try MemoryMappedFile.createSharedMemory(systemName: systemName, mode: .createNew, capacity: Self.objectSize)
         }

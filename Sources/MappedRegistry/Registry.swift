@@ -14,7 +14,7 @@ public struct RegistryEntry: Sendable, Hashable {
         case mutex = 3
     }
 
-    /// The name, 1 to 255 bytes of UTF-8 without "/" or NUL.
+    /// The name: 1 to ``Registry/maximumNameLength`` bytes of UTF-8 without NUL.
     public var name: String
     /// What the name stands for.
     public var kind: Kind
@@ -278,7 +278,7 @@ public final class Registry: Sendable {
         try environment.read { transaction throws(RegistryError) in
             var entries: [RegistryEntry] = []
             for pair in try transaction.all() {
-                entries.append(try RegistryEntry.decode(pair.value, name: String(decoding: pair.key, as: UTF8.self), subject: directory))
+                entries.append(try RegistryEntry.decode(pair.value, key: pair.key, subject: directory))
             }
             return entries
         }
@@ -287,8 +287,8 @@ public final class Registry: Sendable {
     /// The entry for `name`, or nil.
     public func entry(named name: String) throws(RegistryError) -> RegistryEntry? {
         try environment.read { transaction throws(RegistryError) in
-            guard let bytes = try transaction.get(name) else { return nil }
-            return try RegistryEntry.decode(bytes, name: name, subject: name)
+            guard let bytes = try transaction.get(Self.key(for: name)) else { return nil }
+            return try RegistryEntry.decode(bytes, named: name)
         }
     }
 
@@ -300,17 +300,17 @@ public final class Registry: Sendable {
         return try environment.write { transaction throws(RegistryError) in
             var report = GarbageCollection(deadHolders: 0, removedNames: [])
             for pair in try transaction.all() {
-                let name = String(decoding: pair.key, as: UTF8.self)
-                var entry = try RegistryEntry.decode(pair.value, name: name, subject: name)
+                var entry = try RegistryEntry.decode(pair.value, key: pair.key, subject: directory)
+                let name = entry.name
                 let before = entry.holders.count
                 entry.holders.removeAll { !isAlive($0) }
                 report.deadHolders += before - entry.holders.count
                 if entry.holders.isEmpty {
                     try? lastCloseDuty(entry)
-                    try transaction.delete(name)
+                    try transaction.delete(pair.key)
                     report.removedNames.append(name)
                 } else if entry.holders.count != before {
-                    try transaction.put(name, entry.encoded())
+                    try transaction.put(pair.key, entry.encoded())
                 }
             }
             return report
@@ -339,18 +339,47 @@ public final class Registry: Sendable {
 
     // MARK: Names
 
-    /// Checks a name: 1 to 255 bytes of UTF-8, no "/" and no NUL.
+    /// The longest name, in bytes of UTF-8. (.NET's own tests use names of 1,032 characters.)
+    public static let maximumNameLength = 4096
+    /// Names longer than this are stored under a hash of themselves: LMDB keys are at most 511 bytes.
+    static let longestPlainKey = 400
+
+    /// Checks a name: 1 to ``maximumNameLength`` bytes of UTF-8, no NUL. A "/" is allowed, so
+    /// .NET's `local/` and `global/` prefixes work (names never become paths).
     static func validate(_ name: String, operation: String) throws(RegistryError) {
         let bytes = name.utf8
-        guard (1...255).contains(bytes.count), !bytes.contains(UInt8(ascii: "/")), !bytes.contains(0) else {
-            throw RegistryError(.invalidName, operation: operation, subject: name,
-                                message: "a name must be 1 to 255 bytes of UTF-8 without '/' or NUL")
+        guard (1...maximumNameLength).contains(bytes.count), !bytes.contains(0) else {
+            throw RegistryError(.invalidName, operation: operation, subject: String(name.prefix(64)),
+                                message: "a name must be 1 to \(maximumNameLength) bytes of UTF-8 without NUL")
         }
     }
 
-    /// A fresh system name for a shared-memory object.
-    static func freshSystemName() -> String {
-        "mapped-records.\(system_getpid()).\(String(UInt64.random(in: 0...UInt64.max), radix: 16))"
+    /// The LMDB key of a name: the name itself, or for names over 400 bytes, a NUL (which no
+    /// name contains) and 16 bytes of hash. The entry holds the full name, which every lookup
+    /// compares, so two names with one hash can never be confused.
+    static func key(for name: String) -> [UInt8] {
+        let bytes = Array(name.utf8)
+        guard bytes.count > longestPlainKey else { return bytes }
+        func fnv1a(_ basis: UInt64) -> UInt64 {
+            bytes.reduce(basis) { ($0 ^ UInt64($1)) &* 0x0000_0100_0000_01B3 }
+        }
+        var key: [UInt8] = [0]
+        withUnsafeBytes(of: fnv1a(0xCBF2_9CE4_8422_2325).littleEndian) { key += $0 }
+        withUnsafeBytes(of: fnv1a(0x6C62_272E_07BB_0142).littleEndian) { key += $0 }
+        return key
+    }
+
+    /// A tag of this registry's boot directory (8 hex digits) that the names of its
+    /// shared-memory objects carry, so each object in `/dev/shm` is traceable to its registry.
+    public var objectTag: String {
+        let hash = bootDirectory.utf8.reduce(UInt64(0xCBF2_9CE4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x0000_0100_0000_01B3 }
+        let text = String(hash & 0xFFFF_FFFF, radix: 16)
+        return String(repeating: "0", count: 8 - text.count) + text
+    }
+
+    /// A fresh system name for a shared-memory object: `mapped-records.PID.TAG.RANDOM`.
+    func freshSystemName() -> String {
+        "mapped-records.\(system_getpid()).\(objectTag).\(String(UInt64.random(in: 0...UInt64.max), radix: 16))"
     }
 
     /// How `claim` found the name.
@@ -366,26 +395,27 @@ public final class Registry: Sendable {
         _ name: String, holder: UInt64, candidate: RegistryEntry?, mustCreate: Bool, operation: String
     ) throws(RegistryError) -> Claim {
         retryPendingReleases()
+        let key = Self.key(for: name)
         return try environment.write { transaction throws(RegistryError) in
-            if let bytes = try transaction.get(name) {
-                var entry = try RegistryEntry.decode(bytes, name: name, subject: name)
+            if let bytes = try transaction.get(key) {
+                var entry = try RegistryEntry.decode(bytes, named: name)
                 entry.holders.removeAll { !isAlive($0) }
                 if !entry.holders.isEmpty {
                     if mustCreate {
                         throw RegistryError(.nameExists, operation: operation, subject: name, message: "a live map or mutex already has this name")
                     }
                     entry.holders.append(holder)
-                    try transaction.put(name, entry.encoded())
+                    try transaction.put(key, entry.encoded())
                     return .joined(entry)
                 }
                 try? lastCloseDuty(entry)  // its holders all died: clean up after them
-                try transaction.delete(name)
+                try transaction.delete(key)
             }
             guard var entry = candidate else {
                 throw RegistryError(.notFound, operation: operation, subject: name, message: "no live map, region or mutex has this name")
             }
             entry.holders = [holder]
-            try transaction.put(name, entry.encoded())
+            try transaction.put(key, entry.encoded())
             return .created(entry)
         }
     }
@@ -446,17 +476,18 @@ public final class Registry: Sendable {
 
     /// The release transaction; returns the entry if this was its last live holder.
     private func removeHolder(_ name: String, holder: UInt64) throws(RegistryError) -> RegistryEntry? {
-        try environment.write { transaction throws(RegistryError) -> RegistryEntry? in
-            guard let bytes = try transaction.get(name) else { return nil }
-            var entry = try RegistryEntry.decode(bytes, name: name, subject: name)
+        let key = Self.key(for: name)
+        return try environment.write { transaction throws(RegistryError) -> RegistryEntry? in
+            guard let bytes = try transaction.get(key) else { return nil }
+            var entry = try RegistryEntry.decode(bytes, named: name)
             // One membership goes: a process that joined a name twice is listed twice.
             if let mine = entry.holders.firstIndex(of: holder) { entry.holders.remove(at: mine) }
             entry.holders.removeAll { !isAlive($0) }
             if entry.holders.isEmpty {
-                try transaction.delete(name)
+                try transaction.delete(key)
                 return entry
             }
-            try transaction.put(name, entry.encoded())
+            try transaction.put(key, entry.encoded())
             return nil
         }
     }
@@ -517,7 +548,8 @@ final class Membership: @unchecked Sendable {
 // MARK: - Encoding (validated on decode)
 
 extension RegistryEntry {
-    static let formatVersion: UInt8 = 1
+    /// Version 2 adds the full name after the holders; version 1 entries (keyed by their name) still decode.
+    static let formatVersion: UInt8 = 2
 
     /// The entry as LMDB stores it (SPI for the fuzz tests).
     @_spi(Testing) public func encoded() -> [UInt8] {
@@ -531,11 +563,30 @@ extension RegistryEntry {
         bytes += objectBytes
         append(UInt32(holders.count))
         for holder in holders { append(holder) }
+        let nameBytes = Array(name.utf8)
+        append(UInt16(nameBytes.count))
+        bytes += nameBytes
         return bytes
     }
 
-    /// Decodes an entry, refusing anything malformed with `corrupt`.
-    /// Decodes an entry as LMDB stores it, validating every field (SPI for the fuzz tests).
+    /// The entry stored for `name`: decoded, and checked to be this name's (a long name's key is
+    /// a hash, so another name could share it; that is refused rather than confused).
+    static func decode(_ bytes: [UInt8], named name: String) throws(RegistryError) -> RegistryEntry {
+        let entry = try decode(bytes, name: name, subject: String(name.prefix(64)))
+        guard entry.name == name else {
+            throw RegistryError(.nameExists, operation: "readEntry", subject: String(name.prefix(64)),
+                                message: "another name shares this long name's key (a 128-bit hash collision); choose another name")
+        }
+        return entry
+    }
+
+    /// The entry stored under an LMDB key, when listing: version 1 entries are named by their key.
+    static func decode(_ bytes: [UInt8], key: [UInt8], subject: String) throws(RegistryError) -> RegistryEntry {
+        try decode(bytes, name: String(decoding: key, as: UTF8.self), subject: subject)
+    }
+
+    /// Decodes an entry as LMDB stores it, validating every field, refusing anything malformed
+    /// with `corrupt` (SPI for the fuzz tests). `name` names a version 1 entry, which has no name of its own.
     @_spi(Testing) public static func decode(_ bytes: [UInt8], name: String, subject: String) throws(RegistryError) -> RegistryEntry {
         func corrupt(_ message: String) -> RegistryError {
             RegistryError(.corrupt, operation: "readEntry", subject: subject, message: "the registry entry for '\(name)' is damaged: \(message)")
@@ -548,7 +599,8 @@ extension RegistryEntry {
             position += MemoryLayout<T>.size
             return T(littleEndian: value)
         }
-        guard try read(UInt8.self) == formatVersion else { throw corrupt("unknown entry version") }
+        let version = try read(UInt8.self)
+        guard version == 1 || version == formatVersion else { throw corrupt("unknown entry version") }
         guard let kind = Kind(rawValue: try read(UInt8.self)) else { throw corrupt("unknown kind") }
         let accessIndex = Int(try read(UInt8.self))
         guard accessIndex < MemoryMappedFileAccess.allCases.count else { throw corrupt("unknown access") }
@@ -564,6 +616,15 @@ extension RegistryEntry {
         guard holderCount <= (bytes.count - position) / 8 else { throw corrupt("the holder list ends early") }
         var holders: [UInt64] = []
         for _ in 0..<holderCount { holders.append(try read(UInt64.self)) }
+        var name = name
+        if version >= 2 {
+            let nameLength = Int(try read(UInt16.self))
+            guard nameLength >= 1, position + nameLength <= bytes.count,
+                  let stored = String(validating: bytes[position..<position + nameLength], as: UTF8.self), !stored.utf8.contains(0)
+            else { throw corrupt("the stored name is not 1 or more bytes of UTF-8 without NUL") }
+            position += nameLength
+            name = stored
+        }
         guard position == bytes.count else { throw corrupt("it has trailing bytes") }
         return RegistryEntry(name: name, kind: kind, object: object, offset: Int(offset), length: Int(length),
                              access: MemoryMappedFileAccess.allCases[accessIndex], createdNanoseconds: created, holders: holders)

@@ -8,7 +8,7 @@ public struct RegistryError: Error, Hashable, Sendable, CustomStringConvertible 
         case notFound
         /// `createNew` found a live entry with this name.
         case nameExists
-        /// A name is empty, longer than 255 bytes, or contains "/" or NUL.
+        /// A name is empty, longer than `Registry.maximumNameLength` bytes, or contains NUL.
         case invalidName
         /// The capacity is not above zero, or does not fit the object.
         case invalidCapacity

@@ -84,7 +84,7 @@ final class MappedRegistryTests {
         #expect(registryError { try MemoryMappedFile.createNew(name: "once", capacity: 100, registry: registry) }?.code == .nameExists)
         let second = try MemoryMappedFile.createOrOpen(name: "once", capacity: 100, registry: registry)
         #expect(second.map.path == first.map.path)
-        for bad in ["", "a/b", "nul\u{0}", String(repeating: "n", count: 256)] {
+        for bad in ["", "nul\u{0}", String(repeating: "n", count: Registry.maximumNameLength + 1)] {
             #expect(registryError { try MemoryMappedFile.createNew(name: bad, capacity: 1, registry: registry) }?.code == .invalidName)
         }
         #expect(registryError { try MemoryMappedFile.openExisting(name: "never", registry: registry) }?.code == .notFound)
@@ -268,7 +268,7 @@ final class MappedRegistryTests {
         let registry = try Registry.open(directory: directory.file("small-registry"), initialMapSize: 64 << 10)
         let value = [UInt8](repeating: 7, count: 2000)
         for index in 0..<500 {  // about 1 MB of values in a 64 KiB map
-            try registry.environment.write { transaction throws(RegistryError) in try transaction.put("key-\(index)", value) }
+            try registry.environment.write { transaction throws(RegistryError) in try transaction.put(Array("key-\(index)".utf8), value) }
         }
         let count = try registry.environment.read { transaction throws(RegistryError) in try transaction.all().count }
         #expect(count == 500)

@@ -62,9 +62,10 @@ struct RegistryFaultTests {
         _ = try registry.collectGarbage()
         let leaked = try registry.entries().filter { $0.kind != .file }.map(\.object)
         #expect(leaked.isEmpty, "entries left: \(leaked)")
-        // And no shared-memory object of this process is left behind, named or not.
+        // And no shared-memory object of this registry is left behind, named or not (objects carry
+        // their registry's tag, so other tests running at the same time do not count).
         let created = run(["/bin/ls", "/dev/shm"]).1.split(separator: "\n")
-            .filter { !objectsBefore.contains($0) && $0.hasPrefix("mapped-records.\(getpid()).") }
+            .filter { !objectsBefore.contains($0) && $0.hasPrefix("mapped-records.\(getpid()).\(registry.objectTag).") }
         #expect(created.isEmpty, "orphaned shared-memory objects: \(created)")
         #expect(cases >= 20)
     }

@@ -1,5 +1,5 @@
 import Glibc
-@testable import MappedRegistry
+@_spi(Testing) @testable import MappedRegistry
 import MemoryMappedFiles
 import RecordTable
 import Testing
@@ -184,5 +184,45 @@ struct NamedCreationTests {
             try MemoryMappedFile.createNew(name: "opts", capacity: 4096, options: MemoryMappedFileOptions(rawValue: 1 << 9), registry: registry)
         }?.code == .invalidAccess)
         #expect(registryError { try MemoryMappedFile.createNew(name: "", capacity: 4096, registry: registry) }?.code == .invalidName)
+    }
+}
+
+/// Issue #17: long names and .NET's prefixes.
+@Suite("names of up to 4096 bytes")
+struct LongNameTests {
+    let directory = TemporaryDirectory()
+    var registryPath: String { directory.file("registry") }
+
+    @Test("a 1,032-character name and local/ global/ prefixes work across two processes")
+    func longNamesAcrossProcesses() throws {
+        let registry = try Registry.open(directory: registryPath)
+        for name in [String(repeating: "n", count: 1032), "local/testmap", "global/testmap", "ü" + String(repeating: "x", count: 399)] {
+            let created = try MemoryMappedFile.createNew(name: name, capacity: 4096, registry: registry)
+            let (end, output) = run(helper("named-write", registryPath, name, "8", "77"))
+            #expect(end == .exited(0), "\(output)")
+            #expect(try created.makeViewAccessor().read(UInt64.self, at: 8) == 77)
+            #expect(try registry.entries().contains { $0.name == name })
+            try created.close()
+            #expect(registryError { try MemoryMappedFile.openExisting(name: name, registry: registry) }?.code == .notFound)
+        }
+    }
+
+    @Test("a name past 4096 bytes, or with NUL, is invalidName; two long names that share a key are told apart")
+    func limitsAndCollisions() throws {
+        let registry = try Registry.open(directory: registryPath)
+        #expect(registryError { try MemoryMappedFile.createNew(name: String(repeating: "x", count: 4097), capacity: 4096, registry: registry) }?.code == .invalidName)
+        #expect(registryError { try MemoryMappedFile.createNew(name: "a\u{0}b", capacity: 4096, registry: registry) }?.code == .invalidName)
+        #expect(try MemoryMappedFile.createNew(name: String(repeating: "y", count: 4096), capacity: 4096, registry: registry).capacity == 4096)
+
+        // Force a collision: store another name's entry under this long name's key.
+        let wanted = String(repeating: "w", count: 500)
+        let other = try MemoryMappedFile.createNew(name: String(repeating: "o", count: 500), capacity: 4096, registry: registry)
+        let stored = try #require(try registry.entry(named: other.name))
+        try registry.environment.write { transaction throws(RegistryError) in
+            try transaction.put(Registry.key(for: wanted), stored.encoded())
+        }
+        let error = registryError { try MemoryMappedFile.openExisting(name: wanted, registry: registry) }
+        #expect(error?.code == .nameExists && error?.message.contains("hash collision") == true, "\(String(describing: error))")
+        try other.close()
     }
 }
