@@ -215,10 +215,22 @@ public final class RecordTable<Record: MappedRecord>: RandomAccessCollection, Mu
     }
 
     /// Appends records, and publishes them together: readers see all or none of them.
+    ///
+    /// A batch of 1 MiB or more, of records without padding, is written with one `pwrite`
+    /// instead of through the mapping: the kernel then fills fresh pages directly, where a first
+    /// touch through the mapping would have it zero-fill each page first.
     @inlinable
     public func append(contentsOf newRecords: Span<Record>) throws(RecordTableError) {
         guard !newRecords.isEmpty else { return }
         let address = try storage.slotsForAppending(newRecords.count)
+        let byteCount = newRecords.count &* MemoryLayout<Record>.stride
+        if byteCount >= 1 << 20 && !storage.hasPadding {
+            try newRecords.withUnsafeBytes { (source) throws(RecordTableError) in
+                try storage.writeRecords(source, at: storage.count, startingWriteback: false)
+            }
+            try storage.publish(count: storage.count + newRecords.count)
+            return
+        }
         newRecords.withUnsafeBytes { source in
             // SAFETY: slotsForAppending made room for the records at this address.
             address.copyMemory(from: source.baseAddress!, byteCount: source.count)

@@ -384,7 +384,10 @@ final class TableStorage {
 
     /// Writes whole records at `index` through the descriptor (`pwrite`), for bulk filling of
     /// a fresh table: no page faults, no zero-filling of pages first. Publish them afterwards.
-    func writeRecords(_ bytes: UnsafeRawBufferPointer, at index: Int) throws(RecordTableError) {
+    /// - Parameter startingWriteback: Start writing them to the disk at once (a migration, which
+    ///   syncs at its end anyway).
+    @usableFromInline
+    func writeRecords(_ bytes: UnsafeRawBufferPointer, at index: Int, startingWriteback: Bool = true) throws(RecordTableError) {
         requireWritable("writeRecords")
         precondition(bytes.count % stride == 0 && index + bytes.count / stride <= capacity,
                      "TableStorage: writeRecords past the capacity")
@@ -394,7 +397,7 @@ final class TableStorage {
         } catch {
             throw RecordTableError(error, operation: "writeRecords", path: path)
         }
-        map!.startWriteback(range: offset..<offset + bytes.count)
+        if startingWriteback { map!.startWriteback(range: offset..<offset + bytes.count) }
     }
 
     /// Puts this table, made by `create(…replacing: true)`, over the file at its path: fsyncs
