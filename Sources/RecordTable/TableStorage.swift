@@ -430,13 +430,15 @@ final class TableStorage {
             throw RecordTableError(.replaced, operation: "refresh", path: path,
                                    message: "another file took this table's path (a migration, or a replacement); open it again to read the new one")
         }
-        let mappedBytes = file.capacity
         let newCount = try view!.withUnsafeMutableBytes { bytes throws(RecordTableError) in
             try publishedCount(UnsafeRawBufferPointer(bytes))
         }
         if newCount > capacity {
             precondition(borrowCount == 0, "RecordTable: cannot remap the table while its records are borrowed")
             do throws(MappedFileError) {
+                // The size again, after the count: the writer grows the file before it publishes
+                // a count past the old end, so only a size read after the count covers it.
+                let mappedBytes = try map!.refreshCapacity()
                 let newView = try map!.makeViewAccessor()
                 try view.take()?.close(flush: false)
                 view = Optional(newView)
