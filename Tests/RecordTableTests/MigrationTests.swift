@@ -237,8 +237,8 @@ struct MigrationTests {
             writeFile(path, original)
             let migrator = ChildProcess(helper("table-migrate", path, target))
             let microseconds = Double(duration.components.seconds) * 1e6 + Double(duration.components.attoseconds) / 1e12
-            // Up to 1.3 times the median: early kills must leave the old table, late ones the new.
-            usleep(UInt32(Double.random(in: 0...1.3, using: &generator) * microseconds))
+            // Up to 1.6 times the median: early kills must leave the old table, late ones the new.
+            usleep(UInt32(Double.random(in: 0...1.6, using: &generator) * microseconds))
             kill(migrator.pid, SIGKILL)
             _ = migrator.wait()
             let verify = mrecVerify(path)
