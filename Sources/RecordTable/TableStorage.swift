@@ -193,29 +193,43 @@ final class TableStorage {
     }
 
     private static func mapFile(path: String, writable: Bool, waitForWriter: Duration?) throws(RecordTableError) -> MappedFile {
-        do throws(MappedFileError) {
-            let map = try MemoryMappedFile.createFromFile(path: path, mode: .open, access: writable ? .readWrite : .read)
-            if writable { try acquireWriterLock(map, path: path, waitForWriter: waitForWriter) }
+        let map: MemoryMappedFile
+        do {
+            map = try MemoryMappedFile.createFromFile(path: path, mode: .open, access: writable ? .readWrite : .read)
+        } catch {
+            throw RecordTableError(error, operation: "open", path: path)
+        }
+        if writable {
+            let acquired: Bool
+            do {
+                acquired = try waitForWriterLock(map, waitForWriter: waitForWriter)
+            } catch {
+                throw RecordTableError(error, operation: "open", path: path)
+            }
+            guard acquired else {
+                throw RecordTableError(.writerActive, operation: "open", path: path,
+                                       message: "another process has the table open for writing")
+            }
+        }
+        do {
             let view = try map.makeViewAccessor()
             return MappedFile(map: map, view: view)
-        } catch where error.message == "writerActive" {
-            throw RecordTableError(.writerActive, operation: "open", path: path,
-                                   message: "another process has the table open for writing")
         } catch {
             throw RecordTableError(error, operation: "open", path: path)
         }
     }
 
-    private static func acquireWriterLock(_ map: borrowing MemoryMappedFile, path: String, waitForWriter: Duration?) throws(MappedFileError) {
+    /// Takes the writer lock, trying again with backoff until `waitForWriter` has passed;
+    /// returns whether it got it. (The outcome is a value, not an error message to match.)
+    private static func waitForWriterLock(_ map: borrowing MemoryMappedFile, waitForWriter: Duration?) throws(MappedFileError) -> Bool {
         let deadline = monotonicNanoseconds() + UInt64(max(0, (waitForWriter ?? .zero) / .nanoseconds(1)))
         var pause = 100
         while try !map.tryLock(bytes: TableFormat.writerLockBytes) {
-            guard monotonicNanoseconds() < deadline else {
-                throw MappedFileError(.permissionDenied, operation: "open", path: path, message: "writerActive")
-            }
+            guard monotonicNanoseconds() < deadline else { return false }
             sleepMicroseconds(pause)
             pause = min(pause * 2, 10_000)
         }
+        return true
     }
 
     /// The live word, if the live area carries `bootIdentifier`; else nil. The identifier is
