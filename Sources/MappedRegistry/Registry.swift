@@ -360,21 +360,23 @@ public final class Registry: Sendable {
     static func key(for name: String) -> [UInt8] {
         let bytes = Array(name.utf8)
         guard bytes.count > longestPlainKey else { return bytes }
-        func fnv1a(_ basis: UInt64) -> UInt64 {
-            bytes.reduce(basis) { ($0 ^ UInt64($1)) &* 0x0000_0100_0000_01B3 }
-        }
         var key: [UInt8] = [0]
-        withUnsafeBytes(of: fnv1a(0xCBF2_9CE4_8422_2325).littleEndian) { key += $0 }
-        withUnsafeBytes(of: fnv1a(0x6C62_272E_07BB_0142).littleEndian) { key += $0 }
+        withUnsafeBytes(of: fnv1a(bytes, basis: 0xCBF2_9CE4_8422_2325).littleEndian) { key += $0 }
+        withUnsafeBytes(of: fnv1a(bytes, basis: 0x6C62_272E_07BB_0142).littleEndian) { key += $0 }
         return key
     }
 
     /// A tag of this registry's boot directory (8 hex digits) that the names of its
     /// shared-memory objects carry, so each object in `/dev/shm` is traceable to its registry.
     public var objectTag: String {
-        let hash = bootDirectory.utf8.reduce(UInt64(0xCBF2_9CE4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x0000_0100_0000_01B3 }
+        let hash = Self.fnv1a(bootDirectory.utf8, basis: 0xCBF2_9CE4_8422_2325)
         let text = String(hash & 0xFFFF_FFFF, radix: 16)
         return String(repeating: "0", count: 8 - text.count) + text
+    }
+
+    /// FNV-1a 64 of `bytes` from `basis`: for the keys of long names and the object tag.
+    static func fnv1a(_ bytes: some Sequence<UInt8>, basis: UInt64) -> UInt64 {
+        bytes.reduce(basis) { ($0 ^ UInt64($1)) &* 0x0000_0100_0000_01B3 }
     }
 
     /// A fresh system name for a shared-memory object: `mapped-records.PID.TAG.RANDOM`.

@@ -155,10 +155,17 @@ public enum TableMigration {
     public static func migrate(
         path: String, to target: RecordSchema, options: MigrationOptions = .init(), waitForWriter: Duration = defaultWriterWait
     ) throws(RecordTableError) -> MigrationReport {
+        try migrate(path: path, to: target, options: options, version: nil, waitForWriter: waitForWriter)
+    }
+
+    /// ``migrate(path:to:options:waitForWriter:)``, recording `version` in the new table's metadata when given.
+    static func migrate(
+        path: String, to target: RecordSchema, options: MigrationOptions, version: Int?, waitForWriter: Duration
+    ) throws(RecordTableError) -> MigrationReport {
         try rewrite(path: path, waitForWriter: waitForWriter) { (schema, metadata) throws(RecordTableError) in
             guard schema != target else { return nil }
             do throws(RecordTableError) {
-                return (try MigrationPlan(from: schema, to: target, options: options).transform(), metadata)
+                return (try MigrationPlan(from: schema, to: target, options: options).transform(), metadata.settingVersion(version))
             } catch {
                 throw RecordTableError(error.code, operation: "migrate", path: path, message: error.message)
             }
@@ -179,16 +186,9 @@ extension RecordTable {
     public static func migrate(
         path: String, options: MigrationOptions = .init(), waitForWriter: Duration = TableMigration.defaultWriterWait
     ) throws(RecordTableError) -> MigrationReport {
-        let options = options.withDefaults(of: Record.self)
-        let version = (Record.self as? any VersionedRecord.Type)?.schemaVersion
-        return try TableMigration.rewrite(path: path, waitForWriter: waitForWriter) { (schema, metadata) throws(RecordTableError) in
-            guard schema != Record.schema else { return nil }
-            do throws(RecordTableError) {
-                return (try MigrationPlan(from: schema, to: Record.schema, options: options).transform(), metadata.settingVersion(version))
-            } catch {
-                throw RecordTableError(error.code, operation: "migrate", path: path, message: error.message)
-            }
-        }
+        try TableMigration.migrate(
+            path: path, to: Record.schema, options: options.withDefaults(of: Record.self),
+            version: (Record.self as? any VersionedRecord.Type)?.schemaVersion, waitForWriter: waitForWriter)
     }
 }
 
