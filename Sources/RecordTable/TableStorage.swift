@@ -161,11 +161,18 @@ final class TableStorage {
     ) throws(RecordTableError) -> TableStorage {
         let operation = "open"
         var opened = try mapFile(path: path, writable: writable, waitForWriter: waitForWriter)
-        // A file shorter than the header has no live area; decodeState refuses it with the reason.
-        let liveWord = opened.view.capacity >= TableFormat.pageSize ? thisBootsLiveWord(opened.view, bootIdentifier: bootIdentifier) : nil
-        let (header, slot, count) = try opened.view.withUnsafeMutableBytes { bytes throws(RecordTableError) in
-            try decodeState(UnsafeRawBufferPointer(bytes), liveWord: liveWord, path: path, operation: operation)
+        let decoded: (TableHeader, CommitSlot, Int)
+        do {
+            decoded = try decodeMapped(opened.view, bootIdentifier: bootIdentifier, path: path, operation: operation)
+        } catch where error.code == .corrupt {
+            // A writer grows the file before it publishes or commits a count past the old end, so
+            // a count past this mapping may be a growth since it was made: read the size again
+            // (after the count) and remap once before calling the file damaged.
+            guard let size = try? opened.map.refreshCapacity(), size > opened.view.capacity else { throw error }
+            do { opened.view = try opened.map.makeViewAccessor() } catch { throw RecordTableError(error, operation: operation, path: path) }
+            decoded = try decodeMapped(opened.view, bootIdentifier: bootIdentifier, path: path, operation: operation)
         }
+        let (header, slot, count) = decoded
         if writable {
             // Take over: publish this boot and the recovered count for readers. When the boot
             // identifier changes, the live word is invalidated *first*: a reader that sees this
@@ -173,7 +180,7 @@ final class TableStorage {
             // which may count records that never reached the disk. Within one boot the word
             // stays: it is this boot's, and readers that hold its count must not see it go back
             // to the commit point's (docs/FORMAT.md, "Live area").
-            if liveWord == nil {
+            if thisBootsLiveWord(opened.view, bootIdentifier: bootIdentifier) == nil {
                 opened.view.atomicStore(LiveCount.invalidWord, at: TableFormat.liveCountOffset)
                 report(opened.view, to: takeoverStep)
             }
@@ -230,6 +237,17 @@ final class TableStorage {
             pause = min(pause * 2, 10_000)
         }
         return true
+    }
+
+    /// decodeState over a mapped file, with this boot's live word if it has one. (A file shorter
+    /// than the header has no live area; decodeState refuses it with the reason.)
+    private static func decodeMapped(
+        _ view: borrowing MappedViewAccessor, bootIdentifier: [UInt8], path: String, operation: String
+    ) throws(RecordTableError) -> (TableHeader, CommitSlot, Int) {
+        let liveWord = view.capacity >= TableFormat.pageSize ? thisBootsLiveWord(view, bootIdentifier: bootIdentifier) : nil
+        return try view.withUnsafeMutableBytes { bytes throws(RecordTableError) in
+            try decodeState(UnsafeRawBufferPointer(bytes), liveWord: liveWord, path: path, operation: operation)
+        }
     }
 
     /// The live word, if the live area carries `bootIdentifier`; else nil. The identifier is
