@@ -38,7 +38,7 @@ let package = Package(
         // (and, with the default trait, on the compiler plug-in of its macro).
         .target(
             name: "RecordTable",
-            dependencies: ["MemoryMappedFiles", .target(name: "MappedRecordMacros", condition: .when(traits: ["MappedRecordMacro"]))],
+            dependencies: ["MemoryMappedFiles", "CMappedShims", .target(name: "MappedRecordMacros", condition: .when(traits: ["MappedRecordMacro"]))],
             swiftSettings: swiftSettings),
         // The compiler plug-in behind @MappedRecord, @Field and @Padding.
         .macro(

@@ -187,3 +187,23 @@ typealias FaultInjectionCall = FaultInjection.Call
 /// The calls fault injection knows; only a name in builds without it.
 enum FaultInjectionCall { case posixFallocate, ftruncate, msync, fsync, mmap }
 #endif
+
+// MARK: Waiting on shared words (SharedWord.swift)
+
+/// futex(2) FUTEX_WAIT on a shared word; a negative timeout waits without limit.
+internal func system_futex_wait(_ address: UnsafePointer<UInt32>, _ expected: UInt32, _ timeoutNanoseconds: Int64) -> Int32 {
+    cmapped_futex_wait(address, expected, timeoutNanoseconds)
+}
+
+/// futex(2) FUTEX_WAKE on a shared word.
+internal func system_futex_wake(_ address: UnsafePointer<UInt32>, _ count: Int32) -> Int32 {
+    cmapped_futex_wake(address, count)
+}
+
+internal func system_pthread_create(
+    _ thread: inout pthread_t, _ body: @convention(c) (UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer?, _ argument: UnsafeMutableRawPointer?
+) -> Int32 {
+    pthread_create(&thread, nil, body, argument)
+}
+
+internal func system_pthread_detach(_ thread: pthread_t) -> Int32 { pthread_detach(thread) }

@@ -206,9 +206,14 @@ public final class DynamicRecordTable {
     @discardableResult
     public func refresh() throws(RecordTableError) -> Int { try storage.refresh() }
 
-    /// See ``RecordTable/waitForRecords(beyond:timeout:)``.
-    public func waitForRecords(beyond known: Int, timeout: Duration) throws(RecordTableError) -> Int {
-        try storage.waitForRecords(beyond: known, timeout: timeout)
+    /// See ``RecordTable/waitForRecords(beyond:timeout:strategy:)``.
+    public func waitForRecords(beyond known: Int, timeout: Duration, strategy: WaitStrategy = .block) throws(RecordTableError) -> Int {
+        try storage.waitForRecords(beyond: known, timeout: timeout, strategy: strategy)
+    }
+
+    /// See ``RecordTable/updates()``.
+    public func updates() throws(RecordTableError) -> TableUpdates {
+        try TableUpdates(storage: storage)
     }
 
     /// Whether a process has the table open for writing.

@@ -28,9 +28,13 @@ public enum TableAccess: Sendable, Hashable {
 /// every record below it is complete. Appends are safe from `kill -9` as soon as they return;
 /// what survives a power loss depends on ``Durability``.
 ///
-/// A table is a reference, like a file handle; it is not `Sendable` (use it from one
-/// thread at a time). Indices outside `0..<count`, writing to a read-only table, and using
-/// a closed one trap.
+/// A table is a reference, like a file handle; it is not `Sendable`: `refresh()` remaps the
+/// file and moves the snapshot, so two threads that used one handle at once could read through
+/// a mapping the other had just replaced, and a lock on every `table[i]` would double its cost.
+/// Use it from one task at a time. Swift 6's region-based isolation still lets you *send* a
+/// handle to another task (`Task { [table] in … }`) when the sending task stops using it; to
+/// follow a table from a task, ``updates()`` is `Sendable`. Indices outside `0..<count`,
+/// writing to a read-only table, and using a closed one trap.
 ///
 /// ## Safety
 /// Reading a record copies it out. Fields of types with invalid bit patterns (Bool) are
@@ -282,12 +286,31 @@ public final class RecordTable<Record: MappedRecord>: RandomAccessCollection, Mu
     }
 
     /// Waits until there are more than `known` records (as `tail -f` does), or until
-    /// `timeout`; returns the count.
-    public func waitForRecords(beyond known: Int, timeout: Duration) throws(RecordTableError) -> Int {
-        try storage.waitForRecords(beyond: known, timeout: timeout)
+    /// `timeout`; returns the count, mapped and readable (the table is refreshed).
+    ///
+    /// By default it sleeps until the writer rings the table's doorbell (a futex, docs/FORMAT.md):
+    /// no CPU while idle, and it wakes tens of microseconds after the append. `.spin` or
+    /// `.spinThenBlock` trade a busy core for sub-microsecond notice. A table that no writer
+    /// holds, or one whose writer predates the doorbell, is checked in growing intervals of at
+    /// most 100 ms; a writer that opens it wakes every sleeper at once.
+    public func waitForRecords(beyond known: Int, timeout: Duration, strategy: WaitStrategy = .block) throws(RecordTableError) -> Int {
+        try storage.waitForRecords(beyond: known, timeout: timeout, strategy: strategy)
     }
 
-    /// Whether a process has the table open for writing (this one, if it is the writer).
+    /// The record count, each time another process changes it: `for try await count in table.updates()`.
+    ///
+    /// It waits as ``waitForRecords(beyond:timeout:strategy:)`` does, on a thread of its own,
+    /// never on one of the cooperative pool's; cancelling the task ends the sequence within
+    /// microseconds. It yields counts only: call ``refresh()`` (on the table's own task) to map
+    /// the new records. It throws `truncated` or `replaced` if the file is cut short or another
+    /// file takes its path.
+    public func updates() throws(RecordTableError) -> TableUpdates {
+        try TableUpdates(storage: storage)
+    }
+
+    /// Whether a process has the table open for writing (this one, if it is the writer). A
+    /// follower that sees it false knows the writer has gone (a writer that closes also wakes
+    /// every sleeper, so ``waitForRecords(beyond:timeout:strategy:)`` returns at once).
     public func writerIsActive() throws(RecordTableError) -> Bool {
         try storage.writerIsActive()
     }

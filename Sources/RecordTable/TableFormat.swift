@@ -13,7 +13,7 @@ enum TableFormat {
     static let magic: [UInt8] = Array("MRECTBL".utf8) + [0]
     static let byteOrderMark: UInt32 = 0x0A0B_0C0D
     static let versionMajor: UInt16 = 1
-    static let versionMinor: UInt16 = 0
+    static let versionMinor: UInt16 = 1  // 1: the doorbell in the live area (docs/FORMAT.md)
     /// Flag bits 16…31 are features a reader must understand; version 1 defines none.
     static let incompatibleFlagsMask: UInt32 = 0xFFFF_0000
     static let slotOffsets = [512, 1024]

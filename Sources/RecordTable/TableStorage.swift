@@ -1,3 +1,5 @@
+import CMappedShims
+import Glibc
 import MemoryMappedFiles
 
 /// When a table makes its records durable (safe from power loss).
@@ -66,6 +68,14 @@ final class TableStorage {
     @usableFromInline @exclusivity(unchecked) private(set) var isClosed = false
     /// What lives as long as this table (RecordTable.attach): told when it closes.
     var companions: [any TableCompanion] = []
+    /// A writer's doorbell (Doorbell.swift), if the system offers one.
+    private var writerDoorbell: WriterDoorbell?
+    /// The doorbell's registration word, or a word that is always 0: `publish` loads it once.
+    @usableFromInline @exclusivity(unchecked) private(set) var doorbellRegistration = noDoorbellRegistration
+    /// A reader's side of the doorbell, made when it first waits.
+    private lazy var listener = DoorbellListener(forTableOn: fileDescriptor)
+    /// The open file's descriptor, which `map` owns.
+    private let fileDescriptor: Int32
 
     private init(path: String, header: TableHeader, isWritable: Bool, durability: Durability, bootIdentifier: [UInt8],
                  map: consuming MemoryMappedFile, view: consuming MappedViewAccessor, count: Int, committed: CommitSlot) {
@@ -86,9 +96,34 @@ final class TableStorage {
         self.hasBools = !header.schema.boolOffsets.isEmpty
         self.paddingRuns = header.schema.paddingRuns
         self.hasPadding = !paddingRuns.isEmpty
+        self.fileDescriptor = map.fileDescriptor
         self.map = Optional(map)
         self.view = Optional(view)
         updateFastPathLimits()
+        if isWritable { installDoorbell() }
+    }
+
+    /// Creates the writer's doorbell, names it in the live area, and wakes every sleeper: any
+    /// that registered with an earlier writer's doorbell attaches this one (Doorbell.swift).
+    private func installDoorbell() {
+        if let doorbell = WriterDoorbell.make(forTableOn: fileDescriptor) {
+            writerDoorbell = doorbell
+            doorbellRegistration = doorbell.registration
+            view!.atomicStore(doorbell.liveAreaWord, at: DoorbellFormat.liveAreaOffset)
+        } else {
+            view!.atomicStore(UInt64(0), at: DoorbellFormat.liveAreaOffset)
+        }
+        view!.wakeWaiters(onWordAt: TableFormat.liveCountOffset)
+    }
+
+    /// Withdraws the doorbell (the writer is leaving) and wakes every sleeper, so that
+    /// followers notice at once: `writerIsActive()` is false from now on.
+    private func removeDoorbell() {
+        guard isWritable, view != nil else { return }
+        view!.atomicStore(UInt64(0), at: DoorbellFormat.liveAreaOffset)
+        writerDoorbell = nil
+        doorbellRegistration = noDoorbellRegistration
+        view!.wakeWaiters(onWordAt: TableFormat.liveCountOffset)
     }
 
     private func updateFastPathLimits() {
@@ -98,6 +133,7 @@ final class TableStorage {
 
     deinit {
         if !isClosed, isWritable { _ = try? commit() }
+        if !isClosed { removeDoorbell() }
         if !isClosed { for companion in companions { companion.tableDidClose() } }
     }
 
@@ -354,13 +390,32 @@ final class TableStorage {
         try reserve(count + extra)
     }
 
-    /// Publishes `newCount` records to readers (after they are written), and commits in `everyAppend` mode.
+    /// Publishes `newCount` records to readers (after they are written), rings the doorbell if
+    /// a reader sleeps, and commits in `everyAppend` mode. Without sleepers this is one store,
+    /// one load and no fence (the argument is in Doorbell.swift).
     @inlinable @inline(__always)
     func publish(count newCount: Int) throws(RecordTableError) {
         count = newCount
         view!.atomicStore(LiveCount.word(newCount), at: TableFormat.liveCountOffset)
+        if _slowPath(cmapped_load_after_stores_u64(doorbellRegistration) != 0) { ringDoorbell() }
         if _slowPath(durability == .everyAppend) { try commit() }
     }
+
+    /// Clears the registration and wakes every reader that sleeps on the live word: one
+    /// system call, whatever their number.
+    @usableFromInline @inline(never)
+    func ringDoorbell() {
+        writerDoorbell?.clearRegistration()
+        view!.wakeWaiters(onWordAt: TableFormat.liveCountOffset)
+        doorbellRings &+= 1
+    }
+
+    /// Whether this writer has a doorbell, and whether a reader is registered on it (tests).
+    var hasDoorbell: Bool { writerDoorbell != nil }
+    var doorbellHasSleeper: Bool { cmapped_load_acquire_u64(doorbellRegistration) != 0 }
+
+    /// How many times this writer rang (tests check that a crashed sleeper costs one ring).
+    @usableFromInline @exclusivity(unchecked) var doorbellRings = 0
 
     /// Paging advice for the records in `range` (clamped to the capacity).
     func advise(_ advice: MappingAdvice, records range: Range<Int>) {
@@ -502,17 +557,41 @@ final class TableStorage {
         return slot.count
     }
 
-    /// Waits until the count passes `known`, polling with backoff; returns the new count,
-    /// or the old one at the timeout.
-    func waitForRecords(beyond known: Int, timeout: Duration) throws(RecordTableError) -> Int {
-        let deadline = monotonicNanoseconds() + UInt64(max(0, timeout / .nanoseconds(1)))
-        var pause = 50
+    /// Waits until the count passes `known` or `timeout` passes; returns the count. Spins first
+    /// if the strategy says so, then sleeps on the live word until the writer rings.
+    func waitForRecords(beyond known: Int, timeout: Duration, strategy: WaitStrategy) throws(RecordTableError) -> Int {
+        precondition(!isClosed, "RecordTable: waitForRecords on a closed table")
+        let start = monotonicNanoseconds()
+        let deadline = start.saturatingAdd(timeout.saturatingNanoseconds)
+        let spinUntil = min(deadline, start.saturatingAdd(strategy.spinNanoseconds))
+        var backoff = Duration.microseconds(25)
         while true {
+            // The word is read before the count, so a publish between the two makes the sleep
+            // below return at once (the kernel compares the word) instead of being missed.
+            let seen = view!.atomicLoad(UInt64.self, at: TableFormat.liveCountOffset)
             let current = try refresh()
-            if current > known || monotonicNanoseconds() >= deadline { return current }
-            sleepMicroseconds(pause)
-            pause = min(pause * 2, 10_000)
+            let now = monotonicNanoseconds()
+            if current > known || now >= deadline || isWritable { return current }
+            if now < spinUntil {
+                RecordWaiting.spin(view!, seen: seen, until: spinUntil)
+                continue
+            }
+            let sleep = RecordWaiting.prepareSleep(
+                view!, seen: seen, listener: listener, bootIdentifier: bootIdentifier, remaining: deadline - now, backoff: &backoff)
+            _ = view!.waitForWake(onWordAt: TableFormat.liveCountOffset, whileEqualTo: sleep.expected, timeout: sleep.limit)
         }
+    }
+
+    /// A duplicate of the file's descriptor, for a ``TableUpdates`` watcher.
+    func duplicateDescriptor() throws(RecordTableError) -> Int32 {
+        precondition(!isClosed, "RecordTable: updates() on a closed table")
+        let duplicate = system_dup_cloexec(fileDescriptor)
+        guard duplicate >= 0 else {
+            let code = lastErrno
+            throw RecordTableError(.ioError, operation: "updates", path: path, systemCall: "fcntl(F_DUPFD_CLOEXEC)",
+                                   errno: code, message: "could not duplicate the table's descriptor for a watcher")
+        }
+        return duplicate
     }
 
     /// Whether another process holds the writer lock.
@@ -536,6 +615,7 @@ final class TableStorage {
         if isWritable && committing {
             do { try commit() } catch { failure = error }
         }
+        removeDoorbell()
         isClosed = true
         count = 0
         capacity = 0

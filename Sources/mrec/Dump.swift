@@ -101,6 +101,9 @@ struct Dump: ParsableCommand {
         var next = max(bounds.upperBound, requested.lowerBound)
         let end = limit.map { requested.lowerBound.addingReportingOverflow($0).overflow ? Int.max : requested.lowerBound + $0 }
             .map { min($0, requested.upperBound) } ?? requested.upperBound
+        // It sleeps on the table's doorbell (a futex) and wakes when the writer appends; the
+        // timeout only bounds how long Ctrl-C waits. It says so once when the writer leaves.
+        var writerWasActive = (try? table.writerIsActive()) ?? false
         while interrupted == 0 && next < end {
             let count: Int
             do { count = try table.waitForRecords(beyond: next, timeout: .milliseconds(250)) } catch {
@@ -114,6 +117,10 @@ struct Dump: ParsableCommand {
                     throw ExitCode(ExitStatus.cannotRead.rawValue)
                 }
                 throw ExitCode(error.exitStatus.rawValue)
+            }
+            if count <= next, let active = try? table.writerIsActive(), active != writerWasActive {
+                complain(active ? "a writer opened \(file); following" : "the writer of \(file) has gone (closed or died); still following")
+                writerWasActive = active
             }
             for index in next..<min(max(next, count), end) { printer.print(index, &out) }
             next = max(next, count)

@@ -147,6 +147,25 @@ func tableCommand() throws(RecordTableError) -> Bool {
         }
         say("never told")
 
+    case "table-wait":  // table-wait PATH KNOWN TIMEOUT_MS STRATEGY [nobody]: wait once, report the count and when
+        if arguments.count > 5 && argument(4) == "nobody" {
+            guard setgid(65534) == 0, setuid(65534) == 0 else { fail("cannot drop privileges", code: 2) }
+        }
+        let table = try RecordTable<Sample>.open(path: argument(0), access: .readOnly)
+        let strategy: WaitStrategy = argument(3) == "spin" ? .spin : .block
+        say("waiting")
+        let count = try table.waitForRecords(beyond: integer(1), timeout: .milliseconds(integer(2)), strategy: strategy)
+        say("count \(count) at \(monotonicNanoseconds()) writer \(try table.writerIsActive() ? "active" : "gone")")
+
+    case "table-append-hold":  // table-append-hold PATH: open for writing; each line "N" appends N records; killed or EOF ends it
+        let table = try RecordTable<Sample>.open(path: argument(0), access: .readWrite)
+        say("writing \(table.count)")
+        while let line = readLineFromParent(), let n = Int(line) {
+            for _ in 0..<n { try table.append(Sample(id: Int64(table.count))) }
+            say("appended \(table.count)")
+        }
+        try table.close()
+
     case "table-hold-writer":  // table-hold-writer PATH: hold the writer lock until a line arrives
         let table = try RecordTable<Sample>.open(path: argument(0), access: .readWrite)
         say("writing")

@@ -235,3 +235,10 @@ public func directoryListing(_ path: String) -> [String]? {
     }
     return names.sorted()
 }
+
+/// CLOCK_MONOTONIC in nanoseconds: comparable between processes on one machine.
+public func monotonicNanoseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+}

@@ -37,4 +37,55 @@ static inline void cmapped_store_release_u64(void *address, uint64_t value) {
     __atomic_store_n((uint64_t *)address, value, __ATOMIC_RELEASE);
 }
 
+/// A 4-byte load with acquire ordering; `address` must be 4-byte aligned.
+static inline uint32_t cmapped_load_acquire_u32(const void *address) {
+    return __atomic_load_n((const uint32_t *)address, __ATOMIC_ACQUIRE);
+}
+
+/// A 4-byte store with release ordering; `address` must be 4-byte aligned.
+static inline void cmapped_store_release_u32(void *address, uint32_t value) {
+    __atomic_store_n((uint32_t *)address, value, __ATOMIC_RELEASE);
+}
+
+/// A sequentially consistent 4-byte compare-and-exchange; returns the value found.
+static inline uint32_t cmapped_compare_exchange_u32(void *address, uint32_t expected, uint32_t desired) {
+    __atomic_compare_exchange_n((uint32_t *)address, &expected, desired, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+    return expected;
+}
+
+/// A sequentially consistent 8-byte compare-and-exchange; returns the value found.
+static inline uint64_t cmapped_compare_exchange_u64(void *address, uint64_t expected, uint64_t desired) {
+    __atomic_compare_exchange_n((uint64_t *)address, &expected, desired, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+    return expected;
+}
+
+/// An 8-byte relaxed store; `address` must be 8-byte aligned.
+static inline void cmapped_store_relaxed_u64(void *address, uint64_t value) {
+    __atomic_store_n((uint64_t *)address, value, __ATOMIC_RELAXED);
+}
+
+/// An 8-byte relaxed load that the compiler keeps after every store before it (a signal
+/// fence, no instruction). The other half of an asymmetric fence: a process that calls
+/// `cmapped_membarrier_global()` makes the processor order it too (docs/FORMAT.md, "Doorbell").
+static inline uint64_t cmapped_load_after_stores_u64(const void *address) {
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    return __atomic_load_n((const uint64_t *)address, __ATOMIC_RELAXED);
+}
+
+/// futex(2) FUTEX_WAIT on a shared (not process-private) word: sleeps while `*address == expected`,
+/// at most `timeout_nanoseconds` (negative: no limit). Returns 0 when woken, or -1 with errno
+/// (EAGAIN: the word differed; ETIMEDOUT; EINTR).
+int cmapped_futex_wait(const uint32_t *address, uint32_t expected, long long timeout_nanoseconds);
+
+/// futex(2) FUTEX_WAKE on a shared word: wakes up to `count` waiters; returns how many, or -1.
+int cmapped_futex_wake(const uint32_t *address, int count);
+
+/// membarrier(2) MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED: lets other processes' global
+/// expedited barriers reach this one. Returns 0 or -1 with errno.
+int cmapped_membarrier_register(void);
+
+/// membarrier(2) MEMBARRIER_CMD_GLOBAL_EXPEDITED: a full memory barrier on every running thread
+/// of every registered process. Returns 0 or -1 with errno.
+int cmapped_membarrier_global(void);
+
 #endif

@@ -1,0 +1,262 @@
+import CMappedShims
+import Glibc
+import MemoryMappedFiles
+
+// The doorbell: how a writer wakes readers that wait for records, in other processes, without
+// a system call per append while no one waits (docs/FORMAT.md, "Doorbell").
+//
+// - The futex word is the low half of the live word (offset 1552): it changes with every
+//   publish, and every process that maps the table, read-only or not, can sleep on it.
+// - Whether anyone sleeps is a *registration word* in a 4 KiB System V shared-memory segment
+//   that the writer creates. The table's live area names it (shm id and creator uid). A reader
+//   that may only read the table can still write the segment, whose mode gives read-write to
+//   every class of user that may read the table. Nobody can shrink a System V segment (unlike a
+//   file in /dev/shm, which anyone with write access could truncate to raise SIGBUS in the
+//   writer), and the writer marks it for removal at once: the kernel frees it when the last
+//   process detaches, so even a kill -9 leaves nothing behind.
+//
+// Ordering, the lost-wake-up argument:
+//   writer (publish):  W1 store live word (release)    W2 load registration    W3 if set: clear it, FUTEX_WAKE
+//   reader (sleep):    R1 load live word = seen         R2 store registration   R3 membarrier(GLOBAL_EXPEDITED)
+//                      R4 FUTEX_WAIT(live word, low half of seen)
+// W2 may run before W1 is visible (store buffering), which is why the reader pays for both sides:
+// R3 runs a full barrier on every CPU that runs the (registered) writer. If that barrier falls
+// before W1, R4 sees the new word (the kernel compares it atomically with going to sleep) and
+// returns at once; if it falls after W2, W2 sees R2 and W3 wakes the reader; it cannot fall
+// between W1 and W2 without ordering W1 before R4 and R2 before W2. The writer pays one load and
+// a compiler barrier per publish, no fence.
+//   Clearing is a compare-and-exchange of the value it loaded, so a reader that registered again
+// with a newer word after W2 keeps its registration. A reader that registered the same value
+// after W2 read the live word before W1 and ran R3 after W2, so R4 sees W1 and does not sleep.
+//   A reader that crashes leaves its registration set: the writer's next publish clears it with
+// one wake-up, and then pays nothing again.
+
+/// Where the doorbell's parts live.
+enum DoorbellFormat {
+    /// In the live area: bits 0–31 the segment's shm id + 1 (0: no doorbell), bits 32–63 the
+    /// effective uid of the writer that created it.
+    @usableFromInline static let liveAreaOffset = TableFormat.liveOffset + 24
+    /// The segment's size and its fields.
+    static let segmentSize = 4096
+    static let magic: UInt64 = 0x4C4C_4542_4345_524D  // "MRECBELL"
+    static let magicOffset = 0
+    static let deviceOffset = 8
+    static let inodeOffset = 16
+    static let writerProcessOffset = 24
+    /// The registration word, alone in its cache line: 0, or `1 << 32 | low half of the live
+    /// word` that the last registered reader saw.
+    static let registrationOffset = 64
+
+    static func liveAreaWord(identifier: Int32, creator: uid_t) -> UInt64 {
+        UInt64(UInt32(bitPattern: identifier) &+ 1) | UInt64(creator) << 32
+    }
+
+    static func registration(forLiveWord word: UInt64) -> UInt64 {
+        1 << 32 | UInt64(UInt32(truncatingIfNeeded: word))
+    }
+
+    /// Whether this process may use the doorbell: membarrier(2) must work (seccomp may forbid
+    /// it; old kernels lack it), since the protocol's correctness rests on it. A writer registers
+    /// for other processes' barriers once.
+    static let barriersWork: Bool = system_membarrier_register() == 0
+
+    /// The table file's device and inode, owner's group and mode.
+    static func fileIdentity(_ descriptor: Int32) -> stat? {
+        var status = stat()
+        return system_fstat(descriptor, &status) == 0 ? status : nil
+    }
+}
+
+/// A word that reads 0 forever: the registration word of a writer without a doorbell, so that
+/// the publish path makes the same one load either way.
+@usableFromInline nonisolated(unsafe) let noDoorbellRegistration: UnsafeMutableRawPointer = {
+    // SAFETY: allocated once, never freed, only ever read (as 0).
+    let word = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64)
+    word.initializeMemory(as: UInt8.self, repeating: 0, count: 64)
+    return word
+}()
+
+/// The writer's side: the segment it created, attached until the table closes.
+final class WriterDoorbell {
+    let segment: UnsafeMutableRawPointer
+    let liveAreaWord: UInt64
+    var registration: UnsafeMutableRawPointer { segment + DoorbellFormat.registrationOffset }
+
+    private init(segment: UnsafeMutableRawPointer, liveAreaWord: UInt64) {
+        self.segment = segment
+        self.liveAreaWord = liveAreaWord
+    }
+
+    deinit { _ = system_shmdt(segment) }
+
+    /// A doorbell for the table open on `descriptor`, or nil where the system offers none
+    /// (no membarrier, no System V IPC, or the segment limit reached): readers then poll.
+    static func make(forTableOn descriptor: Int32) -> WriterDoorbell? {
+        guard DoorbellFormat.barriersWork, let file = DoorbellFormat.fileIdentity(descriptor) else { return nil }
+        // Read-write for the owner, and for the group and others if they may read the table.
+        var mode: Int32 = 0o600
+        if file.st_mode & S_IRGRP != 0 { mode |= 0o060 }
+        if file.st_mode & S_IROTH != 0 { mode |= 0o006 }
+        let identifier = system_shmget_private(DoorbellFormat.segmentSize, IPC_CREAT | IPC_EXCL | mode)
+        guard identifier >= 0 else { return nil }
+        var status = shmid_ds()
+        if system_shmctl(identifier, IPC_STAT, &status) == 0 {
+            status.shm_perm.gid = file.st_gid  // the table's readers, not the writer's group
+            _ = system_shmctl(identifier, IPC_SET, &status)
+        }
+        let attached = system_shmat(identifier, 0)
+        // Marked for removal at once: it lives while someone has it attached, and no longer.
+        _ = system_shmctl(identifier, IPC_RMID, &status)
+        guard let segment = attached, Int(bitPattern: segment) != -1 else { return nil }
+        segment.storeBytes(of: UInt64(file.st_dev), toByteOffset: DoorbellFormat.deviceOffset, as: UInt64.self)
+        segment.storeBytes(of: UInt64(file.st_ino), toByteOffset: DoorbellFormat.inodeOffset, as: UInt64.self)
+        segment.storeBytes(of: UInt32(bitPattern: system_getpid()), toByteOffset: DoorbellFormat.writerProcessOffset, as: UInt32.self)
+        cmapped_store_release_u64(segment + DoorbellFormat.magicOffset, DoorbellFormat.magic)
+        return WriterDoorbell(segment: segment, liveAreaWord: DoorbellFormat.liveAreaWord(identifier: identifier, creator: system_geteuid()))
+    }
+
+    /// Clears the registration it saw set; the caller then wakes the sleepers.
+    func clearRegistration() {
+        let seen = cmapped_load_acquire_u64(registration)
+        if seen != 0 { _ = cmapped_compare_exchange_u64(registration, seen, 0) }
+    }
+}
+
+/// A reader's side: the writer's segment, attached while it stays the one the live area names.
+final class DoorbellListener {
+    private let device: UInt64
+    private let inode: UInt64
+    private var attachedFor: UInt64 = 0
+    private var segment: UnsafeMutableRawPointer?
+
+    /// A listener for the table open on `descriptor`.
+    init(forTableOn descriptor: Int32) {
+        let file = DoorbellFormat.fileIdentity(descriptor)
+        device = file.map { UInt64($0.st_dev) } ?? 0
+        inode = file.map { UInt64($0.st_ino) } ?? 0
+    }
+
+    deinit { detach() }
+
+    private func detach() {
+        if let segment { _ = system_shmdt(segment) }
+        segment = nil
+        attachedFor = 0
+    }
+
+    /// Registers this reader as a sleeper for the live word `seen`, through the doorbell that
+    /// `liveAreaWord` names (read from this boot's live area). Returns false if there is no
+    /// doorbell it can use: the caller then sleeps in short slices, since no one will wake it.
+    func register(seen: UInt64, liveAreaWord: UInt64) -> Bool {
+        guard DoorbellFormat.barriersWork, liveAreaWord & 0xFFFF_FFFF != 0 else { return false }
+        if liveAreaWord != attachedFor {
+            detach()
+            attach(liveAreaWord)
+        }
+        guard let segment else { return false }
+        cmapped_store_relaxed_u64(segment + DoorbellFormat.registrationOffset, DoorbellFormat.registration(forLiveWord: seen))
+        // The reader's half of the asymmetric fence: see the argument at the top of this file.
+        return system_membarrier_global() == 0
+    }
+
+    /// Attaches the segment `liveAreaWord` names, if it is what it claims: created by the uid the
+    /// live area gives, 4 KiB, and marked with this table's device and inode.
+    private func attach(_ liveAreaWord: UInt64) {
+        attachedFor = liveAreaWord
+        let identifier = Int32(bitPattern: UInt32(truncatingIfNeeded: liveAreaWord) &- 1)
+        var status = shmid_ds()
+        guard system_shmctl(identifier, IPC_STAT, &status) == 0,
+              status.shm_segsz == DoorbellFormat.segmentSize,
+              UInt64(status.shm_perm.cuid) == liveAreaWord >> 32,
+              let attached = system_shmat(identifier, 0), Int(bitPattern: attached) != -1
+        else { return }
+        guard cmapped_load_acquire_u64(attached + DoorbellFormat.magicOffset) == DoorbellFormat.magic,
+              attached.load(fromByteOffset: DoorbellFormat.deviceOffset, as: UInt64.self) == device,
+              attached.load(fromByteOffset: DoorbellFormat.inodeOffset, as: UInt64.self) == inode
+        else {
+            _ = system_shmdt(attached)
+            return
+        }
+        segment = attached
+    }
+}
+
+/// How a reader waits for records.
+public enum WaitStrategy: Sendable, Hashable {
+    /// Sleep until the writer rings (a futex): no CPU while idle, tens of microseconds to wake.
+    case block
+    /// Spin on the live count for the whole timeout: under a microsecond to notice, a whole core busy.
+    case spin
+    /// Spin for the duration given, then sleep.
+    case spinThenBlock(Duration)
+
+    var spinNanoseconds: UInt64 {
+        switch self {
+        case .block: return 0
+        case .spin: return .max
+        case .spinThenBlock(let duration): return duration.saturatingNanoseconds
+        }
+    }
+}
+
+/// The wait loop that ``TableStorage/waitForRecords(beyond:timeout:strategy:)`` and
+/// ``TableUpdates`` share, over any view whose byte 0 is the file's byte 0.
+enum RecordWaiting {
+    /// The longest sleep: a writer that took the table over with a new doorbell wakes sleepers
+    /// at once, but an old writer that had none never rings.
+    static let longestSleep = Duration.seconds(1)
+    static let longestSleepWithoutDoorbell = Duration.milliseconds(100)
+
+    /// The live word, and the live area's doorbell word, if this boot's writer wrote them.
+    static func liveWords(_ view: borrowing MappedViewAccessor, bootIdentifier: [UInt8]) -> (live: UInt64, doorbell: UInt64)? {
+        for half in 0..<2 {
+            let word = view.atomicLoad(UInt64.self, at: TableFormat.liveOffset + half * 8)
+            let matches = withUnsafeBytes(of: word) { $0.elementsEqual(bootIdentifier[half * 8..<half * 8 + 8]) }
+            guard matches else { return nil }
+        }
+        return (view.atomicLoad(UInt64.self, at: TableFormat.liveCountOffset), view.atomicLoad(UInt64.self, at: DoorbellFormat.liveAreaOffset))
+    }
+
+    /// Spins until the live word differs from `seen` or `until` (monotonic ns) passes.
+    static func spin(_ view: borrowing MappedViewAccessor, seen: UInt64, until: UInt64) {
+        var round = 0
+        while view.atomicLoad(UInt64.self, at: TableFormat.liveCountOffset) == seen {
+            round &+= 1
+            if round & 1023 == 0 && monotonicNanoseconds() >= until { return }
+        }
+    }
+
+    /// Prepares a sleep on the live word: registers with the doorbell if there is one. Returns
+    /// the word to sleep on (its low half) and how long to sleep at most.
+    /// `seen` is the live word read *before* the caller last read the count.
+    static func prepareSleep(
+        _ view: borrowing MappedViewAccessor, seen: UInt64, listener: DoorbellListener, bootIdentifier: [UInt8], remaining: UInt64,
+        backoff: inout Duration
+    ) -> (expected: UInt32, limit: Duration) {
+        let remainingDuration = Duration.nanoseconds(Int64(clamping: remaining))
+        let expected = UInt32(truncatingIfNeeded: seen)
+        if let words = liveWords(view, bootIdentifier: bootIdentifier), listener.register(seen: seen, liveAreaWord: words.doorbell) {
+            return (expected, min(longestSleep, remainingDuration))
+        }
+        backoff = min(backoff * 2, longestSleepWithoutDoorbell)
+        return (expected, min(backoff, remainingDuration))
+    }
+}
+
+extension UInt64 {
+    /// `self + other`, or `.max` where that overflows.
+    func saturatingAdd(_ other: UInt64) -> UInt64 {
+        let (sum, overflow) = addingReportingOverflow(other)
+        return overflow ? .max : sum
+    }
+}
+
+extension Duration {
+    /// The duration in nanoseconds: 0 if negative, `UInt64.max` if it does not fit.
+    var saturatingNanoseconds: UInt64 {
+        let (seconds, attoseconds) = components
+        guard seconds >= 0 else { return 0 }
+        let (whole, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
+        return overflow ? .max : whole.saturatingAdd(UInt64(max(0, attoseconds / 1_000_000_000)))
+    }
+}
