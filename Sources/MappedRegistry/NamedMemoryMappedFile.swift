@@ -99,14 +99,14 @@ extension MemoryMappedFile {
     ///   `.copyOnWrite`, whose writes stay private) and never `.readWrite`.
     /// - Throws: `notFound` (.NET's `FileNotFoundException`) if no live holder has it;
     ///   `backingObjectMissing` if its file was deleted; `accessDenied` for more access than
-    ///   the creator gave, or no permission on the object; `wrongKind` for a mutex.
+    ///   the creator gave, or no permission on the object; `wrongKind` for a mutex or an event.
     public static func openExisting(
         name: String, access: MemoryMappedFileAccess? = nil, registry: Registry? = nil
     ) throws(RegistryError) -> NamedMemoryMappedFile {
         let operation = "openExisting"
         let (entry, membership) = try Registry.join(name, registry: registry, operation: operation)
-        guard entry.kind != .mutex else {
-            throw RegistryError(.wrongKind, operation: operation, subject: name, message: "the name belongs to a mutex, not a map")
+        guard entry.kind == .file || entry.kind == .sharedMemory else {
+            throw RegistryError(.wrongKind, operation: operation, subject: name, message: "the name belongs to a \(entry.kind), not a map")
         }
         let access = try entry.checkedAccess(access, operation: operation)
         let map = try mapping(operation: operation, subject: "\(name) (\(entry.object))") { () throws(MappedFileError) in

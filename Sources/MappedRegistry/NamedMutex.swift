@@ -79,37 +79,14 @@ public final class NamedMutex: @unchecked Sendable {
 
     /// Opens an existing mutex; .NET's `Mutex.OpenExisting`. Throws `notFound` if there is none.
     public static func openExisting(name: String, registry: Registry? = nil) throws(RegistryError) -> NamedMutex {
-        let operation = "NamedMutex.openExisting"
-        let (entry, membership) = try Registry.join(name, registry: registry, operation: operation)
-        guard entry.kind == .mutex else {
-            throw RegistryError(.wrongKind, operation: operation, subject: name, message: "the name belongs to a map, not a mutex")
-        }
-        let map = try mapping(operation: operation, subject: name) { () throws(MappedFileError) in
-            try MemoryMappedFile.openSharedMemory(systemName: entry.object)
-        }
-        let named = NamedMemoryMappedFile(name: name, map: map, regionOffset: 0, regionLength: objectSize, membership: membership)
-        let view = try named.makeViewAccessor()
-        return NamedMutex(name: name, createdNew: false, named: named, view: view)
+        let object = try SmallNamedObject.openExisting(name, kind: .mutex, size: objectSize, registry: registry, operation: "NamedMutex.openExisting")
+        return NamedMutex(name: name, createdNew: false, named: object.named, view: object.view)
     }
 
     private convenience init(name: String, mustCreate: Bool, registry: Registry?) throws(RegistryError) {
-        let operation = "NamedMutex"
-        try Registry.validate(name, operation: operation)
-        let registry = try Registry.resolve(registry)
-        let holder = try registry.acquireHolder()
-        // The candidate is fully initialized before the registry can hand it to anyone.
-        let systemName = registry.freshSystemName()
-        let candidate = try mapping(operation: operation, subject: name) { () throws(MappedFileError) in
-            try MemoryMappedFile.createSharedMemory(systemName: systemName, mode: .createNew, capacity: Self.objectSize)
-        }
-        let candidateView: MappedViewAccessor
-        do {
-            candidateView = try mappedView(candidate, operation: operation, subject: name)
-        } catch {
-            try? MemoryMappedFile.removeSharedMemory(systemName: systemName)  // no one else knows it
-            throw error
-        }
-        candidateView.withUnsafeMutableBytes { bytes in
+        let object = try SmallNamedObject.openOrCreate(
+            name, kind: .mutex, size: Self.objectSize, mustCreate: mustCreate, registry: registry, operation: "NamedMutex"
+        ) { bytes in
             var attributes = pthread_mutexattr_t()
             pthread_mutexattr_init(&attributes)
             pthread_mutexattr_setpshared(&attributes, Int32(PTHREAD_PROCESS_SHARED))
@@ -118,22 +95,7 @@ public final class NamedMutex: @unchecked Sendable {
             pthread_mutex_init(bytes.baseAddress!.bindMemory(to: pthread_mutex_t.self, capacity: 1), &attributes)
             pthread_mutexattr_destroy(&attributes)
         }
-        let entry = RegistryEntry(name: name, kind: .mutex, object: systemName, offset: 0, length: Self.objectSize,
-                                  access: .readWrite, createdNanoseconds: realtimeNanoseconds(), holders: [])
-        let claim = try registry.claimSharedMemory(name, holder: holder.id, candidate: entry, mustCreate: mustCreate, operation: operation)
-        let membership = Membership(registry: registry, name: name, holder: holder)
-        switch claim {
-        case .created:
-            let named = NamedMemoryMappedFile(name: name, map: candidate, regionOffset: 0, regionLength: Self.objectSize, membership: membership)
-            self.init(name: name, createdNew: true, named: named, view: candidateView)
-        case .joined(let existing):
-            let map = try mapping(operation: operation, subject: name) { () throws(MappedFileError) in
-                try MemoryMappedFile.openSharedMemory(systemName: existing.object)
-            }
-            let named = NamedMemoryMappedFile(name: name, map: map, regionOffset: 0, regionLength: Self.objectSize, membership: membership)
-            let view = try named.makeViewAccessor()
-            self.init(name: name, createdNew: false, named: named, view: view)
-        }
+        self.init(name: name, createdNew: object.createdNew, named: object.named, view: object.view)
     }
 
     // MARK: Locking

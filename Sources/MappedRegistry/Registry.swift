@@ -12,6 +12,8 @@ public struct RegistryEntry: Sendable, Hashable {
         case file = 2
         /// A named mutex, in a small shared-memory object.
         case mutex = 3
+        /// A named event (``NamedEvent``), in a small shared-memory object.
+        case event = 4
     }
 
     /// The name: 1 to ``Registry/maximumNameLength`` bytes of UTF-8 without NUL.
@@ -322,7 +324,7 @@ public final class Registry: Sendable {
     ///   after crashed holders has no one to report to and ignores it.
     func lastCloseDuty(_ entry: RegistryEntry) throws(RegistryError) {
         switch entry.kind {
-        case .sharedMemory, .mutex:
+        case .sharedMemory, .mutex, .event:
             try? MemoryMappedFile.removeSharedMemory(systemName: entry.object)
         case .file:
             guard entry.access.canWrite, entry.access != .copyOnWrite else { return }

@@ -224,6 +224,20 @@ func registryCommand() throws(RegistryError) -> Bool {
         try map.close()
         say("closed")
 
+    case "event-wait":  // event-wait DIR NAME TIMEOUT_MS: open the named event, wait once, report, then close
+        let registry = try Registry.open(directory: argument(0))
+        let event = try NamedEvent.openExisting(name: argument(1), registry: registry)
+        say("waiting")
+        say(event.wait(timeout: .milliseconds(integer(2))) ? "signaled" : "timed out")
+        try event.close()
+
+    case "event-set":  // event-set DIR NAME: open the named event, set it, close
+        let registry = try Registry.open(directory: argument(0))
+        let event = try NamedEvent.openExisting(name: argument(1), registry: registry)
+        event.set()
+        try event.close()
+        say("set")
+
     case "mutex-hold":  // mutex-hold DIR NAME: lock the named mutex, report how, wait to be killed
         let registry = try Registry.open(directory: argument(0))
         let mutex = try NamedMutex(name: argument(1), registry: registry)

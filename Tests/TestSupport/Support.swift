@@ -30,6 +30,8 @@ public final class ChildProcess {
     public let pid: pid_t
     private let input: Int32
     private let output: Int32
+    /// The read end of the child's stdout, for poll(2); lines already read into the buffer are not there.
+    public var outputDescriptor: Int32 { output }
     private var buffered: [UInt8] = []
     private var status: Termination?
 

@@ -1,0 +1,64 @@
+import MemoryMappedFiles
+
+/// A small shared-memory object that the registry names: the memory behind a named mutex or
+/// a named event. It is fully initialized before the registry can hand it to anyone.
+struct SmallNamedObject: ~Copyable {
+    var named: NamedMemoryMappedFile
+    var view: MappedViewAccessor
+    let createdNew: Bool
+
+    /// Joins the object named `name`, which must be of `kind`; `notFound` if there is none.
+    static func openExisting(
+        _ name: String, kind: RegistryEntry.Kind, size: Int, registry: Registry?, operation: String
+    ) throws(RegistryError) -> SmallNamedObject {
+        let (entry, membership) = try Registry.join(name, registry: registry, operation: operation)
+        guard entry.kind == kind else {
+            throw RegistryError(.wrongKind, operation: operation, subject: name, message: "the name belongs to a \(entry.kind), not a \(kind)")
+        }
+        let map = try mapping(operation: operation, subject: name) { () throws(MappedFileError) in
+            try MemoryMappedFile.openSharedMemory(systemName: entry.object)
+        }
+        let named = NamedMemoryMappedFile(name: name, map: map, regionOffset: 0, regionLength: size, membership: membership)
+        let view = try named.makeViewAccessor()
+        return SmallNamedObject(named: named, view: view, createdNew: false)
+    }
+
+    /// Creates the object (`initialize` fills a fresh one) or, unless `mustCreate`, joins the
+    /// one that has the name.
+    static func openOrCreate(
+        _ name: String, kind: RegistryEntry.Kind, size: Int, mustCreate: Bool, registry: Registry?, operation: String,
+        initialize: (UnsafeMutableRawBufferPointer) -> Void
+    ) throws(RegistryError) -> SmallNamedObject {
+        try Registry.validate(name, operation: operation)
+        let registry = try Registry.resolve(registry)
+        let holder = try registry.acquireHolder()
+        let systemName = registry.freshSystemName()
+        let candidate = try mapping(operation: operation, subject: name) { () throws(MappedFileError) in
+            try MemoryMappedFile.createSharedMemory(systemName: systemName, mode: .createNew, capacity: size)
+        }
+        let candidateView: MappedViewAccessor
+        do {
+            candidateView = try mappedView(candidate, operation: operation, subject: name)
+        } catch {
+            try? MemoryMappedFile.removeSharedMemory(systemName: systemName)  // no one else knows it
+            throw error
+        }
+        candidateView.withUnsafeMutableBytes { initialize($0) }
+        let entry = RegistryEntry(name: name, kind: kind, object: systemName, offset: 0, length: size,
+                                  access: .readWrite, createdNanoseconds: realtimeNanoseconds(), holders: [])
+        let claim = try registry.claimSharedMemory(name, holder: holder.id, candidate: entry, mustCreate: mustCreate, operation: operation)
+        let membership = Membership(registry: registry, name: name, holder: holder)
+        switch claim {
+        case .created:
+            let named = NamedMemoryMappedFile(name: name, map: candidate, regionOffset: 0, regionLength: size, membership: membership)
+            return SmallNamedObject(named: named, view: candidateView, createdNew: true)
+        case .joined(let existing):
+            let map = try mapping(operation: operation, subject: name) { () throws(MappedFileError) in
+                try MemoryMappedFile.openSharedMemory(systemName: existing.object)
+            }
+            let named = NamedMemoryMappedFile(name: name, map: map, regionOffset: 0, regionLength: size, membership: membership)
+            let view = try named.makeViewAccessor()
+            return SmallNamedObject(named: named, view: view, createdNew: false)
+        }
+    }
+}
