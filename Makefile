@@ -6,7 +6,7 @@ SWIFT ?= swift
 APT_PACKAGES ?= liblmdb-dev
 DEMO_DIR ?= demo-output
 
-.PHONY: all deps build test demo bench compare fuzz sanitize soak clean
+.PHONY: all deps build test demo bench compare latency fuzz sanitize soak clean
 
 SECONDS ?= 60
 MINUTES ?= 30
@@ -54,6 +54,11 @@ bench: deps
 # writes docs/compare/results.md and docs/compare/compare.png (about 15 minutes; see docs/PERFORMANCE.md).
 compare: deps
 	Benchmarks/compare/run.sh
+
+# Append → visible between processes for each way of waiting (futex, spin, the old polling) beside a
+# C busy-spin reader; idle CPU; append throughput with blocked followers. Writes docs/compare/latency.md.
+latency: deps
+	Benchmarks/latency/run.sh
 
 # Each fuzz target for $(SECONDS) s under libFuzzer and AddressSanitizer (docs/RELIABILITY.md).
 fuzz: deps

@@ -13,6 +13,7 @@ let package = Package(
     dependencies: [
         .package(path: "../"),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         .executableTarget(
@@ -54,6 +55,16 @@ let package = Package(
                 .product(name: "MemoryMappedFiles", package: libraryPackage),
             ],
             path: "Compare"
+        ),
+        // `make latency` (Benchmarks/latency/run.sh): append → visible between two processes,
+        // for each way of waiting, beside a C busy-spin reader, in one run.
+        .executableTarget(
+            name: "latency-mappedrecords",
+            dependencies: [
+                .product(name: "RecordTable", package: libraryPackage),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            path: "Latency"
         ),
     ],
     swiftLanguageModes: [.v6]

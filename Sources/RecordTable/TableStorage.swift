@@ -569,6 +569,13 @@ final class TableStorage {
             // The word is read before the count, so a publish between the two makes the sleep
             // below return at once (the kernel compares the word) instead of being missed.
             let seen = view!.atomicLoad(UInt64.self, at: TableFormat.liveCountOffset)
+            // Records that fit the mapping need no system call to be read: take them at once
+            // (refresh() also checks the file's size, which costs a microsecond on the hot path).
+            if let live = LiveCount.count(seen), live > known, live <= capacity,
+               Self.thisBootsLiveWord(view!, bootIdentifier: bootIdentifier) == seen {
+                count = live
+                return live
+            }
             let current = try refresh()
             let now = monotonicNanoseconds()
             if current > known || now >= deadline || isWritable { return current }

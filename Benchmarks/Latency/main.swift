@@ -1,0 +1,229 @@
+// `make latency`: how soon a record appended in one process is visible in another, for each way
+// a reader can wait, beside a C busy-spin reader, all in one run (docs/PERFORMANCE.md, "Waking readers").
+//
+//   latency-mappedrecords run DIR SPIN_READER      the whole benchmark; a Markdown report on stdout
+//   latency-mappedrecords reader PATH MODE COUNT   a reader process: block, spin or poll
+//   latency-mappedrecords follower PATH TARGET     a blocked follower, for the throughput case
+
+import Foundation
+import Histogram
+import RecordTable
+
+@MappedRecord
+struct Stamp {
+    var sentNanoseconds: UInt64
+    var sequence: UInt64
+}
+
+func monotonicNanoseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+}
+
+func sleepUntil(_ deadline: UInt64) {
+    var request = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
+    while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &request, nil) == EINTR {}
+}
+
+func cpuMicroseconds() -> Int {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1_000_000 + Int(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec)
+}
+
+let arguments = CommandLine.arguments
+
+// MARK: Child processes
+
+/// Waits for COUNT records, one wait at a time; prints "ready", then each latency in ns,
+/// then "cpu-us N": the CPU it used while waiting.
+func reader(path: String, mode: String, count: Int) throws {
+    let table = try RecordTable<Stamp>.open(path: path, access: .readOnly)
+    var known = table.count
+    let base = known
+    var latencies: [UInt64] = []
+    latencies.reserveCapacity(count)
+    print("ready")
+    fflush(nil)
+    let cpuBefore = cpuMicroseconds()
+    while known - base < count {
+        let current: Int
+        switch mode {
+        case "block": current = try table.waitForRecords(beyond: known, timeout: .seconds(60))
+        case "spin": current = try table.waitForRecords(beyond: known, timeout: .seconds(60), strategy: .spin)
+        default:  // "poll": what waitForRecords did before the doorbell: refresh, sleep 50 µs doubling to 10 ms
+            var pause: UInt32 = 50
+            var polled = try table.refresh()
+            while polled <= known {
+                usleep(pause)
+                pause = min(pause * 2, 10_000)
+                polled = try table.refresh()
+            }
+            current = polled
+        }
+        let now = monotonicNanoseconds()
+        for index in known..<min(current, base + count) { latencies.append(now &- table[index].sentNanoseconds) }
+        known = current
+    }
+    let cpu = cpuMicroseconds() - cpuBefore
+    for latency in latencies { print(latency) }
+    print("cpu-us \(cpu)")
+}
+
+/// Follows the table until it has TARGET records, sleeping between wake-ups; with `last`, waits
+/// only for the last record (woken by every ring, it registers and sleeps again).
+func follower(path: String, target: Int, onlyTheLast: Bool) throws {
+    let table = try RecordTable<Stamp>.open(path: path, access: .readOnly)
+    print("ready")
+    fflush(nil)
+    var known = table.count
+    while known < target { known = try table.waitForRecords(beyond: onlyTheLast ? target - 1 : known, timeout: .seconds(60)) }
+    print("done")
+}
+
+// MARK: The benchmark
+
+/// A child process with its stdout read line by line.
+final class Child {
+    let process = Process()
+    let output = Pipe()
+    private var buffered: [UInt8] = []
+
+    init(_ executable: String, _ arguments: [String]) throws {
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.standardOutput = output
+        try process.run()
+    }
+
+    /// The next line, or nil at the end of the output.
+    func readLine() -> String? {
+        let descriptor = output.fileHandleForReading.fileDescriptor
+        while true {
+            if let newline = buffered.firstIndex(of: 10) {
+                let line = String(decoding: buffered[..<newline], as: UTF8.self)
+                buffered.removeSubrange(...newline)
+                return line
+            }
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            guard count > 0 else { return nil }
+            buffered += chunk[..<count]
+        }
+    }
+}
+
+struct Outcome {
+    var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
+    var cpuMicroseconds = 0
+}
+
+let selfPath = URL(fileURLWithPath: CommandLine.arguments[0]).path
+
+/// One writer (this process) and one reader process of `mode`; `samples` appends, `interval` apart.
+func measure(directory: String, spinReader: String, mode: String, interval: Duration, samples: Int) throws -> Outcome {
+    let path = directory + "/latency-\(mode).mrec"
+    unlink(path)
+    let writer = try RecordTable<Stamp>.create(path: path, capacity: samples + 16, durability: .none)
+    let child = mode == "c-spin"
+        ? try Child(spinReader, [path, "\(samples)"])
+        : try Child(selfPath, ["reader", path, mode, "\(samples)"])
+    guard child.readLine() == "ready" else { throw CocoaError(.fileReadUnknown) }
+    usleep(200_000)  // the reader is waiting now
+    let step = UInt64(interval / .nanoseconds(1))
+    var next = monotonicNanoseconds() + step
+    for sequence in 0..<samples {
+        sleepUntil(next)
+        try writer.append(Stamp(sentNanoseconds: monotonicNanoseconds(), sequence: UInt64(sequence)))
+        next += step
+    }
+    var outcome = Outcome()
+    while let line = child.readLine() {
+        if line.hasPrefix("cpu-us ") { outcome.cpuMicroseconds = Int(line.dropFirst(7)) ?? 0 } else if let value = UInt64(line) {
+            _ = outcome.histogram.record(value)
+        }
+    }
+    child.process.waitUntilExit()
+    try writer.close()
+    unlink(path)
+    return outcome
+}
+
+/// Appends `records` one at a time with `followers` blocked followers; records per second.
+func appendRate(directory: String, followers: Int, records: Int, onlyTheLast: Bool = false) throws -> Double {
+    let path = directory + "/throughput.mrec"
+    unlink(path)
+    let writer = try RecordTable<Stamp>.create(path: path, capacity: records + 16, durability: .none)
+    var children: [Child] = []
+    for _ in 0..<followers {
+        let child = try Child(selfPath, ["follower", path, "\(records)", onlyTheLast ? "last" : "each"])
+        guard child.readLine() == "ready" else { throw CocoaError(.fileReadUnknown) }
+        children.append(child)
+    }
+    usleep(200_000)
+    let start = monotonicNanoseconds()
+    for sequence in 0..<records { try writer.append(Stamp(sentNanoseconds: 0, sequence: UInt64(sequence))) }
+    let elapsed = monotonicNanoseconds() - start
+    for child in children {
+        _ = child.readLine()
+        child.process.waitUntilExit()
+    }
+    try writer.close()
+    unlink(path)
+    return Double(records) / (Double(elapsed) / 1e9)
+}
+
+func microseconds(_ nanoseconds: UInt64) -> String {
+    let value = Double(nanoseconds) / 1000
+    return value < 10 ? String(format: "%.2f", value) : String(format: "%.0f", value)
+}
+
+func run(directory: String, spinReader: String) throws {
+    let modes = ["block", "spin", "poll", "c-spin"]
+    let names = ["block": "blocking futex (`.block`)", "spin": "spin (`.spin`)", "poll": "the old backoff polling",
+                 "c-spin": "C busy-spin baseline"]
+    let cases: [(String, Duration, Int)] = [("1 ms cadence", .milliseconds(1), 3000), ("after 100 ms idle", .milliseconds(100), 150)]
+    print("| case | reader | p50 µs | p99 µs | p99.9 µs | max µs | samples |")
+    print("|---|---|--:|--:|--:|--:|--:|")
+    for (label, interval, samples) in cases {
+        for mode in modes {
+            let outcome = try measure(directory: directory, spinReader: spinReader, mode: mode, interval: interval, samples: samples)
+            let h = outcome.histogram
+            print("| \(label) | \(names[mode]!) | \(microseconds(h.valueAtPercentile(50))) | \(microseconds(h.valueAtPercentile(99))) | \(microseconds(h.valueAtPercentile(99.9))) | \(microseconds(h.max)) | \(h.totalCount) |")
+            fflush(nil)
+        }
+    }
+    // The idle CPU of a blocked follower: it waits 10 s for one record.
+    let idle = try measure(directory: directory, spinReader: spinReader, mode: "block", interval: .seconds(10), samples: 1)
+    let idlePoll = try measure(directory: directory, spinReader: spinReader, mode: "poll", interval: .seconds(10), samples: 1)
+    print("")
+    print("| idle follower, 10 s | CPU used | share of one core |")
+    print("|---|--:|--:|")
+    print("| blocking futex | \(idle.cpuMicroseconds) µs | \(String(format: "%.4f", Double(idle.cpuMicroseconds) / 100_000))% |")
+    print("| old backoff polling | \(idlePoll.cpuMicroseconds) µs | \(String(format: "%.4f", Double(idlePoll.cpuMicroseconds) / 100_000))% |")
+
+    // Append throughput, one record per append, with 0 and 4 blocked followers, interleaved.
+    var alone: [Double] = [], followed: [Double] = [], waitingForLast: [Double] = []
+    for _ in 0..<3 {
+        alone.append(try appendRate(directory: directory, followers: 0, records: 4_000_000))
+        followed.append(try appendRate(directory: directory, followers: 4, records: 4_000_000))
+        waitingForLast.append(try appendRate(directory: directory, followers: 4, records: 4_000_000, onlyTheLast: true))
+    }
+    let median = { (values: [Double]) in values.sorted()[values.count / 2] }
+    print("")
+    print("| appends of one record, 4 M | records/s (median of 3) | ratio |")
+    print("|---|--:|--:|")
+    print("| no follower | \(String(format: "%.1f", median(alone) / 1e6)) M | 1.00 |")
+    print("| 4 followers, each reading every update | \(String(format: "%.1f", median(followed) / 1e6)) M | \(String(format: "%.2f", median(followed) / median(alone))) |")
+    print("| 4 followers asleep until the last record | \(String(format: "%.1f", median(waitingForLast) / 1e6)) M | \(String(format: "%.2f", median(waitingForLast) / median(alone))) |")
+}
+
+switch arguments.count > 1 ? arguments[1] : "" {
+case "reader": try reader(path: arguments[2], mode: arguments[3], count: Int(arguments[4])!)
+case "follower": try follower(path: arguments[2], target: Int(arguments[3])!, onlyTheLast: arguments[4] == "last")
+case "run": try run(directory: arguments[2], spinReader: arguments[3])
+default:
+    FileHandle.standardError.write("usage: latency-mappedrecords run DIR SPIN_READER\n".data(using: .utf8)!)
+    exit(2)
+}

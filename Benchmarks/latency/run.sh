@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# `make latency`: append → visible between two processes, for each way of waiting, beside a C
+# busy-spin reader, in one run; writes docs/compare/latency.md (about 2 minutes).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$root/Benchmarks"
+swift build -c release --product latency-mappedrecords
+binary="$(swift build -c release --show-bin-path)/latency-mappedrecords"
+work="$(mktemp -d "${TMPDIR:-/tmp}/mapped-records-latency.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+gcc -O2 -o "$work/spin-reader" latency/spin_reader.c
+report="$root/docs/compare/latency.md"
+{
+  echo "# make latency: $(date -u +%Y-%m-%d), $(nproc) CPUs, $(uname -r)"
+  echo
+  "$binary" run "$work" "$work/spin-reader"
+} | tee "$report.tmp"
+mv "$report.tmp" "$report"

@@ -1,0 +1,138 @@
+"""Sleeping until a writer publishes (docs/FORMAT.md, "Doorbell"), through ctypes: futex(2),
+membarrier(2) and System V shared memory. Where any of it is missing, waits poll instead."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import platform
+import struct
+import time
+from typing import Optional
+
+from . import _format
+
+_SYSCALLS = {"x86_64": (202, 324), "aarch64": (98, 283)}  # (futex, membarrier)
+_FUTEX_WAIT = 0
+_MEMBARRIER_CMD_GLOBAL_EXPEDITED = 1 << 1
+_IPC_STAT = 2
+_DOORBELL_MAGIC = 0x4C4C45424345524D
+_REGISTRATION_OFFSET = 64
+_SEGMENT_SIZE = 4096
+_LONGEST_SLEEP = 1.0
+_LONGEST_SLEEP_WITHOUT_DOORBELL = 0.1
+
+
+class _Timespec(ctypes.Structure):
+    _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+
+class _IpcPerm(ctypes.Structure):  # struct ipc_perm on Linux x86-64 and arm64
+    _fields_ = [("key", ctypes.c_int), ("uid", ctypes.c_uint), ("gid", ctypes.c_uint), ("cuid", ctypes.c_uint),
+                ("cgid", ctypes.c_uint), ("mode", ctypes.c_ushort), ("pad1", ctypes.c_ushort), ("seq", ctypes.c_ushort),
+                ("pad2", ctypes.c_ushort), ("unused1", ctypes.c_ulong), ("unused2", ctypes.c_ulong)]
+
+
+class _ShmidDs(ctypes.Structure):
+    _fields_ = [("perm", _IpcPerm), ("segsz", ctypes.c_size_t), ("atime", ctypes.c_long), ("dtime", ctypes.c_long),
+                ("ctime", ctypes.c_long), ("cpid", ctypes.c_int), ("lpid", ctypes.c_int), ("nattch", ctypes.c_ulong),
+                ("unused4", ctypes.c_ulong), ("unused5", ctypes.c_ulong)]
+
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+_libc.shmat.restype = ctypes.c_void_p
+_libc.shmat.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
+_libc.shmdt.argtypes = [ctypes.c_void_p]
+_libc.shmctl.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.POINTER(_ShmidDs)]
+_numbers = _SYSCALLS.get(platform.machine())
+
+
+def _membarrier_works() -> bool:
+    if _numbers is None:
+        return False
+    return _libc.syscall(ctypes.c_long(_numbers[1]), ctypes.c_int(_MEMBARRIER_CMD_GLOBAL_EXPEDITED), ctypes.c_int(0)) == 0
+
+
+_BARRIERS_WORK = _membarrier_works()
+
+
+def futex_wait(address: int, expected: int, timeout: float) -> None:
+    """Sleeps while the u32 at ``address`` equals ``expected``, at most ``timeout`` seconds."""
+    if _numbers is None:
+        time.sleep(min(timeout, 0.01))
+        return
+    seconds = int(timeout)
+    spec = _Timespec(seconds, int((timeout - seconds) * 1e9))
+    _libc.syscall(ctypes.c_long(_numbers[0]), ctypes.c_void_p(address), ctypes.c_int(_FUTEX_WAIT),
+                  ctypes.c_uint32(expected), ctypes.byref(spec), ctypes.c_void_p(0), ctypes.c_int(0))
+
+
+class DoorbellListener:
+    """A reader's side of the doorbell: the writer's segment, attached while the live area names it."""
+
+    def __init__(self, device: int, inode: int):
+        self.device = device
+        self.inode = inode
+        self.attached_for = 0
+        self.segment: Optional[int] = None
+
+    def close(self) -> None:
+        if self.segment is not None:
+            _libc.shmdt(ctypes.c_void_p(self.segment))
+        self.segment = None
+        self.attached_for = 0
+
+    def _attach(self, word: int) -> None:
+        self.attached_for = word
+        identifier = ((word & 0xFFFFFFFF) - 1) & 0xFFFFFFFF
+        identifier = identifier - (1 << 32) if identifier >= 1 << 31 else identifier
+        status = _ShmidDs()
+        if _libc.shmctl(identifier, _IPC_STAT, ctypes.byref(status)) != 0:
+            return
+        if status.segsz != _SEGMENT_SIZE or status.perm.cuid != word >> 32:
+            return
+        address = _libc.shmat(identifier, None, 0)
+        if address is None or address == ctypes.c_void_p(-1).value:
+            return
+        magic, device, inode = struct.unpack("<QQQ", ctypes.string_at(address, 24))
+        if magic != _DOORBELL_MAGIC or device != self.device or inode != self.inode:
+            _libc.shmdt(ctypes.c_void_p(address))
+            return
+        self.segment = address
+
+    def register(self, seen: int, doorbell_word: int) -> bool:
+        """Registers as a sleeper for the live word ``seen``; False if there is no usable doorbell."""
+        if not _BARRIERS_WORK or doorbell_word & 0xFFFFFFFF == 0:
+            return False
+        if doorbell_word != self.attached_for:
+            self.close()
+            self._attach(doorbell_word)
+        if self.segment is None:
+            return False
+        ctypes.c_uint64.from_address(self.segment + _REGISTRATION_OFFSET).value = (1 << 32) | (seen & 0xFFFFFFFF)
+        # The reader's half of the asymmetric fence (docs/FORMAT.md, "Doorbell").
+        return _libc.syscall(ctypes.c_long(_numbers[1]), ctypes.c_int(_MEMBARRIER_CMD_GLOBAL_EXPEDITED), ctypes.c_int(0)) == 0
+
+
+def sleep_once(listener: DoorbellListener, live_address: int, seen: int, this_boot: bool, doorbell_word: int,
+               remaining: float, backoff: list) -> None:
+    """One sleep on the live word, registered with the doorbell when there is one."""
+    if this_boot and listener.register(seen, doorbell_word):
+        futex_wait(live_address, seen & 0xFFFFFFFF, min(_LONGEST_SLEEP, remaining))
+        return
+    backoff[0] = min(backoff[0] * 2, _LONGEST_SLEEP_WITHOUT_DOORBELL)
+    futex_wait(live_address, seen & 0xFFFFFFFF, min(backoff[0], remaining))
+
+
+def full_barrier() -> None:
+    """Orders the record stores before the live-word store on processors that reorder stores
+    (not x86-64, whose stores are ordered already): membarrier, or nothing where it is missing."""
+    if platform.machine() not in ("x86_64", "AMD64") and _numbers is not None:
+        _libc.syscall(ctypes.c_long(_numbers[1]), ctypes.c_int(1 << 0), ctypes.c_int(0))  # MEMBARRIER_CMD_GLOBAL
+
+
+def file_identity(descriptor: int):
+    status = os.fstat(descriptor)
+    return status.st_dev, status.st_ino
