@@ -2,11 +2,13 @@
 # Both install what is missing first.
 
 SWIFT ?= swift
-# Debian packages the build needs: LMDB for the name registry.
-APT_PACKAGES ?= liblmdb-dev
+# Debian packages the build needs: LMDB for the name registry; Python's venv for the Python package's tests.
+APT_PACKAGES ?= liblmdb-dev python3 python3-venv
+# The Python package (python/) and its test extras live in a virtual environment in the build folder.
+PYTHON_VENV ?= .build/python-venv
 DEMO_DIR ?= demo-output
 
-.PHONY: all deps build test demo bench compare latency fuzz sanitize soak clean
+.PHONY: all deps build test python-venv python-test demo bench compare latency fuzz sanitize soak clean
 
 SECONDS ?= 60
 MINUTES ?= 30
@@ -30,8 +32,28 @@ test: deps
 	@mkdir -p .build/tmp && Tests/leftovers.sh before .build/leftovers-before.txt
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
+	$(MAKE) python-test
 	Tests/Fuzz/run.sh 30
 	@Tests/leftovers.sh after .build/leftovers-before.txt
+
+# A virtual environment under the build folder with python/ and its test extras (numpy, pyarrow,
+# pandas, dask, distributed, pytest) from PyPI; made once, refreshed when pyproject.toml changes.
+$(PYTHON_VENV)/.installed: python/pyproject.toml
+	python3 -m venv $(PYTHON_VENV)
+	$(PYTHON_VENV)/bin/pip install --quiet --upgrade pip
+	$(PYTHON_VENV)/bin/pip install --quiet "./python[test]"
+	@touch $@
+
+python-venv: deps $(PYTHON_VENV)/.installed
+
+# The Python package's tests, across languages: they run mrec and the Swift test helper.
+python-test: export TMPDIR := $(CURDIR)/.build/tmp
+python-test: python-venv
+	@mkdir -p .build/tmp
+	$(SWIFT) build --product mrec
+	$(SWIFT) build --product mapped-test-helper
+	$(PYTHON_VENV)/bin/pip install --quiet --no-deps --force-reinstall "./python"
+	MAPPEDRECORDS_BIN="$$($(SWIFT) build --show-bin-path)" $(PYTHON_VENV)/bin/python -m pytest -p no:logging -p no:cacheprovider python/tests
 
 # The main job: `mrec demo` (a writer and two readers share a table by name), then the seed's
 # examples as real processes: two sharing an image file, and Process A, B and C sharing memory
