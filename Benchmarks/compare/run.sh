@@ -55,5 +55,8 @@ done
 echo "== migration beside cp (docs/PERFORMANCE.md, Migration)"
 COMPARE_DATA="$data" "$root/Benchmarks/migrate/run.sh" 16777216 3 | tee "$output/migrate.md"
 
+echo "== Python: mappedrecords beside np.memmap, numpy copies and 1 Dask worker (docs/PERFORMANCE.md, Python)"
+COMPARE_DATA="$data" "$root/Benchmarks/python/run.sh"
+
 python3 "$here/report.py" "$results" "$output"
 echo "== wrote $output/results.md and $output/compare.png"

@@ -9,7 +9,7 @@ struct Schema: ParsableCommand {
 
     @Argument(help: "The table file.") var file: String
     @Option(help: "Another table A: show how FILE's schema differs from A's, as `--diff A.mrec B.mrec` (exit 0 when equal, 1 when not).") var diff: String?
-    @Flag(help: "A Python snippet that opens the table with numpy.memmap.") var numpy = false
+    @Flag(help: "A Python snippet: the mappedrecords package, or numpy.memmap without it.") var numpy = false
     @Flag(help: "A @MappedRecord struct declaration that opens this very file.") var swift = false
     @Option(help: "With --swift: the struct's name.") var name = "Record"
 
@@ -39,9 +39,15 @@ struct Schema: ParsableCommand {
             let formats = table.schema.fields.map { "'\($0.numpyFormat)'" }.joined(separator: ", ")
             let offsets = table.schema.fields.map { String($0.offset) }.joined(separator: ", ")
             out.line("import numpy as np")
-            out.line("dtype = np.dtype({'names': [\(names)], 'formats': [\(formats)],")
-            out.line("                  'offsets': [\(offsets)], 'itemsize': \(table.schema.stride)})")
-            out.line("records = np.memmap(\(jsonString(file)), dtype=dtype, mode='r', offset=\(table.dataOffset), shape=(\(table.count),))")
+            out.line("try:")
+            out.line("    # python/ in the MappedRecords repository (docs/PYTHON.md): the committed count, checksums, growth")
+            out.line("    import mappedrecords")
+            out.line("    records = mappedrecords.open(\(jsonString(file))).records")
+            out.line("except ImportError:")
+            out.line("    # The layout alone, and the \(table.count) records there were when this was printed")
+            out.line("    dtype = np.dtype({'names': [\(names)], 'formats': [\(formats)],")
+            out.line("                      'offsets': [\(offsets)], 'itemsize': \(table.schema.stride)})")
+            out.line("    records = np.memmap(\(jsonString(file)), dtype=dtype, mode='r', offset=\(table.dataOffset), shape=(\(table.count),))")
             out.line("print(records[:5])")
         }
         out.flush()

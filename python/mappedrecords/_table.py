@@ -171,16 +171,16 @@ class Table:
 
     # Conversions
 
-    def to_arrow(self):
-        """The records as a ``pyarrow.Table`` (a copy): numbers and bools as such, ``char``
-        fields as UTF-8 strings (up to the first NUL; invalid UTF-8 repaired with U+FFFD),
-        ``bytes`` as fixed-size binary, arrays as fixed-size lists."""
+    def to_arrow(self, columns: Optional[Sequence[str]] = None):
+        """The records as a ``pyarrow.Table`` (a copy) of every field, or of ``columns``: numbers
+        and bools as such, ``char`` fields as UTF-8 strings (up to the first NUL; invalid UTF-8
+        repaired with U+FFFD), ``bytes`` as fixed-size binary, arrays as fixed-size lists."""
         from ._arrow import to_arrow
-        return to_arrow(self._records, self.schema)
+        return to_arrow(self._records, self.schema, columns)
 
-    def to_pandas(self):
-        """The records as a ``pandas.DataFrame`` (through Arrow)."""
-        return self.to_arrow().to_pandas()
+    def to_pandas(self, columns: Optional[Sequence[str]] = None):
+        """The records as a ``pandas.DataFrame`` (through Arrow), of every field or of ``columns``."""
+        return self.to_arrow(columns).to_pandas()
 
     # Closing
 

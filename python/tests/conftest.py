@@ -4,13 +4,14 @@
 """
 
 import os
-import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "python"))  # test the working tree, not an installed copy
 BIN = os.environ.get("MAPPEDRECORDS_BIN", os.path.join(ROOT, ".build", "debug"))
 
 # Tests/TestSupport/Sample.swift: the self-checking record of the Swift tests.
