@@ -15,21 +15,29 @@ import MemoryMappedFiles
 //   writer), and the writer marks it for removal at once: the kernel frees it when the last
 //   process detaches, so even a kill -9 leaves nothing behind.
 //
+// A sleeper registers the count it waits for (its *target*); the word keeps the smallest target
+// of all sleepers, and the writer rings only when a publish reaches it. A follower that waits for
+// a far count therefore costs the writer nothing until then.
+//
 // Ordering, the lost-wake-up argument:
-//   writer (publish):  W1 store live word (release)    W2 load registration    W3 if set: clear it, FUTEX_WAKE
-//   reader (sleep):    R1 load live word = seen         R2 store registration   R3 membarrier(GLOBAL_EXPEDITED)
-//                      R4 FUTEX_WAIT(live word, low half of seen)
+//   writer (publish):  W1 store live word (release)    W2 load registration    W3 if set and count >= target:
+//                                                                               clear it, FUTEX_WAKE all
+//   reader (sleep):    R1 load live word = seen         R2 lower the registration to its target (CAS)
+//                      R3 membarrier(GLOBAL_EXPEDITED)  R4 FUTEX_WAIT(live word, low half of seen)
 // W2 may run before W1 is visible (store buffering), which is why the reader pays for both sides:
 // R3 runs a full barrier on every CPU that runs the (registered) writer. If that barrier falls
 // before W1, R4 sees the new word (the kernel compares it atomically with going to sleep) and
-// returns at once; if it falls after W2, W2 sees R2 and W3 wakes the reader; it cannot fall
-// between W1 and W2 without ordering W1 before R4 and R2 before W2. The writer pays one load and
-// a compiler barrier per publish, no fence.
-//   Clearing is a compare-and-exchange of the value it loaded, so a reader that registered again
-// with a newer word after W2 keeps its registration. A reader that registered the same value
-// after W2 read the live word before W1 and ran R3 after W2, so R4 sees W1 and does not sleep.
-//   A reader that crashes leaves its registration set: the writer's next publish clears it with
-// one wake-up, and then pays nothing again.
+// returns at once, and the reader re-checks the count; if it falls after W2, W2 sees a target no
+// higher than the reader's and W3 wakes it if the count reaches it; it cannot fall between W1 and
+// W2 without ordering W1 before R4 and R2 before W2. The writer pays one load and a compiler
+// barrier per publish, no fence.
+//   Clearing is a compare-and-exchange of the value it loaded: a reader that lowered the target
+// after W2 keeps its registration. A reader whose target was above the one the writer cleared is
+// woken too (every sleeper shares the futex word) and registers again. A reader whose registration
+// the writer cleared without waking it for its own target registered after W2, so R3 orders W1
+// before R4: it sees the new word and does not sleep.
+//   A reader that crashes leaves its registration set: it costs the writer one wake-up when the
+// count reaches its target, which clears it, and then nothing again.
 
 /// Where the doorbell's parts live.
 enum DoorbellFormat {
@@ -43,17 +51,16 @@ enum DoorbellFormat {
     static let deviceOffset = 8
     static let inodeOffset = 16
     static let writerProcessOffset = 24
-    /// The registration word, alone in its cache line: 0, or `1 << 32 | low half of the live
-    /// word` that the last registered reader saw.
+    /// The registration word, alone in its cache line: 0 (no sleeper), or `1 << 63 | target`:
+    /// the smallest count any sleeper waits for (48 bits).
     static let registrationOffset = 64
+    static let registeredBit: UInt64 = 1 << 63
+    static let targetMask: UInt64 = (1 << 48) - 1
 
     static func liveAreaWord(identifier: Int32, creator: uid_t) -> UInt64 {
         UInt64(UInt32(bitPattern: identifier) &+ 1) | UInt64(creator) << 32
     }
 
-    static func registration(forLiveWord word: UInt64) -> UInt64 {
-        1 << 32 | UInt64(UInt32(truncatingIfNeeded: word))
-    }
 
     /// Whether this process may use the doorbell: membarrier(2) must work (seccomp may forbid
     /// it; old kernels lack it), since the protocol's correctness rests on it. A writer registers
@@ -115,10 +122,12 @@ final class WriterDoorbell {
         return WriterDoorbell(segment: segment, liveAreaWord: DoorbellFormat.liveAreaWord(identifier: identifier, creator: system_geteuid()))
     }
 
-    /// Clears the registration it saw set; the caller then wakes the sleepers.
-    func clearRegistration() {
-        let seen = cmapped_load_acquire_u64(registration)
-        if seen != 0 { _ = cmapped_compare_exchange_u64(registration, seen, 0) }
+    /// Whether a publish of `count` must wake sleepers, given the registration word it loaded;
+    /// if so, clears that registration (the caller then wakes every sleeper).
+    func claimWakeUp(registered: UInt64, count: Int) -> Bool {
+        guard UInt64(count) >= registered & DoorbellFormat.targetMask else { return false }
+        _ = cmapped_compare_exchange_u64(registration, registered, 0)
+        return true
     }
 }
 
@@ -144,17 +153,28 @@ final class DoorbellListener {
         attachedFor = 0
     }
 
-    /// Registers this reader as a sleeper for the live word `seen`, through the doorbell that
-    /// `liveAreaWord` names (read from this boot's live area). Returns false if there is no
+    /// Registers this reader as a sleeper until the count reaches `target`, through the doorbell
+    /// that `liveAreaWord` names (read from this boot's live area). Returns false if there is no
     /// doorbell it can use: the caller then sleeps in short slices, since no one will wake it.
-    func register(seen: UInt64, liveAreaWord: UInt64) -> Bool {
+    func register(target: Int, liveAreaWord: UInt64) -> Bool {
         guard DoorbellFormat.barriersWork, liveAreaWord & 0xFFFF_FFFF != 0 else { return false }
         if liveAreaWord != attachedFor {
             detach()
             attach(liveAreaWord)
         }
         guard let segment else { return false }
-        cmapped_store_relaxed_u64(segment + DoorbellFormat.registrationOffset, DoorbellFormat.registration(forLiveWord: seen))
+        // Lower the registered target to ours (the word keeps the smallest of all sleepers').
+        let word = segment + DoorbellFormat.registrationOffset
+        let wanted = UInt64(max(0, min(target, LiveCount.maximum)))
+        var current = cmapped_load_acquire_u64(word)
+        while true {
+            let registered = current == 0 ? wanted : min(current & DoorbellFormat.targetMask, wanted)
+            let desired = DoorbellFormat.registeredBit | registered
+            if desired == current { break }
+            let found = cmapped_compare_exchange_u64(word, current, desired)
+            if found == current { break }
+            current = found
+        }
         // The reader's half of the asymmetric fence: see the argument at the top of this file.
         return system_membarrier_global() == 0
     }
@@ -228,14 +248,15 @@ enum RecordWaiting {
 
     /// Prepares a sleep on the live word: registers with the doorbell if there is one. Returns
     /// the word to sleep on (its low half) and how long to sleep at most.
-    /// `seen` is the live word read *before* the caller last read the count.
+    /// `seen` is the live word read *before* the caller last read the count; `target` the count
+    /// it waits for.
     static func prepareSleep(
-        _ view: borrowing MappedViewAccessor, seen: UInt64, listener: DoorbellListener, bootIdentifier: [UInt8], remaining: UInt64,
-        backoff: inout Duration
+        _ view: borrowing MappedViewAccessor, seen: UInt64, target: Int, listener: DoorbellListener, bootIdentifier: [UInt8],
+        remaining: UInt64, backoff: inout Duration
     ) -> (expected: UInt32, limit: Duration) {
         let remainingDuration = Duration.nanoseconds(Int64(clamping: remaining))
         let expected = UInt32(truncatingIfNeeded: seen)
-        if let words = liveWords(view, bootIdentifier: bootIdentifier), listener.register(seen: seen, liveAreaWord: words.doorbell) {
+        if let words = liveWords(view, bootIdentifier: bootIdentifier), listener.register(target: target, liveAreaWord: words.doorbell) {
             return (expected, min(longestSleep, remainingDuration))
         }
         backoff = min(backoff * 2, longestSleepWithoutDoorbell)

@@ -397,15 +397,16 @@ final class TableStorage {
     func publish(count newCount: Int) throws(RecordTableError) {
         count = newCount
         view!.atomicStore(LiveCount.word(newCount), at: TableFormat.liveCountOffset)
-        if _slowPath(cmapped_load_after_stores_u64(doorbellRegistration) != 0) { ringDoorbell() }
+        let registered = cmapped_load_after_stores_u64(doorbellRegistration)
+        if _slowPath(registered != 0) { ringDoorbell(registered: registered, count: newCount) }
         if _slowPath(durability == .everyAppend) { try commit() }
     }
 
-    /// Clears the registration and wakes every reader that sleeps on the live word: one
-    /// system call, whatever their number.
+    /// If the count reaches the smallest target a sleeper registered: clears the registration
+    /// and wakes every reader that sleeps on the live word, one system call whatever their number.
     @usableFromInline @inline(never)
-    func ringDoorbell() {
-        writerDoorbell?.clearRegistration()
+    func ringDoorbell(registered: UInt64, count: Int) {
+        guard let doorbell = writerDoorbell, doorbell.claimWakeUp(registered: registered, count: count) else { return }
         view!.wakeWaiters(onWordAt: TableFormat.liveCountOffset)
         doorbellRings &+= 1
     }
@@ -584,7 +585,8 @@ final class TableStorage {
                 continue
             }
             let sleep = RecordWaiting.prepareSleep(
-                view!, seen: seen, listener: listener, bootIdentifier: bootIdentifier, remaining: deadline - now, backoff: &backoff)
+                view!, seen: seen, target: known + 1, listener: listener, bootIdentifier: bootIdentifier, remaining: deadline - now,
+                backoff: &backoff)
             _ = view!.waitForWake(onWordAt: TableFormat.liveCountOffset, whileEqualTo: sleep.expected, timeout: sleep.limit)
         }
     }

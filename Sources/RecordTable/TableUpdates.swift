@@ -6,7 +6,8 @@ import MemoryMappedFiles
 /// It is `Sendable`: it holds only a duplicate of the table's descriptor. Each iterator maps the
 /// file's first page for itself and sleeps on the live word from a thread of its own, so a task
 /// that follows a table never blocks a thread of the cooperative pool. Cancelling the task ends
-/// the iteration (`next()` returns nil) within microseconds.
+/// the iteration (`next()` returns nil) within microseconds. A sleeping iterator wakes when the
+/// count grows; a count that only fell (`removeLast`) is seen at its next wake-up, within a second.
 public struct TableUpdates: AsyncSequence, Sendable {
     /// A count of committed, readable records.
     public typealias Element = Int
@@ -51,7 +52,7 @@ public struct TableUpdates: AsyncSequence, Sendable {
                     last = count
                     return count
                 }
-                let sleep = watcher.prepareSleep(seen: seen, backoff: &backoff)
+                let sleep = watcher.prepareSleep(seen: seen, target: last + 1, backoff: &backoff)
                 _ = await SharedWord.waitOnOwnThread(address: sleep.address, whileEqualTo: sleep.expected, timeout: sleep.limit)
             }
             return nil
@@ -117,9 +118,9 @@ public struct TableUpdates: AsyncSequence, Sendable {
         }
 
         /// Registers with the doorbell; returns the word's address, its expected value and the longest sleep.
-        func prepareSleep(seen: UInt64, backoff: inout Duration) -> (address: UInt, expected: UInt32, limit: Duration) {
+        func prepareSleep(seen: UInt64, target: Int, backoff: inout Duration) -> (address: UInt, expected: UInt32, limit: Duration) {
             let sleep = RecordWaiting.prepareSleep(
-                view!, seen: seen, listener: listener, bootIdentifier: bootIdentifier, remaining: .max, backoff: &backoff)
+                view!, seen: seen, target: target, listener: listener, bootIdentifier: bootIdentifier, remaining: .max, backoff: &backoff)
             // SAFETY: the view stays mapped as long as this watcher, which the iterator holds while it sleeps.
             let address = view!.withUnsafeMutableBytes { UInt(bitPattern: $0.baseAddress! + TableFormat.liveCountOffset) }
             return (address, sleep.expected, sleep.limit)

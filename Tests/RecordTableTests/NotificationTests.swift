@@ -59,6 +59,22 @@ struct NotificationTests {
         try writer.close()
     }
 
+    @Test("a sleeper that waits for a far count costs the writer nothing until the count reaches it")
+    func targetedWakeUp() throws {
+        let (writer, path) = try makeWriter("target.mrec")
+        let reader = ChildProcess(helper("table-wait", path, "100", "10000", "block"))
+        #expect(reader.readLine() == "waiting")
+        #expect(waitForSleeper(writer))
+        for id in 0..<100 { try writer.append(Sample(id: Int64(id))) }
+        #expect(writer.storage.doorbellRings == 0)  // not one wake-up for 100 publishes short of the target
+        #expect(writer.storage.doorbellHasSleeper)
+        try writer.append(Sample(id: 100))
+        #expect(parse(reader.readLine())?.count == 101)
+        #expect(reader.wait() == .exited(0))
+        #expect(writer.storage.doorbellRings == 1)
+        try writer.close()
+    }
+
     @Test("a spinning reader sees the append without any ring")
     func spinningReader() throws {
         let (writer, path) = try makeWriter("spin.mrec")

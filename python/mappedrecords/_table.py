@@ -160,8 +160,8 @@ class Table:
                 return count
             this_boot = self._this_boots_live_word() is not None
             doorbell = _load_u64(self._address + _format.DOORBELL_WORD_OFFSET)
-            _waiting.sleep_once(self._listener, self._address + _format.LIVE_WORD_OFFSET, seen, this_boot, doorbell,
-                                remaining, backoff)
+            _waiting.sleep_once(self._listener, self._address + _format.LIVE_WORD_OFFSET, seen, beyond + 1, this_boot,
+                                doorbell, remaining, backoff)
 
     def writer_is_active(self) -> bool:
         """Whether a process holds the writer lock (an open-file-description lock on byte 0)."""

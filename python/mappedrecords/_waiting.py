@@ -69,6 +69,32 @@ def futex_wait(address: int, expected: int, timeout: float) -> None:
                   ctypes.c_uint32(expected), ctypes.byref(spec), ctypes.c_void_p(0), ctypes.c_int(0))
 
 
+def _load_libatomic():
+    name = ctypes.util.find_library("atomic")
+    if name is None:
+        return None
+    try:
+        function = ctypes.CDLL(name).__atomic_compare_exchange_8
+    except (OSError, AttributeError):
+        return None
+    function.restype = ctypes.c_bool
+    function.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_bool, ctypes.c_int, ctypes.c_int]
+    return function
+
+
+_ATOMIC_COMPARE_EXCHANGE = _load_libatomic()  # GCC's libatomic (Debian's libatomic1)
+_SEQUENTIALLY_CONSISTENT = 5
+
+
+def _compare_exchange_u64(address: int, expected: int, desired: int) -> int:
+    """An atomic 8-byte compare-and-exchange (libatomic's ``__atomic_compare_exchange_8``);
+    returns the value found. Callers use it only where libatomic is present."""
+    found = ctypes.c_uint64(expected)
+    _ATOMIC_COMPARE_EXCHANGE(address, ctypes.addressof(found), desired, False, _SEQUENTIALLY_CONSISTENT,
+                             _SEQUENTIALLY_CONSISTENT)
+    return found.value
+
+
 class DoorbellListener:
     """A reader's side of the doorbell: the writer's segment, attached while the live area names it."""
 
@@ -102,24 +128,37 @@ class DoorbellListener:
             return
         self.segment = address
 
-    def register(self, seen: int, doorbell_word: int) -> bool:
-        """Registers as a sleeper for the live word ``seen``; False if there is no usable doorbell."""
-        if not _BARRIERS_WORK or doorbell_word & 0xFFFFFFFF == 0:
+    def register(self, target: int, doorbell_word: int) -> bool:
+        """Registers as a sleeper until the count reaches ``target``; False if there is no usable doorbell."""
+        if not _BARRIERS_WORK or _ATOMIC_COMPARE_EXCHANGE is None or doorbell_word & 0xFFFFFFFF == 0:
             return False
         if doorbell_word != self.attached_for:
             self.close()
             self._attach(doorbell_word)
         if self.segment is None:
             return False
-        ctypes.c_uint64.from_address(self.segment + _REGISTRATION_OFFSET).value = (1 << 32) | (seen & 0xFFFFFFFF)
+        # Lower the registered target to ours: the word keeps the smallest target of all sleepers.
+        word = self.segment + _REGISTRATION_OFFSET
+        wanted = max(0, min(target, _format.MAX_COUNT))
+        current = ctypes.c_uint64.from_address(word).value
+        while True:
+            registered = wanted if current == 0 else min(current & _format.MAX_COUNT, wanted)
+            desired = (1 << 63) | registered
+            if desired == current:
+                break
+            found = _compare_exchange_u64(word, current, desired)
+            if found == current:
+                break
+            current = found
         # The reader's half of the asymmetric fence (docs/FORMAT.md, "Doorbell").
         return _libc.syscall(ctypes.c_long(_numbers[1]), ctypes.c_int(_MEMBARRIER_CMD_GLOBAL_EXPEDITED), ctypes.c_int(0)) == 0
 
 
-def sleep_once(listener: DoorbellListener, live_address: int, seen: int, this_boot: bool, doorbell_word: int,
-               remaining: float, backoff: list) -> None:
-    """One sleep on the live word, registered with the doorbell when there is one."""
-    if this_boot and listener.register(seen, doorbell_word):
+def sleep_once(listener: DoorbellListener, live_address: int, seen: int, target: int, this_boot: bool,
+               doorbell_word: int, remaining: float, backoff: list) -> None:
+    """One sleep on the live word, registered with the doorbell (until the count reaches
+    ``target``) when there is one."""
+    if this_boot and listener.register(target, doorbell_word):
         futex_wait(live_address, seen & 0xFFFFFFFF, min(_LONGEST_SLEEP, remaining))
         return
     backoff[0] = min(backoff[0] * 2, _LONGEST_SLEEP_WITHOUT_DOORBELL)
