@@ -20,7 +20,7 @@ import MemoryMappedFiles
 // a far count therefore costs the writer nothing until then.
 //
 // Ordering, the lost-wake-up argument:
-//   writer (publish):  W1 store live word (release)    W2 load registration    W3 if set and count >= target:
+//   writer (publish):  W1 store live word (release)    W2 load registration    W3 if count >= target (~word):
 //                                                                               clear it, FUTEX_WAKE all
 //   reader (sleep):    R1 load live word = seen         R2 lower the registration to its target (CAS)
 //                      R3 membarrier(GLOBAL_EXPEDITED)  R4 FUTEX_WAIT(live word, low half of seen)
@@ -51,11 +51,10 @@ enum DoorbellFormat {
     static let deviceOffset = 8
     static let inodeOffset = 16
     static let writerProcessOffset = 24
-    /// The registration word, alone in its cache line: 0 (no sleeper), or `1 << 63 | target`:
-    /// the smallest count any sleeper waits for (48 bits).
+    /// The registration word, alone in its cache line: 0 (no sleeper), or the bitwise complement
+    /// of the smallest count any sleeper waits for. The complement makes the writer's test one
+    /// compare, `count >= ~word`, that no count passes when the word is 0.
     static let registrationOffset = 64
-    static let registeredBit: UInt64 = 1 << 63
-    static let targetMask: UInt64 = (1 << 48) - 1
 
     static func liveAreaWord(identifier: Int32, creator: uid_t) -> UInt64 {
         UInt64(UInt32(bitPattern: identifier) &+ 1) | UInt64(creator) << 32
@@ -122,12 +121,10 @@ final class WriterDoorbell {
         return WriterDoorbell(segment: segment, liveAreaWord: DoorbellFormat.liveAreaWord(identifier: identifier, creator: system_geteuid()))
     }
 
-    /// Whether a publish of `count` must wake sleepers, given the registration word it loaded;
-    /// if so, clears that registration (the caller then wakes every sleeper).
-    func claimWakeUp(registered: UInt64, count: Int) -> Bool {
-        guard UInt64(count) >= registered & DoorbellFormat.targetMask else { return false }
+    /// Clears the registration word `registered` that a publish reached (the caller then wakes
+    /// every sleeper); a sleeper that lowered the target since keeps its registration.
+    func clearRegistration(_ registered: UInt64) {
         _ = cmapped_compare_exchange_u64(registration, registered, 0)
-        return true
     }
 }
 
@@ -163,15 +160,13 @@ final class DoorbellListener {
             attach(liveAreaWord)
         }
         guard let segment else { return false }
-        // Lower the registered target to ours (the word keeps the smallest of all sleepers').
+        // Lower the registered target to ours: the word holds the complement of the smallest
+        // target, so lowering the target is raising the word.
         let word = segment + DoorbellFormat.registrationOffset
-        let wanted = UInt64(max(0, min(target, LiveCount.maximum)))
+        let wanted = ~UInt64(max(0, min(target, LiveCount.maximum)))
         var current = cmapped_load_acquire_u64(word)
-        while true {
-            let registered = current == 0 ? wanted : min(current & DoorbellFormat.targetMask, wanted)
-            let desired = DoorbellFormat.registeredBit | registered
-            if desired == current { break }
-            let found = cmapped_compare_exchange_u64(word, current, desired)
+        while current < wanted {
+            let found = cmapped_compare_exchange_u64(word, current, wanted)
             if found == current { break }
             current = found
         }

@@ -397,16 +397,18 @@ final class TableStorage {
     func publish(count newCount: Int) throws(RecordTableError) {
         count = newCount
         view!.atomicStore(LiveCount.word(newCount), at: TableFormat.liveCountOffset)
+        // The word is the complement of the smallest target a sleeper waits for (0: no sleeper,
+        // which no count reaches): one load and one compare.
         let registered = cmapped_load_after_stores_u64(doorbellRegistration)
-        if _slowPath(registered != 0) { ringDoorbell(registered: registered, count: newCount) }
+        if _slowPath(UInt64(truncatingIfNeeded: newCount) >= ~registered) { ringDoorbell(registered: registered) }
         if _slowPath(durability == .everyAppend) { try commit() }
     }
 
-    /// If the count reaches the smallest target a sleeper registered: clears the registration
-    /// and wakes every reader that sleeps on the live word, one system call whatever their number.
+    /// The count reached the smallest target a sleeper registered: clears the registration and
+    /// wakes every reader that sleeps on the live word, one system call whatever their number.
     @usableFromInline @inline(never)
-    func ringDoorbell(registered: UInt64, count: Int) {
-        guard let doorbell = writerDoorbell, doorbell.claimWakeUp(registered: registered, count: count) else { return }
+    func ringDoorbell(registered: UInt64) {
+        writerDoorbell?.clearRegistration(registered)
         view!.wakeWaiters(onWordAt: TableFormat.liveCountOffset)
         doorbellRings &+= 1
     }

@@ -137,16 +137,13 @@ class DoorbellListener:
             self._attach(doorbell_word)
         if self.segment is None:
             return False
-        # Lower the registered target to ours: the word keeps the smallest target of all sleepers.
+        # Lower the registered target to ours: the word holds the complement of the smallest
+        # target (0: none), so lowering the target is raising the word.
         word = self.segment + _REGISTRATION_OFFSET
-        wanted = max(0, min(target, _format.MAX_COUNT))
+        wanted = ~max(0, min(target, _format.MAX_COUNT)) & 0xFFFFFFFFFFFFFFFF
         current = ctypes.c_uint64.from_address(word).value
-        while True:
-            registered = wanted if current == 0 else min(current & _format.MAX_COUNT, wanted)
-            desired = (1 << 63) | registered
-            if desired == current:
-                break
-            found = _compare_exchange_u64(word, current, desired)
+        while current < wanted:
+            found = _compare_exchange_u64(word, current, wanted)
             if found == current:
                 break
             current = found
