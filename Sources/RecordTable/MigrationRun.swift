@@ -98,7 +98,7 @@ public enum TableMigration {
         path: String, waitForWriter: Duration = TableMigration.defaultWriterWait,
         build: (_ schema: RecordSchema, _ metadata: [(key: String, value: String)]) throws(RecordTableError) -> (RecordTransform, [(key: String, value: String)])?
     ) throws(RecordTableError) -> MigrationReport {
-        let old = try TableStorage.open(path: path, writable: true, durability: .batch, waitForWriter: waitForWriter)
+        let old = try TableStorage.open(path: path, writable: true, durability: .batch, waitForWriter: waitForWriter, ringsReaders: false)
         defer { try? old.close(committing: false) }
         let leftovers = MemoryMappedFile.removeLeftoverReplacements(for: path)
         guard let (transform, metadata) = try build(old.header.schema, old.header.metadata) else {

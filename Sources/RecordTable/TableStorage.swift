@@ -78,7 +78,8 @@ final class TableStorage {
     private let fileDescriptor: Int32
 
     private init(path: String, header: TableHeader, isWritable: Bool, durability: Durability, bootIdentifier: [UInt8],
-                 map: consuming MemoryMappedFile, view: consuming MappedViewAccessor, count: Int, committed: CommitSlot) {
+                 map: consuming MemoryMappedFile, view: consuming MappedViewAccessor, count: Int, committed: CommitSlot,
+                 ringsReaders: Bool = true) {
         self.path = path
         self.header = header
         self.isWritable = isWritable
@@ -99,9 +100,14 @@ final class TableStorage {
         self.fileDescriptor = map.fileDescriptor
         self.map = Optional(map)
         self.view = Optional(view)
+        self.ringsReaders = isWritable && ringsReaders
         updateFastPathLimits()
-        if isWritable { installDoorbell() }
+        if self.ringsReaders { installDoorbell() }
     }
+
+    /// Whether this writer publishes a doorbell: not a migration's hold on the old table, which
+    /// must stay byte for byte as it was.
+    private let ringsReaders: Bool
 
     /// Creates the writer's doorbell, names it in the live area, and wakes every sleeper: any
     /// that registered with an earlier writer's doorbell attaches this one (Doorbell.swift).
@@ -119,7 +125,7 @@ final class TableStorage {
     /// Withdraws the doorbell (the writer is leaving) and wakes every sleeper, so that
     /// followers notice at once: `writerIsActive()` is false from now on.
     private func removeDoorbell() {
-        guard isWritable, view != nil else { return }
+        guard ringsReaders, view != nil else { return }
         view!.atomicStore(UInt64(0), at: DoorbellFormat.liveAreaOffset)
         writerDoorbell = nil
         doorbellRegistration = noDoorbellRegistration
@@ -191,8 +197,10 @@ final class TableStorage {
 
     /// - Parameter takeoverStep: Tests only: called with the file's header bytes after each
     ///   store of a writer's takeover of the live area, to check what a reader sees then.
+    /// - Parameter ringsReaders: Publish a doorbell and wake sleepers (a writer); false for a
+    ///   migration's hold on the table it replaces, which never publishes and must not change it.
     static func open(
-        path: String, writable: Bool, durability: Durability, waitForWriter: Duration?,
+        path: String, writable: Bool, durability: Durability, waitForWriter: Duration?, ringsReaders: Bool = true,
         bootIdentifier: [UInt8] = currentBootIdentifier, takeoverStep: ((UnsafeRawBufferPointer) -> Void)? = nil
     ) throws(RecordTableError) -> TableStorage {
         let operation = "open"
@@ -226,7 +234,7 @@ final class TableStorage {
             report(opened.view, to: takeoverStep)
         }
         return TableStorage(path: path, header: header, isWritable: writable, durability: durability, bootIdentifier: bootIdentifier,
-                            map: opened.map, view: opened.view, count: count, committed: slot)
+                            map: opened.map, view: opened.view, count: count, committed: slot, ringsReaders: ringsReaders)
     }
 
     /// A file opened and mapped whole.

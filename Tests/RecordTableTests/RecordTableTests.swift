@@ -161,7 +161,7 @@ struct RecordTableTests {
         #expect(record["missing"] == nil)
         #expect(table.schema == Sample.schema)
         #expect(table.dataOffset == 4096)
-        #expect(table.formatVersion == "1.0")
+        #expect(table.formatVersion == "1.1")
         try table.close()
 
         let copyPath = directory.file("copy.mrec")
