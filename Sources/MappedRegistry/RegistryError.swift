@@ -24,6 +24,8 @@ public struct RegistryError: Error, Hashable, Sendable, CustomStringConvertible 
         case backingObjectMissing
         /// No space left for the registry or a new object.
         case noSpace
+        /// A descriptor's file has no path another process could open (a memfd, a deleted file).
+        case notShareable
         /// Any other failure of LMDB or a system call.
         case ioError
     }

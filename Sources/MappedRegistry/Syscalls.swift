@@ -30,3 +30,12 @@ func currentDirectory() -> String {
     guard getcwd(&buffer, buffer.count) != nil else { return "." }
     return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
 }
+
+func system_stat(_ path: String, _ status: inout stat) -> Int32 { stat(path, &status) }
+/// The target of a symbolic link (such as /proc/self/fd/N), or nil.
+func system_readlink(_ path: String) -> String? {
+    var buffer = [CChar](repeating: 0, count: 4097)
+    let length = readlink(path, &buffer, 4096)
+    guard length > 0 else { return nil }
+    return buffer.withUnsafeBufferPointer { String(decoding: UnsafeRawBufferPointer($0).prefix(length), as: UTF8.self) }
+}

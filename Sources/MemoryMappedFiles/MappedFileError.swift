@@ -39,6 +39,8 @@ public struct MappedFileError: Error, Hashable, Sendable, CustomStringConvertibl
         case mapFailed
         /// The process or system has too many open files (EMFILE, ENFILE).
         case tooManyOpenFiles
+        /// The task was cancelled before the operation finished (an asynchronous copy).
+        case cancelled
         /// Any other errno; `errno` holds it.
         case other
     }

@@ -401,12 +401,18 @@ extension MemoryMappedFile {
     ///     capacity grows it first, as .NET's `CreateFromFile(FileStream, …, capacity, …)` does.
     ///   - leaveOpen: Whether closing the map leaves the descriptor open for its owner; by
     ///     default the map owns it and closes it.
-    /// - Throws: `notRegularFile` for a descriptor of anything but a regular file (which memfd and
+    /// - Throws: `notFound` for a descriptor number that is not open; `notRegularFile` for a descriptor of anything but a regular file (which memfd and
     ///   shared-memory objects are) or a block device; `invalidAccess`; `invalidCapacity`.
     public static func adoptDescriptor(
         _ rawDescriptor: Int32, access: MemoryMappedFileAccess = .readWrite, capacity: Int = 0, leaveOpen: Bool = false
     ) throws(MappedFileError) -> MemoryMappedFile {
         let operation = "adoptDescriptor"
+        // A descriptor number from the environment (inherited, passed in an argument) may name
+        // nothing: that is an error to report, not a bug to trap on.
+        guard system_fcntl_getfd(rawDescriptor) >= 0 else {
+            throw MappedFileError(.notFound, operation: operation, path: nil, systemCall: "fcntl(F_GETFD)", errno: lastErrno,
+                                  message: "descriptor \(rawDescriptor) is not open in this process")
+        }
         let descriptor = OwnedDescriptor(rawDescriptor, leavesOpen: leaveOpen)
         guard capacity >= 0 else {
             throw MappedFileError(.invalidCapacity, operation: operation, path: nil, message: "the capacity \(capacity) is negative")

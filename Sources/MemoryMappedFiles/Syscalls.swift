@@ -207,3 +207,23 @@ internal func system_pthread_create(
 }
 
 internal func system_pthread_detach(_ thread: pthread_t) -> Int32 { pthread_detach(thread) }
+
+// MARK: Copies and child processes (MappedViewStreamCopying.swift, Inheritance.swift)
+
+internal func system_poll_writable(_ descriptor: Int32, _ milliseconds: Int32) -> Int32 {
+    var entry = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
+    return poll(&entry, 1, milliseconds)
+}
+
+internal func system_fcntl_getfd(_ descriptor: Int32) -> Int32 { fcntl(descriptor, F_GETFD) }
+internal func system_fcntl_setfd(_ descriptor: Int32, _ flags: Int32) -> Int32 { fcntl(descriptor, F_SETFD, flags) }
+
+internal func system_posix_spawn(
+    _ pid: inout pid_t, _ path: String, _ actions: inout posix_spawn_file_actions_t,
+    _ arguments: [UnsafeMutablePointer<CChar>?], _ environment: [UnsafeMutablePointer<CChar>?]
+) -> Int32 {
+    posix_spawn(&pid, path, &actions, nil, arguments, environment)
+}
+
+internal func system_getenv(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
+internal func system_unsetenv(_ name: String) -> Int32 { unsetenv(name) }

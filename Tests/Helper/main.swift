@@ -351,6 +351,18 @@ do throws(MappedFileError) {
         var view = try map.makeViewAccessor()
         view.write(UInt64(integer(2)), at: integer(1))
 
+    case "adopt-inherited":  // adopt-inherited OFFSET EXPECTED NEW: the map spawnChild handed over; check, then write
+        guard let map = try MemoryMappedFile.adoptInherited() else { fail("no inherited map", code: 1) }
+        var view = try map.makeViewAccessor()
+        guard view.read(UInt64.self, at: integer(0)) == UInt64(integer(1)) else { fail("the inherited map holds something else", code: 1) }
+        guard map.access == .readWrite, !map.isInheritable || map.fileDescriptor == MemoryMappedFile.inheritedDescriptor else {
+            fail("wrong access", code: 1)
+        }
+        view.write(UInt64(integer(2)), at: integer(0))
+
+    case "adopt-inherited-none":  // adopt-inherited-none: a process started without a map finds none
+        guard try MemoryMappedFile.adoptInherited() == nil else { fail("found a map", code: 1) }
+
     case "descriptor-write":  // descriptor-write FD OFFSET VALUE: map an inherited descriptor
         let map = try MemoryMappedFile.adoptDescriptor(Int32(integer(0)))
         var view = try map.makeViewAccessor()
