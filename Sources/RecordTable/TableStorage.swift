@@ -137,10 +137,11 @@ final class TableStorage {
         plainStoreLimit = hasBools || !isWritable ? 0 : count
     }
 
+    /// A table dropped without `close()` closes as `close()` does: it commits (syncing only what
+    /// its durability mode promises) and unmaps without the implicit whole-file `msync` and
+    /// `fsync` that a writable view and map would otherwise run when they go away.
     deinit {
-        if !isClosed, isWritable { _ = try? commit() }
-        if !isClosed { removeDoorbell() }
-        if !isClosed { for companion in companions { companion.tableDidClose() } }
+        if !isClosed { try? close() }
     }
 
     static let currentBootIdentifier = systemBootIdentifier

@@ -175,3 +175,39 @@ struct ReliabilityTests {
         print("power loss: \(wanted) images at \(syncPoints.count) sync points: \(opened) opened intact, \(refused) refused with a typed error before the table was created")
     }
 }
+
+/// Issue #18: dropping a table costs what closing it costs, and syncs only what its durability promises.
+@Suite("Closing and dropping sync the same", .timeLimit(.minutes(1)))
+struct DropSyncTests {
+    let directory = TemporaryDirectory()
+
+    /// msync and fsync calls of a workload that appends 10,000 records and then closes or drops.
+    func syncs(_ durability: Durability, closing: Bool, _ name: String) throws -> (msync: Int, fsync: Int) {
+        let path = directory.file(name)
+        let counts = try FaultInjection.run(nil) { () throws -> Void in
+            let table = try RecordTable<Sample>.create(path: path, durability: durability)
+            try table.append(contentsOf: (0..<10_000).map { Sample(id: Int64($0)) })
+            if closing { try table.close() }
+        }.counts
+        let reopened = try RecordTable<Sample>.open(path: path)
+        #expect(reopened.count == 10_000)  // dropped or closed, every record is there
+        try reopened.close()
+        return (counts[.msync] ?? -1, counts[.fsync] ?? -1)
+    }
+
+    @Test("Durability.none: dropping without close makes no sync at all, as close does not")
+    func noneMakesNoSync() throws {
+        let dropped = try syncs(.none, closing: false, "dropped.mrec")
+        let closed = try syncs(.none, closing: true, "closed.mrec")
+        #expect(dropped.msync == 0 && dropped.fsync == 0, "dropping synced: \(dropped)")
+        #expect(closed.msync == 0 && closed.fsync == 0)
+    }
+
+    @Test("Durability.batch: dropping syncs exactly what close syncs")
+    func batchSyncsTheSame() throws {
+        let dropped = try syncs(.batch, closing: false, "dropped-batch.mrec")
+        let closed = try syncs(.batch, closing: true, "closed-batch.mrec")
+        #expect(dropped.msync == closed.msync && dropped.fsync == closed.fsync, "dropped \(dropped), closed \(closed)")
+        #expect(closed.msync > 0)  // the commit's syncs
+    }
+}
