@@ -56,6 +56,12 @@ let package = Package(
             ],
             path: "Compare"
         ),
+        // Paging control: populate and huge pages against plain first touch (Benchmarks/paging/run.sh).
+        .executableTarget(
+            name: "paging-mappedrecords",
+            dependencies: [.product(name: "MemoryMappedFiles", package: libraryPackage)],
+            path: "Paging"
+        ),
         // `make latency` (Benchmarks/latency/run.sh): append → visible between two processes,
         // for each way of waiting, beside a C busy-spin reader, in one run.
         .executableTarget(

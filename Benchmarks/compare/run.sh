@@ -55,6 +55,9 @@ done
 echo "== migration beside cp (docs/PERFORMANCE.md, Migration)"
 COMPARE_DATA="$data" "$root/Benchmarks/migrate/run.sh" 16777216 3 | tee "$output/migrate.md"
 
+echo "== paging: open-to-first-scan with and without populate (docs/PERFORMANCE.md, Paging)"
+COMPARE_DATA="$data" "$root/Benchmarks/paging/run.sh"
+
 echo "== Python: mappedrecords beside np.memmap, numpy copies and 1 Dask worker (docs/PERFORMANCE.md, Python)"
 COMPARE_DATA="$data" "$root/Benchmarks/python/run.sh"
 

@@ -327,6 +327,7 @@ extension MappedViewAccessor {
         guard !range.isEmpty else { return }
         // Dropping the pages of a copy-on-write view would discard its private changes.
         if advice == .doneWith && mapping.access == .copyOnWrite { return }
+        precondition(advice != .populateWrite || canWrite, "MappedViewAccessor: .populateWrite advice for a view that cannot be written")
         mapping.advise(range, advice: advice.systemValue)
     }
 
@@ -395,7 +396,8 @@ extension MemoryMappedFile {
         let pageDelta = offset & (systemPageSize - 1)
         let mappingLength = viewLength + pageDelta
         guard let start = system_mmap(
-            mappingLength, access.protection, access.sharing, descriptor.rawValue, off_t(offset - pageDelta))
+            mappingLength, access.protection, access.sharing | (state.populatesViews ? MAP_POPULATE : 0), descriptor.rawValue,
+            off_t(offset - pageDelta))
         else {
             let value = lastErrno
             throw .system(
@@ -423,6 +425,17 @@ public enum MappingAdvice: Sendable, Hashable {
     /// in the file or shared memory and comes back on the next access, so the process's
     /// resident size stays small during a long scan. Ignored for copy-on-write views.
     case doneWith
+    /// Map the pages now, reading them in where needed, so that later reads take no page fault
+    /// (`MADV_POPULATE_READ`, Linux 5.14; older kernels ignore it). A prefetch: it returns when
+    /// the pages are mapped.
+    case populateRead
+    /// The same for writing (`MADV_POPULATE_WRITE`): the pages are made writable, and allocated in
+    /// a file's holes or in memory. Traps on a view that cannot be written.
+    case populateWrite
+    /// Back the range with transparent huge pages where the kernel can (`MADV_HUGEPAGE`): fewer
+    /// TLB misses on random access. Anonymous and shared memory; files only where the file
+    /// system supports large folios.
+    case hugePages
 
     var systemValue: Int32 {
         switch self {
@@ -431,6 +444,9 @@ public enum MappingAdvice: Sendable, Hashable {
         case .random: return MADV_RANDOM
         case .willNeed: return MADV_WILLNEED
         case .doneWith: return MADV_DONTNEED
+        case .populateRead: return 22  // MADV_POPULATE_READ (Linux 5.14; not in every Glibc's headers)
+        case .populateWrite: return 23  // MADV_POPULATE_WRITE
+        case .hugePages: return MADV_HUGEPAGE
         }
     }
 }

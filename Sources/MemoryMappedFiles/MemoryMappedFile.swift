@@ -52,7 +52,8 @@ public struct MemoryMappedFile: ~Copyable, Sendable {
     /// What backs this map.
     public let kind: Kind
 
-    init(descriptor: consuming OwnedDescriptor, capacity: Int, access: MemoryMappedFileAccess, kind: Kind) {
+    init(descriptor: consuming OwnedDescriptor, capacity: Int, access: MemoryMappedFileAccess, kind: Kind,
+         options: MemoryMappedFileOptions = []) {
         self.descriptor = descriptor
         self.capacity = capacity
         self.access = access
@@ -63,7 +64,7 @@ public struct MemoryMappedFile: ~Copyable, Sendable {
         case .sharedMemory(let name): path = "/dev/shm/" + name
         case .anonymous, .descriptor: path = nil
         }
-        self.state = MappingState(path: path, isPersisted: kind.isPersisted)
+        self.state = MappingState(path: path, isPersisted: kind.isPersisted, populatesViews: options.contains(.populate))
     }
 
     /// The open file descriptor, for calls this library does not wrap; .NET's `SafeMemoryMappedFileHandle`.
@@ -316,7 +317,7 @@ extension MemoryMappedFile {
         guard raw >= 0 else { throw .system("memfd_create", errno: lastErrno, operation: operation, path: nil) }
         let descriptor = OwnedDescriptor(raw)
         try size(descriptor, capacity: capacity, options: options, path: nil, operation: operation)
-        return MemoryMappedFile(descriptor: descriptor, capacity: capacity, access: access, kind: .anonymous)
+        return MemoryMappedFile(descriptor: descriptor, capacity: capacity, access: access, kind: .anonymous, options: options)
     }
 
     /// Creates or opens a POSIX shared-memory object that other processes can open by
@@ -369,7 +370,7 @@ extension MemoryMappedFile {
             let finalCapacity = max(size, capacity)
             guard finalCapacity > 0 else { throw fail(.invalidCapacity, "the object is empty; give a capacity above zero") }
             return MemoryMappedFile(
-                descriptor: descriptor, capacity: finalCapacity, access: access, kind: .sharedMemory(systemName: systemName))
+                descriptor: descriptor, capacity: finalCapacity, access: access, kind: .sharedMemory(systemName: systemName), options: options)
         } catch {
             if mode == .createNew || mode == .create { _ = system_shm_unlink(objectName) }
             throw error

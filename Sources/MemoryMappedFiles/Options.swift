@@ -109,8 +109,13 @@ public struct MemoryMappedFileOptions: OptionSet, Sendable, Hashable {
     /// first touch it, and a shortage at that moment is a `SIGBUS`. See docs/CAVEATS.md.
     public static let delayAllocatePages = MemoryMappedFileOptions(rawValue: 1 << 0)
 
+    /// Map every view's pages at once (`MAP_POPULATE`): the view costs its page faults when it
+    /// is made, in one system call, instead of one fault per page on first touch. Beyond .NET.
+    /// For files, and for a range of any view, see ``MappingAdvice/populateRead`` and ``MappingAdvice/populateWrite``.
+    public static let populate = MemoryMappedFileOptions(rawValue: 1 << 1)
+
     /// Every option this library knows; other bits are refused, as .NET refuses them.
-    public static let known: MemoryMappedFileOptions = [.delayAllocatePages]
+    public static let known: MemoryMappedFileOptions = [.delayAllocatePages, .populate]
 }
 
 extension MemoryMappedFile {

@@ -31,12 +31,15 @@ final class MappingState: Sendable {
     let path: String?
     /// Whether writes are meant to reach a file on disk.
     let isPersisted: Bool
+    /// Whether views are mapped with `MAP_POPULATE` (the `.populate` option).
+    let populatesViews: Bool
     /// The errno of the first failed flush, or 0.
     private let failedErrno = Atomic<Int32>(0)
 
-    init(path: String?, isPersisted: Bool) {
+    init(path: String?, isPersisted: Bool, populatesViews: Bool = false) {
         self.path = path
         self.isPersisted = isPersisted
+        self.populatesViews = populatesViews
     }
 
     /// Records the first failure; later ones keep the first errno.
