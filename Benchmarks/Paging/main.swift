@@ -2,6 +2,7 @@
 // without populating, and first touch of 512 MiB of memory with and without `.populate`, in one
 // run, interleaved. usage: paging-mappedrecords DIR [ROUNDS]
 
+import Foundation
 import Glibc
 import MemoryMappedFiles
 
