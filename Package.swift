@@ -22,7 +22,9 @@ let package = Package(
     // core or the table format can turn it off (`traits: []` on its dependency, or
     // `swift build --disable-default-traits`) and builds without swift-syntax.
     traits: [
-        .trait(name: "MappedRecordMacro", description: "The @MappedRecord macro, which declares a record's schema (needs swift-syntax)."),
+        .trait(
+            name: "MappedRecordMacro",
+            description: "The @MappedRecord macro, which declares a record's schema (needs swift-syntax)."),
         .default(enabledTraits: ["MappedRecordMacro"]),
     ],
     dependencies: [
@@ -38,7 +40,10 @@ let package = Package(
         // (and, with the default trait, on the compiler plug-in of its macro).
         .target(
             name: "RecordTable",
-            dependencies: ["MemoryMappedFiles", "CMappedShims", .target(name: "MappedRecordMacros", condition: .when(traits: ["MappedRecordMacro"]))],
+            dependencies: [
+                "MemoryMappedFiles", "CMappedShims",
+                .target(name: "MappedRecordMacros", condition: .when(traits: ["MappedRecordMacro"])),
+            ],
             swiftSettings: swiftSettings),
         // The compiler plug-in behind @MappedRecord, @Field and @Padding.
         .macro(
@@ -52,12 +57,16 @@ let package = Package(
         // LMDB, from Debian's liblmdb-dev.
         .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
         // Layer 3: named maps, regions and mutexes across processes, through an LMDB registry.
-        .target(name: "MappedRegistry", dependencies: ["MemoryMappedFiles", "RecordTable", "CLMDB"], swiftSettings: swiftSettings),
+        .target(
+            name: "MappedRegistry", dependencies: ["MemoryMappedFiles", "RecordTable", "CLMDB"],
+            swiftSettings: swiftSettings),
 
         // Layer 4: the record tool.
         .executableTarget(
             name: "mrec",
-            dependencies: ["RecordTable", "MappedRegistry", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "RecordTable", "MappedRegistry", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: swiftSettings),
 
         // Ports of the seed's persisted examples, run by `make demo`.
@@ -70,11 +79,18 @@ let package = Package(
             path: "Sources/Examples/BrightenRegion", swiftSettings: swiftSettings),
 
         // Test support shared by the test targets and the helper process.
-        .target(name: "TestSupport", dependencies: ["RecordTable"], path: "Tests/TestSupport", swiftSettings: swiftSettings),
+        .target(
+            name: "TestSupport", dependencies: ["RecordTable"], path: "Tests/TestSupport", swiftSettings: swiftSettings),
         // The seed's three-process example (Process A, B and C), run by `make demo`.
-        .executableTarget(name: "seed-process-a", dependencies: ["MappedRegistry"], path: "Sources/Examples/ProcessA", swiftSettings: swiftSettings),
-        .executableTarget(name: "seed-process-b", dependencies: ["MappedRegistry"], path: "Sources/Examples/ProcessB", swiftSettings: swiftSettings),
-        .executableTarget(name: "seed-process-c", dependencies: ["MappedRegistry"], path: "Sources/Examples/ProcessC", swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "seed-process-a", dependencies: ["MappedRegistry"], path: "Sources/Examples/ProcessA",
+            swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "seed-process-b", dependencies: ["MappedRegistry"], path: "Sources/Examples/ProcessB",
+            swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "seed-process-c", dependencies: ["MappedRegistry"], path: "Sources/Examples/ProcessC",
+            swiftSettings: swiftSettings),
 
         // Fuzz targets: their bodies, which the tests also replay over Tests/FuzzCorpus, and the
         // libFuzzer entry point that `make fuzz` builds with -sanitize=fuzzer,address.
@@ -82,24 +98,34 @@ let package = Package(
             name: "FuzzTargets", dependencies: ["MemoryMappedFiles", "RecordTable", "MappedRegistry"],
             path: "Tests/FuzzTargets", swiftSettings: swiftSettings),
         .executableTarget(
-            name: "mapped-fuzz", dependencies: ["FuzzTargets"], path: "Tests/Fuzz", exclude: ["run.sh"], swiftSettings: swiftSettings),
+            name: "mapped-fuzz", dependencies: ["FuzzTargets"], path: "Tests/Fuzz", exclude: ["run.sh"],
+            swiftSettings: swiftSettings),
 
         // A helper the tests start as a real second process.
         .executableTarget(
-            name: "mapped-test-helper", dependencies: ["MemoryMappedFiles", "RecordTable", "MappedRegistry", "TestSupport"],
+            name: "mapped-test-helper",
+            dependencies: ["MemoryMappedFiles", "RecordTable", "MappedRegistry", "TestSupport"],
             path: "Tests/Helper", swiftSettings: swiftSettings),
         .testTarget(
-            name: "MemoryMappedFilesTests", dependencies: ["MemoryMappedFiles", "TestSupport"], swiftSettings: swiftSettings),
+            name: "MemoryMappedFilesTests", dependencies: ["MemoryMappedFiles", "TestSupport"],
+            swiftSettings: swiftSettings),
         .testTarget(
-            name: "RecordTableTests", dependencies: ["RecordTable", "MemoryMappedFiles", "TestSupport"], swiftSettings: swiftSettings),
+            name: "RecordTableTests", dependencies: ["RecordTable", "MemoryMappedFiles", "TestSupport"],
+            swiftSettings: swiftSettings),
         .testTarget(
-            name: "MrecTests", dependencies: ["RecordTable", "MappedRegistry", "MemoryMappedFiles", "TestSupport"], swiftSettings: swiftSettings),
+            name: "MrecTests", dependencies: ["RecordTable", "MappedRegistry", "MemoryMappedFiles", "TestSupport"],
+            swiftSettings: swiftSettings),
         .testTarget(
-            name: "MappedRegistryTests", dependencies: ["MappedRegistry", "MemoryMappedFiles", "RecordTable", "TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzTargets", "TestSupport"], swiftSettings: swiftSettings),
+            name: "MappedRegistryTests",
+            dependencies: ["MappedRegistry", "MemoryMappedFiles", "RecordTable", "TestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FuzzCorpusTests", dependencies: ["FuzzTargets", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "MappedRecordMacrosTests",
-            dependencies: ["MappedRecordMacros", .product(name: "SwiftSyntaxMacrosTestSupport", package: "swift-syntax")],
+            dependencies: [
+                "MappedRecordMacros", .product(name: "SwiftSyntaxMacrosTestSupport", package: "swift-syntax"),
+            ],
             swiftSettings: swiftSettings),
     ],
     swiftLanguageModes: [.v6]

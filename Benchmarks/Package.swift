@@ -6,7 +6,8 @@ import PackageDescription
 import struct Foundation.URL
 
 /// A path dependency is known by its directory's name, which depends on where the repository was cloned.
-let libraryPackage = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().lastPathComponent
+let libraryPackage = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .lastPathComponent
 
 let package = Package(
     name: "MappedRecordsBenchmarks",

@@ -31,8 +31,12 @@ func now() -> Double {
     return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
 }
 
-func report(_ system: String, _ operation: String, _ records: Int, _ run: Int, _ seconds: Double, _ ops: Int, _ check: Double) {
-    print("{\"system\":\"\(system)\",\"op\":\"\(operation)\",\"records\":\(records),\"run\":\(run),\"seconds\":\(seconds),\"ops\":\(ops),\"check\":\(check)}")
+func report(
+    _ system: String, _ operation: String, _ records: Int, _ run: Int, _ seconds: Double, _ ops: Int, _ check: Double
+) {
+    print(
+        "{\"system\":\"\(system)\",\"op\":\"\(operation)\",\"records\":\(records),\"run\":\(run),\"seconds\":\(seconds),\"ops\":\(ops),\"check\":\(check)}"
+    )
     fflush(nil)
 }
 
@@ -179,7 +183,8 @@ func runReaders(_ directory: String, _ readers: Int, _ seconds: Double) throws {
     let path = "\(directory)/scaling.mrec"
     unlink(path)
     let table = try RecordTable<Point>.create(path: path, durability: .none)
-    try table.append(contentsOf: (0..<1_000_000).map { Point(id: Int64($0), x: Double($0) * 0.5, y: 0, flags: 0, pad: 0) })
+    try table.append(
+        contentsOf: (0..<1_000_000).map { Point(id: Int64($0), x: Double($0) * 0.5, y: 0, flags: 0, pad: 0) })
     try table.commit()
     try table.close()
     let writer = spawnSelf(["scale-writer", path, String(seconds)])
@@ -222,12 +227,17 @@ func scaleReader(_ path: String, _ seconds: Double) throws {
 
 /// Registers `count` names, each a region of one file, holds them until stdin closes.
 func holdNames(_ directory: String, _ prefix: String, _ count: Int) throws {
-    final class Held { var value: NamedMemoryMappedFile?; init(_ value: consuming NamedMemoryMappedFile) { self.value = consume value } }
+    final class Held {
+        var value: NamedMemoryMappedFile?; init(_ value: consuming NamedMemoryMappedFile) { self.value = consume value }
+    }
     let registry = try Registry.open(directory: directory + "/registry")
     var held: [Held] = []
     for i in 0..<count {
-        held.append(Held(try MemoryMappedFile.createFromFile(
-            path: directory + "/regions", access: .read, name: "\(prefix)-\(i)", regionOffset: (i % 1000) * 64, regionLength: 64, registry: registry)))
+        held.append(
+            Held(
+                try MemoryMappedFile.createFromFile(
+                    path: directory + "/regions", access: .read, name: "\(prefix)-\(i)", regionOffset: (i % 1000) * 64,
+                    regionLength: 64, registry: registry)))
     }
     print("ready \(held.count)")
     fflush(nil)
@@ -240,10 +250,12 @@ func holdNames(_ directory: String, _ prefix: String, _ count: Int) throws {
 func runRegistry(_ directory: String, _ total: Int) throws {
     let registryDirectory = directory + "/registry"
     _ = system("rm -rf '\(registryDirectory)'")
-    let regions = try MemoryMappedFile.createFromFile(path: directory + "/regions", mode: .openOrCreate, capacity: 64_000)
+    let regions = try MemoryMappedFile.createFromFile(
+        path: directory + "/regions", mode: .openOrCreate, capacity: 64_000)
     try regions.close()
     let registry = try Registry.open(directory: registryDirectory)
-    let target = try MemoryMappedFile.createFromFile(path: directory + "/regions", access: .read, name: "target", registry: registry)
+    let target = try MemoryMappedFile.createFromFile(
+        path: directory + "/regions", access: .read, name: "target", registry: registry)
     // Fillers: children with a pipe on stdin that hold their names until it closes.
     var fillers: [(pid: pid_t, input: Int32)] = []
     var remaining = total - 1, part = 0
@@ -279,7 +291,9 @@ func runRegistry(_ directory: String, _ total: Int) throws {
         samples.append(now() - start)
     }
     samples.sort()
-    print("{\"names\":\(entries),\"median\":\(samples[samples.count / 2]),\"p10\":\(samples[samples.count / 10]),\"p90\":\(samples[samples.count * 9 / 10])}")
+    print(
+        "{\"names\":\(entries),\"median\":\(samples[samples.count / 2]),\"p10\":\(samples[samples.count / 10]),\"p90\":\(samples[samples.count * 9 / 10])}"
+    )
     for filler in fillers { close(filler.input); waitFor(filler.pid) }
     try target.close()
 }
@@ -309,4 +323,3 @@ do {
     print("compare-mappedrecords: \(error)")
     exit(1)
 }
-

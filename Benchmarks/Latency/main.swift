@@ -29,7 +29,8 @@ func sleepUntil(_ deadline: UInt64) {
 func cpuMicroseconds() -> Int {
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)
-    return (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1_000_000 + Int(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec)
+    return (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1_000_000
+        + Int(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec)
 }
 
 let arguments = CommandLine.arguments
@@ -78,7 +79,9 @@ func follower(path: String, target: Int, onlyTheLast: Bool) throws {
     print("ready")
     fflush(nil)
     var known = table.count
-    while known < target { known = try table.waitForRecords(beyond: onlyTheLast ? target - 1 : known, timeout: .seconds(60)) }
+    while known < target {
+        known = try table.waitForRecords(beyond: onlyTheLast ? target - 1 : known, timeout: .seconds(60))
+    }
     print("done")
 }
 
@@ -126,7 +129,8 @@ func measure(directory: String, spinReader: String, mode: String, interval: Dura
     let path = directory + "/latency-\(mode).mrec"
     unlink(path)
     let writer = try RecordTable<Stamp>.create(path: path, capacity: samples + 16, durability: .none)
-    let child = mode == "c-spin"
+    let child =
+        mode == "c-spin"
         ? try Child(spinReader, [path, "\(samples)"])
         : try Child(selfPath, ["reader", path, mode, "\(samples)"])
     guard child.readLine() == "ready" else { throw CocoaError(.fileReadUnknown) }
@@ -140,7 +144,9 @@ func measure(directory: String, spinReader: String, mode: String, interval: Dura
     }
     var outcome = Outcome()
     while let line = child.readLine() {
-        if line.hasPrefix("cpu-us ") { outcome.cpuMicroseconds = Int(line.dropFirst(7)) ?? 0 } else if let value = UInt64(line) {
+        if line.hasPrefix("cpu-us ") {
+            outcome.cpuMicroseconds = Int(line.dropFirst(7)) ?? 0
+        } else if let value = UInt64(line) {
             _ = outcome.histogram.record(value)
         }
     }
@@ -181,27 +187,40 @@ func microseconds(_ nanoseconds: UInt64) -> String {
 
 func run(directory: String, spinReader: String) throws {
     let modes = ["block", "spin", "poll", "c-spin"]
-    let names = ["block": "blocking futex (`.block`)", "spin": "spin (`.spin`)", "poll": "the old backoff polling",
-                 "c-spin": "C busy-spin baseline"]
-    let cases: [(String, Duration, Int)] = [("1 ms cadence", .milliseconds(1), 3000), ("after 100 ms idle", .milliseconds(100), 150)]
+    let names = [
+        "block": "blocking futex (`.block`)", "spin": "spin (`.spin`)", "poll": "the old backoff polling",
+        "c-spin": "C busy-spin baseline",
+    ]
+    let cases: [(String, Duration, Int)] = [
+        ("1 ms cadence", .milliseconds(1), 3000), ("after 100 ms idle", .milliseconds(100), 150),
+    ]
     print("| case | reader | p50 µs | p99 µs | p99.9 µs | max µs | samples |")
     print("|---|---|--:|--:|--:|--:|--:|")
     for (label, interval, samples) in cases {
         for mode in modes {
-            let outcome = try measure(directory: directory, spinReader: spinReader, mode: mode, interval: interval, samples: samples)
+            let outcome = try measure(
+                directory: directory, spinReader: spinReader, mode: mode, interval: interval, samples: samples)
             let h = outcome.histogram
-            print("| \(label) | \(names[mode]!) | \(microseconds(h.valueAtPercentile(50))) | \(microseconds(h.valueAtPercentile(99))) | \(microseconds(h.valueAtPercentile(99.9))) | \(microseconds(h.max)) | \(h.totalCount) |")
+            print(
+                "| \(label) | \(names[mode]!) | \(microseconds(h.valueAtPercentile(50))) | \(microseconds(h.valueAtPercentile(99))) | \(microseconds(h.valueAtPercentile(99.9))) | \(microseconds(h.max)) | \(h.totalCount) |"
+            )
             fflush(nil)
         }
     }
     // The idle CPU of a blocked follower: it waits 10 s for one record.
-    let idle = try measure(directory: directory, spinReader: spinReader, mode: "block", interval: .seconds(10), samples: 1)
-    let idlePoll = try measure(directory: directory, spinReader: spinReader, mode: "poll", interval: .seconds(10), samples: 1)
+    let idle = try measure(
+        directory: directory, spinReader: spinReader, mode: "block", interval: .seconds(10), samples: 1)
+    let idlePoll = try measure(
+        directory: directory, spinReader: spinReader, mode: "poll", interval: .seconds(10), samples: 1)
     print("")
     print("| idle follower, 10 s | CPU used | share of one core |")
     print("|---|--:|--:|")
-    print("| blocking futex | \(idle.cpuMicroseconds) µs | \(String(format: "%.4f", Double(idle.cpuMicroseconds) / 100_000))% |")
-    print("| old backoff polling | \(idlePoll.cpuMicroseconds) µs | \(String(format: "%.4f", Double(idlePoll.cpuMicroseconds) / 100_000))% |")
+    print(
+        "| blocking futex | \(idle.cpuMicroseconds) µs | \(String(format: "%.4f", Double(idle.cpuMicroseconds) / 100_000))% |"
+    )
+    print(
+        "| old backoff polling | \(idlePoll.cpuMicroseconds) µs | \(String(format: "%.4f", Double(idlePoll.cpuMicroseconds) / 100_000))% |"
+    )
 
     // Append throughput, one record per append, with 0 and 4 blocked followers, interleaved.
     // Interleaved rounds: this VM's speed drifts by 2x over minutes, so each round compares
@@ -217,10 +236,13 @@ func run(directory: String, spinReader: String) throws {
     func ratios(_ values: [Double]) -> [Double] { zip(values, alone).map { $0 / $1 } }
     func describe(_ values: [Double]) -> String {
         let r = ratios(values)
-        return "\(String(format: "%.1f", median(values) / 1e6)) M | \(String(format: "%.2f", median(r))) | \(String(format: "%.2f", r.min()!))–\(String(format: "%.2f", r.max()!))"
+        return
+            "\(String(format: "%.1f", median(values) / 1e6)) M | \(String(format: "%.2f", median(r))) | \(String(format: "%.2f", r.min()!))–\(String(format: "%.2f", r.max()!))"
     }
     print("")
-    print("| appends of one record, 16 M, \(rounds) interleaved rounds | records/s (median) | ratio to no follower (median of rounds) | spread |")
+    print(
+        "| appends of one record, 16 M, \(rounds) interleaved rounds | records/s (median) | ratio to no follower (median of rounds) | spread |"
+    )
     print("|---|--:|--:|--:|")
     print("| no follower | \(String(format: "%.1f", median(alone) / 1e6)) M | 1.00 | |")
     print("| 4 followers, each reading every update | \(describe(followed)) |")

@@ -81,5 +81,7 @@ for (index, (name, _)) in cases.enumerated() {
     let values = times[name]!
     let base = index < 4 ? fileBase : memoryBase
     let low = Double(values.min()!) / 1e6, high = Double(values.max()!) / 1e6
-    print("| \(name) | \(String(format: "%.1f", median(values))) | \(String(format: "%.2f", median(values) / base)) | \(String(format: "%.1f–%.1f", low, high)) |")
+    print(
+        "| \(name) | \(String(format: "%.1f", median(values))) | \(String(format: "%.2f", median(values) / base)) | \(String(format: "%.1f–%.1f", low, high)) |"
+    )
 }

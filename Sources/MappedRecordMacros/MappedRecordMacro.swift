@@ -15,6 +15,7 @@ struct MappedRecordPlugin: CompilerPlugin {
 
 /// `@MappedRecord`: adds the `MappedRecord` conformance and its `schema`.
 public struct MappedRecordMacro: ExtensionMacro {
+    /// The `MappedRecord` extension: the schema, one field per stored property, in order.
     public static func expansion(
         of node: AttributeSyntax,
         attachedTo declaration: some DeclGroupSyntax,
@@ -39,7 +40,10 @@ public struct MappedRecordMacro: ExtensionMacro {
             }
             let marks = FieldMarks(variable.attributes)
             for wrapper in marks.others {
-                context.diagnose(Diagnostic(node: wrapper, message: RecordDiagnostic.propertyWrapper(wrapper.attributeName.trimmedDescription)))
+                context.diagnose(
+                    Diagnostic(
+                        node: wrapper,
+                        message: RecordDiagnostic.propertyWrapper(wrapper.attributeName.trimmedDescription)))
                 failed = true
             }
             for binding in variable.bindings {
@@ -72,7 +76,8 @@ public struct MappedRecordMacro: ExtensionMacro {
             context.diagnose(Diagnostic(node: node, message: RecordDiagnostic.noFields))
             return []
         }
-        let access = structure.modifiers.first { ["public", "package"].contains($0.name.text) }.map { $0.name.text + " " } ?? ""
+        let access =
+            structure.modifiers.first { ["public", "package"].contains($0.name.text) }.map { $0.name.text + " " } ?? ""
         let conformance = protocols.isEmpty ? "" : ": MappedRecord"
         let list = entries.map { "        \($0)," }.joined(separator: "\n")
         let source: DeclSyntax = """
@@ -116,7 +121,9 @@ public struct MappedRecordMacro: ExtensionMacro {
     /// The problem with a type that is not a tuple.
     static func problem(of type: TypeSyntax) -> UnsupportedType? {
         if type.is(OptionalTypeSyntax.self) || type.is(ImplicitlyUnwrappedOptionalTypeSyntax.self) { return .optional }
-        if type.is(ArrayTypeSyntax.self) { return .array(element: type.as(ArrayTypeSyntax.self)!.element.trimmedDescription) }
+        if type.is(ArrayTypeSyntax.self) {
+            return .array(element: type.as(ArrayTypeSyntax.self)!.element.trimmedDescription)
+        }
         if type.is(DictionaryTypeSyntax.self) { return .variableSize(type.trimmedDescription) }
         if let some = type.as(SomeOrAnyTypeSyntax.self) { return .existential(some.trimmedDescription) }
         if type.is(FunctionTypeSyntax.self) { return .reference(type.trimmedDescription) }
@@ -131,8 +138,8 @@ public struct MappedRecordMacro: ExtensionMacro {
         case "Dictionary", "Set", "Data": return .variableSize(name)
         case "Any", "AnyObject", "AnyClass": return .existential(name)
         case "UnsafePointer", "UnsafeMutablePointer", "UnsafeRawPointer", "UnsafeMutableRawPointer",
-             "OpaquePointer", "UnsafeBufferPointer", "UnsafeMutableBufferPointer", "UnsafeRawBufferPointer",
-             "UnsafeMutableRawBufferPointer", "Unmanaged":
+            "OpaquePointer", "UnsafeBufferPointer", "UnsafeMutableBufferPointer", "UnsafeRawBufferPointer",
+            "UnsafeMutableRawBufferPointer", "Unmanaged":
             return .pointer(name)
         default: return nil
         }
@@ -181,31 +188,61 @@ enum UnsupportedType {
         switch self {
         case .text(let name):
             return Diagnostic(
-                node: type, message: RecordDiagnostic.unsupported("'\(name)' has no fixed size in a file; use MappedString<N> for UTF-8 text of up to N bytes"),
-                fixIt: FixIt(message: RecordFixIt("use MappedString<32>"), changes: [
-                    .replace(oldNode: Syntax(type), newNode: Syntax(TypeSyntax(stringLiteral: "MappedString<32>").with(\.trailingTrivia, type.trailingTrivia)))
-                ]))
+                node: type,
+                message: RecordDiagnostic.unsupported(
+                    "'\(name)' has no fixed size in a file; use MappedString<N> for UTF-8 text of up to N bytes"),
+                fixIt: FixIt(
+                    message: RecordFixIt("use MappedString<32>"),
+                    changes: [
+                        .replace(
+                            oldNode: Syntax(type),
+                            newNode: Syntax(
+                                TypeSyntax(stringLiteral: "MappedString<32>").with(
+                                    \.trailingTrivia, type.trailingTrivia)))
+                    ]))
         case .array(let element):
             return Diagnostic(
-                node: type, message: RecordDiagnostic.unsupported("an Array stores its elements elsewhere, on the heap; use InlineArray<N, \(element)> for a fixed number of elements"),
-                fixIt: FixIt(message: RecordFixIt("use InlineArray<4, \(element)>"), changes: [
-                    .replace(oldNode: Syntax(type), newNode: Syntax(TypeSyntax(stringLiteral: "InlineArray<4, \(element)>").with(\.trailingTrivia, type.trailingTrivia)))
-                ]))
+                node: type,
+                message: RecordDiagnostic.unsupported(
+                    "an Array stores its elements elsewhere, on the heap; use InlineArray<N, \(element)> for a fixed number of elements"
+                ),
+                fixIt: FixIt(
+                    message: RecordFixIt("use InlineArray<4, \(element)>"),
+                    changes: [
+                        .replace(
+                            oldNode: Syntax(type),
+                            newNode: Syntax(
+                                TypeSyntax(stringLiteral: "InlineArray<4, \(element)>").with(
+                                    \.trailingTrivia, type.trailingTrivia)))
+                    ]))
         case .optional:
-            return Diagnostic(node: type, message: RecordDiagnostic.unsupported(
-                "an Optional has no fixed layout in a file; store a sentinel value, or a Bool field beside the value"))
+            return Diagnostic(
+                node: type,
+                message: RecordDiagnostic.unsupported(
+                    "an Optional has no fixed layout in a file; store a sentinel value, or a Bool field beside the value"
+                ))
         case .variableSize(let name):
-            return Diagnostic(node: type, message: RecordDiagnostic.unsupported(
-                "'\(name)' has no fixed size in a file; use MappedBytes<N> for N raw bytes, or InlineArray<N, T>"))
+            return Diagnostic(
+                node: type,
+                message: RecordDiagnostic.unsupported(
+                    "'\(name)' has no fixed size in a file; use MappedBytes<N> for N raw bytes, or InlineArray<N, T>"))
         case .existential(let name):
-            return Diagnostic(node: type, message: RecordDiagnostic.unsupported(
-                "'\(name)' is a reference to a value stored elsewhere; a record holds only plain values (numbers, Bool, MappedString, MappedBytes, InlineArray, @MappedRecord structs)"))
+            return Diagnostic(
+                node: type,
+                message: RecordDiagnostic.unsupported(
+                    "'\(name)' is a reference to a value stored elsewhere; a record holds only plain values (numbers, Bool, MappedString, MappedBytes, InlineArray, @MappedRecord structs)"
+                ))
         case .reference(let name):
-            return Diagnostic(node: type, message: RecordDiagnostic.unsupported(
-                "'\(name)' is a reference; another process, or this one after a restart, cannot follow it"))
+            return Diagnostic(
+                node: type,
+                message: RecordDiagnostic.unsupported(
+                    "'\(name)' is a reference; another process, or this one after a restart, cannot follow it"))
         case .pointer(let name):
-            return Diagnostic(node: type, message: RecordDiagnostic.unsupported(
-                "'\(name)' is an address in this process's memory; it means nothing in another process or after a restart. Store an index or an offset instead"))
+            return Diagnostic(
+                node: type,
+                message: RecordDiagnostic.unsupported(
+                    "'\(name)' is an address in this process's memory; it means nothing in another process or after a restart. Store an index or an offset instead"
+                ))
         }
     }
 }
@@ -223,10 +260,13 @@ enum RecordDiagnostic: DiagnosticMessage {
         switch self {
         case .notAStruct: return "@MappedRecord applies to a struct: a record is a plain value copied into the file"
         case .noFields: return "@MappedRecord needs at least one stored property"
-        case .lazy: return "a lazy property is filled in at first use; a record is stored as it is. Make it a plain stored property, or a computed one"
+        case .lazy:
+            return
+                "a lazy property is filled in at first use; a record is stored as it is. Make it a plain stored property, or a computed one"
         case .tuplePattern: return "declare each stored property of a record on its own, so that it has a field name"
         case .propertyWrapper(let name):
-            return "property wrapper '@\(name)' stores its wrapper, not the value; a record field must be the plain value"
+            return
+                "property wrapper '@\(name)' stores its wrapper, not the value; a record field must be the plain value"
         case .unsupported(let text): return text
         }
     }
@@ -256,15 +296,19 @@ struct RecordFixIt: FixItMessage {
 
 /// `@Field("wire_name")` and `@Field(renamedFrom: "old")`: marks read by @MappedRecord; they add nothing.
 public struct FieldMacro: PeerMacro {
+    /// Nothing: the attribute is a mark.
     public static func expansion(
-        of node: AttributeSyntax, providingPeersOf declaration: some DeclSyntaxProtocol, in context: some MacroExpansionContext
+        of node: AttributeSyntax, providingPeersOf declaration: some DeclSyntaxProtocol,
+        in context: some MacroExpansionContext
     ) throws -> [DeclSyntax] { [] }
 }
 
 /// `@Padding`: a stored property that holds no field (bytes the file leaves unused); @MappedRecord reads it.
 public struct PaddingMacro: PeerMacro {
+    /// Nothing: the attribute is a mark.
     public static func expansion(
-        of node: AttributeSyntax, providingPeersOf declaration: some DeclSyntaxProtocol, in context: some MacroExpansionContext
+        of node: AttributeSyntax, providingPeersOf declaration: some DeclSyntaxProtocol,
+        in context: some MacroExpansionContext
     ) throws -> [DeclSyntax] { [] }
 }
 

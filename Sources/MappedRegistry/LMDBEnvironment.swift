@@ -1,9 +1,10 @@
 import CLMDB
 import Glibc
+import Synchronization
+
 #if MAPPED_RECORDS_FAULT_INJECTION
 @_spi(Testing) import MemoryMappedFiles
 #endif
-import Synchronization
 
 /// One LMDB environment, opened once per directory per process (LMDB forbids opening it
 /// twice). Every transaction in this process runs under one lock: they are short and
@@ -19,7 +20,9 @@ final class LMDBEnvironment: @unchecked Sendable {
     /// The environment in `directory`, opening it on first use.
     /// `directory` is the path LMDB opens; `shownAs` is what errors name (and the key that
     /// makes it one environment per directory).
-    static func shared(directory: String, shownAs: String, initialMapSize: Int = 16 << 20) throws(RegistryError) -> LMDBEnvironment {
+    static func shared(
+        directory: String, shownAs: String, initialMapSize: Int = 16 << 20
+    ) throws(RegistryError) -> LMDBEnvironment {
         let result: Result<LMDBEnvironment, RegistryError> = opened.withLock { environments in
             if let existing = environments[shownAs] { return .success(existing) }
             do throws(RegistryError) {
@@ -38,7 +41,10 @@ final class LMDBEnvironment: @unchecked Sendable {
         self.lock = Mutex(mapSize)
         var handle: OpaquePointer?
         try Self.check(mdb_env_create(&handle), call: "mdb_env_create", subject: directory)
-        guard let handle else { throw RegistryError(.ioError, operation: "openRegistry", subject: directory, message: "mdb_env_create returned nothing") }
+        guard let handle else {
+            throw RegistryError(
+                .ioError, operation: "openRegistry", subject: directory, message: "mdb_env_create returned nothing")
+        }
         do throws(RegistryError) {
             try Self.check(mdb_env_set_mapsize(handle, mapSize), call: "mdb_env_set_mapsize", subject: directory)
             // MDB_NOTLS: read transactions are not tied to a thread, so Swift tasks may hop threads.
@@ -66,7 +72,9 @@ final class LMDBEnvironment: @unchecked Sendable {
         try transaction(readOnly: false, body)
     }
 
-    private func transaction<Result>(readOnly: Bool, _ body: (Transaction) throws(RegistryError) -> Result) throws(RegistryError) -> Result {
+    private func transaction<Result>(
+        readOnly: Bool, _ body: (Transaction) throws(RegistryError) -> Result
+    ) throws(RegistryError) -> Result {
         let outcome: Swift.Result<Result, RegistryError> = lock.withLock { mapSize in
             // Another process may have grown the map: adopt its size (0 means "the file's").
             if !readOnly { _ = mdb_env_set_mapsize(environment, 0) }
@@ -77,10 +85,14 @@ final class LMDBEnvironment: @unchecked Sendable {
                     // Another process grew the map past ours (LMDB's documented case): adopt its
                     // size, which is safe here since no transaction of this process is open.
                     let adopted = mdb_env_set_mapsize(environment, 0)
-                    guard adopted == 0 else { return .failure(Self.error(adopted, call: "mdb_env_set_mapsize", subject: directory)) }
+                    guard adopted == 0 else {
+                        return .failure(Self.error(adopted, call: "mdb_env_set_mapsize", subject: directory))
+                    }
                     continue
                 }
-                guard begin == 0, let handle else { return .failure(Self.error(begin, call: "mdb_txn_begin", subject: directory)) }
+                guard begin == 0, let handle else {
+                    return .failure(Self.error(begin, call: "mdb_txn_begin", subject: directory))
+                }
                 var database: MDB_dbi = 0
                 let opened = mdb_dbi_open(handle, nil, 0, &database)
                 guard opened == 0 else {
@@ -93,7 +105,9 @@ final class LMDBEnvironment: @unchecked Sendable {
                     if readOnly {
                         mdb_txn_abort(handle)
                     } else {
-                        try Self.check(injectedCommitFailure(aborting: handle) ?? mdb_txn_commit(handle), call: "mdb_txn_commit", subject: directory)
+                        try Self.check(
+                            injectedCommitFailure(aborting: handle) ?? mdb_txn_commit(handle), call: "mdb_txn_commit",
+                            subject: directory)
                     }
                     return .success(result)
                 } catch where error.errno == MDB_MAP_FULL {
@@ -102,7 +116,9 @@ final class LMDBEnvironment: @unchecked Sendable {
                     mdb_env_info(environment, &information)
                     mapSize = max(mapSize, information.me_mapsize) * 2
                     let resized = mdb_env_set_mapsize(environment, mapSize)
-                    guard resized == 0 else { return .failure(Self.error(resized, call: "mdb_env_set_mapsize", subject: directory)) }
+                    guard resized == 0 else {
+                        return .failure(Self.error(resized, call: "mdb_env_set_mapsize", subject: directory))
+                    }
                 } catch {
                     if error.call != "mdb_txn_commit" { mdb_txn_abort(handle) }
                     return .failure(error)
@@ -170,7 +186,9 @@ struct Transaction {
             var keyValue = MDB_val(mv_size: keyBuffer.count, mv_data: keyBuffer.baseAddress)
             return mdb_del(handle, database, &keyValue, nil)
         }
-        guard result == 0 || result == MDB_NOTFOUND else { throw LMDBEnvironment.error(result, call: "mdb_del", subject: subject) }
+        guard result == 0 || result == MDB_NOTFOUND else {
+            throw LMDBEnvironment.error(result, call: "mdb_del", subject: subject)
+        }
     }
 
     /// Every key and value, in key order.
@@ -185,8 +203,11 @@ struct Transaction {
             let result = mdb_cursor_get(cursor, &key, &value, operation)
             if result == MDB_NOTFOUND { break }
             try LMDBEnvironment.check(result, call: "mdb_cursor_get", subject: subject)
-            pairs.append((Array(UnsafeRawBufferPointer(start: key.mv_data, count: key.mv_size)),
-                          Array(UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size))))
+            pairs.append(
+                (
+                    Array(UnsafeRawBufferPointer(start: key.mv_data, count: key.mv_size)),
+                    Array(UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size))
+                ))
             operation = MDB_NEXT
         }
         return pairs

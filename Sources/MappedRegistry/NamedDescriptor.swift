@@ -19,22 +19,28 @@ extension MemoryMappedFile {
         defer { if !leaveOpen { _ = system_close(rawDescriptor) } }
         var status = stat()
         guard system_fstat(rawDescriptor, &status) == 0 else {
-            throw RegistryError(.ioError, operation: operation, subject: name, call: "fstat", errno: lastErrno,
-                                message: "descriptor \(rawDescriptor) is not open")
+            throw RegistryError(
+                .ioError, operation: operation, subject: name, call: "fstat", errno: lastErrno,
+                message: "descriptor \(rawDescriptor) is not open")
         }
         guard status.st_mode & S_IFMT == S_IFREG else {
-            throw RegistryError(.notShareable, operation: operation, subject: name,
-                                message: "descriptor \(rawDescriptor) is not a regular file, so it has no path another process could open")
+            throw RegistryError(
+                .notShareable, operation: operation, subject: name,
+                message:
+                    "descriptor \(rawDescriptor) is not a regular file, so it has no path another process could open")
         }
         let path = system_readlink("/proc/self/fd/\(rawDescriptor)")
         var named = stat()
         guard let path, path.hasPrefix("/"), system_stat(path, &named) == 0,
-              named.st_dev == status.st_dev, named.st_ino == status.st_ino
+            named.st_dev == status.st_dev, named.st_ino == status.st_ino
         else {
-            throw RegistryError(.notShareable, operation: operation, subject: name,
-                                message: "the file of descriptor \(rawDescriptor) (\(path ?? "?")) has no path that names it now "
-                                    + "(a memfd, or a file deleted or renamed since it was opened), so another process could not open it")
+            throw RegistryError(
+                .notShareable, operation: operation, subject: name,
+                message: "the file of descriptor \(rawDescriptor) (\(path ?? "?")) has no path that names it now "
+                    + "(a memfd, or a file deleted or renamed since it was opened), so another process could not open it"
+            )
         }
-        return try createFromFile(path: path, mode: .open, capacity: capacity, access: access, name: name, registry: registry)
+        return try createFromFile(
+            path: path, mode: .open, capacity: capacity, access: access, name: name, registry: registry)
     }
 }

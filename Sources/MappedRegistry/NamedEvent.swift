@@ -67,7 +67,9 @@ public final class NamedEvent: @unchecked Sendable {
     /// - Parameters:
     ///   - mode: The reset mode, if this call creates it; an existing event keeps its own.
     ///   - initiallySignaled: Whether it starts signalled, if this call creates it.
-    public convenience init(name: String, mode: ResetMode, initiallySignaled: Bool = false, registry: Registry? = nil) throws(RegistryError) {
+    public convenience init(
+        name: String, mode: ResetMode, initiallySignaled: Bool = false, registry: Registry? = nil
+    ) throws(RegistryError) {
         let object = try SmallNamedObject.openOrCreate(
             name, kind: .event, size: Self.objectSize, mustCreate: false, registry: registry, operation: "NamedEvent"
         ) { bytes in
@@ -80,7 +82,8 @@ public final class NamedEvent: @unchecked Sendable {
     /// Opens an existing event; .NET's `EventWaitHandle.OpenExisting`. Throws `notFound` if
     /// there is none, `wrongKind` if the name belongs to a map or a mutex.
     public static func openExisting(name: String, registry: Registry? = nil) throws(RegistryError) -> NamedEvent {
-        let object = try SmallNamedObject.openExisting(name, kind: .event, size: objectSize, registry: registry, operation: "NamedEvent.openExisting")
+        let object = try SmallNamedObject.openExisting(
+            name, kind: .event, size: objectSize, registry: registry, operation: "NamedEvent.openExisting")
         return NamedEvent(name: name, object: object)
     }
 
@@ -124,7 +127,8 @@ public final class NamedEvent: @unchecked Sendable {
                 passOnSignal()
                 return false
             }
-            _ = memory.view.waitForWake(onWordAt: Self.stateOffset, whileEqualTo: 0, timeout: min(remaining ?? Self.slice, Self.slice))
+            _ = memory.view.waitForWake(
+                onWordAt: Self.stateOffset, whileEqualTo: 0, timeout: min(remaining ?? Self.slice, Self.slice))
         }
     }
 
@@ -141,7 +145,8 @@ public final class NamedEvent: @unchecked Sendable {
                 passOnSignal()
                 return false
             }
-            _ = await memory.view.waitForWake(onWordAt: Self.stateOffset, whileEqualTo: 0, timeout: min(remaining ?? Self.slice, Self.slice))
+            _ = await memory.view.waitForWake(
+                onWordAt: Self.stateOffset, whileEqualTo: 0, timeout: min(remaining ?? Self.slice, Self.slice))
         }
     }
 

@@ -54,8 +54,10 @@ public struct NamedMemoryMappedFile: ~Copyable, Sendable {
     }
 
     private func regionRange(offset: Int, length: Int) -> (Int, Int) {
-        precondition(offset >= 0 && offset <= regionLength && length >= 0 && length <= regionLength - offset,
-                     "NamedMemoryMappedFile: a view of \(length) bytes at offset \(offset) does not fit in the region of \(regionLength) bytes")
+        precondition(
+            offset >= 0 && offset <= regionLength && length >= 0 && length <= regionLength - offset,
+            "NamedMemoryMappedFile: a view of \(length) bytes at offset \(offset) does not fit in the region of \(regionLength) bytes"
+        )
         return (regionOffset + offset, length == 0 ? regionLength - offset : length)
     }
 
@@ -78,8 +80,9 @@ extension MemoryMappedFile {
         name: String, capacity: Int, access: MemoryMappedFileAccess = .readWrite, options: MemoryMappedFileOptions = [],
         permissions: MemoryMappedFile.FilePermissions = .ownerReadWrite, registry: Registry? = nil
     ) throws(RegistryError) -> NamedMemoryMappedFile {
-        try namedSharedMemory(name: name, capacity: capacity, access: access, options: options, permissions: permissions,
-                              registry: registry, mustCreate: true, operation: "createNew")
+        try namedSharedMemory(
+            name: name, capacity: capacity, access: access, options: options, permissions: permissions,
+            registry: registry, mustCreate: true, operation: "createNew")
     }
 
     /// Opens the shared memory with this name, or creates it if there is none;
@@ -88,8 +91,9 @@ extension MemoryMappedFile {
         name: String, capacity: Int, access: MemoryMappedFileAccess = .readWrite, options: MemoryMappedFileOptions = [],
         permissions: MemoryMappedFile.FilePermissions = .ownerReadWrite, registry: Registry? = nil
     ) throws(RegistryError) -> NamedMemoryMappedFile {
-        try namedSharedMemory(name: name, capacity: capacity, access: access, options: options, permissions: permissions,
-                              registry: registry, mustCreate: false, operation: "createOrOpen")
+        try namedSharedMemory(
+            name: name, capacity: capacity, access: access, options: options, permissions: permissions,
+            registry: registry, mustCreate: false, operation: "createOrOpen")
     }
 
     /// Opens the map, file or region with this name; .NET's `OpenExisting`.
@@ -106,10 +110,13 @@ extension MemoryMappedFile {
         let operation = "openExisting"
         let (entry, membership) = try Registry.join(name, registry: registry, operation: operation)
         guard entry.kind == .file || entry.kind == .sharedMemory else {
-            throw RegistryError(.wrongKind, operation: operation, subject: name, message: "the name belongs to a \(entry.kind), not a map")
+            throw RegistryError(
+                .wrongKind, operation: operation, subject: name,
+                message: "the name belongs to a \(entry.kind), not a map")
         }
         let access = try entry.checkedAccess(access, operation: operation)
-        let map = try mapping(operation: operation, subject: "\(name) (\(entry.object))") { () throws(MappedFileError) in
+        let map = try mapping(operation: operation, subject: "\(name) (\(entry.object))") {
+            () throws(MappedFileError) in
             entry.kind == .file
                 ? try MemoryMappedFile.createFromFile(path: entry.object, mode: .open, access: access)
                 : try MemoryMappedFile.openSharedMemory(systemName: entry.object, access: access)
@@ -117,10 +124,12 @@ extension MemoryMappedFile {
         let size = map.capacity
         let length = entry.length == 0 ? size - entry.offset : entry.length
         guard entry.offset + length <= size else {
-            throw RegistryError(.backingObjectMissing, operation: operation, subject: name,
-                                message: "the file '\(entry.object)' is shorter than the named region")
+            throw RegistryError(
+                .backingObjectMissing, operation: operation, subject: name,
+                message: "the file '\(entry.object)' is shorter than the named region")
         }
-        return NamedMemoryMappedFile(name: name, map: map, regionOffset: entry.offset, regionLength: length, membership: membership)
+        return NamedMemoryMappedFile(
+            name: name, map: map, regionOffset: entry.offset, regionLength: length, membership: membership)
     }
 
     /// Maps a file and publishes it (or a region of it) under `name`, so other processes can
@@ -129,7 +138,8 @@ extension MemoryMappedFile {
     ///   - regionOffset, regionLength: The part of the file the name stands for; a length of 0
     ///     runs to the end. Others' views default to this region.
     public static func createFromFile(
-        path: String, mode: MemoryMappedFile.FileMode = .open, capacity: Int = 0, access: MemoryMappedFileAccess = .readWrite,
+        path: String, mode: MemoryMappedFile.FileMode = .open, capacity: Int = 0,
+        access: MemoryMappedFileAccess = .readWrite,
         name: String, regionOffset: Int = 0, regionLength: Int = 0, registry: Registry? = nil
     ) throws(RegistryError) -> NamedMemoryMappedFile {
         let operation = "createFromFile"
@@ -139,16 +149,20 @@ extension MemoryMappedFile {
             try MemoryMappedFile.createFromFile(path: path, mode: mode, capacity: capacity, access: access)
         }
         let fileSize = map.capacity
-        precondition(regionOffset >= 0 && regionLength >= 0 && regionOffset + regionLength <= fileSize,
-                     "createFromFile: the region \(regionOffset)..<\(regionOffset + regionLength) is outside the file's \(fileSize) bytes")
+        precondition(
+            regionOffset >= 0 && regionLength >= 0 && regionOffset + regionLength <= fileSize,
+            "createFromFile: the region \(regionOffset)..<\(regionOffset + regionLength) is outside the file's \(fileSize) bytes"
+        )
         let absolutePath = path.hasPrefix("/") ? path : currentDirectory() + "/" + path
         let holder = try registry.acquireHolder()
-        let candidate = RegistryEntry(name: name, kind: .file, object: absolutePath, offset: regionOffset, length: regionLength,
-                                      access: access, createdNanoseconds: realtimeNanoseconds(), holders: [])
+        let candidate = RegistryEntry(
+            name: name, kind: .file, object: absolutePath, offset: regionOffset, length: regionLength,
+            access: access, createdNanoseconds: realtimeNanoseconds(), holders: [])
         _ = try registry.claim(name, holder: holder.id, candidate: candidate, mustCreate: true, operation: operation)
         let length = regionLength == 0 ? fileSize - regionOffset : regionLength
-        return NamedMemoryMappedFile(name: name, map: map, regionOffset: regionOffset, regionLength: length,
-                                     membership: Membership(registry: registry, name: name, holder: holder))
+        return NamedMemoryMappedFile(
+            name: name, map: map, regionOffset: regionOffset, regionLength: length,
+            membership: Membership(registry: registry, name: name, holder: holder))
     }
 
     private static func namedSharedMemory(
@@ -160,7 +174,9 @@ extension MemoryMappedFile {
             try MemoryMappedFile.checkArguments(access: access, options: options, operation: operation, path: name)
         }
         guard capacity > 0 else {
-            throw RegistryError(.invalidCapacity, operation: operation, subject: name, message: "the capacity \(capacity) must be above zero")
+            throw RegistryError(
+                .invalidCapacity, operation: operation, subject: name,
+                message: "the capacity \(capacity) must be above zero")
         }
         let registry = try Registry.resolve(registry)
         let holder = try registry.acquireHolder()
@@ -185,20 +201,25 @@ extension MemoryMappedFile {
             try? created.close(flush: false)
             return reopened
         }
-        let candidate = RegistryEntry(name: name, kind: .sharedMemory, object: systemName, offset: 0, length: capacity,
-                                      access: access, createdNanoseconds: realtimeNanoseconds(), holders: [])
-        let claim = try registry.claimSharedMemory(name, holder: holder.id, candidate: candidate, mustCreate: mustCreate, operation: operation)
+        let candidate = RegistryEntry(
+            name: name, kind: .sharedMemory, object: systemName, offset: 0, length: capacity,
+            access: access, createdNanoseconds: realtimeNanoseconds(), holders: [])
+        let claim = try registry.claimSharedMemory(
+            name, holder: holder.id, candidate: candidate, mustCreate: mustCreate, operation: operation)
         let membership = Membership(registry: registry, name: name, holder: holder)
         switch claim {
         case .created:
-            return NamedMemoryMappedFile(name: name, map: candidateMap, regionOffset: 0, regionLength: capacity, membership: membership)
+            return NamedMemoryMappedFile(
+                name: name, map: candidateMap, regionOffset: 0, regionLength: capacity, membership: membership)
         case .joined(let entry):
             _ = try entry.checkedAccess(access, operation: operation)
-            let map = try mapping(operation: operation, subject: "\(name) (\(entry.object))") { () throws(MappedFileError) in
+            let map = try mapping(operation: operation, subject: "\(name) (\(entry.object))") {
+                () throws(MappedFileError) in
                 try MemoryMappedFile.openSharedMemory(systemName: entry.object, access: access)
             }
             let size = map.capacity
-            return NamedMemoryMappedFile(name: name, map: map, regionOffset: 0, regionLength: size, membership: membership)
+            return NamedMemoryMappedFile(
+                name: name, map: map, regionOffset: 0, regionLength: size, membership: membership)
         }
     }
 }
@@ -217,11 +238,14 @@ func mapping<Value: ~Copyable>(
 extension RegistryEntry {
     /// The access an opener gets: `requested`, or the creator's when nil. Refuses more than
     /// the creator gave with `accessDenied`.
-    func checkedAccess(_ requested: MemoryMappedFileAccess?, operation: String) throws(RegistryError) -> MemoryMappedFileAccess {
+    func checkedAccess(
+        _ requested: MemoryMappedFileAccess?, operation: String
+    ) throws(RegistryError) -> MemoryMappedFileAccess {
         guard let requested else { return access }
         guard access.permitsOpening(requested) else {
-            throw RegistryError(.accessDenied, operation: operation, subject: name,
-                                message: "its creator gave it .\(access) access; .\(requested) is more than that")
+            throw RegistryError(
+                .accessDenied, operation: operation, subject: name,
+                message: "its creator gave it .\(access) access; .\(requested) is more than that")
         }
         return requested
     }

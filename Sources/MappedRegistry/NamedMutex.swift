@@ -44,7 +44,9 @@ public final class NamedMutex: @unchecked Sendable {
     /// the owning thread ends (its robust list points into them).
     private static let abandoned = Mutex<[MutexMemory]>([])
 
-    private init(name: String, createdNew: Bool, named: consuming NamedMemoryMappedFile, view: consuming MappedViewAccessor) {
+    private init(
+        name: String, createdNew: Bool, named: consuming NamedMemoryMappedFile, view: consuming MappedViewAccessor
+    ) {
         self.name = name
         self.createdNew = createdNew
         // SAFETY: the view maps the whole object, which holds the mutex at offset 0; `memory`
@@ -72,20 +74,23 @@ public final class NamedMutex: @unchecked Sendable {
 
     /// Opens the mutex with this name, or creates it; .NET's `new Mutex(initiallyOwned, name, out createdNew)`.
     /// - Parameter initiallyOwned: Lock it at once, if this call creates it.
-    public convenience init(name: String, initiallyOwned: Bool = false, registry: Registry? = nil) throws(RegistryError) {
+    public convenience init(name: String, initiallyOwned: Bool = false, registry: Registry? = nil) throws(RegistryError)
+    {
         try self.init(name: name, mustCreate: false, registry: registry)
         if initiallyOwned && createdNew { _ = lock() }
     }
 
     /// Opens an existing mutex; .NET's `Mutex.OpenExisting`. Throws `notFound` if there is none.
     public static func openExisting(name: String, registry: Registry? = nil) throws(RegistryError) -> NamedMutex {
-        let object = try SmallNamedObject.openExisting(name, kind: .mutex, size: objectSize, registry: registry, operation: "NamedMutex.openExisting")
+        let object = try SmallNamedObject.openExisting(
+            name, kind: .mutex, size: objectSize, registry: registry, operation: "NamedMutex.openExisting")
         return NamedMutex(name: name, createdNew: false, named: object.named, view: object.view)
     }
 
     private convenience init(name: String, mustCreate: Bool, registry: Registry?) throws(RegistryError) {
         let object = try SmallNamedObject.openOrCreate(
-            name, kind: .mutex, size: Self.objectSize, mustCreate: mustCreate, registry: registry, operation: "NamedMutex"
+            name, kind: .mutex, size: Self.objectSize, mustCreate: mustCreate, registry: registry,
+            operation: "NamedMutex"
         ) { bytes in
             var attributes = pthread_mutexattr_t()
             pthread_mutexattr_init(&attributes)
@@ -129,7 +134,9 @@ public final class NamedMutex: @unchecked Sendable {
     }
 
     /// Runs `body` holding the mutex. `body` learns whether a previous owner died holding it.
-    public func withLock<Result, Failure: Error>(_ body: (LockResult) throws(Failure) -> Result) throws(Failure) -> Result {
+    public func withLock<Result, Failure: Error>(
+        _ body: (LockResult) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
         let how = lock()
         defer { unlock() }
         return try body(how)
@@ -156,7 +163,9 @@ public final class NamedMutex: @unchecked Sendable {
 }
 
 /// A view of a whole map, turning its error into a registry error.
-func mappedView(_ map: borrowing MemoryMappedFile, operation: String, subject: String) throws(RegistryError) -> MappedViewAccessor {
+func mappedView(
+    _ map: borrowing MemoryMappedFile, operation: String, subject: String
+) throws(RegistryError) -> MappedViewAccessor {
     do {
         return try map.makeViewAccessor()
     } catch {

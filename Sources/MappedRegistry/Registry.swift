@@ -139,7 +139,8 @@ public final class Registry: Sendable {
         // LMDB takes a path; /proc/self/fd names exactly the directory verified above.
         let throughDescriptor = "/proc/self/fd/\(boot)"
         let environmentPath = system_access(throughDescriptor, F_OK) == 0 ? throughDescriptor : bootDirectory
-        environment = try LMDBEnvironment.shared(directory: environmentPath, shownAs: bootDirectory, initialMapSize: initialMapSize)
+        environment = try LMDBEnvironment.shared(
+            directory: environmentPath, shownAs: bootDirectory, initialMapSize: initialMapSize)
         var checker = try Self.openHoldersFile(in: boot, shownAs: bootDirectory + "/holders.lock", operation: operation)
         checker.markAsProcessLifetime()  // registries are opened once per process and kept
         self.checker = checker
@@ -152,33 +153,39 @@ public final class Registry: Sendable {
     ) throws(RegistryError) -> Int32 {
         if system_mkdirat(parent, name, 0o700) != 0 && lastErrno != EEXIST {
             let value = lastErrno
-            throw RegistryError(errnoCode(value), operation: operation, subject: path, call: "mkdir", errno: value,
-                                message: "cannot create the registry directory")
+            throw RegistryError(
+                errnoCode(value), operation: operation, subject: path, call: "mkdir", errno: value,
+                message: "cannot create the registry directory")
         }
         let descriptor = system_openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0)
         guard descriptor >= 0 else {
             let value = lastErrno
-            let message = value == ELOOP || value == ENOTDIR
+            let message =
+                value == ELOOP || value == ENOTDIR
                 ? "the registry path is a symbolic link or not a directory; it is refused"
                 : "cannot open the registry directory"
-            throw RegistryError(value == ELOOP || value == ENOTDIR ? .accessDenied : errnoCode(value), operation: operation,
-                                subject: path, call: "open", errno: value, message: message)
+            throw RegistryError(
+                value == ELOOP || value == ENOTDIR ? .accessDenied : errnoCode(value), operation: operation,
+                subject: path, call: "open", errno: value, message: message)
         }
         var status = stat()
         guard system_fstat(descriptor, &status) == 0 else {
             let value = lastErrno
             _ = system_close(descriptor)
-            throw RegistryError(.ioError, operation: operation, subject: path, call: "fstat", errno: value,
-                                message: "cannot read the registry directory's owner")
+            throw RegistryError(
+                .ioError, operation: operation, subject: path, call: "fstat", errno: value,
+                message: "cannot read the registry directory's owner")
         }
         let user = system_geteuid()
         guard status.st_uid == user, status.st_mode & 0o022 == 0 else {
             _ = system_close(descriptor)
-            let problem = status.st_uid != user
+            let problem =
+                status.st_uid != user
                 ? "it belongs to user \(status.st_uid), not to this process's user \(user)"
                 : "group or others can write it (mode 0\(String(status.st_mode & 0o777, radix: 8)))"
-            throw RegistryError(.accessDenied, operation: operation, subject: path,
-                                message: "the registry directory is refused: \(problem); another user could plant names in it")
+            throw RegistryError(
+                .accessDenied, operation: operation, subject: path,
+                message: "the registry directory is refused: \(problem); another user could plant names in it")
         }
         return descriptor
     }
@@ -187,25 +194,32 @@ public final class Registry: Sendable {
     /// writes its reader table through a shared mapping, which on a full file system is a
     /// SIGBUS, not an error. Allocated here, a full disk is `noSpace` instead. 64 KiB is above
     /// LMDB's own size for its 126 default readers (8 KiB), and LMDB adopts the larger size.
-    private static func reserveLockFile(in directory: Int32, shownAs path: String, operation: String) throws(RegistryError) {
+    private static func reserveLockFile(
+        in directory: Int32, shownAs path: String, operation: String
+    ) throws(RegistryError) {
         let descriptor = system_openat(directory, "lock.mdb", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
             let value = lastErrno
-            throw RegistryError(errnoCode(value), operation: operation, subject: path, call: "open", errno: value,
-                                message: "cannot create the registry's lock file")
+            throw RegistryError(
+                errnoCode(value), operation: operation, subject: path, call: "open", errno: value,
+                message: "cannot create the registry's lock file")
         }
         defer { _ = system_close(descriptor) }
         var status = stat()
         guard system_fstat(descriptor, &status) == 0 else {
             let value = lastErrno
-            throw RegistryError(.ioError, operation: operation, subject: path, call: "fstat", errno: value, message: "cannot read the lock file")
+            throw RegistryError(
+                .ioError, operation: operation, subject: path, call: "fstat", errno: value,
+                message: "cannot read the lock file")
         }
         // Only a new, empty file: a live environment's lock file must keep the size its users mapped.
         guard status.st_size == 0 else { return }
         let result = system_posix_fallocate(descriptor, 0, off_t(lockFileSize))
         guard result == 0 else {
-            throw RegistryError(errnoCode(result), operation: operation, subject: path, call: "posix_fallocate", errno: result,
-                                message: result == ENOSPC ? "no space left for the registry's lock file" : "cannot allocate the registry's lock file")
+            throw RegistryError(
+                errnoCode(result), operation: operation, subject: path, call: "posix_fallocate", errno: result,
+                message: result == ENOSPC
+                    ? "no space left for the registry's lock file" : "cannot allocate the registry's lock file")
         }
     }
 
@@ -214,12 +228,15 @@ public final class Registry: Sendable {
 
     /// Opens (creating, mode 0600) `holders.lock` in the boot directory, as an open file
     /// description of its own.
-    static func openHoldersFile(in directory: Int32, shownAs path: String, operation: String) throws(RegistryError) -> MemoryMappedFile {
+    static func openHoldersFile(
+        in directory: Int32, shownAs path: String, operation: String
+    ) throws(RegistryError) -> MemoryMappedFile {
         let descriptor = system_openat(directory, "holders.lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
             let value = lastErrno
-            throw RegistryError(errnoCode(value), operation: operation, subject: path, call: "open", errno: value,
-                                message: "cannot open the registry's holders file")
+            throw RegistryError(
+                errnoCode(value), operation: operation, subject: path, call: "open", errno: value,
+                message: "cannot open the registry's holders file")
         }
         return try mapping(operation: operation, subject: path) { () throws(MappedFileError) in
             try MemoryMappedFile.adoptDescriptor(descriptor, access: .readWrite, capacity: 4096)
@@ -243,11 +260,13 @@ public final class Registry: Sendable {
         let result: Result<HolderLock, RegistryError> = processHolder.withLock { holder in
             if let holder { return .success(holder) }
             do throws(RegistryError) {
-                var file = try Self.openHoldersFile(in: bootDirectoryDescriptor, shownAs: bootDirectory + "/holders.lock", operation: "acquireHolder")
+                var file = try Self.openHoldersFile(
+                    in: bootDirectoryDescriptor, shownAs: bootDirectory + "/holders.lock", operation: "acquireHolder")
                 file.markAsProcessLifetime()  // kept until the process ends: not a leak
                 while true {
                     let id = UInt64.random(in: 4096..<(1 << 40))
-                    let locked = try mapping(operation: "acquireHolder", subject: bootDirectory + "/holders.lock") { () throws(MappedFileError) in
+                    let locked = try mapping(operation: "acquireHolder", subject: bootDirectory + "/holders.lock") {
+                        () throws(MappedFileError) in
                         try file.tryLock(bytes: Int(id)..<Int(id) + 1)
                     }
                     if locked {
@@ -351,8 +370,9 @@ public final class Registry: Sendable {
     static func validate(_ name: String, operation: String) throws(RegistryError) {
         let bytes = name.utf8
         guard (1...maximumNameLength).contains(bytes.count), !bytes.contains(0) else {
-            throw RegistryError(.invalidName, operation: operation, subject: String(name.prefix(64)),
-                                message: "a name must be 1 to \(maximumNameLength) bytes of UTF-8 without NUL")
+            throw RegistryError(
+                .invalidName, operation: operation, subject: String(name.prefix(64)),
+                message: "a name must be 1 to \(maximumNameLength) bytes of UTF-8 without NUL")
         }
     }
 
@@ -406,7 +426,9 @@ public final class Registry: Sendable {
                 entry.holders.removeAll { !isAlive($0) }
                 if !entry.holders.isEmpty {
                     if mustCreate {
-                        throw RegistryError(.nameExists, operation: operation, subject: name, message: "a live map or mutex already has this name")
+                        throw RegistryError(
+                            .nameExists, operation: operation, subject: name,
+                            message: "a live map or mutex already has this name")
                     }
                     entry.holders.append(holder)
                     try transaction.put(key, entry.encoded())
@@ -416,7 +438,9 @@ public final class Registry: Sendable {
                 try transaction.delete(key)
             }
             guard var entry = candidate else {
-                throw RegistryError(.notFound, operation: operation, subject: name, message: "no live map, region or mutex has this name")
+                throw RegistryError(
+                    .notFound, operation: operation, subject: name,
+                    message: "no live map, region or mutex has this name")
             }
             entry.holders = [holder]
             try transaction.put(key, entry.encoded())
@@ -432,7 +456,10 @@ public final class Registry: Sendable {
         try validate(name, operation: operation)
         let registry = try resolve(registry)
         let holder = try registry.acquireHolder()
-        guard case .joined(let entry) = try registry.claim(name, holder: holder.id, candidate: nil, mustCreate: false, operation: operation) else {
+        guard
+            case .joined(let entry) = try registry.claim(
+                name, holder: holder.id, candidate: nil, mustCreate: false, operation: operation)
+        else {
             preconditionFailure("claim without a candidate always joins")
         }
         return (entry, Membership(registry: registry, name: name, holder: holder))
@@ -446,7 +473,8 @@ public final class Registry: Sendable {
     ) throws(RegistryError) -> Claim {
         let claim: Claim
         do {
-            claim = try self.claim(name, holder: holder, candidate: candidate, mustCreate: mustCreate, operation: operation)
+            claim = try self.claim(
+                name, holder: holder, candidate: candidate, mustCreate: mustCreate, operation: operation)
         } catch {
             try? MemoryMappedFile.removeSharedMemory(systemName: candidate.object)
             throw error
@@ -454,8 +482,9 @@ public final class Registry: Sendable {
         if case .joined(let existing) = claim {
             try? MemoryMappedFile.removeSharedMemory(systemName: candidate.object)
             guard existing.kind == candidate.kind else {
-                throw RegistryError(.wrongKind, operation: operation, subject: name,
-                                    message: "the name belongs to a \(existing.kind), not a \(candidate.kind)")
+                throw RegistryError(
+                    .wrongKind, operation: operation, subject: name,
+                    message: "the name belongs to a \(existing.kind), not a \(candidate.kind)")
             }
         }
         return claim
@@ -557,7 +586,9 @@ extension RegistryEntry {
 
     /// The entry as LMDB stores it (SPI for the fuzz tests).
     @_spi(Testing) public func encoded() -> [UInt8] {
-        var bytes: [UInt8] = [Self.formatVersion, kind.rawValue, UInt8(MemoryMappedFileAccess.allCases.firstIndex(of: access)!), 0]
+        var bytes: [UInt8] = [
+            Self.formatVersion, kind.rawValue, UInt8(MemoryMappedFileAccess.allCases.firstIndex(of: access)!), 0,
+        ]
         func append<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { bytes += $0 } }
         append(UInt64(offset))
         append(UInt64(length))
@@ -578,8 +609,9 @@ extension RegistryEntry {
     static func decode(_ bytes: [UInt8], named name: String) throws(RegistryError) -> RegistryEntry {
         let entry = try decode(bytes, name: name, subject: String(name.prefix(64)))
         guard entry.name == name else {
-            throw RegistryError(.nameExists, operation: "readEntry", subject: String(name.prefix(64)),
-                                message: "another name shares this long name's key (a 128-bit hash collision); choose another name")
+            throw RegistryError(
+                .nameExists, operation: "readEntry", subject: String(name.prefix(64)),
+                message: "another name shares this long name's key (a 128-bit hash collision); choose another name")
         }
         return entry
     }
@@ -591,9 +623,13 @@ extension RegistryEntry {
 
     /// Decodes an entry as LMDB stores it, validating every field, refusing anything malformed
     /// with `corrupt` (SPI for the fuzz tests). `name` names a version 1 entry, which has no name of its own.
-    @_spi(Testing) public static func decode(_ bytes: [UInt8], name: String, subject: String) throws(RegistryError) -> RegistryEntry {
+    @_spi(Testing) public static func decode(
+        _ bytes: [UInt8], name: String, subject: String
+    ) throws(RegistryError) -> RegistryEntry {
         func corrupt(_ message: String) -> RegistryError {
-            RegistryError(.corrupt, operation: "readEntry", subject: subject, message: "the registry entry for '\(name)' is damaged: \(message)")
+            RegistryError(
+                .corrupt, operation: "readEntry", subject: subject,
+                message: "the registry entry for '\(name)' is damaged: \(message)")
         }
         var position = 0
         func read<T: FixedWidthInteger>(_: T.Type) throws(RegistryError) -> T {
@@ -610,10 +646,12 @@ extension RegistryEntry {
         guard accessIndex < MemoryMappedFileAccess.allCases.count else { throw corrupt("unknown access") }
         _ = try read(UInt8.self)
         let offset = try read(UInt64.self), length = try read(UInt64.self), created = try read(UInt64.self)
-        guard offset <= UInt64(Int.max), length <= UInt64(Int.max) - offset else { throw corrupt("offset or length out of range") }
+        guard offset <= UInt64(Int.max), length <= UInt64(Int.max) - offset else {
+            throw corrupt("offset or length out of range")
+        }
         let objectLength = Int(try read(UInt16.self))
         guard position + objectLength <= bytes.count,
-              let object = String(validating: bytes[position..<position + objectLength], as: UTF8.self), !object.isEmpty
+            let object = String(validating: bytes[position..<position + objectLength], as: UTF8.self), !object.isEmpty
         else { throw corrupt("the object name is not valid UTF-8") }
         position += objectLength
         let holderCount = Int(try read(UInt32.self))
@@ -624,13 +662,15 @@ extension RegistryEntry {
         if version >= 2 {
             let nameLength = Int(try read(UInt16.self))
             guard nameLength >= 1, position + nameLength <= bytes.count,
-                  let stored = String(validating: bytes[position..<position + nameLength], as: UTF8.self), !stored.utf8.contains(0)
+                let stored = String(validating: bytes[position..<position + nameLength], as: UTF8.self),
+                !stored.utf8.contains(0)
             else { throw corrupt("the stored name is not 1 or more bytes of UTF-8 without NUL") }
             position += nameLength
             name = stored
         }
         guard position == bytes.count else { throw corrupt("it has trailing bytes") }
-        return RegistryEntry(name: name, kind: kind, object: object, offset: Int(offset), length: Int(length),
-                             access: MemoryMappedFileAccess.allCases[accessIndex], createdNanoseconds: created, holders: holders)
+        return RegistryEntry(
+            name: name, kind: kind, object: object, offset: Int(offset), length: Int(length),
+            access: MemoryMappedFileAccess.allCases[accessIndex], createdNanoseconds: created, holders: holders)
     }
 }

@@ -44,7 +44,9 @@ public struct RegistryError: Error, Hashable, Sendable, CustomStringConvertible 
     public var message: String
 
     /// Creates an error.
-    public init(_ code: Code, operation: String, subject: String, call: String? = nil, errno: Int32? = nil, message: String) {
+    public init(
+        _ code: Code, operation: String, subject: String, call: String? = nil, errno: Int32? = nil, message: String
+    ) {
         self.code = code
         self.operation = operation
         self.subject = subject
@@ -72,6 +74,8 @@ public struct RegistryError: Error, Hashable, Sendable, CustomStringConvertible 
         case .invalidAccess: code = .invalidAccess
         default: code = .ioError
         }
-        self.init(code, operation: operation, subject: subject, call: error.systemCall, errno: error.errno, message: error.message)
+        self.init(
+            code, operation: operation, subject: subject, call: error.systemCall, errno: error.errno,
+            message: error.message)
     }
 }

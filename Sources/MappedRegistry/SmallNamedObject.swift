@@ -13,12 +13,15 @@ struct SmallNamedObject: ~Copyable {
     ) throws(RegistryError) -> SmallNamedObject {
         let (entry, membership) = try Registry.join(name, registry: registry, operation: operation)
         guard entry.kind == kind else {
-            throw RegistryError(.wrongKind, operation: operation, subject: name, message: "the name belongs to a \(entry.kind), not a \(kind)")
+            throw RegistryError(
+                .wrongKind, operation: operation, subject: name,
+                message: "the name belongs to a \(entry.kind), not a \(kind)")
         }
         let map = try mapping(operation: operation, subject: name) { () throws(MappedFileError) in
             try MemoryMappedFile.openSharedMemory(systemName: entry.object)
         }
-        let named = NamedMemoryMappedFile(name: name, map: map, regionOffset: 0, regionLength: size, membership: membership)
+        let named = NamedMemoryMappedFile(
+            name: name, map: map, regionOffset: 0, regionLength: size, membership: membership)
         let view = try named.makeViewAccessor()
         return SmallNamedObject(named: named, view: view, createdNew: false)
     }
@@ -44,19 +47,23 @@ struct SmallNamedObject: ~Copyable {
             throw error
         }
         candidateView.withUnsafeMutableBytes { initialize($0) }
-        let entry = RegistryEntry(name: name, kind: kind, object: systemName, offset: 0, length: size,
-                                  access: .readWrite, createdNanoseconds: realtimeNanoseconds(), holders: [])
-        let claim = try registry.claimSharedMemory(name, holder: holder.id, candidate: entry, mustCreate: mustCreate, operation: operation)
+        let entry = RegistryEntry(
+            name: name, kind: kind, object: systemName, offset: 0, length: size,
+            access: .readWrite, createdNanoseconds: realtimeNanoseconds(), holders: [])
+        let claim = try registry.claimSharedMemory(
+            name, holder: holder.id, candidate: entry, mustCreate: mustCreate, operation: operation)
         let membership = Membership(registry: registry, name: name, holder: holder)
         switch claim {
         case .created:
-            let named = NamedMemoryMappedFile(name: name, map: candidate, regionOffset: 0, regionLength: size, membership: membership)
+            let named = NamedMemoryMappedFile(
+                name: name, map: candidate, regionOffset: 0, regionLength: size, membership: membership)
             return SmallNamedObject(named: named, view: candidateView, createdNew: true)
         case .joined(let existing):
             let map = try mapping(operation: operation, subject: name) { () throws(MappedFileError) in
                 try MemoryMappedFile.openSharedMemory(systemName: existing.object)
             }
-            let named = NamedMemoryMappedFile(name: name, map: map, regionOffset: 0, regionLength: size, membership: membership)
+            let named = NamedMemoryMappedFile(
+                name: name, map: map, regionOffset: 0, regionLength: size, membership: membership)
             let view = try named.makeViewAccessor()
             return SmallNamedObject(named: named, view: view, createdNew: false)
         }

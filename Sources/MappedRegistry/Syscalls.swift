@@ -4,7 +4,9 @@
 import Glibc
 
 func system_mkdirat(_ directory: Int32, _ path: String, _ mode: mode_t) -> Int32 { mkdirat(directory, path, mode) }
-func system_openat(_ directory: Int32, _ path: String, _ flags: Int32, _ mode: mode_t) -> Int32 { openat(directory, path, flags, mode) }
+func system_openat(_ directory: Int32, _ path: String, _ flags: Int32, _ mode: mode_t) -> Int32 {
+    openat(directory, path, flags, mode)
+}
 func system_fstat(_ descriptor: Int32, _ status: inout stat) -> Int32 { fstat(descriptor, &status) }
 func system_close(_ descriptor: Int32) -> Int32 { close(descriptor) }
 func system_access(_ path: String, _ mode: Int32) -> Int32 { access(path, mode) }

@@ -59,7 +59,8 @@ extension RecordTable {
     /// Withdraws a name this table published, before the table closes.
     /// Traps if the table did not publish `name`.
     public func withdrawPublication(_ name: String) throws(RegistryError) {
-        guard let published = companions.lazy.compactMap({ $0 as? PublishedName }).first(where: { $0.name == name }) else {
+        guard let published = companions.lazy.compactMap({ $0 as? PublishedName }).first(where: { $0.name == name })
+        else {
             preconditionFailure("RecordTable: this table did not publish the name '\(name)'")
         }
         detach(published)
@@ -76,14 +77,18 @@ extension RecordTable {
         do {
             let registry = try Registry.resolve(registry)
             guard let entry = try registry.entry(named: name), entry.kind == .file,
-                  registry.holders(of: entry).contains(where: \.isAlive) else {
-                throw RecordTableError(.notFound, operation: "open(name:)", path: name, message: "no live table is published under this name")
+                registry.holders(of: entry).contains(where: \.isAlive)
+            else {
+                throw RecordTableError(
+                    .notFound, operation: "open(name:)", path: name,
+                    message: "no live table is published under this name")
             }
             path = entry.object
         } catch let error as RecordTableError {
             throw error
         } catch {
-            throw RecordTableError(.ioError, operation: "open(name:)", path: name, message: "the registry failed: \(error)")
+            throw RecordTableError(
+                .ioError, operation: "open(name:)", path: name, message: "the registry failed: \(error)")
         }
         return try open(path: path, access: access, durability: durability)
     }

@@ -22,9 +22,13 @@ import Glibc
     /// What to fail: the `failAt`-th call (counting from 1) of `call`, and every later one if
     /// `persistent`; with `errno`.
     public struct Plan: Sendable {
+        /// The system call to fail.
         public var call: Call
+        /// Which call fails first, counting from 1.
         public var failAt: Int
+        /// Whether every later call fails too.
         public var persistent: Bool
+        /// The errno the failures report.
         public var errno: Int32
 
         /// Creates a plan.

@@ -32,14 +32,18 @@ extension MemoryMappedFile {
     /// The child shares the map's pages: anonymous memory and shared memory included. No other
     /// descriptor of this process is passed on.
     /// - Parameter environment: The child's environment (`NAME=value` strings); this process's by default.
-    public func spawnChild(executable: String, arguments: [String] = [], environment: [String]? = nil) throws(MappedFileError) -> pid_t {
+    public func spawnChild(
+        executable: String, arguments: [String] = [], environment: [String]? = nil
+    ) throws(MappedFileError) -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         // dup2 to another number clears close-on-exec on the copy; the original stays private.
         posix_spawn_file_actions_adddup2(&actions, descriptor.rawValue, Self.inheritedDescriptor)
         let variable = "\(Self.inheritedMapVariable)=\(Self.inheritedDescriptor) \(access)"
-        let inheritedEnvironment = (environment ?? Self.currentEnvironment()).filter { !$0.hasPrefix(Self.inheritedMapVariable + "=") }
+        let inheritedEnvironment = (environment ?? Self.currentEnvironment()).filter {
+            !$0.hasPrefix(Self.inheritedMapVariable + "=")
+        }
         let argv = [executable] + arguments
         var pid: pid_t = 0
         let status = withCStrings(argv) { argvPointers in
@@ -62,10 +66,11 @@ extension MemoryMappedFile {
         _ = system_unsetenv(inheritedMapVariable)
         let parts = value.split(separator: " ")
         guard parts.count == 2, let number = Int32(parts[0]), number >= 0,
-              let access = MemoryMappedFileAccess.allCases.first(where: { "\($0)" == parts[1] })
+            let access = MemoryMappedFileAccess.allCases.first(where: { "\($0)" == parts[1] })
         else {
-            throw MappedFileError(.invalidAccess, operation: "adoptInherited", path: nil,
-                                  message: "\(inheritedMapVariable) is '\(value)', not 'DESCRIPTOR ACCESS'")
+            throw MappedFileError(
+                .invalidAccess, operation: "adoptInherited", path: nil,
+                message: "\(inheritedMapVariable) is '\(value)', not 'DESCRIPTOR ACCESS'")
         }
         return try adoptDescriptor(number, access: access)
     }

@@ -128,7 +128,8 @@ extension MappedFileError.Code {
         switch self {
         case .notFound: return "no such file or shared-memory object"
         case .alreadyExists: return "it exists already, and the mode asked for a new one"
-        case .permissionDenied: return "permission denied; check the file's owner and mode, and whether the file system is read-only"
+        case .permissionDenied:
+            return "permission denied; check the file's owner and mode, and whether the file system is read-only"
         case .isDirectory: return "it is a directory, not a file"
         case .notRegularFile: return "it is not a regular file and cannot be mapped"
         case .noSpace: return "no space left on the device (or in memory, for shared memory)"

@@ -85,7 +85,9 @@ extension MappedViewAccessor {
     func sizeFailure(byteCount: Int, isWrite: Bool) -> Never {
         if isWrite && !canWrite { fatalError("MappedViewAccessor: cannot write to a view with .\(access) access") }
         if !isWrite && !canRead { fatalError("MappedViewAccessor: cannot read from a view with .\(access) access") }
-        fatalError("MappedViewAccessor: \(isWrite ? "write" : "read") of \(byteCount) bytes is out of range for a view of \(capacity) bytes")
+        fatalError(
+            "MappedViewAccessor: \(isWrite ? "write" : "read") of \(byteCount) bytes is out of range for a view of \(capacity) bytes"
+        )
     }
 
     @usableFromInline @inline(never)
@@ -93,7 +95,8 @@ extension MappedViewAccessor {
         if isWrite && !canWrite { fatalError("MappedViewAccessor: cannot write to a view with .\(access) access") }
         if !isWrite && !canRead { fatalError("MappedViewAccessor: cannot read from a view with .\(access) access") }
         fatalError(
-            "MappedViewAccessor: \(isWrite ? "write" : "read") of \(byteCount) bytes at offset \(offset) is out of range for a view of \(capacity) bytes")
+            "MappedViewAccessor: \(isWrite ? "write" : "read") of \(byteCount) bytes at offset \(offset) is out of range for a view of \(capacity) bytes"
+        )
     }
 
     /// The byte count of `count` elements of `T`, trapping on overflow.
@@ -192,7 +195,9 @@ extension MappedViewAccessor {
     @inlinable
     public func atomicLoad(_ type: UInt64.Type, at offset: Int) -> UInt64 {
         checkRead(offset, 8)
-        precondition((Int(bitPattern: base) + offset) & 7 == 0, "MappedViewAccessor: atomic access at offset \(offset) is not 8-byte aligned")
+        precondition(
+            (Int(bitPattern: base) + offset) & 7 == 0,
+            "MappedViewAccessor: atomic access at offset \(offset) is not 8-byte aligned")
         // SAFETY: checked to lie inside the mapping and aligned for an 8-byte atomic.
         return cmapped_load_acquire_u64(base + offset)
     }
@@ -203,7 +208,9 @@ extension MappedViewAccessor {
     @inlinable
     public mutating func atomicStore(_ value: UInt64, at offset: Int) {
         checkWrite(offset, 8)
-        precondition((Int(bitPattern: base) + offset) & 7 == 0, "MappedViewAccessor: atomic access at offset \(offset) is not 8-byte aligned")
+        precondition(
+            (Int(bitPattern: base) + offset) & 7 == 0,
+            "MappedViewAccessor: atomic access at offset \(offset) is not 8-byte aligned")
         // SAFETY: checked to lie inside a writable mapping and aligned for an 8-byte atomic.
         cmapped_store_release_u64(base + offset, value)
     }
@@ -255,7 +262,9 @@ extension MappedViewAccessor {
     /// while the view is exclusively accessed. Traps as ``elements(of:at:count:)`` does,
     /// and for a view that cannot be written.
     @_lifetime(&self)
-    public mutating func mutableElements<T: BitwiseCopyable>(of type: T.Type, at offset: Int = 0, count: Int) -> MutableSpan<T> {
+    public mutating func mutableElements<T: BitwiseCopyable>(
+        of type: T.Type, at offset: Int = 0, count: Int
+    ) -> MutableSpan<T> {
         checkWrite(offset, Self.byteCount(of: T.self, count: count))
         let start = alignedElements(of: T.self, at: offset)
         // SAFETY: checked to lie inside the writable mapping, aligned; it lives as long as self.
@@ -268,7 +277,8 @@ extension MappedViewAccessor {
         let start = base + offset
         precondition(
             Int(bitPattern: start) % MemoryLayout<T>.alignment == 0,
-            "MappedViewAccessor: elements of \(T.self) at offset \(offset) are not aligned to \(MemoryLayout<T>.alignment) bytes")
+            "MappedViewAccessor: elements of \(T.self) at offset \(offset) are not aligned to \(MemoryLayout<T>.alignment) bytes"
+        )
         return start
     }
 
@@ -311,8 +321,9 @@ extension MappedViewAccessor {
 
     /// Flushes the bytes in `range` (view offsets), widened to whole pages.
     public func flush(range: Range<Int>) throws(MappedFileError) {
-        precondition(range.lowerBound >= 0 && range.upperBound <= capacity,
-                     "MappedViewAccessor: flush range \(range) is out of range for a view of \(capacity) bytes")
+        precondition(
+            range.lowerBound >= 0 && range.upperBound <= capacity,
+            "MappedViewAccessor: flush range \(range) is out of range for a view of \(capacity) bytes")
         guard mapping.flushesOnClose, !range.isEmpty else { return }
         try mapping.synchronize(range, flags: MS_SYNC, operation: "flush")
     }
@@ -322,12 +333,15 @@ extension MappedViewAccessor {
     /// writes stays the same.
     public func advise(_ advice: MappingAdvice, range: Range<Int>? = nil) {
         let range = range ?? 0..<capacity
-        precondition(range.lowerBound >= 0 && range.upperBound <= capacity,
-                     "MappedViewAccessor: advice range \(range) is out of range for a view of \(capacity) bytes")
+        precondition(
+            range.lowerBound >= 0 && range.upperBound <= capacity,
+            "MappedViewAccessor: advice range \(range) is out of range for a view of \(capacity) bytes")
         guard !range.isEmpty else { return }
         // Dropping the pages of a copy-on-write view would discard its private changes.
         if advice == .doneWith && mapping.access == .copyOnWrite { return }
-        precondition(advice != .populateWrite || canWrite, "MappedViewAccessor: .populateWrite advice for a view that cannot be written")
+        precondition(
+            advice != .populateWrite || canWrite,
+            "MappedViewAccessor: .populateWrite advice for a view that cannot be written")
         mapping.advise(range, advice: advice.systemValue)
     }
 
@@ -373,12 +387,16 @@ extension MemoryMappedFile {
     func mapView(
         offset: Int, length: Int, access: MemoryMappedFileAccess, operation: String
     ) throws(MappedFileError) -> MappedViewAccessor {
-        precondition(offset >= 0 && offset <= capacity,
-                     "MemoryMappedFile: view offset \(offset) is out of range for a map of \(capacity) bytes")
-        precondition(length >= 0 && length <= capacity - offset,
-                     "MemoryMappedFile: a view of \(length) bytes at offset \(offset) does not fit in a map of \(capacity) bytes")
+        precondition(
+            offset >= 0 && offset <= capacity,
+            "MemoryMappedFile: view offset \(offset) is out of range for a map of \(capacity) bytes")
+        precondition(
+            length >= 0 && length <= capacity - offset,
+            "MemoryMappedFile: a view of \(length) bytes at offset \(offset) does not fit in a map of \(capacity) bytes"
+        )
         let viewLength = length == 0 ? capacity - offset : length
-        precondition(viewLength > 0, "MemoryMappedFile: a view at offset \(offset) of a map of \(capacity) bytes would be empty")
+        precondition(
+            viewLength > 0, "MemoryMappedFile: a view at offset \(offset) of a map of \(capacity) bytes would be empty")
         guard self.access.allowsView(access) else {
             throw MappedFileError(
                 .invalidAccess, operation: operation, path: state.path,
@@ -390,14 +408,18 @@ extension MemoryMappedFile {
             guard size >= offset + viewLength else {
                 throw MappedFileError(
                     .fileTruncated, operation: operation, path: state.path,
-                    message: "the file has \(size) bytes, fewer than the view's end at \(offset + viewLength); another process truncated it")
+                    message:
+                        "the file has \(size) bytes, fewer than the view's end at \(offset + viewLength); another process truncated it"
+                )
             }
         }
         let pageDelta = offset & (systemPageSize - 1)
         let mappingLength = viewLength + pageDelta
-        guard let start = system_mmap(
-            mappingLength, access.protection, access.sharing | (state.populatesViews ? MAP_POPULATE : 0), descriptor.rawValue,
-            off_t(offset - pageDelta))
+        guard
+            let start = system_mmap(
+                mappingLength, access.protection, access.sharing | (state.populatesViews ? MAP_POPULATE : 0),
+                descriptor.rawValue,
+                off_t(offset - pageDelta))
         else {
             let value = lastErrno
             throw .system(

@@ -73,7 +73,9 @@ public struct MappedViewStream: ~Copyable, Sendable {
     public mutating func read(into buffer: UnsafeMutableRawBufferPointer) -> Int {
         let count = min(buffer.count, remaining)
         guard count > 0 else { return 0 }
-        accessor.read(into: UnsafeMutableBufferPointer(start: buffer.baseAddress!.assumingMemoryBound(to: UInt8.self), count: count), at: position)
+        accessor.read(
+            into: UnsafeMutableBufferPointer(
+                start: buffer.baseAddress!.assumingMemoryBound(to: UInt8.self), count: count), at: position)
         position += count
         return count
     }
@@ -136,6 +138,7 @@ extension MemoryMappedFile {
         offset: Int = 0, length: Int = 0, access: MemoryMappedFileAccess? = nil
     ) throws(MappedFileError) -> MappedViewStream {
         MappedViewStream(
-            accessor: try mapView(offset: offset, length: length, access: access ?? self.access, operation: "makeViewStream"))
+            accessor: try mapView(
+                offset: offset, length: length, access: access ?? self.access, operation: "makeViewStream"))
     }
 }

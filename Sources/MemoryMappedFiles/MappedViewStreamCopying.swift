@@ -14,7 +14,8 @@ extension MappedViewStream {
         let start = position, count = remaining
         let written = accessor.withUnsafeMutableBytes { bytes in
             // SAFETY: start + count <= capacity; the view stays mapped for the call.
-            StreamCopy.writeAll(descriptor, from: UInt(bitPattern: bytes.baseAddress! + start), count: count, cancelled: nil)
+            StreamCopy.writeAll(
+                descriptor, from: UInt(bitPattern: bytes.baseAddress! + start), count: count, cancelled: nil)
         }
         position = start + written.count
         if let code = written.errno { throw StreamCopy.failure(code, path: accessor.state.path) }
@@ -30,7 +31,8 @@ extension MappedViewStream {
         guard count <= destination.remaining else { throw destination.endOfStream(count) }
         try accessor.withUnsafeMutableBytes { (source) throws(MappedFileError) in
             // SAFETY: position + count <= capacity.
-            try destination.write(bytes: RawSpan(_unsafeBytes: UnsafeRawBufferPointer(rebasing: source[position..<position + count])))
+            try destination.write(
+                bytes: RawSpan(_unsafeBytes: UnsafeRawBufferPointer(rebasing: source[position..<position + count])))
         }
         position += count
         return count
@@ -51,7 +53,8 @@ extension MappedViewStream {
         let written = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<(count: Int, errno: Int32?), Never>) in
                 runOnNewThread {
-                    continuation.resume(returning: StreamCopy.writeAll(descriptor, from: address, count: count, cancelled: flag))
+                    continuation.resume(
+                        returning: StreamCopy.writeAll(descriptor, from: address, count: count, cancelled: flag))
                 }
             }
         } onCancel: {
@@ -60,8 +63,9 @@ extension MappedViewStream {
         position = start + written.count
         if let code = written.errno { throw StreamCopy.failure(code, path: accessor.state.path) }
         if written.count < count && flag.isCancelled {
-            throw MappedFileError(.cancelled, operation: "copy(to:)", path: accessor.state.path,
-                                  message: "the task was cancelled after \(written.count) of \(count) bytes")
+            throw MappedFileError(
+                .cancelled, operation: "copy(to:)", path: accessor.state.path,
+                message: "the task was cancelled after \(written.count) of \(count) bytes")
         }
         return written.count
     }
@@ -96,7 +100,9 @@ enum StreamCopy {
     /// With a cancellation flag it waits for the descriptor to take data in 10 ms slices, checking
     /// the flag between them, and writes at most 64 KiB at a time; a write already started into a
     /// pipe that nobody drains still waits for its reader.
-    static func writeAll(_ descriptor: Int32, from address: UInt, count: Int, cancelled: CancellationFlag?) -> (count: Int, errno: Int32?) {
+    static func writeAll(
+        _ descriptor: Int32, from address: UInt, count: Int, cancelled: CancellationFlag?
+    ) -> (count: Int, errno: Int32?) {
         // SAFETY: the caller keeps [address, address + count) mapped for the call.
         let base = UnsafeRawPointer(bitPattern: address)
         let step = cancelled == nil ? chunk : 64 << 10

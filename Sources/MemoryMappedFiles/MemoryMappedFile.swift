@@ -52,8 +52,10 @@ public struct MemoryMappedFile: ~Copyable, Sendable {
     /// What backs this map.
     public let kind: Kind
 
-    init(descriptor: consuming OwnedDescriptor, capacity: Int, access: MemoryMappedFileAccess, kind: Kind,
-         options: MemoryMappedFileOptions = []) {
+    init(
+        descriptor: consuming OwnedDescriptor, capacity: Int, access: MemoryMappedFileAccess, kind: Kind,
+        options: MemoryMappedFileOptions = []
+    ) {
         self.descriptor = descriptor
         self.capacity = capacity
         self.access = access
@@ -64,7 +66,8 @@ public struct MemoryMappedFile: ~Copyable, Sendable {
         case .sharedMemory(let name): path = "/dev/shm/" + name
         case .anonymous, .descriptor: path = nil
         }
-        self.state = MappingState(path: path, isPersisted: kind.isPersisted, populatesViews: options.contains(.populate))
+        self.state = MappingState(
+            path: path, isPersisted: kind.isPersisted, populatesViews: options.contains(.populate))
     }
 
     /// The open file descriptor, for calls this library does not wrap; .NET's `SafeMemoryMappedFileHandle`.
@@ -130,12 +133,14 @@ extension MemoryMappedFile {
             throw fail(.invalidCapacity, "mode .\(mode) leaves the file empty; give a capacity above zero")
         }
 
-        let (raw, created) = try openForMapping(path: path, mode: mode, access: access, permissions: permissions, operation: operation)
+        let (raw, created) = try openForMapping(
+            path: path, mode: mode, access: access, permissions: permissions, operation: operation)
         let descriptor = OwnedDescriptor(raw, fsyncsOnClose: access == .readWrite || access == .readWriteExecute)
         do throws(MappedFileError) {
             // .create and .truncate empty an existing file only once it is known to be a regular file.
             let truncates = !created && (mode == .create || mode == .truncate)
-            let size = try prepareFile(descriptor, path: path, capacity: capacity, access: access, truncating: truncates, operation: operation)
+            let size = try prepareFile(
+                descriptor, path: path, capacity: capacity, access: access, truncating: truncates, operation: operation)
             return MemoryMappedFile(descriptor: descriptor, capacity: size, access: access, kind: .file(path: path))
         } catch {
             if created { _ = system_unlink(path) }
@@ -212,7 +217,8 @@ extension MemoryMappedFile {
             guard access.canWrite && access != .copyOnWrite else {
                 throw fail(
                     .invalidCapacity,
-                    "the capacity \(capacity) is larger than the file's size \(size), and .\(access) access cannot grow it")
+                    "the capacity \(capacity) is larger than the file's size \(size), and .\(access) access cannot grow it"
+                )
             }
             try grow(descriptor, from: size, to: capacity, path: path, operation: operation)
         }
@@ -239,7 +245,8 @@ extension MemoryMappedFile {
     /// (tmpfs, memfd, shared memory), past the memory the machine has available. Without this a
     /// huge in-memory map is filled page by page until the OOM killer ends other processes.
     static func checkRoom(
-        _ descriptor: borrowing OwnedDescriptor, growingFrom oldSize: Int, to newSize: Int, path: String?, operation: String
+        _ descriptor: borrowing OwnedDescriptor, growingFrom oldSize: Int, to newSize: Int, path: String?,
+        operation: String
     ) throws(MappedFileError) {
         func refuse(_ code: MappedFileError.Code, _ message: String) -> MappedFileError {
             MappedFileError(code, operation: operation, path: path, message: message)
@@ -247,12 +254,18 @@ extension MemoryMappedFile {
         let needed = UInt64(newSize - oldSize)
         var limit = rlimit()
         if system_getrlimit(__rlimit_resource_t(RLIMIT_FSIZE.rawValue), &limit) == 0,
-           limit.rlim_cur != rlim_t.max, UInt64(newSize) > UInt64(limit.rlim_cur) {
-            throw refuse(.fileTooLarge, "\(newSize) bytes is past this process's file-size limit of \(limit.rlim_cur) bytes (ulimit -f)")
+            limit.rlim_cur != rlim_t.max, UInt64(newSize) > UInt64(limit.rlim_cur)
+        {
+            throw refuse(
+                .fileTooLarge,
+                "\(newSize) bytes is past this process's file-size limit of \(limit.rlim_cur) bytes (ulimit -f)")
         }
         if system_getrlimit(__rlimit_resource_t(RLIMIT_AS.rawValue), &limit) == 0,
-           limit.rlim_cur != rlim_t.max, UInt64(newSize) > UInt64(limit.rlim_cur) {
-            throw refuse(.noSpace, "\(newSize) bytes is past this process's address-space limit of \(limit.rlim_cur) bytes (ulimit -v)")
+            limit.rlim_cur != rlim_t.max, UInt64(newSize) > UInt64(limit.rlim_cur)
+        {
+            throw refuse(
+                .noSpace,
+                "\(newSize) bytes is past this process's address-space limit of \(limit.rlim_cur) bytes (ulimit -v)")
         }
         var volume = statvfs()
         if system_fstatvfs(descriptor.rawValue, &volume) == 0, volume.f_blocks > 0 {
@@ -260,12 +273,18 @@ extension MemoryMappedFile {
             let blocks = system_geteuid() == 0 ? volume.f_bfree : volume.f_bavail
             let free = UInt64(blocks).multipliedReportingOverflow(by: UInt64(volume.f_frsize))
             if !free.overflow && needed > free.partialValue {
-                throw refuse(.noSpace, "growing it to \(newSize) bytes needs \(needed) more, and its file system has \(free.partialValue) free")
+                throw refuse(
+                    .noSpace,
+                    "growing it to \(newSize) bytes needs \(needed) more, and its file system has \(free.partialValue) free"
+                )
             }
         }
         if system_filesystem_type(descriptor.rawValue) == temporaryFileSystemMagic,
-           let available = availableMemoryBytes(), needed > available {
-            throw refuse(.noSpace, "it lives in memory, and \(needed) more bytes is more than the \(available) bytes of memory available")
+            let available = availableMemoryBytes(), needed > available
+        {
+            throw refuse(
+                .noSpace,
+                "it lives in memory, and \(needed) more bytes is more than the \(available) bytes of memory available")
         }
     }
 }
@@ -310,14 +329,17 @@ extension MemoryMappedFile {
     ) throws(MappedFileError) -> MemoryMappedFile {
         let operation = "createAnonymous"
         guard capacity > 0 else {
-            throw MappedFileError(.invalidCapacity, operation: operation, path: nil, message: "the capacity \(capacity) must be above zero")
+            throw MappedFileError(
+                .invalidCapacity, operation: operation, path: nil,
+                message: "the capacity \(capacity) must be above zero")
         }
         try checkArguments(access: access, options: options, operation: operation, path: nil)
         let raw = system_memfd_create("mapped-records", closeOnExec: true)
         guard raw >= 0 else { throw .system("memfd_create", errno: lastErrno, operation: operation, path: nil) }
         let descriptor = OwnedDescriptor(raw)
         try size(descriptor, capacity: capacity, options: options, path: nil, operation: operation)
-        return MemoryMappedFile(descriptor: descriptor, capacity: capacity, access: access, kind: .anonymous, options: options)
+        return MemoryMappedFile(
+            descriptor: descriptor, capacity: capacity, access: access, kind: .anonymous, options: options)
     }
 
     /// Creates or opens a POSIX shared-memory object that other processes can open by
@@ -349,9 +371,11 @@ extension MemoryMappedFile {
         guard capacity >= 0 else { throw fail(.invalidCapacity, "the capacity \(capacity) is negative") }
         try checkArguments(access: access, options: options, operation: operation, path: path)
         if mode.modifiesFile && (!access.canWrite || access == .copyOnWrite) {
-            throw fail(.invalidAccess, "mode .\(mode) changes the object, which needs .readWrite access, not .\(access)")
+            throw fail(
+                .invalidAccess, "mode .\(mode) changes the object, which needs .readWrite access, not .\(access)")
         }
-        let raw = system_shm_open(objectName, access.openFlags | mode.openFlags | O_CLOEXEC, mode_t(permissions.rawValue))
+        let raw = system_shm_open(
+            objectName, access.openFlags | mode.openFlags | O_CLOEXEC, mode_t(permissions.rawValue))
         guard raw >= 0 else {
             let value = lastErrno
             throw .system(
@@ -363,14 +387,19 @@ extension MemoryMappedFile {
             let size = Int(try descriptor.status(operation: operation, path: path).st_size)
             if capacity > size {
                 guard access.canWrite && access != .copyOnWrite else {
-                    throw fail(.invalidCapacity, "the object has \(size) bytes, and .\(access) access cannot grow it to \(capacity)")
+                    throw fail(
+                        .invalidCapacity,
+                        "the object has \(size) bytes, and .\(access) access cannot grow it to \(capacity)")
                 }
                 try self.size(descriptor, capacity: capacity, options: options, path: path, operation: operation)
             }
             let finalCapacity = max(size, capacity)
-            guard finalCapacity > 0 else { throw fail(.invalidCapacity, "the object is empty; give a capacity above zero") }
+            guard finalCapacity > 0 else {
+                throw fail(.invalidCapacity, "the object is empty; give a capacity above zero")
+            }
             return MemoryMappedFile(
-                descriptor: descriptor, capacity: finalCapacity, access: access, kind: .sharedMemory(systemName: systemName), options: options)
+                descriptor: descriptor, capacity: finalCapacity, access: access,
+                kind: .sharedMemory(systemName: systemName), options: options)
         } catch {
             if mode == .createNew || mode == .create { _ = system_shm_unlink(objectName) }
             throw error
@@ -411,33 +440,41 @@ extension MemoryMappedFile {
         // A descriptor number from the environment (inherited, passed in an argument) may name
         // nothing: that is an error to report, not a bug to trap on.
         guard system_fcntl_getfd(rawDescriptor) >= 0 else {
-            throw MappedFileError(.notFound, operation: operation, path: nil, systemCall: "fcntl(F_GETFD)", errno: lastErrno,
-                                  message: "descriptor \(rawDescriptor) is not open in this process")
+            throw MappedFileError(
+                .notFound, operation: operation, path: nil, systemCall: "fcntl(F_GETFD)", errno: lastErrno,
+                message: "descriptor \(rawDescriptor) is not open in this process")
         }
         let descriptor = OwnedDescriptor(rawDescriptor, leavesOpen: leaveOpen)
         guard capacity >= 0 else {
-            throw MappedFileError(.invalidCapacity, operation: operation, path: nil, message: "the capacity \(capacity) is negative")
+            throw MappedFileError(
+                .invalidCapacity, operation: operation, path: nil, message: "the capacity \(capacity) is negative")
         }
         guard access != .write else {
-            throw MappedFileError(.invalidAccess, operation: operation, path: nil, message: "a descriptor cannot be mapped write-only; use .readWrite")
+            throw MappedFileError(
+                .invalidAccess, operation: operation, path: nil,
+                message: "a descriptor cannot be mapped write-only; use .readWrite")
         }
         let status = try descriptor.status(operation: operation, path: nil)
         let type = status.st_mode & S_IFMT
         guard type == S_IFREG || type == S_IFBLK else {
-            throw MappedFileError(.notRegularFile, operation: operation, path: nil,
-                                  message: "the descriptor is not a regular file or a block device, and cannot be mapped")
+            throw MappedFileError(
+                .notRegularFile, operation: operation, path: nil,
+                message: "the descriptor is not a regular file or a block device, and cannot be mapped")
         }
         let size = Int(status.st_size)
         if capacity > size {
             guard access.canWrite && access != .copyOnWrite else {
-                throw MappedFileError(.invalidCapacity, operation: operation, path: nil,
-                                      message: "the object has \(size) bytes, and .\(access) access cannot grow it to \(capacity)")
+                throw MappedFileError(
+                    .invalidCapacity, operation: operation, path: nil,
+                    message: "the object has \(size) bytes, and .\(access) access cannot grow it to \(capacity)")
             }
             try grow(descriptor, from: size, to: capacity, path: nil, operation: operation)
         }
         let finalCapacity = max(size, capacity)
         guard finalCapacity > 0 else {
-            throw MappedFileError(.invalidCapacity, operation: operation, path: nil, message: "the object is empty; give a capacity above zero")
+            throw MappedFileError(
+                .invalidCapacity, operation: operation, path: nil,
+                message: "the object is empty; give a capacity above zero")
         }
         return MemoryMappedFile(descriptor: descriptor, capacity: finalCapacity, access: access, kind: .descriptor)
     }
@@ -449,11 +486,14 @@ extension MemoryMappedFile {
         access: MemoryMappedFileAccess, options: MemoryMappedFileOptions, operation: String, path: String?
     ) throws(MappedFileError) {
         guard access != .write else {
-            throw MappedFileError(.invalidAccess, operation: operation, path: path, message: "memory cannot be mapped write-only; use .readWrite")
+            throw MappedFileError(
+                .invalidAccess, operation: operation, path: path,
+                message: "memory cannot be mapped write-only; use .readWrite")
         }
         guard options.isSubset(of: .known) else {
-            throw MappedFileError(.invalidAccess, operation: operation, path: path,
-                                  message: "unknown option bits 0x\(String(options.subtracting(.known).rawValue, radix: 16))")
+            throw MappedFileError(
+                .invalidAccess, operation: operation, path: path,
+                message: "unknown option bits 0x\(String(options.subtracting(.known).rawValue, radix: 16))")
         }
     }
 
@@ -541,15 +581,19 @@ extension MemoryMappedFile {
     /// page faults that first touches of a mapping take, and the zero-filling of each page that
     /// comes with them (what a migration does). Needs write access; the range must lie inside the capacity.
     public func write(_ bytes: UnsafeRawBufferPointer, atFileOffset offset: Int) throws(MappedFileError) {
-        precondition(offset >= 0 && bytes.count <= capacity - offset,
-                     "MemoryMappedFile: a write of \(bytes.count) bytes at \(offset) is outside the capacity \(capacity)")
+        precondition(
+            offset >= 0 && bytes.count <= capacity - offset,
+            "MemoryMappedFile: a write of \(bytes.count) bytes at \(offset) is outside the capacity \(capacity)")
         guard access.canWrite && access != .copyOnWrite else {
-            throw MappedFileError(.invalidAccess, operation: "write", path: state.path, message: "a map with .\(access) access cannot write the file")
+            throw MappedFileError(
+                .invalidAccess, operation: "write", path: state.path,
+                message: "a map with .\(access) access cannot write the file")
         }
         var written = 0
         while written < bytes.count {
             // SAFETY: written < bytes.count, so the source stays inside `bytes`.
-            let result = system_pwrite(descriptor.rawValue, bytes.baseAddress! + written, bytes.count - written, off_t(offset + written))
+            let result = system_pwrite(
+                descriptor.rawValue, bytes.baseAddress! + written, bytes.count - written, off_t(offset + written))
             if result < 0 {
                 if lastErrno == EINTR { continue }
                 throw .system("pwrite", errno: lastErrno, operation: "write", path: state.path)
@@ -580,11 +624,14 @@ extension MemoryMappedFile {
     /// their size: make a new view to reach the new bytes. Traps if `newCapacity` is smaller
     /// than the capacity; needs write access.
     public mutating func grow(toCapacity newCapacity: Int) throws(MappedFileError) {
-        precondition(newCapacity >= capacity, "MemoryMappedFile: grow(toCapacity: \(newCapacity)) is below the capacity \(capacity)")
+        precondition(
+            newCapacity >= capacity,
+            "MemoryMappedFile: grow(toCapacity: \(newCapacity)) is below the capacity \(capacity)")
         guard newCapacity > capacity else { return }
         guard access.canWrite && access != .copyOnWrite else {
-            throw MappedFileError(.invalidAccess, operation: "grow", path: state.path,
-                                  message: "a map with .\(access) access cannot grow the file")
+            throw MappedFileError(
+                .invalidAccess, operation: "grow", path: state.path,
+                message: "a map with .\(access) access cannot grow the file")
         }
         let size = Int(try descriptor.status(operation: "grow", path: state.path).st_size)
         if newCapacity > size {
@@ -608,8 +655,9 @@ extension MemoryMappedFile {
         let status = try descriptor.status(operation: "refreshCapacity", path: state.path)
         let size = Int(status.st_size)
         guard size >= capacity else {
-            throw MappedFileError(.fileTruncated, operation: "refreshCapacity", path: state.path,
-                                  message: "the file has \(size) bytes, fewer than the map's \(capacity); another process truncated it")
+            throw MappedFileError(
+                .fileTruncated, operation: "refreshCapacity", path: state.path,
+                message: "the file has \(size) bytes, fewer than the map's \(capacity); another process truncated it")
         }
         capacity = size
         return (size, status.st_nlink > 0)

@@ -171,8 +171,10 @@ final class ViewMapping: @unchecked Sendable {
     let flushesOnClose: Bool
     private var isUnmapped = false
 
-    init(start: UnsafeMutableRawPointer, length: Int, pageDelta: Int, offset: Int,
-         access: MemoryMappedFileAccess, state: MappingState) {
+    init(
+        start: UnsafeMutableRawPointer, length: Int, pageDelta: Int, offset: Int,
+        access: MemoryMappedFileAccess, state: MappingState
+    ) {
         self.start = start
         self.length = length
         self.pageDelta = pageDelta
@@ -195,7 +197,9 @@ final class ViewMapping: @unchecked Sendable {
         isUnmapped = true
         let result = system_munmap(start, length)
         // munmap fails only for an address range this type never hands out.
-        precondition(result == 0, "MemoryMappedFiles internal error: munmap failed: \(MappedFileError.describe(errno: lastErrno))")
+        precondition(
+            result == 0,
+            "MemoryMappedFiles internal error: munmap failed: \(MappedFileError.describe(errno: lastErrno))")
         MappingDiagnostics.viewClosed()
     }
 
@@ -215,14 +219,16 @@ final class ViewMapping: @unchecked Sendable {
         #if MAPPED_RECORDS_FAULT_INJECTION
         if flags & MS_SYNC != 0 {
             let fileStart = offset - pageDelta + pageStart
-            FaultInjection.willSync(path: state.path, range: fileStart..<fileStart + range.upperBound + pageDelta - pageStart)
+            FaultInjection.willSync(
+                path: state.path, range: fileStart..<fileStart + range.upperBound + pageDelta - pageStart)
         }
         #endif
         // SAFETY: pageStart is inside [0, length) because range is inside the view, and start is page-aligned.
         let result = system_msync(start + pageStart, range.upperBound + pageDelta - pageStart, flags)
         guard result == 0 else {
             let value = lastErrno
-            precondition(value != EINVAL && value != ENOMEM, "MemoryMappedFiles internal error: msync over an unmapped range")
+            precondition(
+                value != EINVAL && value != ENOMEM, "MemoryMappedFiles internal error: msync over an unmapped range")
             state.markFailed(errno: value)
             throw .system("msync", errno: value, operation: operation, path: state.path)
         }

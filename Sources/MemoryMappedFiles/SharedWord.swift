@@ -78,7 +78,9 @@ extension MappedViewAccessor {
     }
 
     private func checkWordAlignment(_ offset: Int) {
-        precondition((Int(bitPattern: base) + offset) & 3 == 0, "MappedViewAccessor: atomic access at offset \(offset) is not 4-byte aligned")
+        precondition(
+            (Int(bitPattern: base) + offset) & 3 == 0,
+            "MappedViewAccessor: atomic access at offset \(offset) is not 4-byte aligned")
     }
 }
 
@@ -116,7 +118,9 @@ public enum SharedWord {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
                 runOnNewThread {
-                    continuation.resume(returning: wait(UnsafePointer<UInt32>(bitPattern: address)!, whileEqualTo: expected, timeout: timeout))
+                    continuation.resume(
+                        returning: wait(
+                            UnsafePointer<UInt32>(bitPattern: address)!, whileEqualTo: expected, timeout: timeout))
                 }
             }
         } onCancel: {
@@ -142,11 +146,13 @@ public func runOnNewThread(_ body: @escaping @Sendable () -> Void) {
     }
     let argument = Unmanaged.passRetained(Box(body)).toOpaque()
     var thread = pthread_t()
-    let status = system_pthread_create(&thread, { argument in
-        let box = Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue()
-        box.body()
-        return nil
-    }, argument)
+    let status = system_pthread_create(
+        &thread,
+        { argument in
+            let box = Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue()
+            box.body()
+            return nil
+        }, argument)
     precondition(status == 0, "runOnNewThread: pthread_create failed with \(status)")
     _ = system_pthread_detach(thread)
 }

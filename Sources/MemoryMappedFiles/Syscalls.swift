@@ -98,7 +98,8 @@ internal func processIsAlive(_ process: pid_t) -> Bool {
 }
 
 internal func system_linkat(
-    _ oldDirectory: Int32, _ oldPath: UnsafePointer<CChar>, _ newDirectory: Int32, _ newPath: UnsafePointer<CChar>, _ flags: Int32
+    _ oldDirectory: Int32, _ oldPath: UnsafePointer<CChar>, _ newDirectory: Int32, _ newPath: UnsafePointer<CChar>,
+    _ flags: Int32
 ) -> Int32 {
     linkat(oldDirectory, oldPath, newDirectory, newPath, flags)
 }
@@ -191,7 +192,9 @@ enum FaultInjectionCall { case posixFallocate, ftruncate, msync, fsync, mmap }
 // MARK: Waiting on shared words (SharedWord.swift)
 
 /// futex(2) FUTEX_WAIT on a shared word; a negative timeout waits without limit.
-internal func system_futex_wait(_ address: UnsafePointer<UInt32>, _ expected: UInt32, _ timeoutNanoseconds: Int64) -> Int32 {
+internal func system_futex_wait(
+    _ address: UnsafePointer<UInt32>, _ expected: UInt32, _ timeoutNanoseconds: Int64
+) -> Int32 {
     cmapped_futex_wait(address, expected, timeoutNanoseconds)
 }
 
@@ -201,7 +204,8 @@ internal func system_futex_wake(_ address: UnsafePointer<UInt32>, _ count: Int32
 }
 
 internal func system_pthread_create(
-    _ thread: inout pthread_t, _ body: @convention(c) (UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer?, _ argument: UnsafeMutableRawPointer?
+    _ thread: inout pthread_t, _ body: @convention(c) (UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer?,
+    _ argument: UnsafeMutableRawPointer?
 ) -> Int32 {
     pthread_create(&thread, nil, body, argument)
 }

@@ -18,18 +18,23 @@ extension MemoryMappedFile {
     ) throws(MappedFileError) -> MemoryMappedFile {
         let operation = "createUnnamedFile"
         guard capacity > 0 else {
-            throw MappedFileError(.invalidCapacity, operation: operation, path: path, message: "the capacity \(capacity) must be above zero")
+            throw MappedFileError(
+                .invalidCapacity, operation: operation, path: path,
+                message: "the capacity \(capacity) must be above zero")
         }
         let directory = directoryOf(path)
         let flags = O_RDWR | O_CLOEXEC
-        var raw = retryingOnInterrupt { system_open(directory, cmapped_O_TMPFILE | flags, mode_t(permissions.rawValue)) }
+        var raw = retryingOnInterrupt {
+            system_open(directory, cmapped_O_TMPFILE | flags, mode_t(permissions.rawValue))
+        }
         var hiddenPath: String?
         if raw < 0 {
             let value = lastErrno
             // No O_TMPFILE on this file system (EOPNOTSUPP; EISDIR from kernels that predate it).
             guard value == EOPNOTSUPP || value == EISDIR || value == EINVAL else {
-                throw .system("open", errno: value, operation: operation, path: path,
-                              message: value == ENOENT ? "its directory does not exist" : nil)
+                throw .system(
+                    "open", errno: value, operation: operation, path: path,
+                    message: value == ENOENT ? "its directory does not exist" : nil)
             }
             let hidden = hiddenName(for: path, suffix: String(UInt64.random(in: 0...UInt64.max), radix: 16))
             raw = retryingOnInterrupt { system_open(hidden, flags | O_CREAT | O_EXCL, mode_t(permissions.rawValue)) }
@@ -67,14 +72,17 @@ extension MemoryMappedFile {
         if status.st_nlink == 0 {
             // An O_TMPFILE inode. Through /proc needs no privilege; AT_EMPTY_PATH needs
             // CAP_DAC_READ_SEARCH and serves where /proc is not mounted.
-            var result = system_linkat(AT_FDCWD, "/proc/self/fd/\(descriptor.rawValue)", AT_FDCWD, path, AT_SYMLINK_FOLLOW)
+            var result = system_linkat(
+                AT_FDCWD, "/proc/self/fd/\(descriptor.rawValue)", AT_FDCWD, path, AT_SYMLINK_FOLLOW)
             if result != 0 && lastErrno == ENOENT {
                 result = system_linkat(descriptor.rawValue, "", AT_FDCWD, path, cmapped_AT_EMPTY_PATH)
             }
             guard result == 0 else { throw linkFailure(path: path, operation: operation) }
         } else {
             let hidden = Self.hiddenName(for: path, suffix: String(descriptor.rawValue))
-            guard system_linkat(AT_FDCWD, hidden, AT_FDCWD, path, 0) == 0 else { throw linkFailure(path: path, operation: operation) }
+            guard system_linkat(AT_FDCWD, hidden, AT_FDCWD, path, 0) == 0 else {
+                throw linkFailure(path: path, operation: operation)
+            }
             _ = system_unlink(hidden)
         }
         if syncingDirectory { try Self.synchronizeDirectory(Self.directoryOf(path), operation: operation) }
@@ -99,7 +107,8 @@ extension MemoryMappedFile {
         if status.st_nlink == 0 {
             staged = Self.hiddenName(for: path, suffix: "replacing")
             _ = system_unlink(staged)  // an earlier crash of this very process id
-            var result = system_linkat(AT_FDCWD, "/proc/self/fd/\(descriptor.rawValue)", AT_FDCWD, staged, AT_SYMLINK_FOLLOW)
+            var result = system_linkat(
+                AT_FDCWD, "/proc/self/fd/\(descriptor.rawValue)", AT_FDCWD, staged, AT_SYMLINK_FOLLOW)
             if result != 0 && lastErrno == ENOENT {
                 result = system_linkat(descriptor.rawValue, "", AT_FDCWD, staged, cmapped_AT_EMPTY_PATH)
             }
@@ -124,8 +133,10 @@ extension MemoryMappedFile {
         let base = path.lastIndex(of: "/").map { String(path[path.index(after: $0)...]) } ?? path
         let prefix = "." + base + "."
         var removed: [String] = []
-        for name in directoryNames(directory) where name.hasPrefix(prefix)
-            && (name.hasSuffix(".replacing") || name.hasSuffix(".creating")) {
+        for name in directoryNames(directory)
+        where name.hasPrefix(prefix)
+            && (name.hasSuffix(".replacing") || name.hasSuffix(".creating"))
+        {
             let pidText = name.dropFirst(prefix.count).prefix { $0 != "." }
             guard let pid = Int32(pidText), pid != system_getpid(), !processIsAlive(pid) else { continue }
             let full = directory + "/" + name
@@ -136,16 +147,21 @@ extension MemoryMappedFile {
 
     private func linkFailure(path: String, operation: String) -> MappedFileError {
         let value = lastErrno
-        return .system("linkat", errno: value, operation: operation, path: path,
-                       message: value == EEXIST ? "a file appeared at the path meanwhile; it was left as it is" : nil)
+        return .system(
+            "linkat", errno: value, operation: operation, path: path,
+            message: value == EEXIST ? "a file appeared at the path meanwhile; it was left as it is" : nil)
     }
 
     /// Syncs a directory, so that names made or removed in it survive a power loss.
-    public static func synchronizeDirectory(_ directory: String, operation: String = "synchronizeDirectory") throws(MappedFileError) {
+    public static func synchronizeDirectory(
+        _ directory: String, operation: String = "synchronizeDirectory"
+    ) throws(MappedFileError) {
         let raw = retryingOnInterrupt { system_open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0) }
         guard raw >= 0 else { throw .system("open", errno: lastErrno, operation: operation, path: directory) }
         defer { _ = system_close(raw) }
-        guard system_fsync(raw) == 0 else { throw .system("fsync", errno: lastErrno, operation: operation, path: directory) }
+        guard system_fsync(raw) == 0 else {
+            throw .system("fsync", errno: lastErrno, operation: operation, path: directory)
+        }
     }
 
     /// The directory part of `path`: "." for a bare name.

@@ -60,7 +60,6 @@ enum DoorbellFormat {
         UInt64(UInt32(bitPattern: identifier) &+ 1) | UInt64(creator) << 32
     }
 
-
     /// Whether this process may use the doorbell: membarrier(2) must work (seccomp may forbid
     /// it; old kernels lack it), since the protocol's correctness rests on it. A writer registers
     /// for other processes' barriers once.
@@ -116,9 +115,12 @@ final class WriterDoorbell {
         guard let segment = attached, Int(bitPattern: segment) != -1 else { return nil }
         segment.storeBytes(of: UInt64(file.st_dev), toByteOffset: DoorbellFormat.deviceOffset, as: UInt64.self)
         segment.storeBytes(of: UInt64(file.st_ino), toByteOffset: DoorbellFormat.inodeOffset, as: UInt64.self)
-        segment.storeBytes(of: UInt32(bitPattern: system_getpid()), toByteOffset: DoorbellFormat.writerProcessOffset, as: UInt32.self)
+        segment.storeBytes(
+            of: UInt32(bitPattern: system_getpid()), toByteOffset: DoorbellFormat.writerProcessOffset, as: UInt32.self)
         cmapped_store_release_u64(segment + DoorbellFormat.magicOffset, DoorbellFormat.magic)
-        return WriterDoorbell(segment: segment, liveAreaWord: DoorbellFormat.liveAreaWord(identifier: identifier, creator: system_geteuid()))
+        return WriterDoorbell(
+            segment: segment,
+            liveAreaWord: DoorbellFormat.liveAreaWord(identifier: identifier, creator: system_geteuid()))
     }
 
     /// Clears the registration word `registered` that a publish reached (the caller then wakes
@@ -181,13 +183,13 @@ final class DoorbellListener {
         let identifier = Int32(bitPattern: UInt32(truncatingIfNeeded: liveAreaWord) &- 1)
         var status = shmid_ds()
         guard system_shmctl(identifier, IPC_STAT, &status) == 0,
-              status.shm_segsz == DoorbellFormat.segmentSize,
-              UInt64(status.shm_perm.cuid) == liveAreaWord >> 32,
-              let attached = system_shmat(identifier, 0), Int(bitPattern: attached) != -1
+            status.shm_segsz == DoorbellFormat.segmentSize,
+            UInt64(status.shm_perm.cuid) == liveAreaWord >> 32,
+            let attached = system_shmat(identifier, 0), Int(bitPattern: attached) != -1
         else { return }
         guard cmapped_load_acquire_u64(attached + DoorbellFormat.magicOffset) == DoorbellFormat.magic,
-              attached.load(fromByteOffset: DoorbellFormat.deviceOffset, as: UInt64.self) == device,
-              attached.load(fromByteOffset: DoorbellFormat.inodeOffset, as: UInt64.self) == inode
+            attached.load(fromByteOffset: DoorbellFormat.deviceOffset, as: UInt64.self) == device,
+            attached.load(fromByteOffset: DoorbellFormat.inodeOffset, as: UInt64.self) == inode
         else {
             _ = system_shmdt(attached)
             return
@@ -223,13 +225,18 @@ enum RecordWaiting {
     static let longestSleepWithoutDoorbell = Duration.milliseconds(100)
 
     /// The live word, and the live area's doorbell word, if this boot's writer wrote them.
-    static func liveWords(_ view: borrowing MappedViewAccessor, bootIdentifier: [UInt8]) -> (live: UInt64, doorbell: UInt64)? {
+    static func liveWords(
+        _ view: borrowing MappedViewAccessor, bootIdentifier: [UInt8]
+    ) -> (live: UInt64, doorbell: UInt64)? {
         for half in 0..<2 {
             let word = view.atomicLoad(UInt64.self, at: TableFormat.liveOffset + half * 8)
             let matches = withUnsafeBytes(of: word) { $0.elementsEqual(bootIdentifier[half * 8..<half * 8 + 8]) }
             guard matches else { return nil }
         }
-        return (view.atomicLoad(UInt64.self, at: TableFormat.liveCountOffset), view.atomicLoad(UInt64.self, at: DoorbellFormat.liveAreaOffset))
+        return (
+            view.atomicLoad(UInt64.self, at: TableFormat.liveCountOffset),
+            view.atomicLoad(UInt64.self, at: DoorbellFormat.liveAreaOffset)
+        )
     }
 
     /// Spins until the live word differs from `seen` or `until` (monotonic ns) passes.
@@ -246,12 +253,15 @@ enum RecordWaiting {
     /// `seen` is the live word read *before* the caller last read the count; `target` the count
     /// it waits for.
     static func prepareSleep(
-        _ view: borrowing MappedViewAccessor, seen: UInt64, target: Int, listener: DoorbellListener, bootIdentifier: [UInt8],
+        _ view: borrowing MappedViewAccessor, seen: UInt64, target: Int, listener: DoorbellListener,
+        bootIdentifier: [UInt8],
         remaining: UInt64, backoff: inout Duration
     ) -> (expected: UInt32, limit: Duration) {
         let remainingDuration = Duration.nanoseconds(Int64(clamping: remaining))
         let expected = UInt32(truncatingIfNeeded: seen)
-        if let words = liveWords(view, bootIdentifier: bootIdentifier), listener.register(target: target, liveAreaWord: words.doorbell) {
+        if let words = liveWords(view, bootIdentifier: bootIdentifier),
+            listener.register(target: target, liveAreaWord: words.doorbell)
+        {
             return (expected, min(longestSleep, remainingDuration))
         }
         backoff = min(backoff * 2, longestSleepWithoutDoorbell)

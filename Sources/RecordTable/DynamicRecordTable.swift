@@ -41,7 +41,9 @@ public enum FieldValue: Hashable, Sendable, CustomStringConvertible {
 extension RecordField {
     /// The field's value in `record` (the record's bytes), read in `byteOrder`.
     public func value(in record: RawSpan, bigEndian: Bool = false) -> FieldValue {
-        precondition(offset + size <= record.byteCount, "RecordField: '\(name)' lies outside a record of \(record.byteCount) bytes")
+        precondition(
+            offset + size <= record.byteCount,
+            "RecordField: '\(name)' lies outside a record of \(record.byteCount) bytes")
         switch type {
         case .bytes: return .bytes((0..<count).map { record.unsafeLoad(fromByteOffset: offset + $0, as: UInt8.self) })
         case .char:
@@ -126,8 +128,9 @@ public final class DynamicRecordTable {
     public static func open(
         path: String, access: TableAccess = .readOnly, durability: Durability = .batch, waitForWriter: Duration? = nil
     ) throws(RecordTableError) -> DynamicRecordTable {
-        DynamicRecordTable(storage: try TableStorage.open(
-            path: path, writable: access == .readWrite, durability: durability, waitForWriter: waitForWriter))
+        DynamicRecordTable(
+            storage: try TableStorage.open(
+                path: path, writable: access == .readWrite, durability: durability, waitForWriter: waitForWriter))
     }
 
     /// Creates a table file with `schema`; see ``RecordTable/create(path:capacity:durability:metadata:)``.
@@ -135,8 +138,9 @@ public final class DynamicRecordTable {
         path: String, schema: RecordSchema, capacity: Int = 0, durability: Durability = .batch,
         metadata: [(key: String, value: String)] = []
     ) throws(RecordTableError) -> DynamicRecordTable {
-        DynamicRecordTable(storage: try TableStorage.create(
-            path: path, schema: schema, metadata: metadata, capacity: capacity, durability: durability))
+        DynamicRecordTable(
+            storage: try TableStorage.create(
+                path: path, schema: schema, metadata: metadata, capacity: capacity, durability: durability))
     }
 
     /// The table's file.
@@ -160,15 +164,19 @@ public final class DynamicRecordTable {
 
     /// The record at `index`, decoded later field by field. Traps outside `0..<count`.
     public func record(at index: Int) -> DynamicRecord {
-        DynamicRecord(schema: schema, bytes: withRecordBytes(at: index) { bytes in
-            (0..<bytes.byteCount).map { bytes.unsafeLoad(fromByteOffset: $0, as: UInt8.self) }
-        })
+        DynamicRecord(
+            schema: schema,
+            bytes: withRecordBytes(at: index) { bytes in
+                (0..<bytes.byteCount).map { bytes.unsafeLoad(fromByteOffset: $0, as: UInt8.self) }
+            })
     }
 
     /// Calls `body` with the bytes of the record at `index`, without copying.
     public func withRecordBytes<Result>(at index: Int, _ body: (RawSpan) -> Result) -> Result {
         precondition(!storage.isClosed, "DynamicRecordTable: use of a closed table")
-        precondition(index >= 0 && index < storage.count, "DynamicRecordTable: index \(index) is out of range for a table of \(storage.count) records")
+        precondition(
+            index >= 0 && index < storage.count,
+            "DynamicRecordTable: index \(index) is out of range for a table of \(storage.count) records")
         let stride = schema.stride
         // SAFETY: index < count <= capacity, so the record lies inside the mapping.
         let span = RawSpan(_unsafeStart: UnsafeRawPointer(storage.records + index * stride), byteCount: stride)
@@ -185,7 +193,9 @@ public final class DynamicRecordTable {
     /// the file after a crash, see none of the staged records until ``publishStaged(_:)``.
     /// An import stages every row, then publishes them at once or not at all.
     public func stage(bytes: RawSpan, position: Int) throws(RecordTableError) {
-        precondition(bytes.byteCount == schema.stride, "DynamicRecordTable: a record has \(schema.stride) bytes, not \(bytes.byteCount)")
+        precondition(
+            bytes.byteCount == schema.stride,
+            "DynamicRecordTable: a record has \(schema.stride) bytes, not \(bytes.byteCount)")
         precondition(position >= 0, "DynamicRecordTable: a negative staging position \(position)")
         let address = try storage.slotsForAppending(position + 1) + position * schema.stride
         // SAFETY: slotsForAppending made room for position + 1 records past the count.
@@ -194,8 +204,9 @@ public final class DynamicRecordTable {
 
     /// Publishes the first `stagedCount` staged records, as one append.
     public func publishStaged(_ stagedCount: Int) throws(RecordTableError) {
-        precondition(stagedCount >= 0 && storage.count + stagedCount <= storage.capacity,
-                     "DynamicRecordTable: \(stagedCount) records were not staged")
+        precondition(
+            stagedCount >= 0 && storage.count + stagedCount <= storage.capacity,
+            "DynamicRecordTable: \(stagedCount) records were not staged")
         try storage.publish(count: storage.count + stagedCount)
     }
 
@@ -207,7 +218,9 @@ public final class DynamicRecordTable {
     public func refresh() throws(RecordTableError) -> Int { try storage.refresh() }
 
     /// See ``RecordTable/waitForRecords(beyond:timeout:strategy:)``.
-    public func waitForRecords(beyond known: Int, timeout: Duration, strategy: WaitStrategy = .block) throws(RecordTableError) -> Int {
+    public func waitForRecords(
+        beyond known: Int, timeout: Duration, strategy: WaitStrategy = .block
+    ) throws(RecordTableError) -> Int {
         try storage.waitForRecords(beyond: known, timeout: timeout, strategy: strategy)
     }
 
@@ -233,7 +246,8 @@ public final class DynamicRecordTable {
         precondition(!storage.isClosed, "DynamicRecordTable: verify on a closed table")
         var findings: [String] = []
         if storage.committed.count > storage.capacity {
-            findings.append("the commit point's count \(storage.committed.count) is past the capacity \(storage.capacity)")
+            findings.append(
+                "the commit point's count \(storage.committed.count) is past the capacity \(storage.capacity)")
         }
         let plan = VerificationPlan(schema)
         var badBools = Tally(), badText = Tally(), dirtyPadding = Tally()
@@ -246,7 +260,9 @@ public final class DynamicRecordTable {
                 badBools.note(index, plan.fieldName(at: offset))
                 break
             }
-            for field in plan.textFields where !Self.isCleanText(UnsafeRawBufferPointer(rebasing: record[field.offset..<field.offset + field.count])) {
+            for field in plan.textFields
+            where !Self.isCleanText(UnsafeRawBufferPointer(rebasing: record[field.offset..<field.offset + field.count]))
+            {
                 badText.note(index, field.name)
                 break
             }
@@ -267,10 +283,14 @@ public final class DynamicRecordTable {
         withExtendedLifetime((fold, folded)) {}
         if let text = badBools.summary("a Bool field holds a byte other than 0 or 1") { findings.append(text) }
         var warnings: [String] = []
-        if let text = badText.summary("a text field is not valid UTF-8, or has bytes other than NUL after its first NUL") {
+        if let text = badText.summary(
+            "a text field is not valid UTF-8, or has bytes other than NUL after its first NUL")
+        {
             warnings.append(text)
         }
-        if let text = dirtyPadding.summary("padding is not zero (written before padding was zeroed, or by a foreign writer)") {
+        if let text = dirtyPadding.summary(
+            "padding is not zero (written before padding was zeroed, or by a foreign writer)")
+        {
             warnings.append(text)
         }
         return VerificationReport(findings: findings, warnings: warnings, checkedRecords: count, checks: plan.checks)

@@ -83,17 +83,50 @@ extension RecordFieldValue {
     public static var fieldCount: Int { 1 }
 }
 
-extension Int8: RecordFieldValue { public static var fieldType: FieldType { .int8 } }
-extension Int16: RecordFieldValue { public static var fieldType: FieldType { .int16 } }
-extension Int32: RecordFieldValue { public static var fieldType: FieldType { .int32 } }
-extension Int64: RecordFieldValue { public static var fieldType: FieldType { .int64 } }
-extension UInt8: RecordFieldValue { public static var fieldType: FieldType { .uint8 } }
-extension UInt16: RecordFieldValue { public static var fieldType: FieldType { .uint16 } }
-extension UInt32: RecordFieldValue { public static var fieldType: FieldType { .uint32 } }
-extension UInt64: RecordFieldValue { public static var fieldType: FieldType { .uint64 } }
-extension Float: RecordFieldValue { public static var fieldType: FieldType { .float32 } }
-extension Double: RecordFieldValue { public static var fieldType: FieldType { .float64 } }
-extension Bool: RecordFieldValue { public static var fieldType: FieldType { .bool } }
+extension Int8: RecordFieldValue {
+    /// `.int8`.
+    public static var fieldType: FieldType { .int8 }
+}
+extension Int16: RecordFieldValue {
+    /// `.int16`.
+    public static var fieldType: FieldType { .int16 }
+}
+extension Int32: RecordFieldValue {
+    /// `.int32`.
+    public static var fieldType: FieldType { .int32 }
+}
+extension Int64: RecordFieldValue {
+    /// `.int64`.
+    public static var fieldType: FieldType { .int64 }
+}
+extension UInt8: RecordFieldValue {
+    /// `.uint8`.
+    public static var fieldType: FieldType { .uint8 }
+}
+extension UInt16: RecordFieldValue {
+    /// `.uint16`.
+    public static var fieldType: FieldType { .uint16 }
+}
+extension UInt32: RecordFieldValue {
+    /// `.uint32`.
+    public static var fieldType: FieldType { .uint32 }
+}
+extension UInt64: RecordFieldValue {
+    /// `.uint64`.
+    public static var fieldType: FieldType { .uint64 }
+}
+extension Float: RecordFieldValue {
+    /// `.float32`.
+    public static var fieldType: FieldType { .float32 }
+}
+extension Double: RecordFieldValue {
+    /// `.float64`.
+    public static var fieldType: FieldType { .float64 }
+}
+extension Bool: RecordFieldValue {
+    /// `.bool`.
+    public static var fieldType: FieldType { .bool }
+}
 
 /// A fixed array of scalars, such as `InlineArray<4, Float>`: a field with a count.
 extension InlineArray: RecordFieldValue where Element: RecordFieldValue {
@@ -105,7 +138,9 @@ extension InlineArray: RecordFieldValue where Element: RecordFieldValue {
 
 /// Fixed-size UTF-8 text, padded with NUL bytes: a `char` field of `size` bytes
 /// (`MappedString<16>` is `char[16]`).
-public struct MappedString<let size: Int>: RecordFieldValue, Equatable, Sendable, CustomStringConvertible, ExpressibleByStringLiteral {
+public struct MappedString<let size: Int>: RecordFieldValue, Equatable, Sendable, CustomStringConvertible,
+    ExpressibleByStringLiteral
+{
     /// The raw bytes.
     public var bytes: InlineArray<size, UInt8>
 

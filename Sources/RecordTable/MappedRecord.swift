@@ -42,7 +42,8 @@ public macro Field(renamedFrom previousName: String) = #externalMacro(module: "M
 
 /// Another field name in the file, and the previous one.
 @attached(peer)
-public macro Field(_ name: String, renamedFrom previousName: String) = #externalMacro(module: "MappedRecordMacros", type: "FieldMacro")
+public macro Field(_ name: String, renamedFrom previousName: String) =
+    #externalMacro(module: "MappedRecordMacros", type: "FieldMacro")
 
 /// A stored property that holds no field: bytes the file leaves unused (`mrec schema --swift`
 /// declares gaps this way). Writes store zeros there.
@@ -63,12 +64,14 @@ extension RecordSchema {
         } catch {
             fatalError("RecordSchema for \(Record.self): \(error.description)")
         }
-        previousNames = Dictionary(declarations.compactMap { declaration in
-            declaration.previousName.map { (declaration.fields[0].name, $0) }
-        }, uniquingKeysWith: { first, _ in first })
+        previousNames = Dictionary(
+            declarations.compactMap { declaration in
+                declaration.previousName.map { (declaration.fields[0].name, $0) }
+            }, uniquingKeysWith: { first, _ in first })
         let missing = Self.undeclaredProperties(of: Record.self, declared: declarations.map(\.declaredBytes))
         if !missing.isEmpty {
-            fatalError("""
+            fatalError(
+                """
                 RecordSchema for \(Record.self): the stored propert\(missing.count == 1 ? "y" : "ies") \
                 \(missing.joined(separator: ", ")) \(missing.count == 1 ? "is" : "are") not in the schema, so \
                 \(missing.count == 1 ? "its" : "their") bytes would be written but never read back. Add a .field for \
@@ -79,7 +82,9 @@ extension RecordSchema {
 
     /// Stored properties of `type` (recursively, for partly declared structs) whose bytes no
     /// declaration covers, as "'name' (Type, N bytes at offset O)".
-    static func undeclaredProperties(of type: Any.Type, declared: [Range<Int>], base: Int = 0, prefix: String = "") -> [String] {
+    static func undeclaredProperties(
+        of type: Any.Type, declared: [Range<Int>], base: Int = 0, prefix: String = ""
+    ) -> [String] {
         func isCovered(_ range: Range<Int>) -> Bool {
             range.allSatisfy { byte in declared.contains { $0.contains(byte) } }
         }
@@ -90,8 +95,12 @@ extension RecordSchema {
             let range = base + offset..<base + offset + size
             guard size > 0, !isCovered(range) else { return true }
             let partly = range.contains { byte in declared.contains { $0.contains(byte) } }
-            let inner = partly ? undeclaredProperties(of: fieldType, declared: declared, base: range.lowerBound, prefix: fieldName + ".") : []
-            missing += inner.isEmpty ? ["'\(fieldName)' (\(fieldType), \(size) bytes at offset \(range.lowerBound))"] : inner
+            let inner =
+                partly
+                ? undeclaredProperties(
+                    of: fieldType, declared: declared, base: range.lowerBound, prefix: fieldName + ".") : []
+            missing +=
+                inner.isEmpty ? ["'\(fieldName)' (\(fieldType), \(size) bytes at offset \(range.lowerBound))"] : inner
             return true
         }
         return missing
@@ -116,8 +125,9 @@ public struct FieldDeclaration<Record>: Sendable {
         _ name: String, _ keyPath: KeyPath<Record, Value> & Sendable, renamedFrom previousName: String? = nil
     ) -> FieldDeclaration {
         let offset = storedOffset(of: keyPath, name)
-        precondition(MemoryLayout<Value>.size == Value.fieldType.size * Value.fieldCount,
-                     "RecordSchema: field '\(name)' of type \(Value.self) is not a packed array of \(Value.fieldType)")
+        precondition(
+            MemoryLayout<Value>.size == Value.fieldType.size * Value.fieldCount,
+            "RecordSchema: field '\(name)' of type \(Value.self) is not a packed array of \(Value.fieldType)")
         return FieldDeclaration(
             fields: [RecordField(name: name, type: Value.fieldType, offset: offset, count: Value.fieldCount)],
             declaredBytes: offset..<offset + MemoryLayout<Value>.size, previousName: previousName)
@@ -129,16 +139,20 @@ public struct FieldDeclaration<Record>: Sendable {
     ) -> FieldDeclaration {
         let offset = storedOffset(of: keyPath, name)
         let fields = Value.schema.fields.map { inner in
-            RecordField(name: name + "." + inner.name, type: inner.type, offset: offset + inner.offset, count: inner.count)
+            RecordField(
+                name: name + "." + inner.name, type: inner.type, offset: offset + inner.offset, count: inner.count)
         }
-        return FieldDeclaration(fields: fields, declaredBytes: offset..<offset + MemoryLayout<Value>.size, previousName: previousName)
+        return FieldDeclaration(
+            fields: fields, declaredBytes: offset..<offset + MemoryLayout<Value>.size, previousName: previousName)
     }
 
     /// A stored property that holds no field: bytes the file leaves unused. Typed writes store
     /// zeros there, as in every other byte no field covers.
-    public static func padding<Value: BitwiseCopyable>(_ keyPath: KeyPath<Record, Value> & Sendable) -> FieldDeclaration {
+    public static func padding<Value: BitwiseCopyable>(_ keyPath: KeyPath<Record, Value> & Sendable) -> FieldDeclaration
+    {
         let offset = storedOffset(of: keyPath, "padding")
-        return FieldDeclaration(fields: [], declaredBytes: offset..<offset + MemoryLayout<Value>.size, previousName: nil)
+        return FieldDeclaration(
+            fields: [], declaredBytes: offset..<offset + MemoryLayout<Value>.size, previousName: nil)
     }
 
     private static func storedOffset<Value>(of keyPath: KeyPath<Record, Value>, _ name: String) -> Int {
@@ -151,27 +165,45 @@ public struct FieldDeclaration<Record>: Sendable {
     // Types that cannot be fields, refused at compile time with a message that says why.
 
     /// Unavailable: text has no fixed size.
-    @available(*, unavailable, message: "String has no fixed size in a file; use MappedString<N> for UTF-8 text of up to N bytes")
-    public static func field(_ name: String, _ keyPath: KeyPath<Record, String> & Sendable, renamedFrom previousName: String? = nil) -> FieldDeclaration {
+    @available(
+        *, unavailable,
+        message: "String has no fixed size in a file; use MappedString<N> for UTF-8 text of up to N bytes"
+    )
+    public static func field(
+        _ name: String, _ keyPath: KeyPath<Record, String> & Sendable, renamedFrom previousName: String? = nil
+    ) -> FieldDeclaration {
         fatalError("unavailable")
     }
 
     /// Unavailable: an Array's elements live on the heap.
     @available(*, unavailable, message: "an Array stores its elements on the heap; use InlineArray<N, Element>")
-    public static func field<Element>(_ name: String, _ keyPath: KeyPath<Record, [Element]> & Sendable, renamedFrom previousName: String? = nil) -> FieldDeclaration {
+    public static func field<Element>(
+        _ name: String, _ keyPath: KeyPath<Record, [Element]> & Sendable, renamedFrom previousName: String? = nil
+    ) -> FieldDeclaration {
         fatalError("unavailable")
     }
 
     /// Unavailable: an Optional has no fixed layout.
-    @available(*, unavailable, message: "an Optional has no fixed layout in a file; store a sentinel value, or a Bool field beside the value")
-    public static func field<Wrapped>(_ name: String, _ keyPath: KeyPath<Record, Wrapped?> & Sendable, renamedFrom previousName: String? = nil) -> FieldDeclaration {
+    @available(
+        *, unavailable,
+        message: "an Optional has no fixed layout in a file; store a sentinel value, or a Bool field beside the value"
+    )
+    public static func field<Wrapped>(
+        _ name: String, _ keyPath: KeyPath<Record, Wrapped?> & Sendable, renamedFrom previousName: String? = nil
+    ) -> FieldDeclaration {
         fatalError("unavailable")
     }
 
     /// Unavailable: an enum loaded from file bytes may be no valid case. (A raw-value struct whose
     /// every bit pattern is valid, such as an `OptionSet`, conforms to ``RecordFieldValue`` instead.)
-    @available(*, unavailable, message: "an enum loaded from file bytes may hold no valid case, which is undefined behaviour; store its rawValue (such as UInt8) and convert. A struct whose every bit pattern is valid (an OptionSet) can conform to RecordFieldValue")
-    public static func field<Value: RawRepresentable>(_ name: String, _ keyPath: KeyPath<Record, Value> & Sendable, renamedFrom previousName: String? = nil) -> FieldDeclaration {
+    @available(
+        *, unavailable,
+        message:
+            "an enum loaded from file bytes may hold no valid case, which is undefined behaviour; store its rawValue (such as UInt8) and convert. A struct whose every bit pattern is valid (an OptionSet) can conform to RecordFieldValue"
+    )
+    public static func field<Value: RawRepresentable>(
+        _ name: String, _ keyPath: KeyPath<Record, Value> & Sendable, renamedFrom previousName: String? = nil
+    ) -> FieldDeclaration {
         fatalError("unavailable")
     }
 }

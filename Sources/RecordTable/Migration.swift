@@ -61,7 +61,8 @@ public struct MigrationStep: Sendable, Hashable, CustomStringConvertible {
         case .added: return word + "\(target!)" + " = " + (defaultValue?.description ?? "0")
         case .dropped: return word + "\(source!)"
         case .narrowed:
-            return word + "\(source!) -> \(target!)" + (isRenamed ? " (renamed)" : "") + " (checked: every stored value must fit)"
+            return word + "\(source!) -> \(target!)" + (isRenamed ? " (renamed)" : "")
+                + " (checked: every stored value must fit)"
         default: return word + "\(source!) -> \(target!)" + (isRenamed ? " (renamed)" : "")
         }
     }
@@ -83,7 +84,9 @@ public struct MigrationPlan: Sendable {
     /// - Throws: `schemaMismatch` for a field whose type cannot become the new one (say what a
     ///   custom stage should do), or an old field that would be dropped without being named in
     ///   `options.drops`; `invalidArgument` for a default that does not fit its field.
-    public init(from source: RecordSchema, to target: RecordSchema, options: MigrationOptions = .init()) throws(RecordTableError) {
+    public init(
+        from source: RecordSchema, to target: RecordSchema, options: MigrationOptions = .init()
+    ) throws(RecordTableError) {
         func refuse(_ message: String, code: RecordTableError.Code = .schemaMismatch) -> RecordTableError {
             RecordTableError(code, operation: "migrate", path: "", message: message)
         }
@@ -91,8 +94,12 @@ public struct MigrationPlan: Sendable {
         for (new, old) in target.previousNames where renames[old] == nil { renames[old] = new }
         let newToOld = Dictionary(renames.map { ($0.value, $0.key) }, uniquingKeysWith: { first, _ in first })
         for (old, new) in options.renames {
-            guard source.field(named: old) != nil else { throw refuse("--rename \(old)=\(new): the old schema has no field '\(old)'", code: .invalidArgument) }
-            guard target.field(named: new) != nil else { throw refuse("--rename \(old)=\(new): the new schema has no field '\(new)'", code: .invalidArgument) }
+            guard source.field(named: old) != nil else {
+                throw refuse("--rename \(old)=\(new): the old schema has no field '\(old)'", code: .invalidArgument)
+            }
+            guard target.field(named: new) != nil else {
+                throw refuse("--rename \(old)=\(new): the new schema has no field '\(new)'", code: .invalidArgument)
+            }
         }
         for name in options.defaults.keys where target.field(named: name) == nil {
             throw refuse("a default for '\(name)': the new schema has no such field", code: .invalidArgument)
@@ -103,7 +110,8 @@ public struct MigrationPlan: Sendable {
         var steps: [MigrationStep] = []
         var used = Set<String>()
         for field in target.fields {
-            let old = newToOld[field.name].flatMap { source.field(named: $0) }
+            let old =
+                newToOld[field.name].flatMap { source.field(named: $0) }
                 ?? (renames[field.name] == nil ? source.field(named: field.name) : nil)
             guard let old, !options.drops.contains(old.name) else {
                 let value = options.defaults[field.name]
@@ -115,18 +123,23 @@ public struct MigrationPlan: Sendable {
             }
             used.insert(old.name)
             guard let change = FieldCodec.change(from: old, to: field) else {
-                throw refuse("field '\(field.name)': \(old.type.name)\(old.count == 1 ? "" : "[\(old.count)]") cannot become "
-                    + "\(field.type.name)\(field.count == 1 ? "" : "[\(field.count)]") by itself; give the migration a custom stage")
+                throw refuse(
+                    "field '\(field.name)': \(old.type.name)\(old.count == 1 ? "" : "[\(old.count)]") cannot become "
+                        + "\(field.type.name)\(field.count == 1 ? "" : "[\(field.count)]") by itself; give the migration a custom stage"
+                )
             }
-            let kind: MigrationStep.Kind = change == .same ? (old.offset == field.offset ? .kept : .moved)
+            let kind: MigrationStep.Kind =
+                change == .same
+                ? (old.offset == field.offset ? .kept : .moved)
                 : change == .widen ? .widened : .narrowed
             steps.append(MigrationStep(kind: kind, target: field, source: old, defaultValue: nil))
         }
         let lost = source.fields.filter { !used.contains($0.name) }
         let unasked = lost.filter { !options.drops.contains($0.name) }
         guard unasked.isEmpty else {
-            throw refuse("the new schema has no field for \(unasked.map { "'\($0.name)'" }.joined(separator: ", ")); "
-                + "dropping loses data, so ask for it (MigrationOptions.drops, mrec migrate --drop), or rename it")
+            throw refuse(
+                "the new schema has no field for \(unasked.map { "'\($0.name)'" }.joined(separator: ", ")); "
+                    + "dropping loses data, so ask for it (MigrationOptions.drops, mrec migrate --drop), or rename it")
         }
         steps += lost.map { MigrationStep(kind: .dropped, target: nil, source: $0, defaultValue: nil) }
         self.source = source
@@ -155,12 +168,14 @@ public struct MigrationPlan: Sendable {
         let sourceStride = source.stride, targetStride = target.stride
         return RecordTransform(
             sourceStride: sourceStride, targetStride: targetStride,
-            check: checked.isEmpty ? nil : { record in
-                for index in checked.indices {
-                    if let problem = checked[index].problem(in: record) { return problem }
-                }
-                return nil
-            },
+            check: checked.isEmpty
+                ? nil
+                : { record in
+                    for index in checked.indices {
+                        if let problem = checked[index].problem(in: record) { return problem }
+                    }
+                    return nil
+                },
             applyRecords: { source, target, count in
                 compiled.withUnsafeBufferPointer { operations in
                     template.withUnsafeBytes { template in
@@ -196,16 +211,21 @@ struct CompiledOperation {
             case .copy:
                 let length = min(source.size, target.size)
                 if let last = operations.last, last.kind == .copy, last.sourceOffset + last.length == source.offset,
-                   last.targetOffset + last.length == target.offset {
+                    last.targetOffset + last.length == target.offset
+                {
                     operations[operations.count - 1].length += length
                 } else {
-                    operations.append(CompiledOperation(kind: .copy, sourceOffset: source.offset, targetOffset: target.offset,
-                                                        length: length, sourceType: source.type, targetType: target.type))
+                    operations.append(
+                        CompiledOperation(
+                            kind: .copy, sourceOffset: source.offset, targetOffset: target.offset,
+                            length: length, sourceType: source.type, targetType: target.type))
                 }
             case .integer, .float:
-                operations.append(CompiledOperation(kind: field.kind == .integer ? .integer : .float, sourceOffset: source.offset,
-                                                    targetOffset: target.offset, length: target.count,
-                                                    sourceType: source.type, targetType: target.type))
+                operations.append(
+                    CompiledOperation(
+                        kind: field.kind == .integer ? .integer : .float, sourceOffset: source.offset,
+                        targetOffset: target.offset, length: target.count,
+                        sourceType: source.type, targetType: target.type))
             }
         }
         return operations
@@ -225,7 +245,9 @@ struct CompiledOperation {
             for element in 0..<length {
                 let value = FieldCodec.loadDouble(record + sourceOffset + element * sourceType.size, sourceType)
                 let address = output + targetOffset + element * targetType.size
-                if targetType == .float64 { address.storeBytes(of: value.bitPattern.littleEndian, as: UInt64.self) } else {
+                if targetType == .float64 {
+                    address.storeBytes(of: value.bitPattern.littleEndian, as: UInt64.self)
+                } else {
                     address.storeBytes(of: Float(value).bitPattern.littleEndian, as: UInt32.self)
                 }
             }
@@ -291,7 +313,8 @@ struct FieldOperation: Sendable {
         self.target = target
         let change = FieldCodec.change(from: source, to: target)!
         needsCheck = change == .narrow
-        if source.type == target.type && (source.type == .char || source.type == .bytes || source.count == target.count) {
+        if source.type == target.type && (source.type == .char || source.type == .bytes || source.count == target.count)
+        {
             kind = .copy
         } else if target.type.isFloat {
             kind = .float
@@ -308,10 +331,12 @@ struct FieldOperation: Sendable {
         case .char:
             let bytes = UnsafeRawBufferPointer(start: record + source.offset, count: source.count)
             let length = bytes.firstIndex(of: 0) ?? bytes.count
-            return length <= target.count ? nil : "field '\(name)': its text has \(length) bytes, more than char[\(target.count)] holds"
+            return length <= target.count
+                ? nil : "field '\(name)': its text has \(length) bytes, more than char[\(target.count)] holds"
         case .bytes:
             let bytes = UnsafeRawBufferPointer(start: record + source.offset, count: source.count)
-            return bytes[target.count...].allSatisfy({ $0 == 0 }) ? nil
+            return bytes[target.count...].allSatisfy({ $0 == 0 })
+                ? nil
                 : "field '\(name)': bytes past the first \(target.count) are not zero"
         default:
             for element in 0..<target.count {
@@ -319,10 +344,12 @@ struct FieldOperation: Sendable {
                 if target.type.isFloat {
                     let value = FieldCodec.loadDouble(address, source.type)
                     if !FieldCodec.fitsExactly(value, address, source.type, in: target.type) {
-                        return "field '\(name)': \(FieldCodec.describe(address, source.type)) is not exactly representable as \(target.type.name)"
+                        return
+                            "field '\(name)': \(FieldCodec.describe(address, source.type)) is not exactly representable as \(target.type.name)"
                     }
                 } else if !FieldCodec.fits(FieldCodec.loadInteger(address, source.type), in: target.type) {
-                    return "field '\(name)': \(FieldCodec.describe(address, source.type)) does not fit in \(target.type.name)"
+                    return
+                        "field '\(name)': \(FieldCodec.describe(address, source.type)) does not fit in \(target.type.name)"
                 }
             }
             return nil
@@ -375,9 +402,14 @@ enum FieldCodec {
         case .int32: return signed(Int64(Int32(littleEndian: address.loadUnaligned(as: Int32.self))))
         case .int64: return signed(Int64(littleEndian: address.loadUnaligned(as: Int64.self)))
         case .uint8: return Integer(magnitude: UInt64(address.loadUnaligned(as: UInt8.self)), negative: false)
-        case .uint16: return Integer(magnitude: UInt64(UInt16(littleEndian: address.loadUnaligned(as: UInt16.self))), negative: false)
-        case .uint32: return Integer(magnitude: UInt64(UInt32(littleEndian: address.loadUnaligned(as: UInt32.self))), negative: false)
-        default: return Integer(magnitude: UInt64(littleEndian: address.loadUnaligned(as: UInt64.self)), negative: false)
+        case .uint16:
+            return Integer(
+                magnitude: UInt64(UInt16(littleEndian: address.loadUnaligned(as: UInt16.self))), negative: false)
+        case .uint32:
+            return Integer(
+                magnitude: UInt64(UInt32(littleEndian: address.loadUnaligned(as: UInt32.self))), negative: false)
+        default:
+            return Integer(magnitude: UInt64(littleEndian: address.loadUnaligned(as: UInt64.self)), negative: false)
         }
     }
 
@@ -414,7 +446,9 @@ enum FieldCodec {
     }
 
     /// Whether the number at `address` survives the conversion to `type` exactly (NaN counts).
-    static func fitsExactly(_ value: Double, _ address: UnsafeRawPointer, _ sourceType: FieldType, in type: FieldType) -> Bool {
+    static func fitsExactly(
+        _ value: Double, _ address: UnsafeRawPointer, _ sourceType: FieldType, in type: FieldType
+    ) -> Bool {
         if value.isNaN { return true }
         if isInteger(sourceType) {
             let integer = loadInteger(address, sourceType)
@@ -434,15 +468,20 @@ enum FieldCodec {
     /// Why `value` cannot be stored in `field`, or nil.
     static func encodingProblem(_ value: FieldValue, for field: RecordField) -> String? {
         switch (value, field.type) {
-        case (.string(let text), .char): return text.utf8.count <= field.count ? nil : "'\(text)' is longer than char[\(field.count)]"
-        case (.bytes(let bytes), .bytes): return bytes.count <= field.count ? nil : "\(bytes.count) bytes do not fit bytes[\(field.count)]"
+        case (.string(let text), .char):
+            return text.utf8.count <= field.count ? nil : "'\(text)' is longer than char[\(field.count)]"
+        case (.bytes(let bytes), .bytes):
+            return bytes.count <= field.count ? nil : "\(bytes.count) bytes do not fit bytes[\(field.count)]"
         case (.bool, .bool): return nil
         case (.float(let number), let type) where type.isFloat:
-            return type == .float32 && !number.isNaN && Double(Float(number)) != number ? "\(number) is not exactly an f32" : nil
+            return type == .float32 && !number.isNaN && Double(Float(number)) != number
+                ? "\(number) is not exactly an f32" : nil
         case (.int(let number), let type) where isInteger(type):
-            return fits(Integer(magnitude: number.magnitude, negative: number < 0), in: type) ? nil : "\(number) does not fit \(type.name)"
+            return fits(Integer(magnitude: number.magnitude, negative: number < 0), in: type)
+                ? nil : "\(number) does not fit \(type.name)"
         case (.uint(let number), let type) where isInteger(type):
-            return fits(Integer(magnitude: number, negative: false), in: type) ? nil : "\(number) does not fit \(type.name)"
+            return fits(Integer(magnitude: number, negative: false), in: type)
+                ? nil : "\(number) does not fit \(type.name)"
         case (.array, _): return "arrays take no default; they start as zeros"
         default: return "\(value) is not a value of type \(field.type.name)"
         }
@@ -456,12 +495,18 @@ enum FieldCodec {
         case .bytes(let raw): bytes = raw + [UInt8](repeating: 0, count: field.count - raw.count)
         case .bool(let flag): bytes = [flag ? 1 : 0]
         case .float(let number):
-            bytes = field.type == .float64 ? withUnsafeBytes(of: number.bitPattern.littleEndian, Array.init)
+            bytes =
+                field.type == .float64
+                ? withUnsafeBytes(of: number.bitPattern.littleEndian, Array.init)
                 : withUnsafeBytes(of: Float(number).bitPattern.littleEndian, Array.init)
         case .int(let number):
-            bytes.withUnsafeMutableBytes { storeInteger(Integer(magnitude: number.magnitude, negative: number < 0), $0.baseAddress!, field.type) }
+            bytes.withUnsafeMutableBytes {
+                storeInteger(Integer(magnitude: number.magnitude, negative: number < 0), $0.baseAddress!, field.type)
+            }
         case .uint(let number):
-            bytes.withUnsafeMutableBytes { storeInteger(Integer(magnitude: number, negative: false), $0.baseAddress!, field.type) }
+            bytes.withUnsafeMutableBytes {
+                storeInteger(Integer(magnitude: number, negative: false), $0.baseAddress!, field.type)
+            }
         default: break
         }
         return bytes
@@ -470,5 +515,7 @@ enum FieldCodec {
 
 extension String {
     /// Left-aligned in `width` characters.
-    func padding(_ width: Int) -> String { count >= width ? self + " " : self + String(repeating: " ", count: width - count) }
+    func padding(_ width: Int) -> String {
+        count >= width ? self + " " : self + String(repeating: " ", count: width - count)
+    }
 }

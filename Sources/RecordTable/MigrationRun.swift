@@ -48,7 +48,9 @@ public struct MigrationStage: Sendable {
         from old: Old.Type, to new: New.Type, options: MigrationOptions = .init()
     ) -> MigrationStage {
         let from = Old.schema, to = New.schema, options = options.withDefaults(of: New.self)
-        return MigrationStage(fromVersion: Old.schemaVersion, toVersion: New.schemaVersion, fromSchema: from, toSchema: to) {
+        return MigrationStage(
+            fromVersion: Old.schemaVersion, toVersion: New.schemaVersion, fromSchema: from, toSchema: to
+        ) {
             () throws(RecordTableError) in
             try MigrationPlan(from: from, to: to, options: options).transform()
         }
@@ -59,7 +61,9 @@ public struct MigrationStage: Sendable {
         from old: Old.Type, to new: New.Type, _ transform: @escaping @Sendable (Old) -> New
     ) -> MigrationStage {
         let compiled = customTransform(from: Old.self, to: New.self, transform)
-        return MigrationStage(fromVersion: Old.schemaVersion, toVersion: New.schemaVersion, fromSchema: Old.schema, toSchema: New.schema) {
+        return MigrationStage(
+            fromVersion: Old.schemaVersion, toVersion: New.schemaVersion, fromSchema: Old.schema, toSchema: New.schema
+        ) {
             compiled
         }
     }
@@ -96,51 +100,64 @@ public enum TableMigration {
     /// leaves the whole old table or the whole new one at the path.
     static func rewrite(
         path: String, waitForWriter: Duration = TableMigration.defaultWriterWait,
-        build: (_ schema: RecordSchema, _ metadata: [(key: String, value: String)]) throws(RecordTableError) -> (RecordTransform, [(key: String, value: String)])?
+        build: (_ schema: RecordSchema, _ metadata: [(key: String, value: String)]) throws(RecordTableError) -> (
+            RecordTransform, [(key: String, value: String)]
+        )?
     ) throws(RecordTableError) -> MigrationReport {
-        let old = try TableStorage.open(path: path, writable: true, durability: .batch, waitForWriter: waitForWriter, ringsReaders: false)
+        let old = try TableStorage.open(
+            path: path, writable: true, durability: .batch, waitForWriter: waitForWriter, ringsReaders: false)
         defer { try? old.close(committing: false) }
         let leftovers = MemoryMappedFile.removeLeftoverReplacements(for: path)
         guard let (transform, metadata) = try build(old.header.schema, old.header.metadata) else {
-            return MigrationReport(migrated: false, records: old.count, from: old.header.schema, to: old.header.schema, removedLeftovers: leftovers)
+            return MigrationReport(
+                migrated: false, records: old.count, from: old.header.schema, to: old.header.schema,
+                removedLeftovers: leftovers)
         }
         let count = old.count, chunk = 1 << 16
         if let check = transform.check {
             for start in stride(from: 0, to: count, by: chunk) {
                 for index in start..<min(count, start + chunk) {
                     if let problem = check(UnsafeRawPointer(old.records + index * transform.sourceStride)) {
-                        throw RecordTableError(.valueDoesNotFit, operation: "migrate", path: path,
-                                               message: "record \(index), \(problem); nothing was changed")
+                        throw RecordTableError(
+                            .valueDoesNotFit, operation: "migrate", path: path,
+                            message: "record \(index), \(problem); nothing was changed")
                     }
                 }
                 old.advise(.doneWith, records: start..<min(count, start + chunk))
             }
         }
         let durability = Durability(rawValue: old.header.flags & 3) ?? .batch
-        let new = try TableStorage.create(path: path, schema: transform.targetSchema, metadata: metadata, capacity: count,
-                                          durability: durability, replacing: true)
+        let new = try TableStorage.create(
+            path: path, schema: transform.targetSchema, metadata: metadata, capacity: count,
+            durability: durability, replacing: true)
         defer { try? new.close() }
         // Records are built in a small buffer and written with pwrite: the new file's pages are
         // never faulted in through the mapping (which zero-fills each one first), and the old
         // mapping lets go of what it has read, so memory stays flat (it streams).
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, chunk * transform.targetStride), alignment: 64)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(
+            byteCount: max(1, chunk * transform.targetStride), alignment: 64)
         defer { buffer.deallocate() }
         for start in stride(from: 0, to: count, by: chunk) {
             let end = min(count, start + chunk)
             let bytes = (end - start) * transform.targetStride
             buffer.baseAddress!.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
-            transform.applyRecords(UnsafeRawPointer(old.records + start * transform.sourceStride), buffer.baseAddress!, end - start)
+            transform.applyRecords(
+                UnsafeRawPointer(old.records + start * transform.sourceStride), buffer.baseAddress!, end - start)
             try new.writeRecords(UnsafeRawBufferPointer(rebasing: buffer[0..<bytes]), at: start)
             try new.publish(count: end)
             old.advise(.doneWith, records: start..<end)
         }
         try new.commit()
         try new.replaceFile()
-        return MigrationReport(migrated: true, records: count, from: old.header.schema, to: transform.targetSchema, removedLeftovers: leftovers)
+        return MigrationReport(
+            migrated: true, records: count, from: old.header.schema, to: transform.targetSchema,
+            removedLeftovers: leftovers)
     }
 
     /// Plans the migration of the table at `path` to `target`, without changing anything.
-    public static func plan(path: String, to target: RecordSchema, options: MigrationOptions = .init()) throws(RecordTableError) -> MigrationPlan {
+    public static func plan(
+        path: String, to target: RecordSchema, options: MigrationOptions = .init()
+    ) throws(RecordTableError) -> MigrationPlan {
         let table = try DynamicRecordTable.open(path: path)
         defer { try? table.close() }
         do {
@@ -153,7 +170,8 @@ public enum TableMigration {
     /// Migrates the table at `path` to `target` by field names (see ``MigrationPlan``).
     @discardableResult
     public static func migrate(
-        path: String, to target: RecordSchema, options: MigrationOptions = .init(), waitForWriter: Duration = defaultWriterWait
+        path: String, to target: RecordSchema, options: MigrationOptions = .init(),
+        waitForWriter: Duration = defaultWriterWait
     ) throws(RecordTableError) -> MigrationReport {
         try migrate(path: path, to: target, options: options, version: nil, waitForWriter: waitForWriter)
     }
@@ -165,7 +183,10 @@ public enum TableMigration {
         try rewrite(path: path, waitForWriter: waitForWriter) { (schema, metadata) throws(RecordTableError) in
             guard schema != target else { return nil }
             do throws(RecordTableError) {
-                return (try MigrationPlan(from: schema, to: target, options: options).transform(), metadata.settingVersion(version))
+                return (
+                    try MigrationPlan(from: schema, to: target, options: options).transform(),
+                    metadata.settingVersion(version)
+                )
             } catch {
                 throw RecordTableError(error.code, operation: "migrate", path: path, message: error.message)
             }
@@ -199,17 +220,26 @@ extension RecordTable where Record: VersionedRecord {
     public static func migrate<Plan: RecordMigrationPlan>(
         path: String, plan: Plan.Type, waitForWriter: Duration = TableMigration.defaultWriterWait
     ) throws(RecordTableError) -> MigrationReport where Plan.Current == Record {
-        try TableMigration.rewrite(path: path, waitForWriter: waitForWriter) { (schema, metadata) throws(RecordTableError) in
+        try TableMigration.rewrite(path: path, waitForWriter: waitForWriter) {
+            (schema, metadata) throws(RecordTableError) in
             func refuse(_ message: String) -> RecordTableError {
                 RecordTableError(.schemaMismatch, operation: "migrate", path: path, message: message)
             }
             let recorded = metadata.first { $0.key == TableMigration.versionKey }.flatMap { Int($0.value) }
             let stages = Plan.stages
-            guard var version = recorded ?? (schema == Record.schema ? Record.schemaVersion : stages.first { $0.fromSchema == schema }?.fromVersion) else {
-                throw refuse("the file's schema is none of the plan's versions: " + schema.differences(from: Record.schema, otherName: "\(Record.self)").joined(separator: "; "))
+            guard
+                var version = recorded
+                    ?? (schema == Record.schema
+                        ? Record.schemaVersion : stages.first { $0.fromSchema == schema }?.fromVersion)
+            else {
+                throw refuse(
+                    "the file's schema is none of the plan's versions: "
+                        + schema.differences(from: Record.schema, otherName: "\(Record.self)").joined(separator: "; "))
             }
             if version == Record.schemaVersion {
-                guard schema == Record.schema else { throw refuse("the file says version \(version), but its schema differs from \(Record.self)") }
+                guard schema == Record.schema else {
+                    throw refuse("the file says version \(version), but its schema differs from \(Record.self)")
+                }
                 return nil
             }
             var transform: RecordTransform?
@@ -219,7 +249,10 @@ extension RecordTable where Record: VersionedRecord {
                     throw refuse("the plan has no stage from version \(version)")
                 }
                 guard stage.fromSchema == current else {
-                    throw refuse("the file's schema is not the one of version \(version): " + current.differences(from: stage.fromSchema, otherName: "version \(version)").joined(separator: "; "))
+                    throw refuse(
+                        "the file's schema is not the one of version \(version): "
+                            + current.differences(from: stage.fromSchema, otherName: "version \(version)").joined(
+                                separator: "; "))
                 }
                 let next = try stage.makeTransform()
                 transform = transform.map { $0.then(next) } ?? next
@@ -268,19 +301,24 @@ private func customTransform<Old: MappedRecord, New: MappedRecord>(
 ) -> RecordTransform {
     let boolOffsets = Old.schema.boolOffsets
     let paddingRuns = New.schema.paddingRuns
-    let scratch = ScratchBox(UnsafeMutableRawPointer.allocate(byteCount: MemoryLayout<Old>.stride, alignment: max(16, MemoryLayout<Old>.alignment)))
+    let scratch = ScratchBox(
+        UnsafeMutableRawPointer.allocate(
+            byteCount: MemoryLayout<Old>.stride, alignment: max(16, MemoryLayout<Old>.alignment)))
     return RecordTransform(
         sourceStride: MemoryLayout<Old>.stride, targetStride: MemoryLayout<New>.stride, check: nil,
         applyRecords: { source, target, count in
             for record in 0..<count {
-                scratch.pointer.copyMemory(from: source + record * MemoryLayout<Old>.stride, byteCount: MemoryLayout<Old>.stride)
+                scratch.pointer.copyMemory(
+                    from: source + record * MemoryLayout<Old>.stride, byteCount: MemoryLayout<Old>.stride)
                 for offset in boolOffsets where scratch.pointer.load(fromByteOffset: offset, as: UInt8.self) > 1 {
                     scratch.pointer.storeBytes(of: 1, toByteOffset: offset, as: UInt8.self)
                 }
                 let new = body(scratch.pointer.load(as: Old.self))
                 let output = target + record * MemoryLayout<New>.stride
                 output.storeBytes(of: new, as: New.self)
-                for run in paddingRuns { (output + run.offset).initializeMemory(as: UInt8.self, repeating: 0, count: run.length) }
+                for run in paddingRuns {
+                    (output + run.offset).initializeMemory(as: UInt8.self, repeating: 0, count: run.length)
+                }
             }
         },
         targetSchema: New.schema)

@@ -83,26 +83,34 @@ public struct RecordSchema: Sendable, Hashable, CustomStringConvertible {
     ///   (a file, a command line).
     public init(fields: [RecordField], stride: Int, alignment: Int) throws(SchemaProblem) {
         guard !fields.isEmpty else { throw SchemaProblem("a schema needs at least one field") }
-        guard fields.count <= Self.maximumFieldCount else { throw SchemaProblem("more than \(Self.maximumFieldCount) fields") }
+        guard fields.count <= Self.maximumFieldCount else {
+            throw SchemaProblem("more than \(Self.maximumFieldCount) fields")
+        }
         guard alignment > 0, alignment & (alignment - 1) == 0, alignment <= 4096 else {
             throw SchemaProblem("the alignment \(alignment) is not a power of two up to 4096")
         }
         guard stride > 0, stride <= 1 << 24, stride % alignment == 0 else {
-            throw SchemaProblem("the stride \(stride) is not a positive multiple of the alignment \(alignment), up to 16 MiB")
+            throw SchemaProblem(
+                "the stride \(stride) is not a positive multiple of the alignment \(alignment), up to 16 MiB")
         }
         var names = Set<String>()
         var covered = [(Int, Int, String)]()
         for field in fields {
             let nameLength = field.name.utf8.count
             guard nameLength >= 1, nameLength <= Self.maximumNameLength, !field.name.utf8.contains(0) else {
-                throw SchemaProblem("the field name '\(field.name)' is not 1 to \(Self.maximumNameLength) bytes without NUL")
+                throw SchemaProblem(
+                    "the field name '\(field.name)' is not 1 to \(Self.maximumNameLength) bytes without NUL")
             }
-            guard names.insert(field.name).inserted else { throw SchemaProblem("the field name '\(field.name)' appears twice") }
+            guard names.insert(field.name).inserted else {
+                throw SchemaProblem("the field name '\(field.name)' appears twice")
+            }
             guard field.count >= 1, field.count <= 1 << 24 else {
                 throw SchemaProblem("field '\(field.name)' has the count \(field.count)")
             }
             guard field.offset >= 0, field.offset <= stride, field.size <= stride - field.offset else {
-                throw SchemaProblem("field '\(field.name)' (\(field.size) bytes at offset \(field.offset)) overflows the stride \(stride)")
+                throw SchemaProblem(
+                    "field '\(field.name)' (\(field.size) bytes at offset \(field.offset)) overflows the stride \(stride)"
+                )
             }
             for (start, end, other) in covered where field.offset < end && start < field.offset + field.size {
                 throw SchemaProblem("fields '\(other)' and '\(field.name)' overlap")
@@ -165,13 +173,17 @@ public struct RecordSchema: Sendable, Hashable, CustomStringConvertible {
     /// per field; empty when they match.
     public func differences(from other: RecordSchema, otherName: String) -> [String] {
         var lines: [String] = []
-        if stride != other.stride { lines.append("stride: the file has \(stride) bytes, \(otherName) has \(other.stride)") }
+        if stride != other.stride {
+            lines.append("stride: the file has \(stride) bytes, \(otherName) has \(other.stride)")
+        }
         for field in fields {
             guard let theirs = other.field(named: field.name) else {
                 lines.append("field '\(field.name)': in the file (\(field)), not in \(otherName)")
                 continue
             }
-            if theirs != field { lines.append("field '\(field.name)': the file has \(field), \(otherName) has \(theirs)") }
+            if theirs != field {
+                lines.append("field '\(field.name)': the file has \(field), \(otherName) has \(theirs)")
+            }
         }
         for field in other.fields where self.field(named: field.name) == nil {
             lines.append("field '\(field.name)': in \(otherName) (\(field)), not in the file")

@@ -62,8 +62,9 @@ public final class RecordTable<Record: MappedRecord>: RandomAccessCollection, Mu
         if let versioned = Record.self as? any VersionedRecord.Type {
             pairs.append((TableMigration.versionKey, String(versioned.schemaVersion)))
         }
-        return RecordTable(storage: try TableStorage.create(
-            path: path, schema: Record.schema, metadata: pairs, capacity: capacity, durability: durability))
+        return RecordTable(
+            storage: try TableStorage.create(
+                path: path, schema: Record.schema, metadata: pairs, capacity: capacity, durability: durability))
     }
 
     /// Opens a table file whose schema must match `Record`'s.
@@ -93,9 +94,10 @@ public final class RecordTable<Record: MappedRecord>: RandomAccessCollection, Mu
         let readable = access == .readOnly && storage.header.schema.contains(Record.schema)
         guard differences.isEmpty || readable else {
             try? storage.close()
-            throw RecordTableError(.schemaMismatch, operation: "open", path: path,
-                                   message: "the file's schema differs from \(Record.self): " + differences.joined(separator: "; ")
-                                       + " (RecordTable.migrate(path:) rewrites it to the new schema)")
+            throw RecordTableError(
+                .schemaMismatch, operation: "open", path: path,
+                message: "the file's schema differs from \(Record.self): " + differences.joined(separator: "; ")
+                    + " (RecordTable.migrate(path:) rewrites it to the new schema)")
         }
         return RecordTable(storage: storage)
     }
@@ -151,7 +153,9 @@ public final class RecordTable<Record: MappedRecord>: RandomAccessCollection, Mu
     func load(_ index: Int) -> Record {
         // SAFETY: below plainLoadLimit, index < count <= capacity, so the record lies inside the mapping.
         let address = storage.records + index &* MemoryLayout<Record>.stride
-        if _fastPath(UInt(bitPattern: index) < UInt(bitPattern: storage.plainLoadLimit)) { return address.load(as: Record.self) }
+        if _fastPath(UInt(bitPattern: index) < UInt(bitPattern: storage.plainLoadLimit)) {
+            return address.load(as: Record.self)
+        }
         return loadSlowly(index)
     }
 
@@ -160,8 +164,11 @@ public final class RecordTable<Record: MappedRecord>: RandomAccessCollection, Mu
     func loadSlowly(_ index: Int) -> Record {
         checkIndex(index)
         // SAFETY: index < count <= capacity; the copy has the record's size.
-        return withUnsafeTemporaryAllocation(byteCount: MemoryLayout<Record>.stride, alignment: MemoryLayout<Record>.alignment) { copy in
-            copy.baseAddress!.copyMemory(from: storage.records + index * MemoryLayout<Record>.stride, byteCount: MemoryLayout<Record>.stride)
+        return withUnsafeTemporaryAllocation(
+            byteCount: MemoryLayout<Record>.stride, alignment: MemoryLayout<Record>.alignment
+        ) { copy in
+            copy.baseAddress!.copyMemory(
+                from: storage.records + index * MemoryLayout<Record>.stride, byteCount: MemoryLayout<Record>.stride)
             for offset in boolOffsets where copy[offset] > 1 { copy[offset] = 1 }
             return copy.load(as: Record.self)
         }
@@ -293,7 +300,9 @@ public final class RecordTable<Record: MappedRecord>: RandomAccessCollection, Mu
     /// `.spinThenBlock` trade a busy core for sub-microsecond notice. A table that no writer
     /// holds, or one whose writer predates the doorbell, is checked in growing intervals of at
     /// most 100 ms; a writer that opens it wakes every sleeper at once.
-    public func waitForRecords(beyond known: Int, timeout: Duration, strategy: WaitStrategy = .block) throws(RecordTableError) -> Int {
+    public func waitForRecords(
+        beyond known: Int, timeout: Duration, strategy: WaitStrategy = .block
+    ) throws(RecordTableError) -> Int {
         try storage.waitForRecords(beyond: known, timeout: timeout, strategy: strategy)
     }
 
@@ -325,15 +334,17 @@ public final class RecordTable<Record: MappedRecord>: RandomAccessCollection, Mu
         in range: Range<Int>? = nil, _ body: (Span<Record>) -> Result
     ) throws(RecordTableError) -> Result {
         let range = range ?? 0..<storage.count
-        precondition(range.lowerBound >= 0 && range.upperBound <= storage.count,
-                     "RecordTable: range \(range) is out of range for a table of \(storage.count) records")
+        precondition(
+            range.lowerBound >= 0 && range.upperBound <= storage.count,
+            "RecordTable: range \(range) is out of range for a table of \(storage.count) records")
         let start = storage.records + range.lowerBound * MemoryLayout<Record>.stride
         if !boolOffsets.isEmpty {
             for index in range {
                 let record = start + (index - range.lowerBound) * MemoryLayout<Record>.stride
                 for offset in boolOffsets where record.load(fromByteOffset: offset, as: UInt8.self) > 1 {
-                    throw RecordTableError(.corrupt, operation: "withRecords", path: path,
-                                           message: "record \(index) has a Bool field holding a byte other than 0 or 1")
+                    throw RecordTableError(
+                        .corrupt, operation: "withRecords", path: path,
+                        message: "record \(index) has a Bool field holding a byte other than 0 or 1")
                 }
             }
         }

@@ -56,7 +56,9 @@ public struct RecordTableError: Error, Hashable, Sendable, CustomStringConvertib
     public var message: String
 
     /// Creates an error.
-    public init(_ code: Code, operation: String, path: String, systemCall: String? = nil, errno: Int32? = nil, message: String) {
+    public init(
+        _ code: Code, operation: String, path: String, systemCall: String? = nil, errno: Int32? = nil, message: String
+    ) {
         self.code = code
         self.operation = operation
         self.path = path
@@ -87,8 +89,9 @@ public struct RecordTableError: Error, Hashable, Sendable, CustomStringConvertib
         case .invalidCapacity: code = .notATable  // an empty file
         default: code = .ioError
         }
-        self.init(code, operation: operation, path: path, systemCall: error.systemCall, errno: error.errno,
-                  message: code == .notATable ? "the file is empty, not a record table" : error.message)
+        self.init(
+            code, operation: operation, path: path, systemCall: error.systemCall, errno: error.errno,
+            message: code == .notATable ? "the file is empty, not a record table" : error.message)
     }
 
     init(_ problem: FormatProblem, operation: String, path: String) {

@@ -15,14 +15,17 @@ extension RecordSchema {
         var alignment = 1
         for (position, part) in text.split(separator: ",", omittingEmptySubsequences: false).enumerated() {
             let item = part.trimmingSpaces
-            func problem(_ what: String) -> SchemaProblem { SchemaProblem("field \(position + 1) ('\(item)'): \(what)") }
+            func problem(_ what: String) -> SchemaProblem {
+                SchemaProblem("field \(position + 1) ('\(item)'): \(what)")
+            }
             guard let colon = item.firstIndex(of: ":") else { throw problem("not name:type") }
             let name = String(item[..<colon].trimmingSpaces)
             var rest = item[item.index(after: colon)...].trimmingSpaces
 
             var offset: Int?
             if let at = rest.firstIndex(of: "@") {
-                guard let value = Int(rest[rest.index(after: at)...].trimmingSpaces), value >= 0, value <= 1 << 24 else {
+                guard let value = Int(rest[rest.index(after: at)...].trimmingSpaces), value >= 0, value <= 1 << 24
+                else {
                     throw problem("the offset after @ is not a number from 0 to 16777216")
                 }
                 offset = value
@@ -30,15 +33,18 @@ extension RecordSchema {
             }
             var count = 1
             if let bracket = rest.firstIndex(of: "[") {
-                guard rest.last == "]", let value = Int(rest[rest.index(after: bracket)..<rest.index(before: rest.endIndex)]),
-                      value >= 1, value <= 1 << 24 else {
+                guard rest.last == "]",
+                    let value = Int(rest[rest.index(after: bracket)..<rest.index(before: rest.endIndex)]),
+                    value >= 1, value <= 1 << 24
+                else {
                     throw problem("the count in [ ] is not a number from 1 to 16777216")
                 }
                 count = value
                 rest = rest[..<bracket].trimmingSpaces
             }
             guard let type = FieldType(name: String(rest)) else {
-                throw problem("unknown type '\(rest)'; the types are \(FieldType.allCases.map(\.name).joined(separator: ", "))")
+                throw problem(
+                    "unknown type '\(rest)'; the types are \(FieldType.allCases.map(\.name).joined(separator: ", "))")
             }
             let start = offset ?? (end + type.size - 1) / type.size * type.size
             fields.append(RecordField(name: name, type: type, offset: start, count: count))
@@ -56,7 +62,8 @@ extension RecordSchema {
     /// The schema as text that ``init(parsing:stride:)`` reads back, every offset explicit:
     /// `id:i64@0,x:f64@8`.
     public var specification: String {
-        fields.map { "\($0.name):\($0.type.name)\($0.count == 1 ? "" : "[\($0.count)]")@\($0.offset)" }.joined(separator: ",")
+        fields.map { "\($0.name):\($0.type.name)\($0.count == 1 ? "" : "[\($0.count)]")@\($0.offset)" }.joined(
+            separator: ",")
     }
 }
 

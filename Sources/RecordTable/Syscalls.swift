@@ -25,7 +25,9 @@ func system_close(_ descriptor: Int32) -> Int32 { close(descriptor) }
 func system_shmget_private(_ size: Int, _ flags: Int32) -> Int32 { shmget(IPC_PRIVATE, size, flags) }
 func system_shmat(_ identifier: Int32, _ flags: Int32) -> UnsafeMutableRawPointer? { shmat(identifier, nil, flags) }
 func system_shmdt(_ address: UnsafeRawPointer) -> Int32 { shmdt(address) }
-func system_shmctl(_ identifier: Int32, _ command: Int32, _ status: inout shmid_ds) -> Int32 { shmctl(identifier, command, &status) }
+func system_shmctl(_ identifier: Int32, _ command: Int32, _ status: inout shmid_ds) -> Int32 {
+    shmctl(identifier, command, &status)
+}
 func system_geteuid() -> uid_t { geteuid() }
 func system_getpid() -> pid_t { getpid() }
 func system_membarrier_register() -> Int32 { cmapped_membarrier_register() }

@@ -149,11 +149,16 @@ extension TableHeader {
                 let key = Array(entry.key.utf8), value = Array(entry.value.utf8)
                 buffer.storeLittleEndian(UInt16(key.count), at: offset)
                 buffer.storeLittleEndian(UInt16(value.count), at: offset + 2)
-                UnsafeMutableRawBufferPointer(rebasing: buffer[offset + 4..<offset + 4 + key.count]).copyBytes(from: key)
-                UnsafeMutableRawBufferPointer(rebasing: buffer[offset + 4 + key.count..<offset + 4 + key.count + value.count]).copyBytes(from: value)
+                UnsafeMutableRawBufferPointer(rebasing: buffer[offset + 4..<offset + 4 + key.count]).copyBytes(
+                    from: key)
+                UnsafeMutableRawBufferPointer(
+                    rebasing: buffer[offset + 4 + key.count..<offset + 4 + key.count + value.count]
+                ).copyBytes(from: value)
                 offset += (4 + key.count + value.count + 7) & ~7
             }
-            buffer.storeLittleEndian(Self.checksum(UnsafeRawBufferPointer(buffer), staticLength: staticLength), at: TableFormat.checksumOffset)
+            buffer.storeLittleEndian(
+                Self.checksum(UnsafeRawBufferPointer(buffer), staticLength: staticLength),
+                at: TableFormat.checksumOffset)
             let first = CommitSlot(generation: 1, count: 0, capacity: capacity)
             first.encode(into: buffer, at: first.offset)
         }
@@ -164,9 +169,11 @@ extension TableHeader {
     static func checksum(_ bytes: UnsafeRawBufferPointer, staticLength: Int) -> UInt32 {
         var crc = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[0..<TableFormat.checksumOffset]))
         crc = withUnsafeBytes(of: UInt32(0)) { CRC32C.checksum($0, continuing: crc) }
-        crc = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[(TableFormat.checksumOffset + 4)..<512]), continuing: crc)
+        crc = CRC32C.checksum(
+            UnsafeRawBufferPointer(rebasing: bytes[(TableFormat.checksumOffset + 4)..<512]), continuing: crc)
         let schemaEnd = TableFormat.schemaOffset + staticLength
-        return CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[TableFormat.schemaOffset..<schemaEnd]), continuing: crc)
+        return CRC32C.checksum(
+            UnsafeRawBufferPointer(rebasing: bytes[TableFormat.schemaOffset..<schemaEnd]), continuing: crc)
     }
 }
 
@@ -187,7 +194,10 @@ extension CommitSlot {
     static func decode(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> CommitSlot? {
         let slot = UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + TableFormat.slotSize])
         let generation = slot.loadLittleEndian(0, as: UInt64.self)
-        guard generation > 0, slot.loadLittleEndian(56, as: UInt32.self) == CRC32C.checksum(UnsafeRawBufferPointer(rebasing: slot[0..<56])) else {
+        guard generation > 0,
+            slot.loadLittleEndian(56, as: UInt32.self)
+                == CRC32C.checksum(UnsafeRawBufferPointer(rebasing: slot[0..<56]))
+        else {
             return nil
         }
         let count = slot.loadLittleEndian(8, as: UInt64.self), capacity = slot.loadLittleEndian(16, as: UInt64.self)
@@ -222,11 +232,15 @@ extension TableHeader {
         }
         let major = bytes.loadLittleEndian(12, as: UInt16.self), minor = bytes.loadLittleEndian(14, as: UInt16.self)
         guard major == TableFormat.versionMajor else {
-            throw FormatProblem(.unsupportedVersion, "it has format version \(major).\(minor); this library reads version \(TableFormat.versionMajor).x")
+            throw FormatProblem(
+                .unsupportedVersion,
+                "it has format version \(major).\(minor); this library reads version \(TableFormat.versionMajor).x")
         }
         let flags = bytes.loadLittleEndian(20, as: UInt32.self)
         guard flags & TableFormat.incompatibleFlagsMask == 0 else {
-            throw FormatProblem(.unsupportedVersion, "it needs features this library does not know (flags 0x\(String(flags, radix: 16)))")
+            throw FormatProblem(
+                .unsupportedVersion,
+                "it needs features this library does not know (flags 0x\(String(flags, radix: 16)))")
         }
         let staticLength = Int(bytes.loadLittleEndian(56, as: UInt32.self))
         guard staticLength <= bytes.count - TableFormat.schemaOffset else {
@@ -237,14 +251,20 @@ extension TableHeader {
             throw FormatProblem(.corrupt, "the header checksum does not match; the header is damaged")
         }
         let dataOffset64 = bytes.loadLittleEndian(32, as: UInt64.self)
-        guard dataOffset64 % UInt64(TableFormat.pageSize) == 0, dataOffset64 >= UInt64(TableFormat.schemaOffset + staticLength),
-              dataOffset64 <= UInt64(fileSize) else {
-            throw FormatProblem(.corrupt, "the data offset \(dataOffset64) is not a page boundary inside the file after the schema")
+        guard dataOffset64 % UInt64(TableFormat.pageSize) == 0,
+            dataOffset64 >= UInt64(TableFormat.schemaOffset + staticLength),
+            dataOffset64 <= UInt64(fileSize)
+        else {
+            throw FormatProblem(
+                .corrupt, "the data offset \(dataOffset64) is not a page boundary inside the file after the schema")
         }
-        let stride = Int(bytes.loadLittleEndian(24, as: UInt32.self)), alignment = Int(bytes.loadLittleEndian(28, as: UInt32.self))
-        let fieldCount = Int(bytes.loadLittleEndian(40, as: UInt32.self)), metadataCount = Int(bytes.loadLittleEndian(44, as: UInt32.self))
+        let stride = Int(bytes.loadLittleEndian(24, as: UInt32.self)),
+            alignment = Int(bytes.loadLittleEndian(28, as: UInt32.self))
+        let fieldCount = Int(bytes.loadLittleEndian(40, as: UInt32.self)),
+            metadataCount = Int(bytes.loadLittleEndian(44, as: UInt32.self))
         guard fieldCount * TableFormat.fieldEntrySize <= staticLength else {
-            throw FormatProblem(.corrupt, "\(fieldCount) fields do not fit in the schema region of \(staticLength) bytes")
+            throw FormatProblem(
+                .corrupt, "\(fieldCount) fields do not fit in the schema region of \(staticLength) bytes")
         }
         var fields: [RecordField] = []
         var offset = TableFormat.schemaOffset
@@ -256,9 +276,10 @@ extension TableHeader {
             guard let type = FieldType(rawValue: bytes[offset + 48]) else {
                 throw FormatProblem(.corrupt, "field '\(name)' has the unknown type code \(bytes[offset + 48])")
             }
-            fields.append(RecordField(
-                name: name, type: type, offset: Int(bytes.loadLittleEndian(offset + 52, as: UInt32.self)),
-                count: Int(bytes.loadLittleEndian(offset + 56, as: UInt32.self))))
+            fields.append(
+                RecordField(
+                    name: name, type: type, offset: Int(bytes.loadLittleEndian(offset + 52, as: UInt32.self)),
+                    count: Int(bytes.loadLittleEndian(offset + 56, as: UInt32.self))))
             offset += TableFormat.fieldEntrySize
         }
         let schema: RecordSchema
@@ -273,16 +294,27 @@ extension TableHeader {
         let schemaEnd = TableFormat.schemaOffset + staticLength
         var metadata: [(key: String, value: String)] = []
         for _ in 0..<metadataCount {
-            guard offset + 4 <= schemaEnd else { throw FormatProblem(.corrupt, "the metadata runs past the schema region") }
-            let keyLength = Int(bytes.loadLittleEndian(offset, as: UInt16.self)), valueLength = Int(bytes.loadLittleEndian(offset + 2, as: UInt16.self))
-            guard keyLength > 0 else { throw FormatProblem(.corrupt, "a metadata entry at byte \(offset) has an empty key (keys are 1 to 255 bytes)") }
+            guard offset + 4 <= schemaEnd else {
+                throw FormatProblem(.corrupt, "the metadata runs past the schema region")
+            }
+            let keyLength = Int(bytes.loadLittleEndian(offset, as: UInt16.self)),
+                valueLength = Int(bytes.loadLittleEndian(offset + 2, as: UInt16.self))
+            guard keyLength > 0 else {
+                throw FormatProblem(
+                    .corrupt, "a metadata entry at byte \(offset) has an empty key (keys are 1 to 255 bytes)")
+            }
             guard offset + 4 + keyLength + valueLength <= schemaEnd,
-                  let key = String(validating: UnsafeRawBufferPointer(rebasing: bytes[offset + 4..<offset + 4 + keyLength]), as: UTF8.self),
-                  let value = String(validating: UnsafeRawBufferPointer(rebasing: bytes[offset + 4 + keyLength..<offset + 4 + keyLength + valueLength]), as: UTF8.self)
+                let key = String(
+                    validating: UnsafeRawBufferPointer(rebasing: bytes[offset + 4..<offset + 4 + keyLength]),
+                    as: UTF8.self),
+                let value = String(
+                    validating: UnsafeRawBufferPointer(
+                        rebasing: bytes[offset + 4 + keyLength..<offset + 4 + keyLength + valueLength]), as: UTF8.self)
             else { throw FormatProblem(.corrupt, "a metadata entry at byte \(offset) is damaged") }
             metadata.append((key, value))
             offset += (4 + keyLength + valueLength + 7) & ~7
         }
-        return TableHeader(schema: schema, metadata: metadata, flags: flags, versionMinor: minor, dataOffset: Int(dataOffset64))
+        return TableHeader(
+            schema: schema, metadata: metadata, flags: flags, versionMinor: minor, dataOffset: Int(dataOffset64))
     }
 }

@@ -77,9 +77,11 @@ final class TableStorage {
     /// The open file's descriptor, which `map` owns.
     private let fileDescriptor: Int32
 
-    private init(path: String, header: TableHeader, isWritable: Bool, durability: Durability, bootIdentifier: [UInt8],
-                 map: consuming MemoryMappedFile, view: consuming MappedViewAccessor, count: Int, committed: CommitSlot,
-                 ringsReaders: Bool = true) {
+    private init(
+        path: String, header: TableHeader, isWritable: Bool, durability: Durability, bootIdentifier: [UInt8],
+        map: consuming MemoryMappedFile, view: consuming MappedViewAccessor, count: Int, committed: CommitSlot,
+        ringsReaders: Bool = true
+    ) {
         self.path = path
         self.header = header
         self.isWritable = isWritable
@@ -152,11 +154,14 @@ final class TableStorage {
     /// puts it over the table at `path` (a migration); otherwise it is linked at once and fails
     /// with `alreadyExists` if the path is taken.
     static func create(
-        path: String, schema: RecordSchema, metadata: [(key: String, value: String)], capacity: Int, durability: Durability,
+        path: String, schema: RecordSchema, metadata: [(key: String, value: String)], capacity: Int,
+        durability: Durability,
         replacing: Bool = false
     ) throws(RecordTableError) -> TableStorage {
         let operation = "create"
-        func invalid(_ message: String) -> RecordTableError { RecordTableError(.invalidArgument, operation: operation, path: path, message: message) }
+        func invalid(_ message: String) -> RecordTableError {
+            RecordTableError(.invalidArgument, operation: operation, path: path, message: message)
+        }
         guard capacity >= 0 else { throw invalid("the capacity \(capacity) is negative") }
         guard capacity <= LiveCount.maximum else {
             throw invalid("the capacity \(capacity) is above the format's limit of \(LiveCount.maximum) records")
@@ -170,7 +175,9 @@ final class TableStorage {
             throw invalid("the metadata is larger than \(TableFormat.maximumMetadataBytes) bytes")
         }
         let dataOffset = TableHeader.dataOffset(schema: schema, metadata: metadata)
-        let header = TableHeader(schema: schema, metadata: metadata, flags: durability.rawValue, versionMinor: TableFormat.versionMinor, dataOffset: dataOffset)
+        let header = TableHeader(
+            schema: schema, metadata: metadata, flags: durability.rawValue, versionMinor: TableFormat.versionMinor,
+            dataOffset: dataOffset)
         guard let fileSize = fileSize(dataOffset: dataOffset, stride: schema.stride, records: max(capacity, 1)) else {
             throw invalid("\(capacity) records of \(schema.stride) bytes are more than a file can hold")
         }
@@ -189,8 +196,10 @@ final class TableStorage {
             view.write(contentsOf: boot.span, at: TableFormat.liveOffset)
             if durability != .none { try view.flush(range: 0..<dataOffset) }
             if !replacing { try map.linkIntoPlace(syncingDirectory: durability != .none) }
-            return TableStorage(path: path, header: header, isWritable: true, durability: durability, bootIdentifier: boot,
-                                map: map, view: view, count: 0, committed: CommitSlot(generation: 1, count: 0, capacity: recordCapacity))
+            return TableStorage(
+                path: path, header: header, isWritable: true, durability: durability, bootIdentifier: boot,
+                map: map, view: view, count: 0, committed: CommitSlot(generation: 1, count: 0, capacity: recordCapacity)
+            )
         } catch {
             throw RecordTableError(error, operation: operation, path: path)
         }
@@ -214,7 +223,9 @@ final class TableStorage {
             // a count past this mapping may be a growth since it was made: read the size again
             // (after the count) and remap once before calling the file damaged.
             guard let size = try? opened.map.refreshCapacity(), size > opened.view.capacity else { throw error }
-            do { opened.view = try opened.map.makeViewAccessor() } catch { throw RecordTableError(error, operation: operation, path: path) }
+            do { opened.view = try opened.map.makeViewAccessor() } catch {
+                throw RecordTableError(error, operation: operation, path: path)
+            }
             decoded = try decodeMapped(opened.view, bootIdentifier: bootIdentifier, path: path, operation: operation)
         }
         let (header, slot, count) = decoded
@@ -234,8 +245,9 @@ final class TableStorage {
             opened.view.atomicStore(LiveCount.word(count), at: TableFormat.liveCountOffset)
             report(opened.view, to: takeoverStep)
         }
-        return TableStorage(path: path, header: header, isWritable: writable, durability: durability, bootIdentifier: bootIdentifier,
-                            map: opened.map, view: opened.view, count: count, committed: slot, ringsReaders: ringsReaders)
+        return TableStorage(
+            path: path, header: header, isWritable: writable, durability: durability, bootIdentifier: bootIdentifier,
+            map: opened.map, view: opened.view, count: count, committed: slot, ringsReaders: ringsReaders)
     }
 
     /// A file opened and mapped whole.
@@ -244,7 +256,9 @@ final class TableStorage {
         var view: MappedViewAccessor
     }
 
-    private static func mapFile(path: String, writable: Bool, waitForWriter: Duration?) throws(RecordTableError) -> MappedFile {
+    private static func mapFile(
+        path: String, writable: Bool, waitForWriter: Duration?
+    ) throws(RecordTableError) -> MappedFile {
         let map: MemoryMappedFile
         do {
             map = try MemoryMappedFile.createFromFile(path: path, mode: .open, access: writable ? .readWrite : .read)
@@ -259,8 +273,9 @@ final class TableStorage {
                 throw RecordTableError(error, operation: "open", path: path)
             }
             guard acquired else {
-                throw RecordTableError(.writerActive, operation: "open", path: path,
-                                       message: "another process has the table open for writing")
+                throw RecordTableError(
+                    .writerActive, operation: "open", path: path,
+                    message: "another process has the table open for writing")
             }
         }
         do {
@@ -273,7 +288,9 @@ final class TableStorage {
 
     /// Takes the writer lock, trying again with backoff until `waitForWriter` has passed;
     /// returns whether it got it. (The outcome is a value, not an error message to match.)
-    private static func waitForWriterLock(_ map: borrowing MemoryMappedFile, waitForWriter: Duration?) throws(MappedFileError) -> Bool {
+    private static func waitForWriterLock(
+        _ map: borrowing MemoryMappedFile, waitForWriter: Duration?
+    ) throws(MappedFileError) -> Bool {
         let deadline = monotonicNanoseconds() + UInt64(max(0, (waitForWriter ?? .zero) / .nanoseconds(1)))
         var pause = 100
         while try !map.tryLock(bytes: TableFormat.writerLockBytes) {
@@ -289,7 +306,8 @@ final class TableStorage {
     private static func decodeMapped(
         _ view: borrowing MappedViewAccessor, bootIdentifier: [UInt8], path: String, operation: String
     ) throws(RecordTableError) -> (TableHeader, CommitSlot, Int) {
-        let liveWord = view.capacity >= TableFormat.pageSize ? thisBootsLiveWord(view, bootIdentifier: bootIdentifier) : nil
+        let liveWord =
+            view.capacity >= TableFormat.pageSize ? thisBootsLiveWord(view, bootIdentifier: bootIdentifier) : nil
         return try view.withUnsafeMutableBytes { bytes throws(RecordTableError) in
             try decodeState(UnsafeRawBufferPointer(bytes), liveWord: liveWord, path: path, operation: operation)
         }
@@ -318,7 +336,9 @@ final class TableStorage {
         } catch {
             throw RecordTableError(error, operation: operation, path: path)
         }
-        func corrupt(_ message: String) -> RecordTableError { RecordTableError(.corrupt, operation: operation, path: path, message: message) }
+        func corrupt(_ message: String) -> RecordTableError {
+            RecordTableError(.corrupt, operation: operation, path: path, message: message)
+        }
         guard let slot = CommitSlot.latest(bytes) else { throw corrupt("neither commit slot is valid") }
         let capacity = (bytes.count - header.dataOffset) / header.schema.stride
         var count = slot.count
@@ -368,8 +388,9 @@ final class TableStorage {
         let step = min(max(capacity, (1 << 16) / stride), (1 << 30) / stride)
         let target = Swift.max(minimum, capacity + step)
         guard let newSize = Self.fileSize(dataOffset: header.dataOffset, stride: stride, records: target) else {
-            throw RecordTableError(.invalidArgument, operation: "grow", path: path,
-                                   message: "\(target) records of \(stride) bytes are more than a file can hold")
+            throw RecordTableError(
+                .invalidArgument, operation: "grow", path: path,
+                message: "\(target) records of \(stride) bytes are more than a file can hold")
         }
         do throws(MappedFileError) {
             try map!.grow(toCapacity: newSize)
@@ -435,7 +456,9 @@ final class TableStorage {
         let records = range.clamped(to: 0..<capacity)
         guard !records.isEmpty else { return }
         let stride = header.schema.stride
-        view!.advise(advice, range: header.dataOffset + records.lowerBound * stride..<header.dataOffset + records.upperBound * stride)
+        view!.advise(
+            advice,
+            range: header.dataOffset + records.lowerBound * stride..<header.dataOffset + records.upperBound * stride)
     }
 
     /// Stores zeros in the padding of `count` records from `address` (typed writes only).
@@ -443,7 +466,9 @@ final class TableStorage {
     func zeroPadding(_ address: UnsafeMutableRawPointer, count: Int) {
         var record = address
         for _ in 0..<count {
-            for run in paddingRuns { (record + run.offset).initializeMemory(as: UInt8.self, repeating: 0, count: run.length) }
+            for run in paddingRuns {
+                (record + run.offset).initializeMemory(as: UInt8.self, repeating: 0, count: run.length)
+            }
             record += stride
         }
     }
@@ -470,7 +495,8 @@ final class TableStorage {
         do throws(MappedFileError) {
             if durability != .none && syncedBelow < count {
                 // LMDB's order: the data reaches the disk before the commit point that covers it.
-                try view!.flush(range: (header.dataOffset + syncedBelow * stride)..<(header.dataOffset + count * stride))
+                try view!.flush(
+                    range: (header.dataOffset + syncedBelow * stride)..<(header.dataOffset + count * stride))
             }
             view!.withUnsafeMutableBytes { slot.encode(into: $0, at: slotOffset) }
             if durability != .none { try view!.flush(range: slotOffset..<slotOffset + TableFormat.slotSize) }
@@ -486,10 +512,13 @@ final class TableStorage {
     /// - Parameter startingWriteback: Start writing them to the disk at once (a migration, which
     ///   syncs at its end anyway).
     @usableFromInline
-    func writeRecords(_ bytes: UnsafeRawBufferPointer, at index: Int, startingWriteback: Bool = true) throws(RecordTableError) {
+    func writeRecords(
+        _ bytes: UnsafeRawBufferPointer, at index: Int, startingWriteback: Bool = true
+    ) throws(RecordTableError) {
         requireWritable("writeRecords")
-        precondition(bytes.count % stride == 0 && index + bytes.count / stride <= capacity,
-                     "TableStorage: writeRecords past the capacity")
+        precondition(
+            bytes.count % stride == 0 && index + bytes.count / stride <= capacity,
+            "TableStorage: writeRecords past the capacity")
         let offset = header.dataOffset + index * stride
         do {
             try map!.write(bytes, atFileOffset: offset)
@@ -526,8 +555,11 @@ final class TableStorage {
             throw RecordTableError(error, operation: "refresh", path: path)
         }
         guard file.isLinked else {
-            throw RecordTableError(.replaced, operation: "refresh", path: path,
-                                   message: "another file took this table's path (a migration, or a replacement); open it again to read the new one")
+            throw RecordTableError(
+                .replaced, operation: "refresh", path: path,
+                message:
+                    "another file took this table's path (a migration, or a replacement); open it again to read the new one"
+            )
         }
         let newCount = try view!.withUnsafeMutableBytes { bytes throws(RecordTableError) in
             try publishedCount(UnsafeRawBufferPointer(bytes))
@@ -549,8 +581,9 @@ final class TableStorage {
             base = view!.withUnsafeMutableBytes { $0.baseAddress! }
             records = base + header.dataOffset
             guard newCount <= capacity else {
-                throw RecordTableError(.corrupt, operation: "refresh", path: path,
-                                       message: "the count \(newCount) points past the end of the file (room for \(capacity) records)")
+                throw RecordTableError(
+                    .corrupt, operation: "refresh", path: path,
+                    message: "the count \(newCount) points past the end of the file (room for \(capacity) records)")
             }
         }
         count = newCount
@@ -584,7 +617,8 @@ final class TableStorage {
             // Records that fit the mapping need no system call to be read: take them at once
             // (refresh() also checks the file's size, which costs a microsecond on the hot path).
             if let live = LiveCount.count(seen), live > known, live <= capacity,
-               Self.thisBootsLiveWord(view!, bootIdentifier: bootIdentifier) == seen {
+                Self.thisBootsLiveWord(view!, bootIdentifier: bootIdentifier) == seen
+            {
                 count = live
                 return live
             }
@@ -596,9 +630,11 @@ final class TableStorage {
                 continue
             }
             let sleep = RecordWaiting.prepareSleep(
-                view!, seen: seen, target: known + 1, listener: listener, bootIdentifier: bootIdentifier, remaining: deadline - now,
+                view!, seen: seen, target: known + 1, listener: listener, bootIdentifier: bootIdentifier,
+                remaining: deadline - now,
                 backoff: &backoff)
-            _ = view!.waitForWake(onWordAt: TableFormat.liveCountOffset, whileEqualTo: sleep.expected, timeout: sleep.limit)
+            _ = view!.waitForWake(
+                onWordAt: TableFormat.liveCountOffset, whileEqualTo: sleep.expected, timeout: sleep.limit)
         }
     }
 
@@ -608,8 +644,9 @@ final class TableStorage {
         let duplicate = system_dup_cloexec(fileDescriptor)
         guard duplicate >= 0 else {
             let code = lastErrno
-            throw RecordTableError(.ioError, operation: "updates", path: path, systemCall: "fcntl(F_DUPFD_CLOEXEC)",
-                                   errno: code, message: "could not duplicate the table's descriptor for a watcher")
+            throw RecordTableError(
+                .ioError, operation: "updates", path: path, systemCall: "fcntl(F_DUPFD_CLOEXEC)",
+                errno: code, message: "could not duplicate the table's descriptor for a watcher")
         }
         return duplicate
     }

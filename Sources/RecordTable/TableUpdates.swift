@@ -44,7 +44,9 @@ public struct TableUpdates: AsyncSequence, Sendable {
         fileprivate var last: Int
 
         /// The next count that differs from the last one, or nil once the task is cancelled.
-        public mutating func next(isolation actor: isolated (any Actor)? = #isolation) async throws(RecordTableError) -> Int? {
+        public mutating func next(
+            isolation actor: isolated (any Actor)? = #isolation
+        ) async throws(RecordTableError) -> Int? {
             var backoff = Duration.microseconds(25)
             while !Task.isCancelled {
                 let (seen, count) = try watcher.read()
@@ -53,7 +55,8 @@ public struct TableUpdates: AsyncSequence, Sendable {
                     return count
                 }
                 let sleep = watcher.prepareSleep(seen: seen, target: last + 1, backoff: &backoff)
-                _ = await SharedWord.waitOnOwnThread(address: sleep.address, whileEqualTo: sleep.expected, timeout: sleep.limit)
+                _ = await SharedWord.waitOnOwnThread(
+                    address: sleep.address, whileEqualTo: sleep.expected, timeout: sleep.limit)
             }
             return nil
         }
@@ -81,8 +84,9 @@ public struct TableUpdates: AsyncSequence, Sendable {
             let duplicate = system_dup_cloexec(descriptor.rawValue)
             do throws(MappedFileError) {
                 guard duplicate >= 0 else {
-                    throw MappedFileError(.tooManyOpenFiles, operation: "updates", path: path, systemCall: "fcntl(F_DUPFD_CLOEXEC)",
-                                          errno: lastErrno, message: "could not duplicate the table's descriptor")
+                    throw MappedFileError(
+                        .tooManyOpenFiles, operation: "updates", path: path, systemCall: "fcntl(F_DUPFD_CLOEXEC)",
+                        errno: lastErrno, message: "could not duplicate the table's descriptor")
                 }
                 let map = try MemoryMappedFile.adoptDescriptor(duplicate, access: .read)
                 view = try map.makeViewAccessor(offset: 0, length: TableFormat.pageSize, access: .read)
@@ -103,26 +107,35 @@ public struct TableUpdates: AsyncSequence, Sendable {
                 throw RecordTableError(error, operation: "updates", path: path)
             }
             guard file.isLinked else {
-                throw RecordTableError(.replaced, operation: "updates", path: path,
-                                       message: "another file took this table's path; open it again to follow the new one")
+                throw RecordTableError(
+                    .replaced, operation: "updates", path: path,
+                    message: "another file took this table's path; open it again to follow the new one")
             }
             let seen = view!.atomicLoad(UInt64.self, at: TableFormat.liveCountOffset)
-            if let words = RecordWaiting.liveWords(view!, bootIdentifier: bootIdentifier), let live = LiveCount.count(words.live) {
+            if let words = RecordWaiting.liveWords(view!, bootIdentifier: bootIdentifier),
+                let live = LiveCount.count(words.live)
+            {
                 return (seen, live)
             }
             let slot = view!.withUnsafeMutableBytes { CommitSlot.latest(UnsafeRawBufferPointer($0)) }
             guard let slot else {
-                throw RecordTableError(.corrupt, operation: "updates", path: path, message: "neither commit slot is valid")
+                throw RecordTableError(
+                    .corrupt, operation: "updates", path: path, message: "neither commit slot is valid")
             }
             return (seen, slot.count)
         }
 
         /// Registers with the doorbell; returns the word's address, its expected value and the longest sleep.
-        func prepareSleep(seen: UInt64, target: Int, backoff: inout Duration) -> (address: UInt, expected: UInt32, limit: Duration) {
+        func prepareSleep(
+            seen: UInt64, target: Int, backoff: inout Duration
+        ) -> (address: UInt, expected: UInt32, limit: Duration) {
             let sleep = RecordWaiting.prepareSleep(
-                view!, seen: seen, target: target, listener: listener, bootIdentifier: bootIdentifier, remaining: .max, backoff: &backoff)
+                view!, seen: seen, target: target, listener: listener, bootIdentifier: bootIdentifier, remaining: .max,
+                backoff: &backoff)
             // SAFETY: the view stays mapped as long as this watcher, which the iterator holds while it sleeps.
-            let address = view!.withUnsafeMutableBytes { UInt(bitPattern: $0.baseAddress! + TableFormat.liveCountOffset) }
+            let address = view!.withUnsafeMutableBytes {
+                UInt(bitPattern: $0.baseAddress! + TableFormat.liveCountOffset)
+            }
             return (address, sleep.expected, sleep.limit)
         }
     }

@@ -20,17 +20,22 @@ struct Create: ParsableCommand {
 
     func run() throws {
         let parsed: RecordSchema
-        do { parsed = try RecordSchema(parsing: schema) } catch { throw usageError("the schema '\(schema)': \(error.description)") }
+        do { parsed = try RecordSchema(parsing: schema) } catch {
+            throw usageError("the schema '\(schema)': \(error.description)")
+        }
         guard let mode = Durability(name: durability) else {
             throw usageError("the durability '\(durability)' is not none, batch or everyAppend")
         }
         let pairs = try metadata.map { pair in
-            guard let equals = pair.firstIndex(of: "=") else { throw usageError("the metadata '\(pair)' is not key=value") }
+            guard let equals = pair.firstIndex(of: "=") else {
+                throw usageError("the metadata '\(pair)' is not key=value")
+            }
             return (key: String(pair[..<equals]), value: String(pair[pair.index(after: equals)...]))
         }
         guard capacity >= 0 else { throw usageError("--capacity must not be negative") }
         do {
-            let table = try DynamicRecordTable.create(path: file, schema: parsed, capacity: capacity, durability: mode, metadata: pairs)
+            let table = try DynamicRecordTable.create(
+                path: file, schema: parsed, capacity: capacity, durability: mode, metadata: pairs)
             try table.close()
         } catch {
             complain(error.description)

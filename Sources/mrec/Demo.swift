@@ -38,7 +38,9 @@ struct Demo: ParsableCommand {
     static let name = "demo.points"
 
     func validate() throws {
-        guard records > 0, records <= 100_000_000 else { throw ValidationError("--records must be from 1 to 100000000") }
+        guard records > 0, records <= 100_000_000 else {
+            throw ValidationError("--records must be from 1 to 100000000")
+        }
     }
 
     func run() throws {
@@ -64,7 +66,9 @@ struct Demo: ParsableCommand {
         }
         say("   writer   (pid \(writer.pid)): created and published the table")
         let readers = try (1...2).map { number in
-            try ChildProcess.spawn(["demo-reader", "--registry", registry, "--records", String(records), "--number", String(number)])
+            try ChildProcess.spawn([
+                "demo-reader", "--registry", registry, "--records", String(records), "--number", String(number),
+            ])
         }
         let writerDone = writer.readLine() ?? "the writer ended early"
         say("   writer   (pid \(writer.pid)): \(writerDone)")
@@ -101,8 +105,11 @@ struct Demo: ParsableCommand {
     func removeEarlierDemoTable(_ path: String) throws {
         var status = stat()
         guard lstat(path, &status) == 0 else { return }  // nothing there
-        let isDemoTable = (status.st_mode & S_IFMT) == S_IFREG
-            && (try? DynamicRecordTable.open(path: path))?.metadata.contains { $0.key == DemoWriter.madeByKey && $0.value == DemoWriter.madeByValue } == true
+        let isDemoTable =
+            (status.st_mode & S_IFMT) == S_IFREG
+            && (try? DynamicRecordTable.open(path: path))?.metadata.contains {
+                $0.key == DemoWriter.madeByKey && $0.value == DemoWriter.madeByValue
+            } == true
         guard isDemoTable else {
             complain("\(path) exists and is not a table made by mrec demo; it is left as it is")
             complain("choose another --directory, or move the file away")
@@ -191,8 +198,9 @@ struct DemoReader: ParsableCommand {
                 }
                 checked = max(checked, count)
             }
-            say("   reader \(number) (pid \(getpid())): opened '\(Demo.name)' by name with \(seenAtOpen) records, "
-                + "followed the writer to \(checked), \(bad) bad records, sum of x = \(sum)")
+            say(
+                "   reader \(number) (pid \(getpid())): opened '\(Demo.name)' by name with \(seenAtOpen) records, "
+                    + "followed the writer to \(checked), \(bad) bad records, sum of x = \(sum)")
             try table.close()
             if bad > 0 || checked < records { throw ExitCode(ExitStatus.fileProblem.rawValue) }
         } catch let exit as ExitCode {

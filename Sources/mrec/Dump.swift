@@ -28,7 +28,10 @@ struct Dump: ParsableCommand {
     @Option(help: "At most this many records.") var limit: Int?
     @Flag(help: "Leave out the header line.") var noHeader = false
     @Flag(help: "Keep printing records as a writer appends them (tables only).") var follow = false
-    @Option(help: "Read a raw struct file with this layout, such as 'id:i64,x:f64,name:char[16]'; fields follow C alignment unless given @offset.")
+    @Option(
+        help:
+            "Read a raw struct file with this layout, such as 'id:i64,x:f64,name:char[16]'; fields follow C alignment unless given @offset."
+    )
     var layout: String?
     @Option(help: "With --layout: where the first record starts in the file.") var offset: Int = 0
     @Option(help: "With --layout: the distance between records (default: the layout's size).") var stride: Int?
@@ -38,7 +41,9 @@ struct Dump: ParsableCommand {
         if layout == nil && (offset != 0 || stride != nil || bigEndian) {
             throw ValidationError("--offset, --stride and --big-endian describe a raw file; give --layout too")
         }
-        if layout != nil && follow { throw ValidationError("--follow needs a table; a raw file has no count to follow") }
+        if layout != nil && follow {
+            throw ValidationError("--follow needs a table; a raw file has no count to follow")
+        }
         if offset < 0 { throw ValidationError("--offset must not be negative") }
         if let limit, limit < 0 { throw ValidationError("--limit must not be negative") }
     }
@@ -59,11 +64,15 @@ struct Dump: ParsableCommand {
         if let fields {
             let names = fields.split(separator: ",")
             guard !names.isEmpty else {
-                throw usageError("--fields names no field; the fields are \(source.schema.fields.map(\.name).joined(separator: ", "))")
+                throw usageError(
+                    "--fields names no field; the fields are \(source.schema.fields.map(\.name).joined(separator: ", "))"
+                )
             }
             selected = try names.map { name in
                 guard let field = source.schema.field(named: String(name)) else {
-                    throw usageError("\(file): no field '\(name)'; the fields are \(source.schema.fields.map(\.name).joined(separator: ", "))")
+                    throw usageError(
+                        "\(file): no field '\(name)'; the fields are \(source.schema.fields.map(\.name).joined(separator: ", "))"
+                    )
                 }
                 return field
             }
@@ -78,8 +87,12 @@ struct Dump: ParsableCommand {
             }
             // Asking only for records that do not exist is a mistake, not an empty answer;
             // with --follow they are the records still to come.
-            if !follow && requested.lowerBound >= source.count && !requested.isEmpty && !(requested.lowerBound == 0 && source.count == 0) {
-                throw usageError("the range '\(range)' starts at record \(requested.lowerBound), past the end of \(file) (\(source.count) records)")
+            if !follow && requested.lowerBound >= source.count && !requested.isEmpty
+                && !(requested.lowerBound == 0 && source.count == 0)
+            {
+                throw usageError(
+                    "the range '\(range)' starts at record \(requested.lowerBound), past the end of \(file) (\(source.count) records)"
+                )
             }
         }
         var bounds = requested.clamped(to: 0..<source.count)
@@ -99,7 +112,10 @@ struct Dump: ParsableCommand {
 
         guard follow, let table = source as? DynamicRecordTable else { return }
         var next = max(bounds.upperBound, requested.lowerBound)
-        let end = limit.map { requested.lowerBound.addingReportingOverflow($0).overflow ? Int.max : requested.lowerBound + $0 }
+        let end =
+            limit.map {
+                requested.lowerBound.addingReportingOverflow($0).overflow ? Int.max : requested.lowerBound + $0
+            }
             .map { min($0, requested.upperBound) } ?? requested.upperBound
         // It sleeps on the table's doorbell (a futex) and wakes when the writer appends; the
         // timeout only bounds how long Ctrl-C waits. It says so once when the writer leaves.
@@ -113,13 +129,18 @@ struct Dump: ParsableCommand {
                     throw ExitCode(ExitStatus.cannotRead.rawValue)
                 }
                 if error.code == .replaced {
-                    complain("\(file) was replaced while it was followed (a migration); run the command again to follow the new table")
+                    complain(
+                        "\(file) was replaced while it was followed (a migration); run the command again to follow the new table"
+                    )
                     throw ExitCode(ExitStatus.cannotRead.rawValue)
                 }
                 throw ExitCode(error.exitStatus.rawValue)
             }
             if count <= next, let active = try? table.writerIsActive(), active != writerWasActive {
-                complain(active ? "a writer opened \(file); following" : "the writer of \(file) has gone (closed or died); still following")
+                complain(
+                    active
+                        ? "a writer opened \(file); following"
+                        : "the writer of \(file) has gone (closed or died); still following")
                 writerWasActive = active
             }
             for index in next..<min(max(next, count), end) { printer.print(index, &out) }
@@ -192,7 +213,8 @@ struct RecordPrinter {
             for index in bounds.prefix(100) {
                 source.withRecordBytes(at: index) { bytes in
                     for (column, field) in fields.enumerated() {
-                        widths[column] = max(widths[column], field.value(in: bytes, bigEndian: source.bigEndian).description.count)
+                        widths[column] = max(
+                            widths[column], field.value(in: bytes, bigEndian: source.bigEndian).description.count)
                     }
                 }
             }
@@ -211,7 +233,11 @@ struct RecordPrinter {
                     if column > 0 { out.byte(UInt8(ascii: ",")) }
                     let value = field.value(in: bytes, bigEndian: source.bigEndian)
                     // A lone empty cell would be a blank line, which CSV readers skip: quote it.
-                    if fields.count == 1, case .string(let text) = value, text.isEmpty { out.write("\"\"") } else { out.csvCell(value) }
+                    if fields.count == 1, case .string(let text) = value, text.isEmpty {
+                        out.write("\"\"")
+                    } else {
+                        out.csvCell(value)
+                    }
                 }
             case .jsonl:
                 out.byte(UInt8(ascii: "{"))
@@ -225,7 +251,8 @@ struct RecordPrinter {
             case .table:
                 for (column, field) in fields.enumerated() {
                     if column > 0 { out.write("  ") }
-                    out.write(field.value(in: bytes, bigEndian: source.bigEndian).description.leftPadded(widths[column]))
+                    out.write(
+                        field.value(in: bytes, bigEndian: source.bigEndian).description.leftPadded(widths[column]))
                 }
             case .hex:
                 out.write(String(source.fileOffset(ofRecord: index)))
@@ -242,5 +269,7 @@ struct RecordPrinter {
 
 extension String {
     /// Right-aligned in `width` characters.
-    func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
+    func leftPadded(_ width: Int) -> String {
+        count >= width ? self : String(repeating: " ", count: width - count) + self
+    }
 }

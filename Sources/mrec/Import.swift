@@ -18,7 +18,8 @@ struct Import: ParsableCommand {
 
     @Argument(help: "The table to append to (see 'mrec create').") var file: String
     @Option(help: "The CSV file; its first row names the fields.") var csv: String
-    @Flag(help: "Skip columns whose header names no field, instead of refusing the file.") var ignoreExtraColumns = false
+    @Flag(help: "Skip columns whose header names no field, instead of refusing the file.") var ignoreExtraColumns =
+        false
 
     /// The most bad rows listed before giving up.
     static let reportedProblems = 20
@@ -45,7 +46,10 @@ struct Import: ParsableCommand {
             for name in header.cells {
                 guard let field = schema.field(named: name) else {
                     if !ignoreExtraColumns {
-                        problem(header.line, "the column '\(name)' is not a field; the fields are \(schema.fields.map(\.name).joined(separator: ", ")) (--ignore-extra-columns skips such columns)")
+                        problem(
+                            header.line,
+                            "the column '\(name)' is not a field; the fields are \(schema.fields.map(\.name).joined(separator: ", ")) (--ignore-extra-columns skips such columns)"
+                        )
                     }
                     columns.append(nil)
                     continue
@@ -79,7 +83,10 @@ struct Import: ParsableCommand {
                 for (column, cell) in zip(columns, row.cells) {
                     guard let field = column else { continue }
                     if let trouble = field.store(cell, into: bytes) {
-                        problem(row.line, "field '\(field.name)' (\(field.type.name)\(field.count == 1 ? "" : "[\(field.count)]")): \(trouble)")
+                        problem(
+                            row.line,
+                            "field '\(field.name)' (\(field.type.name)\(field.count == 1 ? "" : "[\(field.count)]")): \(trouble)"
+                        )
                         rowIsGood = false
                     }
                 }
@@ -109,9 +116,10 @@ struct Import: ParsableCommand {
         let missing = schema.fields.filter { !columns.contains($0) }.map(\.name)
         let skipped = columns.filter { $0 == nil }.count
         var out = Output()
-        out.line("\(file): imported \(staged) records from \(csv); the table has \(oldCount + staged) records"
-            + (missing.isEmpty ? "" : " (not in the CSV, so zero: \(missing.joined(separator: ", ")))")
-            + (skipped == 0 ? "" : "; \(skipped) column\(skipped == 1 ? "" : "s") skipped"))
+        out.line(
+            "\(file): imported \(staged) records from \(csv); the table has \(oldCount + staged) records"
+                + (missing.isEmpty ? "" : " (not in the CSV, so zero: \(missing.joined(separator: ", ")))")
+                + (skipped == 0 ? "" : "; \(skipped) column\(skipped == 1 ? "" : "s") skipped"))
         out.flush()
     }
 }
@@ -127,8 +135,10 @@ final class CSVFile {
 
     private init(view: consuming MappedViewAccessor?, contents: UnsafeMutableRawBufferPointer? = nil) {
         // SAFETY: the view (or the buffer) stays alive while this object holds it.
-        bytes = contents.map { UnsafeRawBufferPointer($0) }
-            ?? view?.withUnsafeMutableBytes { UnsafeRawBufferPointer($0) } ?? UnsafeRawBufferPointer(start: nil, count: 0)
+        bytes =
+            contents.map { UnsafeRawBufferPointer($0) }
+            ?? view?.withUnsafeMutableBytes { UnsafeRawBufferPointer($0) }
+            ?? UnsafeRawBufferPointer(start: nil, count: 0)
         self.contents = contents
         self.view = view
     }
@@ -221,7 +231,8 @@ struct CSVReader {
                 position += 1
                 while true {
                     guard position < bytes.count else {
-                        return .failure(CSVProblem(line: start, message: "a quoted value is not closed before the end of the file"))
+                        return .failure(
+                            CSVProblem(line: start, message: "a quoted value is not closed before the end of the file"))
                     }
                     let byte = bytes[position]
                     position += 1
@@ -234,7 +245,9 @@ struct CSVReader {
                 }
                 if position < bytes.count && ![0x2C, 0x0A, 0x0D].contains(bytes[position]) {
                     skipRestOfRow()
-                    return .failure(CSVProblem(line: start, message: "text after a closing quote; write a quote inside a value as \"\""))
+                    return .failure(
+                        CSVProblem(
+                            line: start, message: "text after a closing quote; write a quote inside a value as \"\""))
                 }
             } else {
                 while position < bytes.count && ![0x2C, 0x0A, 0x0D].contains(bytes[position]) {
@@ -268,7 +281,9 @@ extension RecordField {
         switch type {
         case .char:
             let utf8 = Array(text.utf8)
-            guard utf8.count <= count else { return "'\(text)' is \(utf8.count) bytes of UTF-8; the field holds \(count)" }
+            guard utf8.count <= count else {
+                return "'\(text)' is \(utf8.count) bytes of UTF-8; the field holds \(count)"
+            }
             guard !utf8.contains(0) else { return "the text holds a NUL byte" }
             for (index, byte) in utf8.enumerated() { record[offset + index] = byte }
             return nil
@@ -291,18 +306,24 @@ extension RecordField {
         }
     }
 
-    private func storeElement(_ text: Substring, at position: Int, into record: UnsafeMutableRawBufferPointer) -> String? {
+    private func storeElement(
+        _ text: Substring, at position: Int, into record: UnsafeMutableRawBufferPointer
+    ) -> String? {
         func put<T: FixedWidthInteger>(_ value: T) {
             // SAFETY: the schema keeps every field inside the stride, which is the record's size.
             record.storeBytes(of: value.littleEndian, toByteOffset: position, as: T.self)
         }
         func signed<T: FixedWidthInteger & SignedInteger>(_: T.Type) -> String? {
-            guard let value = Int64(text), let narrow = T(exactly: value) else { return "'\(text)' is not an integer from \(T.min) to \(T.max)" }
+            guard let value = Int64(text), let narrow = T(exactly: value) else {
+                return "'\(text)' is not an integer from \(T.min) to \(T.max)"
+            }
             put(narrow)
             return nil
         }
         func unsigned<T: FixedWidthInteger & UnsignedInteger>(_: T.Type) -> String? {
-            guard let value = UInt64(text), let narrow = T(exactly: value) else { return "'\(text)' is not an integer from 0 to \(T.max)" }
+            guard let value = UInt64(text), let narrow = T(exactly: value) else {
+                return "'\(text)' is not an integer from 0 to \(T.max)"
+            }
             put(narrow)
             return nil
         }

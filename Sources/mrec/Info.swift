@@ -21,17 +21,20 @@ struct Info: ParsableCommand {
                 "{\"name\":\(jsonString($0.name)),\"type\":\"\($0.type.name)\",\"offset\":\($0.offset),\"count\":\($0.count)}"
             }.joined(separator: ",")
             let metadata = table.metadata.map { "\(jsonString($0.key)):\(jsonString($0.value))" }.joined(separator: ",")
-            out.line("{\"path\":\(jsonString(file)),\"fileSize\":\(status.st_size),\"formatVersion\":\"\(table.formatVersion)\","
-                + "\"durability\":\"\(table.createdDurability)\",\"headerChecksum\":\"valid\",\"dataOffset\":\(table.dataOffset),"
-                + "\"stride\":\(table.schema.stride),\"alignment\":\(table.schema.alignment),\"count\":\(table.count),"
-                + "\"capacity\":\(table.capacity),\"commitGeneration\":\(table.committed.generation),\"committedCount\":\(table.committed.count),"
-                + "\"writer\":\"\(writer)\",\"fields\":[\(fields)],\"metadata\":{\(metadata)}}")
+            out.line(
+                "{\"path\":\(jsonString(file)),\"fileSize\":\(status.st_size),\"formatVersion\":\"\(table.formatVersion)\","
+                    + "\"durability\":\"\(table.createdDurability)\",\"headerChecksum\":\"valid\",\"dataOffset\":\(table.dataOffset),"
+                    + "\"stride\":\(table.schema.stride),\"alignment\":\(table.schema.alignment),\"count\":\(table.count),"
+                    + "\"capacity\":\(table.capacity),\"commitGeneration\":\(table.committed.generation),\"committedCount\":\(table.committed.count),"
+                    + "\"writer\":\"\(writer)\",\"fields\":[\(fields)],\"metadata\":{\(metadata)}}")
         } else {
             out.line("file            \(file)")
             out.line("size            \(status.st_size) bytes")
             out.line("format          version \(table.formatVersion), header checksum valid")
             out.line("durability      \(table.createdDurability) (as created)")
-            out.line("records         \(table.count) of capacity \(table.capacity), stride \(table.schema.stride), alignment \(table.schema.alignment)")
+            out.line(
+                "records         \(table.count) of capacity \(table.capacity), stride \(table.schema.stride), alignment \(table.schema.alignment)"
+            )
             out.line("data offset     \(table.dataOffset)")
             out.line("commit point    generation \(table.committed.generation), \(table.committed.count) records")
             out.line("writer          \(writer)")
@@ -51,6 +54,7 @@ struct Info: ParsableCommand {
 
 extension String {
     /// The string padded with spaces to `width` characters.
-    func padding(_ width: Int) -> String { count >= width ? self + " " : self + String(repeating: " ", count: width - count) }
+    func padding(_ width: Int) -> String {
+        count >= width ? self + " " : self + String(repeating: " ", count: width - count)
+    }
 }
-

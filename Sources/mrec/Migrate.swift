@@ -27,11 +27,15 @@ struct Migrate: ParsableCommand {
 
     func run() throws {
         let target: RecordSchema
-        do { target = try RecordSchema(parsing: schema) } catch { throw usageError("the schema '\(schema)': \(error.description)") }
+        do { target = try RecordSchema(parsing: schema) } catch {
+            throw usageError("the schema '\(schema)': \(error.description)")
+        }
         var options = MigrationOptions(drops: Set(drop))
         for pair in rename {
             let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
-            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { throw usageError("--rename '\(pair)' is not old=new") }
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+                throw usageError("--rename '\(pair)' is not old=new")
+            }
             options.renames[parts[0]] = parts[1]
         }
         for pair in self.default {
@@ -39,7 +43,9 @@ struct Migrate: ParsableCommand {
                 throw usageError("--default '\(pair)' is not field=value for a field of the new schema")
             }
             var scratch = [UInt8](repeating: 0, count: target.stride)
-            let problem = scratch.withUnsafeMutableBytes { field.store(String(pair[pair.index(after: equals)...]), into: $0) }
+            let problem = scratch.withUnsafeMutableBytes {
+                field.store(String(pair[pair.index(after: equals)...]), into: $0)
+            }
             if let problem { throw usageError("--default '\(pair)': \(problem)") }
             options.defaults[field.name] = field.value(in: scratch.span.bytes)
         }
@@ -51,7 +57,9 @@ struct Migrate: ParsableCommand {
             count = try DynamicRecordTable.open(path: file).count
         } catch {
             complain(error.description)
-            throw ExitCode(error.code == .schemaMismatch || error.code == .invalidArgument ? ExitStatus.usage.rawValue : error.exitStatus.rawValue)
+            throw ExitCode(
+                error.code == .schemaMismatch || error.code == .invalidArgument
+                    ? ExitStatus.usage.rawValue : error.exitStatus.rawValue)
         }
         var out = Output()
         out.line("plan for \(file): \(count) records, stride \(plan.source.stride) -> \(plan.target.stride)")
@@ -64,12 +72,17 @@ struct Migrate: ParsableCommand {
         }
         do {
             let report = try TableMigration.migrate(path: file, to: target, options: options)
-            for leftover in report.removedLeftovers { say("removed \(leftover), left by an earlier migration that did not finish") }
+            for leftover in report.removedLeftovers {
+                say("removed \(leftover), left by an earlier migration that did not finish")
+            }
             say("migrated \(file): \(report.records) records")
         } catch {
             complain(error.description)
-            throw ExitCode(error.code == .valueDoesNotFit ? ExitStatus.fileProblem.rawValue
-                : error.code == .schemaMismatch || error.code == .invalidArgument ? ExitStatus.usage.rawValue : error.exitStatus.rawValue)
+            throw ExitCode(
+                error.code == .valueDoesNotFit
+                    ? ExitStatus.fileProblem.rawValue
+                    : error.code == .schemaMismatch || error.code == .invalidArgument
+                        ? ExitStatus.usage.rawValue : error.exitStatus.rawValue)
         }
     }
 }

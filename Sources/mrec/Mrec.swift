@@ -17,8 +17,11 @@ struct Mrec: ParsableCommand {
               mrec dump --format csv points.mrec | head
               mrec dump --layout 'r:i16,g:i16,b:i16,a:i16' ExtremelyLargeImage.data
             """,
-        subcommands: [Info.self, Dump.self, Verify.self, Schema.self, Create.self, Import.self, Migrate.self, Names.self, Demo.self,
-                      DemoWriter.self, DemoReader.self])
+        subcommands: [
+            Info.self, Dump.self, Verify.self, Schema.self, Create.self, Import.self, Migrate.self, Names.self,
+            Demo.self,
+            DemoWriter.self, DemoReader.self,
+        ])
 
     /// Runs the command; usage errors exit with 2, as docs/MREC.md documents (not ArgumentParser's 64).
     static func main() {
@@ -58,7 +61,8 @@ func usageError(_ text: String) -> ExitCode {
 /// which are safe in a signal handler.
 func endQuietlyOnTruncation() {
     signal(SIGBUS) { _ in
-        let message: StaticString = "mrec: a file shrank while it was being read (another process truncated it); stopped\n"
+        let message: StaticString =
+            "mrec: a file shrank while it was being read (another process truncated it); stopped\n"
         _ = write(STDERR_FILENO, message.utf8Start, message.utf8CodeUnitCount)
         _exit(3)
     }

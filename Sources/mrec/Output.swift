@@ -53,7 +53,9 @@ struct Output {
 
     /// A CSV cell holding `text`: quoted when it holds a comma, a quote or a line break.
     mutating func csvCell(_ text: String) {
-        guard text.utf8.contains(where: { $0 == 0x2C || $0 == 0x22 || $0 == 0x0A || $0 == 0x0D }) else { return write(text) }
+        guard text.utf8.contains(where: { $0 == 0x2C || $0 == 0x22 || $0 == 0x0A || $0 == 0x0D }) else {
+            return write(text)
+        }
         buffer.append(UInt8(ascii: "\""))
         for byte in text.utf8 {
             if byte == UInt8(ascii: "\"") { buffer.append(byte) }
@@ -110,7 +112,8 @@ extension RecordTableError {
     /// The exit status for this error.
     var exitStatus: ExitStatus {
         switch code {
-        case .notATable, .byteOrderMismatch, .unsupportedVersion, .corrupt, .schemaMismatch, .truncated: return .fileProblem
+        case .notATable, .byteOrderMismatch, .unsupportedVersion, .corrupt, .schemaMismatch, .truncated:
+            return .fileProblem
         case .invalidArgument: return .usage
         default: return .cannotRead
         }
@@ -143,10 +146,12 @@ func jsonString(_ text: String) -> String {
         case "\n": result += "\\n"
         case "\r": result += "\\r"
         case "\t": result += "\\t"
-        case _ where scalar.value < 0x20: result += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
+        case _ where scalar.value < 0x20:
+            result +=
+                "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
+                + String(scalar.value, radix: 16)
         default: result.unicodeScalars.append(scalar)
         }
     }
     return result + "\""
 }
-

@@ -54,7 +54,9 @@ final class RawStructFile: RecordSource {
             let count = max(0, size - offset) / schema.stride
             let extra = max(0, size - offset - count * schema.stride)
             if extra > 0 {
-                complain("note: \(path) has \(extra) bytes after the last whole record of \(schema.stride) bytes; they are not shown")
+                complain(
+                    "note: \(path) has \(extra) bytes after the last whole record of \(schema.stride) bytes; they are not shown"
+                )
             }
             let view = count == 0 ? nil : try map.makeViewAccessor(offset: offset, length: count * schema.stride)
             try map.close(flush: false)

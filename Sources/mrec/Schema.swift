@@ -5,10 +5,15 @@ import RecordTable
 struct Schema: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print code that reads the table: a numpy snippet or a Swift struct.",
-        discussion: "Examples:\n  mrec schema --numpy points.mrec\n  mrec schema --swift --name Point points.mrec\n  mrec schema --diff new.mrec old.mrec")
+        discussion:
+            "Examples:\n  mrec schema --numpy points.mrec\n  mrec schema --swift --name Point points.mrec\n  mrec schema --diff new.mrec old.mrec"
+    )
 
     @Argument(help: "The table file.") var file: String
-    @Option(help: "Another table A: show how FILE's schema differs from A's, as `--diff A.mrec B.mrec` (exit 0 when equal, 1 when not).") var diff: String?
+    @Option(
+        help:
+            "Another table A: show how FILE's schema differs from A's, as `--diff A.mrec B.mrec` (exit 0 when equal, 1 when not)."
+    ) var diff: String?
     @Flag(help: "A Python snippet: the mappedrecords package, or numpy.memmap without it.") var numpy = false
     @Flag(help: "A @MappedRecord struct declaration that opens this very file.") var swift = false
     @Option(help: "With --swift: the struct's name.") var name = "Record"
@@ -40,14 +45,18 @@ struct Schema: ParsableCommand {
             let offsets = table.schema.fields.map { String($0.offset) }.joined(separator: ", ")
             out.line("import numpy as np")
             out.line("try:")
-            out.line("    # python/ in the MappedRecords repository (docs/PYTHON.md): the committed count, checksums, growth")
+            out.line(
+                "    # python/ in the MappedRecords repository (docs/PYTHON.md): the committed count, checksums, growth"
+            )
             out.line("    import mappedrecords")
             out.line("    records = mappedrecords.open(\(jsonString(file))).records")
             out.line("except ImportError:")
             out.line("    # The layout alone, and the \(table.count) records there were when this was printed")
             out.line("    dtype = np.dtype({'names': [\(names)], 'formats': [\(formats)],")
             out.line("                      'offsets': [\(offsets)], 'itemsize': \(table.schema.stride)})")
-            out.line("    records = np.memmap(\(jsonString(file)), dtype=dtype, mode='r', offset=\(table.dataOffset), shape=(\(table.count),))")
+            out.line(
+                "    records = np.memmap(\(jsonString(file)), dtype=dtype, mode='r', offset=\(table.dataOffset), shape=(\(table.count),))"
+            )
             out.line("print(records[:5])")
         }
         out.flush()
@@ -79,18 +88,27 @@ enum SwiftDeclaration {
         for field in schema.fields.sorted(by: { $0.offset < $1.offset }) {
             let elementAlignment = field.type.size
             guard field.offset % elementAlignment == 0 else {
-                return .failure(Problem(message: "field '\(field.name)' (\(field.type.name) at offset \(field.offset)) is not aligned to \(elementAlignment) bytes, which a Swift struct cannot express"))
+                return .failure(
+                    Problem(
+                        message:
+                            "field '\(field.name)' (\(field.type.name) at offset \(field.offset)) is not aligned to \(elementAlignment) bytes, which a Swift struct cannot express"
+                    ))
             }
             pad(to: field.offset)
             let property = identifier(for: field.name, avoiding: &used)
-            let rename = property == field.name || property == "`\(field.name)`" ? "" : "@Field(\(jsonString(field.name))) "
+            let rename =
+                property == field.name || property == "`\(field.name)`" ? "" : "@Field(\(jsonString(field.name))) "
             lines.append("    \(rename)var \(property): \(swiftType(field))")
             alignment = max(alignment, elementAlignment)
             position = field.offset + field.size
         }
         pad(to: schema.stride)
         guard alignment == schema.alignment else {
-            return .failure(Problem(message: "the file's alignment is \(schema.alignment) bytes, and no Swift struct with these fields and gaps has it (this one would have \(alignment))"))
+            return .failure(
+                Problem(
+                    message:
+                        "the file's alignment is \(schema.alignment) bytes, and no Swift struct with these fields and gaps has it (this one would have \(alignment))"
+                ))
         }
         lines.append("}")
         return .success(lines)
@@ -98,7 +116,9 @@ enum SwiftDeclaration {
 
     /// A Swift identifier for a field name: itself if it is one, else with `_` for other characters.
     static func identifier(for name: String, avoiding used: inout Set<String>) -> String {
-        let isIdentifier = name.first.map { $0 == "_" || $0.isLetter } == true && name.allSatisfy { $0 == "_" || $0.isLetter || $0.isNumber }
+        let isIdentifier =
+            name.first.map { $0 == "_" || $0.isLetter } == true
+            && name.allSatisfy { $0 == "_" || $0.isLetter || $0.isNumber }
         var candidate = isIdentifier ? name : String(name.map { $0 == "_" || $0.isLetter || $0.isNumber ? $0 : "_" })
         if candidate.first?.isNumber != false { candidate = "_" + candidate }
         if keywords.contains(candidate) { candidate = "`\(candidate)`" }
@@ -109,7 +129,8 @@ enum SwiftDeclaration {
 
     static let keywords: Set<String> = [
         "associatedtype", "class", "deinit", "enum", "extension", "func", "import", "init", "inout", "let", "operator",
-        "protocol", "static", "struct", "subscript", "typealias", "var", "break", "case", "continue", "default", "defer",
+        "protocol", "static", "struct", "subscript", "typealias", "var", "break", "case", "continue", "default",
+        "defer",
         "do", "else", "fallthrough", "for", "guard", "if", "in", "repeat", "return", "switch", "where", "while", "as",
         "catch", "false", "is", "nil", "rethrows", "super", "self", "Self", "throw", "throws", "true", "try", "Any",
     ]
@@ -137,10 +158,16 @@ enum SwiftDeclaration {
 
 /// The differences between two schemas, field by field, as `mrec schema --diff` prints them.
 enum SchemaDifference {
-    static func lines(_ first: RecordSchema, named firstName: String, _ second: RecordSchema, named secondName: String) -> [String] {
+    static func lines(
+        _ first: RecordSchema, named firstName: String, _ second: RecordSchema, named secondName: String
+    ) -> [String] {
         var lines: [String] = []
-        if first.stride != second.stride { lines.append("stride     \(firstName): \(first.stride), \(secondName): \(second.stride)") }
-        if first.alignment != second.alignment { lines.append("alignment  \(firstName): \(first.alignment), \(secondName): \(second.alignment)") }
+        if first.stride != second.stride {
+            lines.append("stride     \(firstName): \(first.stride), \(secondName): \(second.stride)")
+        }
+        if first.alignment != second.alignment {
+            lines.append("alignment  \(firstName): \(first.alignment), \(secondName): \(second.alignment)")
+        }
         for field in first.fields {
             guard let other = second.field(named: field.name) else {
                 lines.append("only in    \(firstName): \(field)")

@@ -29,7 +29,10 @@ struct Verify: ParsableCommand {
         let checked = "\(report.checkedRecords) records checked (\(report.checks.joined(separator: ", ")))"
         for warning in report.warnings { out.line("\(file): warning: \(warning)") }
         if report.isClean {
-            out.line("\(file): ok, \(checked)" + (report.warnings.isEmpty ? "" : " with \(report.warnings.count) warning\(report.warnings.count == 1 ? "" : "s")"))
+            out.line(
+                "\(file): ok, \(checked)"
+                    + (report.warnings.isEmpty
+                        ? "" : " with \(report.warnings.count) warning\(report.warnings.count == 1 ? "" : "s")"))
             out.flush()
             return
         }
@@ -39,4 +42,3 @@ struct Verify: ParsableCommand {
         throw ExitCode(ExitStatus.fileProblem.rawValue)
     }
 }
-

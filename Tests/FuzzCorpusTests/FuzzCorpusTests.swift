@@ -1,7 +1,7 @@
 import FuzzTargets
 import Glibc
-import Testing
 import TestSupport
+import Testing
 
 /// Tests/FuzzCorpus, found from this file's path.
 let corpusDirectory: String = {

@@ -75,6 +75,7 @@ private func fuzzSchemaText(_ bytes: [UInt8]) {
     let text = String(decoding: bytes, as: UTF8.self)
     guard let schema = try? RecordSchema(parsing: text) else { return }
     let again = try? RecordSchema(parsing: schema.specification, stride: schema.stride)
-    precondition(again?.fields == schema.fields && again?.stride == schema.stride,
-                 "schema '\(text)' did not read back from '\(schema.specification)'")
+    precondition(
+        again?.fields == schema.fields && again?.stride == schema.stride,
+        "schema '\(text)' did not read back from '\(schema.specification)'")
 }

@@ -2,8 +2,8 @@
 // reports on stdout. Exit codes: 0 done, 1 expectation failed, 2 usage, 3 library error.
 
 import Glibc
-import MemoryMappedFiles
 import MappedRegistry
+import MemoryMappedFiles
 import RecordTable
 import TestSupport
 
@@ -56,7 +56,8 @@ func durabilityNamed(_ name: String) -> Durability {
 /// Opens the Sample table at `path` for writing, creating it if it is missing.
 func openSampleWriter(_ path: String, durability: Durability) throws(RecordTableError) -> RecordTable<Sample> {
     do {
-        return try RecordTable<Sample>.open(path: path, access: .readWrite, durability: durability, waitForWriter: .seconds(10))
+        return try RecordTable<Sample>.open(
+            path: path, access: .readWrite, durability: durability, waitForWriter: .seconds(10))
     } catch where error.code == .notFound {
         return try RecordTable<Sample>.create(path: path, durability: durability)
     }
@@ -123,7 +124,8 @@ func tableCommand() throws(RecordTableError) -> Bool {
     case "table-create-many":  // table-create-many DIR N: create Sample tables t0 … tN-1, one after another
         let padding = String(repeating: "x", count: 60_000)  // a header of many pages: slow to write
         for index in 0..<integer(1) {
-            let table = try RecordTable<Sample>.create(path: argument(0) + "/t\(index).mrec", capacity: 4096, metadata: ["pad": padding])
+            let table = try RecordTable<Sample>.create(
+                path: argument(0) + "/t\(index).mrec", capacity: 4096, metadata: ["pad": padding])
             try table.append(Sample(id: 0))
             try table.close()
         }
@@ -206,7 +208,8 @@ func registryCommand() throws(RegistryError) -> Bool {
     case "publish-as-nobody":  // publish-as-nobody DIR NAME FILE: as uid 65534, publish FILE read-only, wait for a line
         guard setgid(65534) == 0, setuid(65534) == 0 else { fail("cannot drop privileges", code: 2) }
         let registry = try Registry.open(directory: argument(0))
-        let named = try MemoryMappedFile.createFromFile(path: argument(2), access: .read, name: argument(1), registry: registry)
+        let named = try MemoryMappedFile.createFromFile(
+            path: argument(2), access: .read, name: argument(1), registry: registry)
         say("published")
         _ = readLineFromParent()
         try named.close()
@@ -278,7 +281,8 @@ func registryCommand() throws(RegistryError) -> Bool {
                 } catch where error.code == .notFound {}
             case 7..<9:
                 // A persisted byte, written through a named map of the shared file, then closed.
-                let map = try MemoryMappedFile.createFromFile(path: argument(3), name: "churn-file-\(worker)", registry: registry)
+                let map = try MemoryMappedFile.createFromFile(
+                    path: argument(3), name: "churn-file-\(worker)", registry: registry)
                 var view = try map.makeViewAccessor()
                 view.write(UInt8(1), at: worker * iterations + iteration)
                 try map.close()
@@ -354,8 +358,11 @@ do throws(MappedFileError) {
     case "adopt-inherited":  // adopt-inherited OFFSET EXPECTED NEW: the map spawnChild handed over; check, then write
         guard let map = try MemoryMappedFile.adoptInherited() else { fail("no inherited map", code: 1) }
         var view = try map.makeViewAccessor()
-        guard view.read(UInt64.self, at: integer(0)) == UInt64(integer(1)) else { fail("the inherited map holds something else", code: 1) }
-        guard map.access == .readWrite, !map.isInheritable || map.fileDescriptor == MemoryMappedFile.inheritedDescriptor else {
+        guard view.read(UInt64.self, at: integer(0)) == UInt64(integer(1)) else {
+            fail("the inherited map holds something else", code: 1)
+        }
+        guard map.access == .readWrite, !map.isInheritable || map.fileDescriptor == MemoryMappedFile.inheritedDescriptor
+        else {
             fail("wrong access", code: 1)
         }
         view.write(UInt64(integer(2)), at: integer(0))
@@ -376,7 +383,9 @@ do throws(MappedFileError) {
 
     case "grow-past-fsize-limit":  // grow-past-fsize-limit PATH: cap file sizes at 1 MiB, then create 8 MiB
         var limit = rlimit(rlim_cur: 1 << 20, rlim_max: 1 << 20)
-        guard setrlimit(__rlimit_resource_t(RLIMIT_FSIZE.rawValue), &limit) == 0 else { fail("setrlimit failed", code: 2) }
+        guard setrlimit(__rlimit_resource_t(RLIMIT_FSIZE.rawValue), &limit) == 0 else {
+            fail("setrlimit failed", code: 2)
+        }
         _ = try MemoryMappedFile.createFromFile(path: argument(0), mode: .createNew, capacity: 8 << 20)
         say("created")
 

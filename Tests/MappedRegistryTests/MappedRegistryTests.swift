@@ -1,9 +1,10 @@
 import Glibc
-@testable import MappedRegistry
 import MemoryMappedFiles
 import RecordTable
-import Testing
 import TestSupport
+import Testing
+
+@testable import MappedRegistry
 
 /// Runs `body` and returns the RecordTableError it throws, or nil.
 func tableError<R>(_ body: () throws -> R) -> RecordTableError? {
@@ -16,7 +17,9 @@ func tableError<R>(_ body: () throws -> R) -> RecordTableError? {
 }
 
 /// Runs `body` and returns the RegistryError it throws, or nil.
-func registryError<R: ~Copyable>(_ body: () throws -> R, sourceLocation: SourceLocation = #_sourceLocation) -> RegistryError? {
+func registryError<R: ~Copyable>(
+    _ body: () throws -> R, sourceLocation: SourceLocation = #_sourceLocation
+) -> RegistryError? {
     do {
         _ = try body()
         return nil
@@ -74,23 +77,30 @@ final class MappedRegistryTests {
         try map.close()
         #expect(!fileExists(object))
         #expect(try registry.entry(named: "shared") == nil)
-        #expect(registryError { try MemoryMappedFile.openExisting(name: "shared", registry: registry) }?.code == .notFound)
+        #expect(
+            registryError { try MemoryMappedFile.openExisting(name: "shared", registry: registry) }?.code == .notFound)
     }
 
     @Test("names: duplicates, bad names, wrong kinds")
     func names() throws {
         let registry = try registry()
         let first = try MemoryMappedFile.createNew(name: "once", capacity: 100, registry: registry)
-        #expect(registryError { try MemoryMappedFile.createNew(name: "once", capacity: 100, registry: registry) }?.code == .nameExists)
+        #expect(
+            registryError { try MemoryMappedFile.createNew(name: "once", capacity: 100, registry: registry) }?.code
+                == .nameExists)
         let second = try MemoryMappedFile.createOrOpen(name: "once", capacity: 100, registry: registry)
         #expect(second.map.path == first.map.path)
         for bad in ["", "nul\u{0}", String(repeating: "n", count: Registry.maximumNameLength + 1)] {
-            #expect(registryError { try MemoryMappedFile.createNew(name: bad, capacity: 1, registry: registry) }?.code == .invalidName)
+            #expect(
+                registryError { try MemoryMappedFile.createNew(name: bad, capacity: 1, registry: registry) }?.code
+                    == .invalidName)
         }
-        #expect(registryError { try MemoryMappedFile.openExisting(name: "never", registry: registry) }?.code == .notFound)
+        #expect(
+            registryError { try MemoryMappedFile.openExisting(name: "never", registry: registry) }?.code == .notFound)
         let mutex = try NamedMutex(name: "lock", registry: registry)
         #expect(mutex.createdNew)
-        #expect(registryError { try MemoryMappedFile.openExisting(name: "lock", registry: registry) }?.code == .wrongKind)
+        #expect(
+            registryError { try MemoryMappedFile.openExisting(name: "lock", registry: registry) }?.code == .wrongKind)
         #expect(registryError { try NamedMutex.openExisting(name: "once", registry: registry) }?.code == .wrongKind)
     }
 
@@ -118,12 +128,15 @@ final class MappedRegistryTests {
         #expect(fresh.capacity == 100)
     }
 
-    @Test("the seed's persisted example: createFromFile(name: \"ImgA\") and openExisting(\"ImgA\") in another process, as a region")
+    @Test(
+        "the seed's persisted example: createFromFile(name: \"ImgA\") and openExisting(\"ImgA\") in another process, as a region"
+    )
     func persistedRegion() throws {
         let registry = try registry()
         let path = directory.file("ExtremelyLargeImage.data")
         let image = try MemoryMappedFile.createFromFile(
-            path: path, mode: .createNew, capacity: 1 << 20, name: "ImgA", regionOffset: 4096, regionLength: 8192, registry: registry)
+            path: path, mode: .createNew, capacity: 1 << 20, name: "ImgA", regionOffset: 4096, regionLength: 8192,
+            registry: registry)
         let (end, output) = run(helper("named-write", registryPath, "ImgA", "8", "4242"))
         #expect(end == .exited(0) && output == "region 4096 8192")
         let value = try image.makeViewAccessor().read(UInt64.self, at: 8)
@@ -151,7 +164,8 @@ final class MappedRegistryTests {
         try again.publish(as: "early", registry: registry)
         try again.withdrawPublication("early")
         #expect(tableError { try RecordTable<Sample>.open(name: "early", registry: registry) }?.code == .notFound)
-        let standalone = try TablePublication(publishing: directory.file("published.mrec"), as: "standalone", registry: registry)
+        let standalone = try TablePublication(
+            publishing: directory.file("published.mrec"), as: "standalone", registry: registry)
         try again.close()
         #expect(try RecordTable<Sample>.open(name: "standalone", registry: registry).count == 10)
         try standalone.close()
@@ -161,7 +175,8 @@ final class MappedRegistryTests {
     func deletedBackingFile() throws {
         let registry = try registry()
         let path = directory.file("gone.data")
-        let map = try MemoryMappedFile.createFromFile(path: path, mode: .createNew, capacity: 4096, name: "gone", registry: registry)
+        let map = try MemoryMappedFile.createFromFile(
+            path: path, mode: .createNew, capacity: 4096, name: "gone", registry: registry)
         unlink(path)
         let (end, output) = run(helper("named-write", registryPath, "gone", "0", "1"))
         #expect(end == .exited(3) && output == "error backingObjectMissing")
@@ -203,7 +218,9 @@ final class MappedRegistryTests {
     func mutualExclusion() throws {
         let registry = try registry()
         let counter = try MemoryMappedFile.createOrOpen(name: "counter", capacity: 4096, registry: registry)
-        let workers = (0..<8).map { _ in ChildProcess(helper("mutex-count", registryPath, "counter-lock", "counter", "20000")) }
+        let workers = (0..<8).map { _ in
+            ChildProcess(helper("mutex-count", registryPath, "counter-lock", "counter", "20000"))
+        }
         for worker in workers { #expect(worker.readLine() == "ready") }
         for worker in workers { worker.writeLine("go") }
         for worker in workers {
@@ -239,7 +256,8 @@ final class MappedRegistryTests {
 
         let damaged = directory.file("damaged")
         #expect(mkdir(damaged, 0o700) == 0)
-        let bootDirectory = damaged + "/boot-" + systemBootIdentifier.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+        let bootDirectory =
+            damaged + "/boot-" + systemBootIdentifier.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
         #expect(mkdir(bootDirectory, 0o700) == 0)
         writeFile(bootDirectory + "/data.mdb", Array(repeating: 0x5A, count: 16384), mode: 0o600)
         let error = registryError { try Registry.open(directory: damaged) }
@@ -268,7 +286,9 @@ final class MappedRegistryTests {
         let registry = try Registry.open(directory: directory.file("small-registry"), initialMapSize: 64 << 10)
         let value = [UInt8](repeating: 7, count: 2000)
         for index in 0..<500 {  // about 1 MB of values in a 64 KiB map
-            try registry.environment.write { transaction throws(RegistryError) in try transaction.put(Array("key-\(index)".utf8), value) }
+            try registry.environment.write { transaction throws(RegistryError) in
+                try transaction.put(Array("key-\(index)".utf8), value)
+            }
         }
         let count = try registry.environment.read { transaction throws(RegistryError) in try transaction.all().count }
         #expect(count == 500)
@@ -291,7 +311,9 @@ final class MappedRegistryTests {
         #expect(message.contains("NamedMutex 'not-mine': unlock by a thread that does not own it"))
     }
 
-    @Test("stress: 8 processes × 500 random operations with kill -9s; then 0 stale holders, 0 leaked objects, 0 lost bytes")
+    @Test(
+        "stress: 8 processes × 500 random operations with kill -9s; then 0 stale holders, 0 leaked objects, 0 lost bytes"
+    )
     func churn() throws {
         let registry = try registry()
         let file = directory.file("churn.data")
@@ -305,7 +327,8 @@ final class MappedRegistryTests {
             // A worker that kills itself is restarted after the iteration it died in.
             var finished = false, start = 0
             while !finished {
-                let process = ChildProcess(helper("registry-churn", registryPath, String(worker), "500", file, String(start)))
+                let process = ChildProcess(
+                    helper("registry-churn", registryPath, String(worker), "500", file, String(start)))
                 workerPIDs.append(process.pid)
                 while let line = process.readLine() {
                     if line.hasPrefix("persisted ") { persisted.append(Int(line.dropFirst(10))!) }
@@ -331,6 +354,8 @@ final class MappedRegistryTests {
         let written = preadBytes(file, offset: 0, count: 8 * 500)
         let lost = persisted.filter { written[$0] != 1 }
         #expect(lost.isEmpty, "lost persisted bytes at \(lost.prefix(10))")
-        print("churn: 8 workers × 500 iterations, \(crashes) kill -9s, \(persisted.count) persisted bytes, \(lost.count) lost, 0 stale names")
+        print(
+            "churn: 8 workers × 500 iterations, \(crashes) kill -9s, \(persisted.count) persisted bytes, \(lost.count) lost, 0 stale names"
+        )
     }
 }

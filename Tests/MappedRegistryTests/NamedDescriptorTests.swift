@@ -1,8 +1,8 @@
 import Glibc
 import MappedRegistry
 import MemoryMappedFiles
-import Testing
 import TestSupport
+import Testing
 
 /// A named map over a descriptor the caller opened: .NET's CreateFromFile(FileStream, mapName, …).
 @Suite("Named maps over an open descriptor", .timeLimit(.minutes(1)))
@@ -16,7 +16,8 @@ struct NamedDescriptorTests {
         let path = directory.file("data")
         writeFile(path, [UInt8](repeating: 0, count: 100), mode: 0o600)
         let descriptor = open(path, O_RDWR | O_CLOEXEC)
-        let named = try MemoryMappedFile.adoptDescriptor(descriptor, capacity: 8192, name: "by-descriptor", registry: registry)
+        let named = try MemoryMappedFile.adoptDescriptor(
+            descriptor, capacity: 8192, name: "by-descriptor", registry: registry)
         #expect(fcntl(descriptor, F_GETFD) == -1)  // taken over and closed (leaveOpen: false)
         #expect(fileStatus(path)?.st_size == 8192)  // the capacity grew the file
         let (end, _) = run(helper("named-write", registryPath, "by-descriptor", "4096", "77"))
@@ -37,7 +38,9 @@ struct NamedDescriptorTests {
         let registry = try Registry.open(directory: registryPath)
         let anonymous = try MemoryMappedFile.createAnonymous(capacity: 4096)  // a memfd
         let memory = dup(anonymous.fileDescriptor)
-        #expect(registryError { try MemoryMappedFile.adoptDescriptor(memory, name: "memfd", registry: registry) }?.code == .notShareable)
+        #expect(
+            registryError { try MemoryMappedFile.adoptDescriptor(memory, name: "memfd", registry: registry) }?.code
+                == .notShareable)
         let path = directory.file("gone")
         writeFile(path, [1, 2, 3])
         let deleted = open(path, O_RDWR | O_CLOEXEC)
@@ -45,6 +48,7 @@ struct NamedDescriptorTests {
         let error = registryError { try MemoryMappedFile.adoptDescriptor(deleted, name: "gone", registry: registry) }
         #expect(error?.code == .notShareable)
         #expect(error?.message.contains("another process could not open it") == true)
-        #expect(registryError { try MemoryMappedFile.openExisting(name: "gone", registry: registry) }?.code == .notFound)
+        #expect(
+            registryError { try MemoryMappedFile.openExisting(name: "gone", registry: registry) }?.code == .notFound)
     }
 }

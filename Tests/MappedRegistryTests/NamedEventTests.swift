@@ -1,8 +1,8 @@
 import Glibc
 import MappedRegistry
 import MemoryMappedFiles
-import Testing
 import TestSupport
+import Testing
 
 /// Named events (.NET's EventWaitHandle), between real processes.
 @Suite("Named events: auto and manual reset across processes", .timeLimit(.minutes(2)))
@@ -13,7 +13,9 @@ struct NamedEventTests {
 
     /// Waiter processes on `name`, each reporting "waiting" before it sleeps.
     func waiters(_ count: Int, on name: String, timeoutMilliseconds: Int = 20_000) -> [ChildProcess] {
-        let children = (0..<count).map { _ in ChildProcess(helper("event-wait", registryPath, name, "\(timeoutMilliseconds)")) }
+        let children = (0..<count).map { _ in
+            ChildProcess(helper("event-wait", registryPath, name, "\(timeoutMilliseconds)"))
+        }
         for child in children { #expect(child.readLine() == "waiting") }
         usleep(100_000)  // they are asleep on the word
         return children

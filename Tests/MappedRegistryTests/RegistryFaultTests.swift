@@ -1,8 +1,9 @@
 import Glibc
-@testable import MappedRegistry
 @_spi(Testing) import MemoryMappedFiles
-import Testing
 import TestSupport
+import Testing
+
+@testable import MappedRegistry
 
 /// The names a registry lists whose holders are alive.
 func liveNames(_ registry: Registry) throws -> [String] {
@@ -22,7 +23,8 @@ struct RegistryFaultTests {
         try other.close()
         try map.close()
         let file = try MemoryMappedFile.createFromFile(
-            path: directory.file("file-\(tag)"), mode: .createNew, capacity: 16384, name: "file-\(tag)", regionOffset: 4096,
+            path: directory.file("file-\(tag)"), mode: .createNew, capacity: 16384, name: "file-\(tag)",
+            regionOffset: 4096,
             regionLength: 4096, registry: registry)
         var region = try file.makeViewAccessor()
         region.write(UInt64(7), at: 0)
@@ -36,7 +38,9 @@ struct RegistryFaultTests {
     func sweep() throws {
         let registry = try Registry.open(directory: directory.file("registry"))
         let counts = try FaultInjection.run(nil) { try workload(registry, "dry") }.counts
-        print("registry fault injection: calls in one run: \(counts.filter { $0.value > 0 }.map { "\($0.key) \($0.value)" }.sorted())")
+        print(
+            "registry fault injection: calls in one run: \(counts.filter { $0.value > 0 }.map { "\($0.key) \($0.value)" }.sorted())"
+        )
         #expect(counts[.lmdbCommit, default: 0] >= 6 && counts[.mmap, default: 0] >= 3)
         var cases = 0
         let objectsBefore = Set(run(["/bin/ls", "/dev/shm"]).1.split(separator: "\n"))
@@ -45,11 +49,15 @@ struct RegistryFaultTests {
                 for persistent in [false, true] {
                     let tag = "\(call.rawValue)-\(failAt)-\(persistent)"
                     var thrown: (any Error)?
-                    let failures = FaultInjection.run(FaultInjection.Plan(call: call, failAt: failAt, persistent: persistent)) {
+                    let failures = FaultInjection.run(
+                        FaultInjection.Plan(call: call, failAt: failAt, persistent: persistent)
+                    ) {
                         do { try workload(registry, tag) } catch { thrown = error }
                     }.failures
                     #expect(failures >= 1)
-                    #expect(thrown is RegistryError || thrown is MappedFileError, "\(call) #\(failAt)\(persistent ? "+" : ""): \(String(describing: thrown))")
+                    #expect(
+                        thrown is RegistryError || thrown is MappedFileError,
+                        "\(call) #\(failAt)\(persistent ? "+" : ""): \(String(describing: thrown))")
                     // A failed close is retried by the process's next registry operation.
                     _ = try registry.collectGarbage()
                     let left = try liveNames(registry).filter { $0.hasSuffix(tag) }

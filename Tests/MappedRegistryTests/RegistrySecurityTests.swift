@@ -1,9 +1,10 @@
 import Glibc
-@_spi(Testing) @testable import MappedRegistry
 import MemoryMappedFiles
 import RecordTable
-import Testing
 import TestSupport
+import Testing
+
+@_spi(Testing) @testable import MappedRegistry
 
 /// Regression tests for issue #12, items 1, 2, 3 and 8. The attacks run as two real users:
 /// root, and uid 65534 (nobody), which a helper process becomes with setuid.
@@ -79,9 +80,12 @@ struct RegistrySecurityTests {
         let registry = try Registry.open(directory: directory.file("registry"))
         let path = directory.file("shared.data")
         writeFile(path, Array(repeating: 5, count: 4096))
-        let published = try MemoryMappedFile.createFromFile(path: path, access: .read, name: "readonly", registry: registry)
+        let published = try MemoryMappedFile.createFromFile(
+            path: path, access: .read, name: "readonly", registry: registry)
 
-        let denied = registryError { try MemoryMappedFile.openExisting(name: "readonly", access: .readWrite, registry: registry) }
+        let denied = registryError {
+            try MemoryMappedFile.openExisting(name: "readonly", access: .readWrite, registry: registry)
+        }
         #expect(denied?.code == .accessDenied)
         #expect(denied?.message.contains(".read access") == true)
         let opened = try MemoryMappedFile.openExisting(name: "readonly", registry: registry)
@@ -96,7 +100,10 @@ struct RegistrySecurityTests {
         try opened.close()
 
         let writable = try MemoryMappedFile.createNew(name: "rw", capacity: 4096, registry: registry)
-        #expect(registryError { try MemoryMappedFile.openExisting(name: "rw", access: .readWriteExecute, registry: registry) }?.code == .accessDenied)
+        #expect(
+            registryError {
+                try MemoryMappedFile.openExisting(name: "rw", access: .readWriteExecute, registry: registry)
+            }?.code == .accessDenied)
         #expect(try MemoryMappedFile.openExisting(name: "rw", registry: registry).map.access == .readWrite)
         try writable.close()
         try published.close()
@@ -140,7 +147,8 @@ struct PublishedMigrationTests {
         let entry = try #require(try registry.entry(named: "samples"))
         let reopened = try DynamicRecordTable.open(path: entry.object)
         #expect(reopened.schema == wider && reopened.count == 100)
-        #expect(tableError { try RecordTable<Sample>.open(name: "samples", registry: registry) }?.code == .schemaMismatch)
+        #expect(
+            tableError { try RecordTable<Sample>.open(name: "samples", registry: registry) }?.code == .schemaMismatch)
         publisher.writeLine("done")
         #expect(publisher.wait() == .exited(0))
     }
@@ -151,7 +159,9 @@ struct PublishedMigrationTests {
 struct NamedCreationTests {
     let directory = TemporaryDirectory()
 
-    @Test("createOrOpen(.read) opens an existing map; named shared memory can be created .read, .readExecute and .copyOnWrite")
+    @Test(
+        "createOrOpen(.read) opens an existing map; named shared memory can be created .read, .readExecute and .copyOnWrite"
+    )
     func readOnlyNames() throws {
         let registry = try Registry.open(directory: directory.file("registry"))
         let writer = try MemoryMappedFile.createNew(name: "data", capacity: 4096, registry: registry)
@@ -165,10 +175,14 @@ struct NamedCreationTests {
         try writer.close()
 
         for (index, access) in [MemoryMappedFileAccess.read, .readExecute, .copyOnWrite].enumerated() {
-            let named = try MemoryMappedFile.createNew(name: "made-\(index)", capacity: 8192, access: access, registry: registry)
+            let named = try MemoryMappedFile.createNew(
+                name: "made-\(index)", capacity: 8192, access: access, registry: registry)
             #expect(named.map.access == access && named.capacity == 8192)
             #expect(try named.makeViewAccessor().read(UInt64.self, at: 8184) == 0)
-            #expect(registryError { try MemoryMappedFile.openExisting(name: "made-\(index)", access: .readWrite, registry: registry) }?.code == .accessDenied)
+            #expect(
+                registryError {
+                    try MemoryMappedFile.openExisting(name: "made-\(index)", access: .readWrite, registry: registry)
+                }?.code == .accessDenied)
             try named.close()
         }
     }
@@ -176,14 +190,29 @@ struct NamedCreationTests {
     @Test("bad arguments of named calls are argument errors, not ioError")
     func argumentErrors() throws {
         let registry = try Registry.open(directory: directory.file("registry"))
-        #expect(registryError { try MemoryMappedFile.createNew(name: "zero", capacity: 0, registry: registry) }?.code == .invalidCapacity)
-        #expect(registryError { try MemoryMappedFile.createOrOpen(name: "negative", capacity: -1, registry: registry) }?.code == .invalidCapacity)
-        #expect(registryError { try MemoryMappedFile.createNew(name: "wo", capacity: 4096, access: .write, registry: registry) }?.code == .invalidAccess)
-        #expect(registryError { try MemoryMappedFile.createOrOpen(name: "wo", capacity: 4096, access: .write, registry: registry) }?.code == .invalidAccess)
-        #expect(registryError {
-            try MemoryMappedFile.createNew(name: "opts", capacity: 4096, options: MemoryMappedFileOptions(rawValue: 1 << 9), registry: registry)
-        }?.code == .invalidAccess)
-        #expect(registryError { try MemoryMappedFile.createNew(name: "", capacity: 4096, registry: registry) }?.code == .invalidName)
+        #expect(
+            registryError { try MemoryMappedFile.createNew(name: "zero", capacity: 0, registry: registry) }?.code
+                == .invalidCapacity)
+        #expect(
+            registryError { try MemoryMappedFile.createOrOpen(name: "negative", capacity: -1, registry: registry) }?
+                .code == .invalidCapacity)
+        #expect(
+            registryError {
+                try MemoryMappedFile.createNew(name: "wo", capacity: 4096, access: .write, registry: registry)
+            }?.code == .invalidAccess)
+        #expect(
+            registryError {
+                try MemoryMappedFile.createOrOpen(name: "wo", capacity: 4096, access: .write, registry: registry)
+            }?.code == .invalidAccess)
+        #expect(
+            registryError {
+                try MemoryMappedFile.createNew(
+                    name: "opts", capacity: 4096, options: MemoryMappedFileOptions(rawValue: 1 << 9), registry: registry
+                )
+            }?.code == .invalidAccess)
+        #expect(
+            registryError { try MemoryMappedFile.createNew(name: "", capacity: 4096, registry: registry) }?.code
+                == .invalidName)
     }
 }
 
@@ -196,33 +225,49 @@ struct LongNameTests {
     @Test("a 1,032-character name and local/ global/ prefixes work across two processes")
     func longNamesAcrossProcesses() throws {
         let registry = try Registry.open(directory: registryPath)
-        for name in [String(repeating: "n", count: 1032), "local/testmap", "global/testmap", "ü" + String(repeating: "x", count: 399)] {
+        for name in [
+            String(repeating: "n", count: 1032), "local/testmap", "global/testmap",
+            "ü" + String(repeating: "x", count: 399),
+        ] {
             let created = try MemoryMappedFile.createNew(name: name, capacity: 4096, registry: registry)
             let (end, output) = run(helper("named-write", registryPath, name, "8", "77"))
             #expect(end == .exited(0), "\(output)")
             #expect(try created.makeViewAccessor().read(UInt64.self, at: 8) == 77)
             #expect(try registry.entries().contains { $0.name == name })
             try created.close()
-            #expect(registryError { try MemoryMappedFile.openExisting(name: name, registry: registry) }?.code == .notFound)
+            #expect(
+                registryError { try MemoryMappedFile.openExisting(name: name, registry: registry) }?.code == .notFound)
         }
     }
 
     @Test("a name past 4096 bytes, or with NUL, is invalidName; two long names that share a key are told apart")
     func limitsAndCollisions() throws {
         let registry = try Registry.open(directory: registryPath)
-        #expect(registryError { try MemoryMappedFile.createNew(name: String(repeating: "x", count: 4097), capacity: 4096, registry: registry) }?.code == .invalidName)
-        #expect(registryError { try MemoryMappedFile.createNew(name: "a\u{0}b", capacity: 4096, registry: registry) }?.code == .invalidName)
-        #expect(try MemoryMappedFile.createNew(name: String(repeating: "y", count: 4096), capacity: 4096, registry: registry).capacity == 4096)
+        #expect(
+            registryError {
+                try MemoryMappedFile.createNew(
+                    name: String(repeating: "x", count: 4097), capacity: 4096, registry: registry)
+            }?.code == .invalidName)
+        #expect(
+            registryError { try MemoryMappedFile.createNew(name: "a\u{0}b", capacity: 4096, registry: registry) }?.code
+                == .invalidName)
+        #expect(
+            try MemoryMappedFile.createNew(
+                name: String(repeating: "y", count: 4096), capacity: 4096, registry: registry
+            ).capacity == 4096)
 
         // Force a collision: store another name's entry under this long name's key.
         let wanted = String(repeating: "w", count: 500)
-        let other = try MemoryMappedFile.createNew(name: String(repeating: "o", count: 500), capacity: 4096, registry: registry)
+        let other = try MemoryMappedFile.createNew(
+            name: String(repeating: "o", count: 500), capacity: 4096, registry: registry)
         let stored = try #require(try registry.entry(named: other.name))
         try registry.environment.write { transaction throws(RegistryError) in
             try transaction.put(Registry.key(for: wanted), stored.encoded())
         }
         let error = registryError { try MemoryMappedFile.openExisting(name: wanted, registry: registry) }
-        #expect(error?.code == .nameExists && error?.message.contains("hash collision") == true, "\(String(describing: error))")
+        #expect(
+            error?.code == .nameExists && error?.message.contains("hash collision") == true,
+            "\(String(describing: error))")
         try other.close()
     }
 }

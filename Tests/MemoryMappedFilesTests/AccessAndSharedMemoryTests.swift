@@ -1,7 +1,7 @@
 import Glibc
 import MemoryMappedFiles
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Access rights and copy-on-write")
 struct AccessTests {
@@ -137,7 +137,9 @@ struct NonPersistedTests {
         defer { try? MemoryMappedFile.removeSharedMemory(systemName: name) }
         #expect(map.capacity == 10_000)
         #expect(try map.permissions() == .ownerReadWrite)
-        #expect(mappedError { try MemoryMappedFile.createSharedMemory(systemName: name, mode: .createNew, capacity: 10) }?.code == .alreadyExists)
+        #expect(
+            mappedError { try MemoryMappedFile.createSharedMemory(systemName: name, mode: .createNew, capacity: 10) }?
+                .code == .alreadyExists)
 
         let (end, _) = run(helper("shm-write", name, "24", "31337"))
         #expect(end == .exited(0))
@@ -167,7 +169,9 @@ struct NonPersistedTests {
         #expect(third.capacity == 8192)
     }
 
-    @Test("bad shared-memory names are invalidName", arguments: ["", "a/b", "nul\u{0}inside", String(repeating: "x", count: 256)])
+    @Test(
+        "bad shared-memory names are invalidName",
+        arguments: ["", "a/b", "nul\u{0}inside", String(repeating: "x", count: 256)])
     func badNames(name: String) {
         let error = mappedError { try MemoryMappedFile.createSharedMemory(systemName: name, capacity: 10) }
         #expect(error?.code == .invalidName)
@@ -185,7 +189,9 @@ struct NonPersistedTests {
     func zeroCapacity() {
         #expect(mappedError { try MemoryMappedFile.createAnonymous(capacity: 0) }?.code == .invalidCapacity)
         let name = "mapped-records-test-zero-\(getpid())"
-        #expect(mappedError { try MemoryMappedFile.createSharedMemory(systemName: name, capacity: 0) }?.code == .invalidCapacity)
+        #expect(
+            mappedError { try MemoryMappedFile.createSharedMemory(systemName: name, capacity: 0) }?.code
+                == .invalidCapacity)
         #expect(mappedError { try MemoryMappedFile.openSharedMemory(systemName: name) }?.code == .notFound)
     }
 }

@@ -1,7 +1,7 @@
 import Glibc
 import MemoryMappedFiles
-import Testing
 import TestSupport
+import Testing
 
 /// Issue #17: creation semantics that .NET's own tests check.
 @Suite("creation semantics as .NET has them")
@@ -27,16 +27,22 @@ struct CreationSemanticsTests {
 
     @Test("write-only memory and unknown option bits are refused, as .NET refuses them")
     func refusals() {
-        #expect(mappedError { try MemoryMappedFile.createAnonymous(capacity: 4096, access: .write) }?.code == .invalidAccess)
+        #expect(
+            mappedError { try MemoryMappedFile.createAnonymous(capacity: 4096, access: .write) }?.code == .invalidAccess
+        )
         let unknown = MemoryMappedFileOptions(rawValue: 1 << 5)
         let error = mappedError { try MemoryMappedFile.createAnonymous(capacity: 4096, options: unknown) }
         #expect(error?.code == .invalidAccess && error?.message == "unknown option bits 0x20")
         let name = "mapped-records-test-options-\(getpid())"
-        #expect(mappedError { try MemoryMappedFile.createSharedMemory(systemName: name, capacity: 4096, options: unknown) }?.code == .invalidAccess)
+        #expect(
+            mappedError { try MemoryMappedFile.createSharedMemory(systemName: name, capacity: 4096, options: unknown) }?
+                .code == .invalidAccess)
         #expect(!fileExists("/dev/shm/" + name))
     }
 
-    @Test("adoptDescriptor: a capacity grows an empty file, a pipe is notRegularFile, write-only is refused, leaveOpen leaves it open")
+    @Test(
+        "adoptDescriptor: a capacity grows an empty file, a pipe is notRegularFile, write-only is refused, leaveOpen leaves it open"
+    )
     func adoptDescriptor() throws {
         let path = directory.file("adopted.data")
         let raw = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
@@ -51,9 +57,12 @@ struct CreationSemanticsTests {
 
         var pipeEnds: [Int32] = [0, 0]
         #expect(pipe(&pipeEnds) == 0)
-        #expect(mappedError { try MemoryMappedFile.adoptDescriptor(pipeEnds[0], leaveOpen: true) }?.code == .notRegularFile)
+        #expect(
+            mappedError { try MemoryMappedFile.adoptDescriptor(pipeEnds[0], leaveOpen: true) }?.code == .notRegularFile)
         let other = open(path, O_RDWR | O_CLOEXEC)
-        #expect(mappedError { try MemoryMappedFile.adoptDescriptor(other, access: .write, leaveOpen: true) }?.code == .invalidAccess)
+        #expect(
+            mappedError { try MemoryMappedFile.adoptDescriptor(other, access: .write, leaveOpen: true) }?.code
+                == .invalidAccess)
         close(other)
         close(pipeEnds[0])
         close(pipeEnds[1])

@@ -1,7 +1,8 @@
 import Glibc
-@testable import MemoryMappedFiles
-import Testing
 import TestSupport
+import Testing
+
+@testable import MemoryMappedFiles
 
 @Suite("Lifetime, flush, large files and SIGBUS")
 struct LifetimeTests {
@@ -59,7 +60,9 @@ struct LifetimeTests {
         let other = try map.makeViewAccessor()
         try view.flush()
         map.state.markFailed(errno: EIO)  // what MappedRegion.synchronize records when msync reports EIO
-        for error in [mappedError { try view.flush() }, mappedError { try other.flush() }, mappedError { try map.flush() }] {
+        for error in [
+            mappedError { try view.flush() }, mappedError { try other.flush() }, mappedError { try map.flush() },
+        ] {
             #expect(error?.code == .mapFailed)
             #expect(error?.errno == EIO)
         }
@@ -96,7 +99,9 @@ struct LifetimeTests {
     }
 
     // The sanitizers reserve terabytes of shadow memory and cannot run under a 1 GiB address-space limit.
-    @Test("a view larger than the free address space is fileTooLarge from mmap, not a crash", .disabled(if: underSanitizer))
+    @Test(
+        "a view larger than the free address space is fileTooLarge from mmap, not a crash",
+        .disabled(if: underSanitizer))
     func viewLargerThanAddressSpace() {
         let path = directory.file("bigger-than-limit")
         let descriptor = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)

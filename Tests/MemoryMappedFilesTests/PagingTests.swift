@@ -1,7 +1,7 @@
 import Glibc
 import MemoryMappedFiles
-import Testing
 import TestSupport
+import Testing
 
 /// Paging control (issue #18): populate at map time, populate a range later, huge-page advice.
 @Suite("Paging: populate, prefetch and huge pages", .timeLimit(.minutes(1)))

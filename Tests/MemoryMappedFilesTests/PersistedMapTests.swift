@@ -1,7 +1,7 @@
 import Glibc
 import MemoryMappedFiles
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Persisted maps: modes, capacity and errors")
 struct PersistedMapTests {
@@ -101,7 +101,9 @@ struct PersistedMapTests {
         #expect(emptyError?.message.contains("empty") == true)
 
         #expect(mappedError { try MemoryMappedFile.createFromFile(path: path, capacity: -1) }?.code == .invalidCapacity)
-        let readOnlyGrowth = mappedError { try MemoryMappedFile.createFromFile(path: path, capacity: 2000, access: .read) }
+        let readOnlyGrowth = mappedError {
+            try MemoryMappedFile.createFromFile(path: path, capacity: 2000, access: .read)
+        }
         #expect(readOnlyGrowth?.code == .invalidCapacity)
         #expect(fileStatus(path)?.st_size == 1000)
     }
@@ -144,11 +146,16 @@ struct PersistedMapTests {
         let path = directory.file("combo")
         for access in [MemoryMappedFileAccess.read, .copyOnWrite, .readExecute] {
             for mode in [MemoryMappedFile.FileMode.create, .createNew, .truncate] {
-                let error = mappedError { try MemoryMappedFile.createFromFile(path: path, mode: mode, capacity: 10, access: access) }
+                let error = mappedError {
+                    try MemoryMappedFile.createFromFile(path: path, mode: mode, capacity: 10, access: access)
+                }
                 #expect(error?.code == .invalidAccess, "\(mode) with \(access)")
             }
         }
-        #expect(mappedError { try MemoryMappedFile.createFromFile(path: path, mode: .createNew, capacity: 10, access: .write) }?.code == .invalidAccess)
+        #expect(
+            mappedError {
+                try MemoryMappedFile.createFromFile(path: path, mode: .createNew, capacity: 10, access: .write)
+            }?.code == .invalidAccess)
         #expect(!fileExists(path))
     }
 
@@ -169,7 +176,9 @@ struct PersistedMapTests {
             #expect(chmod(path, 0o444) == 0)
             let map = try MemoryMappedFile.createFromFile(path: path, access: .read)
             #expect(try map.makeViewAccessor().read(UInt8.self, at: 0) == 5)
-            #expect(mappedError { try MemoryMappedFile.createFromFile(path: path, access: .readWrite) }?.code == .permissionDenied)
+            #expect(
+                mappedError { try MemoryMappedFile.createFromFile(path: path, access: .readWrite) }?.code
+                    == .permissionDenied)
         }
     }
 
@@ -186,7 +195,9 @@ struct PersistedMapTests {
             #expect(preadBytes(path, offset: 4095, count: 1) == [3])
 
             let newPath = mountPoint + "/new"
-            #expect(mappedError { try MemoryMappedFile.createFromFile(path: newPath, mode: .createNew, capacity: 8 << 20) }?.code == .noSpace)
+            #expect(
+                mappedError { try MemoryMappedFile.createFromFile(path: newPath, mode: .createNew, capacity: 8 << 20) }?
+                    .code == .noSpace)
             #expect(!fileExists(newPath))
         }
     }
@@ -195,6 +206,8 @@ struct PersistedMapTests {
     func errorDescription() {
         let path = directory.file("absent")
         let error = mappedError { try MemoryMappedFile.createFromFile(path: path) }
-        #expect(error?.description == "createFromFile '\(path)': the file does not exist (open: No such file or directory, errno 2)")
+        #expect(
+            error?.description
+                == "createFromFile '\(path)': the file does not exist (open: No such file or directory, errno 2)")
     }
 }

@@ -1,8 +1,8 @@
 import Glibc
-import Synchronization
 import MemoryMappedFiles
-import Testing
+import Synchronization
 import TestSupport
+import Testing
 
 /// A count that two tasks share.
 final class Counter: Sendable {

@@ -1,7 +1,7 @@
 import Glibc
 import MemoryMappedFiles
-import Testing
 import TestSupport
+import Testing
 
 /// Runs `body` and returns the MappedFileError it throws, or nil if it succeeds.
 func mappedError<R: ~Copyable>(

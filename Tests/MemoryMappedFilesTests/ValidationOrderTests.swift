@@ -1,7 +1,7 @@
 import Glibc
 import MemoryMappedFiles
-import Testing
 import TestSupport
+import Testing
 
 /// Regression tests for issue #12, items 5, 6 and 17: arguments are validated before anything
 /// destructive, oversized in-memory maps fail at once, and files can be created atomically.
@@ -9,7 +9,9 @@ import TestSupport
 struct ValidationOrderTests {
     let directory = TemporaryDirectory()
 
-    @Test(".truncate and .create with capacity 0 refuse before they empty the file", arguments: [MemoryMappedFile.FileMode.truncate, .create])
+    @Test(
+        ".truncate and .create with capacity 0 refuse before they empty the file",
+        arguments: [MemoryMappedFile.FileMode.truncate, .create])
     func emptyingModesValidateFirst(mode: MemoryMappedFile.FileMode) {
         let path = directory.file("precious-\(mode)")
         writeFile(path, Array(repeating: 42, count: 10_000))
@@ -26,7 +28,9 @@ struct ValidationOrderTests {
             writeFile(path, Array(repeating: 7, count: 8192))
             // A capacity below the file's size is refused in every mode that keeps the contents;
             // the emptying modes refuse read access first.
-            _ = mappedError { try MemoryMappedFile.createFromFile(path: path, mode: mode, capacity: 4096, access: .read) }
+            _ = mappedError {
+                try MemoryMappedFile.createFromFile(path: path, mode: mode, capacity: 4096, access: .read)
+            }
             _ = mappedError { try MemoryMappedFile.createFromFile(path: path, mode: mode, capacity: -1) }
             _ = mappedError { try MemoryMappedFile.createFromFile(path: path, mode: mode, access: .write) }
             #expect(fileStatus(path)?.st_size == 8192, "mode .\(mode)")
@@ -38,18 +42,24 @@ struct ValidationOrderTests {
     func createOnSpecialFiles() {
         let fifo = directory.file("fifo")
         #expect(mkfifo(fifo, 0o600) == 0)
-        #expect(mappedError { try MemoryMappedFile.createFromFile(path: fifo, mode: .create, capacity: 4096) }?.code == .notRegularFile)
+        #expect(
+            mappedError { try MemoryMappedFile.createFromFile(path: fifo, mode: .create, capacity: 4096) }?.code
+                == .notRegularFile)
         #expect(fileExists(fifo))
     }
 
     @Test(".openOrCreate removes only a file it created itself")
     func openOrCreateRemovesOnlyItsOwn() {
         let path = directory.file("fresh")
-        #expect(mappedError { try MemoryMappedFile.createFromFile(path: path, mode: .openOrCreate) }?.code == .invalidCapacity)
+        #expect(
+            mappedError { try MemoryMappedFile.createFromFile(path: path, mode: .openOrCreate) }?.code
+                == .invalidCapacity)
         #expect(!fileExists(path))
         let empty = directory.file("someone-elses-empty-file")
         writeFile(empty, [])
-        #expect(mappedError { try MemoryMappedFile.createFromFile(path: empty, mode: .openOrCreate) }?.code == .invalidCapacity)
+        #expect(
+            mappedError { try MemoryMappedFile.createFromFile(path: empty, mode: .openOrCreate) }?.code
+                == .invalidCapacity)
         #expect(fileExists(empty), "an existing file was removed by a failed openOrCreate")
     }
 

@@ -1,7 +1,7 @@
 import Glibc
 import MemoryMappedFiles
-import Testing
 import TestSupport
+import Testing
 
 /// The seed's struct: four 16-bit channels.
 struct MyColor: BitwiseCopyable, Equatable {
@@ -120,7 +120,9 @@ struct ViewTests {
         try accessor.close()
         let first = preadBytes(path, offset: offset, count: 8).withUnsafeBytes { $0.loadUnaligned(as: MyColor.self) }
         #expect(first == MyColor(red: 11, green: 12, blue: 13, alpha: Int16.max))
-        let last = preadBytes(path, offset: offset + length - 8, count: 8).withUnsafeBytes { $0.loadUnaligned(as: MyColor.self) }
+        let last = preadBytes(path, offset: offset + length - 8, count: 8).withUnsafeBytes {
+            $0.loadUnaligned(as: MyColor.self)
+        }
         #expect(last == MyColor(red: 10, green: 10, blue: 10, alpha: 10))
         #expect(preadBytes(path, offset: offset + length, count: 8) == [0, 0, 0, 0, 0, 0, 0, 0])
     }
@@ -294,7 +296,8 @@ func residentKilobytes(of address: UnsafeRawPointer) -> Int? {
     var inside = false
     for line in text.split(separator: "\n") {
         if let dash = line.firstIndex(of: "-"), let space = line.firstIndex(of: " "), dash < space,
-           let low = UInt(line[..<dash], radix: 16), let high = UInt(line[line.index(after: dash)..<space], radix: 16) {
+            let low = UInt(line[..<dash], radix: 16), let high = UInt(line[line.index(after: dash)..<space], radix: 16)
+        {
             inside = (low..<high).contains(UInt(bitPattern: address))
         } else if inside, line.hasPrefix("Rss:") {
             return Int(line.dropFirst(4).split(separator: " ").first ?? "")
@@ -321,7 +324,8 @@ struct AdviceTests {
         let after = try #require(residentKilobytes(of: base))
         #expect(after < 1024, "resident \(before) kB before, \(after) kB after")
         view.advise(.sequential)
-        #expect(stride(from: 0, to: view.capacity, by: 4096).allSatisfy { view.read(UInt64.self, at: $0) == UInt64($0) })
+        #expect(
+            stride(from: 0, to: view.capacity, by: 4096).allSatisfy { view.read(UInt64.self, at: $0) == UInt64($0) })
         try view.close()
         try map.close()
     }

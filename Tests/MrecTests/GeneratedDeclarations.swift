@@ -47,4 +47,3 @@ struct CorpusGappy {
     var code: MappedString<3>
     var `default`: UInt16
 }
-

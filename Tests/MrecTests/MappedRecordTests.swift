@@ -1,7 +1,7 @@
 import Glibc
 import RecordTable
-import Testing
 import TestSupport
+import Testing
 
 // The issue's snippet, as a user writes it: nothing but `import RecordTable` and the macro.
 @MappedRecord
@@ -73,34 +73,42 @@ struct MappedRecordTests {
         try table.append(Trade(id: 1, price: 101.5, qty: 10, side: 1))
         try table.close()
         let info = mrec("info", path).1
-        #expect(info.contains("""
-            fields
-              id              i64         offset 0
-              price           f64         offset 8
-              qty             i32         offset 16
-              side            u8          offset 20
-            """), "\(info)")
+        #expect(
+            info.contains(
+                """
+                fields
+                  id              i64         offset 0
+                  price           f64         offset 8
+                  qty             i32         offset 16
+                  side            u8          offset 20
+                """), "\(info)")
         #expect(mrec("dump", "--format", "csv", path).1 == "id,price,qty,side\n1,101.5,10,1")
     }
 
     @Test("nested records are flattened into dotted names; every field kind has its file type")
     func nestedAndEveryKind() throws {
         let fields = Body.schema.fields.map { "\($0)" }
-        #expect(fields == [
-            "id: u32 @ 0", "position.x: f32 @ 4", "position.y: f32 @ 8", "velocity.x: f32 @ 12", "velocity.y: f32 @ 16",
-            "display_name: char[6] @ 20", "raw: bytes[3] @ 26", "alive: bool @ 29", "levels: i16[2] @ 30",
-        ])
+        #expect(
+            fields == [
+                "id: u32 @ 0", "position.x: f32 @ 4", "position.y: f32 @ 8", "velocity.x: f32 @ 12",
+                "velocity.y: f32 @ 16",
+                "display_name: char[6] @ 20", "raw: bytes[3] @ 26", "alive: bool @ 29", "levels: i16[2] @ 30",
+            ])
         #expect(Body.schema.stride == MemoryLayout<Body>.stride)
         let path = directory.file("bodies.mrec")
         let table = try RecordTable<Body>.create(path: path)
-        let body = Body(id: 7, position: Vector(x: 1, y: 2), velocity: Vector(x: 3, y: 4), name: "probe",
-                        raw: MappedBytes([1, 2, 3]), alive: true, levels: [5, 6])
+        let body = Body(
+            id: 7, position: Vector(x: 1, y: 2), velocity: Vector(x: 3, y: 4), name: "probe",
+            raw: MappedBytes([1, 2, 3]), alive: true, levels: [5, 6])
         try table.append(body)
         try table.close()
         let reopened = try RecordTable<Body>.open(path: path, access: .readOnly)
         #expect(reopened[0] == body)
         let csv = mrec("dump", "--format", "csv", path).1
-        #expect(csv == "id,position.x,position.y,velocity.x,velocity.y,display_name,raw,alive,levels\n7,1.0,2.0,3.0,4.0,probe,010203,true,\"[5,6]\"")
+        #expect(
+            csv
+                == "id,position.x,position.y,velocity.x,velocity.y,display_name,raw,alive,levels\n7,1.0,2.0,3.0,4.0,probe,010203,true,\"[5,6]\""
+        )
     }
 
     @Test("a hand-written schema that leaves out a stored property traps, naming it")
@@ -109,7 +117,10 @@ struct MappedRecordTests {
             _ = Forgetful.schema
         }
         let message = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
-        #expect(message.contains("RecordSchema for Forgetful: the stored property 'side' (UInt8, 1 bytes at offset 16) is not in the schema"), "\(message)")
+        #expect(
+            message.contains(
+                "RecordSchema for Forgetful: the stored property 'side' (UInt8, 1 bytes at offset 16) is not in the schema"
+            ), "\(message)")
         let sneaky = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = Sneaky.schema
         }
@@ -132,8 +143,10 @@ struct MappedRecordTests {
             }
         }
         let many = dirtyQuotes(4)
-        try #require(many.withUnsafeBytes { Array($0[1..<8]) + Array($0[3 * 24 + 20..<3 * 24 + 24]) } == [UInt8](repeating: 0xAA, count: 11),
-                     "the test needs records whose padding is not zero in memory")
+        try #require(
+            many.withUnsafeBytes { Array($0[1..<8]) + Array($0[3 * 24 + 20..<3 * 24 + 24]) }
+                == [UInt8](repeating: 0xAA, count: 11),
+            "the test needs records whose padding is not zero in memory")
         let dirty = many[0]  // a copy: its padding holds whatever the copy left there
 
         let path = directory.file("padding.mrec")
@@ -143,22 +156,24 @@ struct MappedRecordTests {
         let garbage = [UInt8](repeating: 0xAA, count: 16 * 24)
         #expect(pwrite(descriptor, garbage, garbage.count, 4096) == garbage.count)
         close(descriptor)
-        try table.append(dirty)                       // append
-        try table.append(contentsOf: many)            // bulk append
+        try table.append(dirty)  // append
+        try table.append(contentsOf: many)  // bulk append
         try table.append(contentsOf: dirtyQuotes(4))
-        table[5] = dirty                              // subscript setter
+        table[5] = dirty  // subscript setter
         var swapped = dirty
-        swap(&table[6], &swapped)                     // _modify with a whole value
+        swap(&table[6], &swapped)  // _modify with a whole value
         let again = open(path, O_WRONLY)
         #expect(pwrite(again, garbage, 7, 4096 + 8 * 24 + 1) == 7)  // record 8's padding, dirty once more
         close(again)
-        table[8].side = 2                             // _modify of one field, over dirty padding
-        table[0].qty = 9                              // _modify of one field
+        table[8].side = 2  // _modify of one field, over dirty padding
+        table[0].qty = 9  // _modify of one field
         try table.close()
         let bytes = preadBytes(path, offset: 4096, count: 9 * 24)
         for record in 0..<9 {
             let base = record * 24
-            #expect(Array(bytes[base + 1..<base + 8]) + Array(bytes[base + 20..<base + 24]) == [UInt8](repeating: 0, count: 11), "record \(record)")
+            #expect(
+                Array(bytes[base + 1..<base + 8]) + Array(bytes[base + 20..<base + 24])
+                    == [UInt8](repeating: 0, count: 11), "record \(record)")
         }
         let verify = mrec("verify", path)
         #expect(verify.1 == "\(path): ok, 9 records checked (every byte read, 11 padding bytes)", "\(verify)")
@@ -173,9 +188,12 @@ struct MappedRecordTests {
             let lines = block.split(separator: "\n", omittingEmptySubsequences: false)
             let arguments = lines[0].split(separator: " ").map(String.init)
             let declaration = lines.dropFirst().joined(separator: "\n").trimmingSuffix()
-            let (end, output, _) = mrec("schema", "--swift", "--name", arguments[0], repositoryRoot() + "/" + arguments[1])
+            let (end, output, _) = mrec(
+                "schema", "--swift", "--name", arguments[0], repositoryRoot() + "/" + arguments[1])
             #expect(end == .exited(0))
-            #expect(output.split(separator: "\n", omittingEmptySubsequences: false).dropFirst(2).joined(separator: "\n") == declaration)
+            #expect(
+                output.split(separator: "\n", omittingEmptySubsequences: false).dropFirst(2).joined(separator: "\n")
+                    == declaration)
         }
         try expectOpens(CorpusMixed.self, "bools-chars-arrays.mrec")
         try expectOpens(CorpusEmpty.self, "empty.mrec")
@@ -196,7 +214,9 @@ struct MappedRecordTests {
             dynamic.withRecordBytes(at: index) { bytes in
                 for field in dynamic.schema.fields {
                     for offset in field.offset..<field.offset + field.size {
-                        #expect(typedBytes[offset] == bytes.unsafeLoad(fromByteOffset: offset, as: UInt8.self), "\(name) record \(index) field \(field.name)")
+                        #expect(
+                            typedBytes[offset] == bytes.unsafeLoad(fromByteOffset: offset, as: UInt8.self),
+                            "\(name) record \(index) field \(field.name)")
                     }
                 }
             }

@@ -1,7 +1,8 @@
 import Glibc
-@testable import RecordTable
-import Testing
 import TestSupport
+import Testing
+
+@testable import RecordTable
 
 /// Regression tests for issue #12 that run the tool as a user runs it.
 @Suite("mrec: regressions of issue #12", .timeLimit(.minutes(2)))
@@ -43,7 +44,10 @@ struct MrecRegressionTests {
     @Test("hostile numbers on the command line are usage errors (exit 2), never a trap")
     func hostileNumbers() throws {
         let path = try table(count: 10)
-        let huge = ["9223372036854775807", "9223372036854775808", "-9223372036854775808", "-1", "99999999999999999999999", "0x10", "1e3", ""]
+        let huge = [
+            "9223372036854775807", "9223372036854775808", "-9223372036854775808", "-1", "99999999999999999999999",
+            "0x10", "1e3", "",
+        ]
         var cases: [[String]] = []
         for number in huge {
             cases.append(["dump", "--range", "0...\(number)", path])
@@ -61,12 +65,18 @@ struct MrecRegressionTests {
         for arguments in cases {
             let (end, _, stderr) = mrecArguments(arguments)
             // 0 where the number is valid (Int.max as a limit, a range to the end); otherwise a usage error.
-            #expect(end == .exited(0) || end == .exited(2) || end == .exited(1), "mrec \(arguments.joined(separator: " ")) ended \(end): \(stderr)")
-            #expect(!stderr.contains("Fatal error") && !stderr.contains("Backtrace"), "mrec \(arguments.joined(separator: " ")): \(stderr)")
+            #expect(
+                end == .exited(0) || end == .exited(2) || end == .exited(1),
+                "mrec \(arguments.joined(separator: " ")) ended \(end): \(stderr)")
+            #expect(
+                !stderr.contains("Fatal error") && !stderr.contains("Backtrace"),
+                "mrec \(arguments.joined(separator: " ")): \(stderr)")
         }
         #expect(mrec("dump", "--range", "0...9223372036854775807", path).0 == .exited(0))
-        #expect(mrec("dump", "--limit", "9223372036854775807", "--range", "1..", path).1.split(separator: "\n").count == 10)
-        let capacity = mrec("create", directory.file("big.mrec"), "--schema", "a:i64", "--capacity", "9223372036854775807")
+        #expect(
+            mrec("dump", "--limit", "9223372036854775807", "--range", "1..", path).1.split(separator: "\n").count == 10)
+        let capacity = mrec(
+            "create", directory.file("big.mrec"), "--schema", "a:i64", "--capacity", "9223372036854775807")
         #expect(capacity.0 == .exited(2) && capacity.2.contains("above the format's limit"), "\(capacity.2)")
         #expect(!fileExists(directory.file("big.mrec")))
     }
@@ -88,7 +98,8 @@ struct MrecRegressionTests {
         let errors = directory.file("stderr")
         let tool = builtExecutable("mrec")
         // The dump writes into a pipe that `sleep` drains only after the truncation.
-        let script = "'\(tool)' dump --format csv '\(path)' 2>'\(errors)' | (sleep 1; cat >/dev/null); echo \"status ${PIPESTATUS[0]}\""
+        let script =
+            "'\(tool)' dump --format csv '\(path)' 2>'\(errors)' | (sleep 1; cat >/dev/null); echo \"status ${PIPESTATUS[0]}\""
         let child = ChildProcess(["/bin/bash", "-c", script])
         usleep(300_000)
         #expect(truncate(path, 8192) == 0)
@@ -102,7 +113,10 @@ struct MrecRegressionTests {
         let path = try table(count: 5)
         let errors = directory.file("follow-stderr")
         let tool = builtExecutable("mrec")
-        let follower = ChildProcess(["/bin/sh", "-c", "'\(tool)' dump --follow --no-header --fields id '\(path)' 2>'\(errors)'; echo \"status $?\""])
+        let follower = ChildProcess([
+            "/bin/sh", "-c",
+            "'\(tool)' dump --follow --no-header --fields id '\(path)' 2>'\(errors)'; echo \"status $?\"",
+        ])
         var lines: [String] = []
         while lines.count < 5, let line = follower.readLine() { lines.append(line) }
         #expect(lines.map { String($0.drop { $0 == " " }) } == ["0", "1", "2", "3", "4"])
@@ -129,7 +143,8 @@ struct MrecRegressionTests {
         let warned = mrec("verify", path)
         #expect(warned.0 == .exited(0))
         #expect(warned.1.contains("warning: 1 record: a text field is not valid UTF-8"), "\(warned.1)")
-        #expect(warned.1.hasSuffix("ok, 2 records checked (every byte read, 1 text field, 1 padding byte) with 1 warning"))
+        #expect(
+            warned.1.hasSuffix("ok, 2 records checked (every byte read, 1 text field, 1 padding byte) with 1 warning"))
     }
 
     @Test("import: an extra column is one clear error, or skipped with --ignore-extra-columns")
@@ -200,7 +215,8 @@ struct MrecRegressionTests {
 
         // A foreign writer's file with an empty key.
         let path = directory.file("foreign.mrec")
-        let header = TableHeader(schema: Sample.schema, metadata: [(key: "", value: "v")], flags: 1, versionMinor: 0, dataOffset: 4096)
+        let header = TableHeader(
+            schema: Sample.schema, metadata: [(key: "", value: "v")], flags: 1, versionMinor: 0, dataOffset: 4096)
         writeFile(path, header.encoded(capacity: 128) + [UInt8](repeating: 0, count: 128 * 32))
         for command in ["info", "dump", "verify"] {
             let (end, _, stderr) = mrec(command, path)
@@ -243,39 +259,50 @@ struct MrecMigrateTests {
         let schema = "id:i64,price:f64,qty:i64,side:u8,venue:u16"
         let dry = mrec("migrate", path, "--schema", schema, "--default", "venue=7", "--dry-run")
         #expect(dry.0 == .exited(0))
-        #expect(dry.1 == """
-            plan for \(path): 3 records, stride 24 -> 32
-              kept     id: i64 @ 0 -> id: i64 @ 0
-              kept     price: f64 @ 8 -> price: f64 @ 8
-              widened  qty: i32 @ 16 -> qty: i64 @ 16
-              moved    side: u8 @ 20 -> side: u8 @ 24
-              added    venue: u16 @ 26 = 7
-            """)
+        #expect(
+            dry.1 == """
+                plan for \(path): 3 records, stride 24 -> 32
+                  kept     id: i64 @ 0 -> id: i64 @ 0
+                  kept     price: f64 @ 8 -> price: f64 @ 8
+                  widened  qty: i32 @ 16 -> qty: i64 @ 16
+                  moved    side: u8 @ 20 -> side: u8 @ 24
+                  added    venue: u16 @ 26 = 7
+                """)
         #expect(readWholeFile(path) == before)
         let done = mrec("migrate", path, "--schema", schema, "--default", "venue=7")
         #expect(done.0 == .exited(0) && done.1.hasSuffix("migrated \(path): 3 records"))
-        #expect(mrec("dump", "--format", "csv", path).1 == "id,price,qty,side,venue\n1,101.5,10,1,7\n2,99.25,-5,2,7\n3,10000000000.0,70000,0,7")
+        #expect(
+            mrec("dump", "--format", "csv", path).1
+                == "id,price,qty,side,venue\n1,101.5,10,1,7\n2,99.25,-5,2,7\n3,10000000000.0,70000,0,7")
         #expect(mrec("verify", path).0 == .exited(0))
         #expect(mrec("migrate", path, "--schema", schema).1.hasSuffix("has this schema already; nothing to do"))
     }
 
-    @Test("exit statuses: a drop not asked for is 2, a value that does not fit is 1 and changes nothing; --rename and --drop")
+    @Test(
+        "exit statuses: a drop not asked for is 2, a value that does not fit is 1 and changes nothing; --rename and --drop"
+    )
     func refusalsAndRenames() throws {
         let path = try trades()
         let before = readWholeFile(path)
         let unasked = mrec("migrate", path, "--schema", "id:i64,cost:f64,qty:i32", "--rename", "price=cost")
         #expect(unasked.0 == .exited(2) && unasked.2.contains("the new schema has no field for 'side'"), "\(unasked.2)")
-        let narrow = mrec("migrate", path, "--schema", "id:i64,cost:f64,qty:i16", "--rename", "price=cost", "--drop", "side")
+        let narrow = mrec(
+            "migrate", path, "--schema", "id:i64,cost:f64,qty:i16", "--rename", "price=cost", "--drop", "side")
         #expect(narrow.0 == .exited(1))
-        #expect(narrow.2 == "mrec: migrate '\(path)': record 2, field 'qty': 70000 does not fit in i16; nothing was changed")
+        #expect(
+            narrow.2 == "mrec: migrate '\(path)': record 2, field 'qty': 70000 does not fit in i16; nothing was changed"
+        )
         #expect(readWholeFile(path) == before)
-        let renamed = mrec("migrate", path, "--schema", "side:u8,id:i64,cost:f64", "--rename", "price=cost", "--drop", "qty")
+        let renamed = mrec(
+            "migrate", path, "--schema", "side:u8,id:i64,cost:f64", "--rename", "price=cost", "--drop", "qty")
         #expect(renamed.0 == .exited(0), "\(renamed.2)")
         #expect(renamed.1.contains("moved    price: f64 @ 8 -> cost: f64 @ 16 (renamed)"), "\(renamed.1)")
         #expect(renamed.1.contains("dropped  qty: i32 @ 16"))
         #expect(mrec("dump", "--format", "csv", path).1 == "side,id,cost\n1,1,101.5\n2,2,99.25\n0,3,10000000000.0")
         #expect(mrec("migrate", path, "--schema", "id:i64", "--rename", "nope=id").0 == .exited(2))
-        #expect(mrec("migrate", path, "--schema", "id:i64,side:u8,cost:f64,venue:u16", "--default", "venue=70000").0 == .exited(2))
+        #expect(
+            mrec("migrate", path, "--schema", "id:i64,side:u8,cost:f64,venue:u16", "--default", "venue=70000").0
+                == .exited(2))
     }
 
     @Test("schema --diff shows what differs, field by field; 0 when equal, 1 when not")
@@ -285,14 +312,15 @@ struct MrecMigrateTests {
         #expect(mrec("create", new, "--schema", "qty:i64,id:i64,price:f64,venue:u16").0 == .exited(0))
         let shown = mrec("schema", "--diff", old, new)
         #expect(shown.0 == .exited(1))
-        #expect(shown.1 == """
-            stride     \(old): 24, \(new): 32
-            moved     id: i64 @ 0 -> id: i64 @ 8
-            moved     price: f64 @ 8 -> price: f64 @ 16
-            changed   qty: i32 @ 16 -> qty: i64 @ 0
-            only in    \(old): side: u8 @ 20
-            only in    \(new): venue: u16 @ 24
-            """)
+        #expect(
+            shown.1 == """
+                stride     \(old): 24, \(new): 32
+                moved     id: i64 @ 0 -> id: i64 @ 8
+                moved     price: f64 @ 8 -> price: f64 @ 16
+                changed   qty: i32 @ 16 -> qty: i64 @ 0
+                only in    \(old): side: u8 @ 20
+                only in    \(new): venue: u16 @ 24
+                """)
         let same = mrec("schema", "--diff", old, old)
         #expect(same.0 == .exited(0) && same.1 == "\(old) and \(old) have the same schema")
     }
@@ -304,7 +332,10 @@ extension MrecMigrateTests {
         let path = try trades()
         let errors = directory.file("follow-stderr")
         let tool = builtExecutable("mrec")
-        let follower = ChildProcess(["/bin/sh", "-c", "'\(tool)' dump --follow --no-header --fields id '\(path)' 2>'\(errors)'; echo \"status $?\""])
+        let follower = ChildProcess([
+            "/bin/sh", "-c",
+            "'\(tool)' dump --follow --no-header --fields id '\(path)' 2>'\(errors)'; echo \"status $?\"",
+        ])
         var lines: [String] = []
         while lines.count < 3, let line = follower.readLine() { lines.append(line) }
         #expect(mrec("migrate", path, "--schema", "id:i64,price:f64,qty:i64,side:u8").0 == .exited(0))

@@ -1,14 +1,17 @@
 import Glibc
-@testable import RecordTable
-import Testing
 import TestSupport
+import Testing
+
+@testable import RecordTable
 
 /// Regression tests for issue #12, items 7, 9, 10, 15 and 17 at the library level.
 @Suite("Record tables: regressions of issue #12")
 struct DefectRegressionTests {
     let directory = TemporaryDirectory()
 
-    @Test("a capacity no file can hold is invalidArgument, not an overflow trap", arguments: [Int.max, Int.max / 32, 1 << 48])
+    @Test(
+        "a capacity no file can hold is invalidArgument, not an overflow trap",
+        arguments: [Int.max, Int.max / 32, 1 << 48])
     func hugeCapacity(capacity: Int) {
         let path = directory.file("huge.mrec")
         let error = tableError { try RecordTable<Sample>.create(path: path, capacity: capacity) }
@@ -20,8 +23,9 @@ struct DefectRegressionTests {
     func emptyMetadataKeyIsRefused() throws {
         let path = directory.file("empty-key.mrec")
         // Written below the API, which refuses such keys: as a foreign writer would.
-        let header = TableHeader(schema: Sample.schema, metadata: [(key: "", value: "v")], flags: 1,
-                                 versionMinor: 0, dataOffset: 4096)
+        let header = TableHeader(
+            schema: Sample.schema, metadata: [(key: "", value: "v")], flags: 1,
+            versionMinor: 0, dataOffset: 4096)
         writeFile(path, header.encoded(capacity: 128) + [UInt8](repeating: 0, count: 128 * 32))
         let error = tableError { try DynamicRecordTable.open(path: path) }
         #expect(error?.code == .corrupt)

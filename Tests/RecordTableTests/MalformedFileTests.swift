@@ -1,7 +1,8 @@
 import Glibc
-@testable import RecordTable
-import Testing
 import TestSupport
+import Testing
+
+@testable import RecordTable
 
 /// Reads a whole file with plain syscalls.
 func readWholeFile(_ path: String) -> [UInt8] {
@@ -18,9 +19,12 @@ enum OpenOutcome: Equatable {
 /// Opens `path` both typed and untyped; any record that is not exactly `Sample(id: index)` is wrong data.
 func openOutcome(_ path: String, bootIdentifier: [UInt8] = TableStorage.currentBootIdentifier) -> OpenOutcome {
     do {
-        let storage = try TableStorage.open(path: path, writable: false, durability: .none, waitForWriter: nil, bootIdentifier: bootIdentifier)
+        let storage = try TableStorage.open(
+            path: path, writable: false, durability: .none, waitForWriter: nil, bootIdentifier: bootIdentifier)
         defer { try? storage.close() }
-        guard storage.header.schema == Sample.schema else { return .wrongData("the schema changed: \(storage.header.schema)") }
+        guard storage.header.schema == Sample.schema else {
+            return .wrongData("the schema changed: \(storage.header.schema)")
+        }
         for index in 0..<storage.count {
             // Compare bytes: a damaged Bool must not even be loaded as a Bool.
             var expected = Sample(id: Int64(index))

@@ -1,7 +1,8 @@
 import Glibc
-@testable import RecordTable
-import Testing
 import TestSupport
+import Testing
+
+@testable import RecordTable
 
 // Three releases of an app's record.
 
@@ -16,10 +17,10 @@ struct TradeV1: VersionedRecord, Equatable {
 
 @MappedRecord
 struct TradeV2: VersionedRecord, RecordDefaults, Equatable {
-    var venue: UInt16          // added: its default comes from migrationDefault
-    var id: Int64              // moved
+    var venue: UInt16  // added: its default comes from migrationDefault
+    var id: Int64  // moved
     @Field(renamedFrom: "price") var cost: Double  // renamed and widened f32 -> f64
-    var qty: Int64             // widened
+    var qty: Int64  // widened
     var side: UInt8
     static let schemaVersion = 2
     static let migrationDefault = TradeV2(venue: 7, id: 0, cost: 0, qty: 0, side: 0)
@@ -28,8 +29,8 @@ struct TradeV2: VersionedRecord, RecordDefaults, Equatable {
 @MappedRecord
 struct TradeV3: VersionedRecord, Equatable {
     var id: Int64
-    var notional: Double       // custom: cost × qty
-    var buy: Bool              // custom: side == 1
+    var notional: Double  // custom: cost × qty
+    var buy: Bool  // custom: side == 1
     var venue: UInt16
     static let schemaVersion = 3
 }
@@ -60,7 +61,8 @@ struct MigrationTests {
         return path
     }
 
-    @Test("lightweight: added (with the type's default), reordered, widened, renamed by @Field, dropped only when asked")
+    @Test(
+        "lightweight: added (with the type's default), reordered, widened, renamed by @Field, dropped only when asked")
     func lightweight() throws {
         let path = try writeV1(1000)
         // Opening the old file with the new type is refused, and says how to go on.
@@ -73,7 +75,9 @@ struct MigrationTests {
         #expect(table.count == 1000)
         for index in [0, 1, 499, 999] {
             let old = tradeV1(index)
-            #expect(table[index] == TradeV2(venue: 7, id: old.id, cost: Double(old.price), qty: Int64(old.qty), side: old.side))
+            #expect(
+                table[index]
+                    == TradeV2(venue: 7, id: old.id, cost: Double(old.price), qty: Int64(old.qty), side: old.side))
         }
         #expect(table.metadata.contains { $0.key == TableMigration.versionKey && $0.value == "2" })
         try table.close()
@@ -88,13 +92,17 @@ struct MigrationTests {
         let before = readWholeFile(path)
         let lost = try RecordSchema(parsing: "id:i64,price:f32,qty:i32")
         let unasked = tableError { try TableMigration.migrate(path: path, to: lost) }
-        #expect(unasked?.code == .schemaMismatch && unasked?.message.contains("'side'") == true, "\(String(describing: unasked))")
+        #expect(
+            unasked?.code == .schemaMismatch && unasked?.message.contains("'side'") == true,
+            "\(String(describing: unasked))")
         #expect(sameBytes(readWholeFile(path), before), "the old table changed")
         try TableMigration.migrate(path: path, to: lost, options: MigrationOptions(drops: ["side"]))
         #expect(try DynamicRecordTable.open(path: path).schema == lost)
 
         let bool = try RecordSchema(parsing: "id:bool,price:f32,qty:i32")
-        #expect(tableError { try TableMigration.migrate(path: path, to: bool) }?.message.contains("field 'id': i64 cannot become bool by itself") == true)
+        #expect(
+            tableError { try TableMigration.migrate(path: path, to: bool) }?.message.contains(
+                "field 'id': i64 cannot become bool by itself") == true)
     }
 
     @Test("narrowing is checked before anything is written, and the refusal names the first record and field")
@@ -112,7 +120,9 @@ struct MigrationTests {
         let table = try DynamicRecordTable.open(path: path)
         #expect(table.record(at: 999)["id"] == .int(999) && table.record(at: 1)["qty"] == .int(-499))
         let unsigned = try RecordSchema(parsing: "id:i16,price:f32,qty:u16,side:u8")
-        #expect(tableError { try TableMigration.migrate(path: path, to: unsigned) }?.message == "record 0, field 'qty': -500 does not fit in u16; nothing was changed")
+        #expect(
+            tableError { try TableMigration.migrate(path: path, to: unsigned) }?.message
+                == "record 0, field 'qty': -500 does not fit in u16; nothing was changed")
     }
 
     @Test("widening integers to f64 is checked when they could lose bits; text and bytes widen and narrow")
@@ -127,7 +137,9 @@ struct MigrationTests {
         try table.append(bytes: record.span.bytes)
         try table.close()
         let inexact = try RecordSchema(parsing: "big:f64,name:char[8],raw:bytes[4],small:u16")
-        #expect(tableError { try TableMigration.migrate(path: path, to: inexact) }?.message == "record 0, field 'big': 9007199254740993 is not exactly representable as f64; nothing was changed")
+        #expect(
+            tableError { try TableMigration.migrate(path: path, to: inexact) }?.message
+                == "record 0, field 'big': 9007199254740993 is not exactly representable as f64; nothing was changed")
         let wider = try RecordSchema(parsing: "big:i64,name:char[16],raw:bytes[8],small:f64")
         try TableMigration.migrate(path: path, to: wider)
         let narrower = try RecordSchema(parsing: "big:i64,name:char[3],raw:bytes[1],small:f32")
@@ -137,7 +149,9 @@ struct MigrationTests {
         #expect(migrated.record(at: 0)["raw"] == .bytes([0xAB]))
         #expect(migrated.record(at: 0)["small"] == .float(0))
         let tooShort = try RecordSchema(parsing: "big:i64,name:char[2],raw:bytes[1],small:f32")
-        #expect(tableError { try TableMigration.migrate(path: path, to: tooShort) }?.message == "record 0, field 'name': its text has 3 bytes, more than char[2] holds; nothing was changed")
+        #expect(
+            tableError { try TableMigration.migrate(path: path, to: tooShort) }?.message
+                == "record 0, field 'name': its text has 3 bytes, more than char[2] holds; nothing was changed")
     }
 
     @Test("a versioned plan takes a V1 file through every stage to V3 in one rewrite; V2 files and V3 files too")
@@ -148,7 +162,9 @@ struct MigrationTests {
         let table = try RecordTable<TradeV3>.open(path: path, access: .readOnly)
         for index in [0, 1, 250, 499] {
             let old = tradeV1(index)
-            #expect(table[index] == TradeV3(id: old.id, notional: Double(old.price) * Double(old.qty), buy: old.side == 1, venue: 7))
+            #expect(
+                table[index]
+                    == TradeV3(id: old.id, notional: Double(old.price) * Double(old.qty), buy: old.side == 1, venue: 7))
         }
         #expect(table.metadata.contains { $0.key == TableMigration.versionKey && $0.value == "3" })
         try table.close()
@@ -162,7 +178,9 @@ struct MigrationTests {
         // A file of none of the versions is refused.
         let stranger = directory.file("stranger.mrec")
         try RecordTable<Sample>.create(path: stranger).close()
-        #expect(tableError { try RecordTable<TradeV3>.migrate(path: stranger, plan: TradePlan.self) }?.code == .schemaMismatch)
+        #expect(
+            tableError { try RecordTable<TradeV3>.migrate(path: stranger, plan: TradePlan.self) }?.code
+                == .schemaMismatch)
     }
 
     @Test("a reader opens a file that has fields its type does not declare, without a migration")
@@ -173,7 +191,9 @@ struct MigrationTests {
             var price: Float
             var qty: Int32
             var tail: MappedBytes<8>
-            static let schema = RecordSchema(Narrow.self, fields: [.field("id", \.id), .field("price", \.price), .field("qty", \.qty), .padding(\.tail)])
+            static let schema = RecordSchema(
+                Narrow.self,
+                fields: [.field("id", \.id), .field("price", \.price), .field("qty", \.qty), .padding(\.tail)])
         }
         let reader = try RecordTable<Narrow>.open(path: path, access: .readOnly)
         #expect(reader[2].id == 2 && reader[2].qty == -498)
@@ -188,7 +208,8 @@ struct MigrationTests {
         try table.close()
         let reader = ChildProcess(helper("table-follow-replaced", path, "20"))
         #expect(reader.readLine() == "following 10000")
-        let (end, output) = run(helper("table-migrate", path, "id:i64,value:f64,check:u64,flag:bool,tag:char[16],extra:u32"))
+        let (end, output) = run(
+            helper("table-migrate", path, "id:i64,value:f64,check:u64,flag:bool,tag:char[16],extra:u32"))
         #expect(end == .exited(0) && output == "migrated 10000")
         #expect(reader.readLine() == "replaced")
         #expect(reader.wait() == .exited(0))
@@ -211,7 +232,9 @@ struct MigrationTests {
         if !mounted { print("skipped: needs root to mount a small tmpfs") }
     }
 
-    @Test("200 kill -9s at random moments of a migration of 100,000 records: the path always holds the whole old or the whole new table")
+    @Test(
+        "200 kill -9s at random moments of a migration of 100,000 records: the path always holds the whole old or the whole new table"
+    )
     func killDuringMigration() throws {
         let count = 100_000
         let pristine = directory.file("pristine.mrec")
@@ -236,14 +259,17 @@ struct MigrationTests {
             unlink(path)
             writeFile(path, original)
             let migrator = ChildProcess(helper("table-migrate", path, target))
-            let microseconds = Double(duration.components.seconds) * 1e6 + Double(duration.components.attoseconds) / 1e12
+            let microseconds =
+                Double(duration.components.seconds) * 1e6 + Double(duration.components.attoseconds) / 1e12
             // Up to 1.6 times the median: early kills must leave the old table, late ones the new.
             usleep(UInt32(Double.random(in: 0...1.6, using: &generator) * microseconds))
             kill(migrator.pid, SIGKILL)
             _ = migrator.wait()
             let verify = mrecVerify(path)
-            #expect(verify.hasPrefix("\(path): ok, \(count) records checked (every byte read") && !verify.contains("warning"),
-                    "round \(round): \(verify)")
+            #expect(
+                verify.hasPrefix("\(path): ok, \(count) records checked (every byte read")
+                    && !verify.contains("warning"),
+                "round \(round): \(verify)")
             let opened = try DynamicRecordTable.open(path: path)
             if opened.schema == Sample.schema {
                 #expect(sameBytes(readWholeFile(path), original), "round \(round): the old table changed")
@@ -252,8 +278,11 @@ struct MigrationTests {
                 #expect(opened.count == count)
                 for index in [0, count / 2, count - 1] {
                     let record = opened.record(at: index)
-                    #expect(record["id"] == .int(Int64(index)) && record["check"] == .uint(Sample.expectedCheck(Int64(index))) && record["extra"] == .uint(0),
-                            "round \(round): record \(index)")
+                    #expect(
+                        record["id"] == .int(Int64(index))
+                            && record["check"] == .uint(Sample.expectedCheck(Int64(index)))
+                            && record["extra"] == .uint(0),
+                        "round \(round): record \(index)")
                 }
                 new += 1
             }
@@ -264,7 +293,9 @@ struct MigrationTests {
         let report = try TableMigration.migrate(path: path, to: try RecordSchema(parsing: target))
         let leftovers = directoryListing(directory.path)!.filter { $0.hasSuffix(".replacing") }
         #expect(leftovers.isEmpty, "\(leftovers)")
-        print("killDuringMigration: 200 kills over \(duration): \(old) left the old table, \(new) the new one; \(report.removedLeftovers.count) leftovers removed")
+        print(
+            "killDuringMigration: 200 kills over \(duration): \(old) left the old table, \(new) the new one; \(report.removedLeftovers.count) leftovers removed"
+        )
         #expect(old > 0 && new > 0, "the kills did not land on both sides of the rename")
     }
 }
@@ -272,7 +303,9 @@ struct MigrationTests {
 extension DynamicRecordTable {
     /// The verification report of the table at `path`.
     static func openVerified(_ path: String) -> VerificationReport {
-        guard let table = try? DynamicRecordTable.open(path: path) else { return VerificationReport(findings: ["cannot open"], warnings: [], checkedRecords: 0, checks: []) }
+        guard let table = try? DynamicRecordTable.open(path: path) else {
+            return VerificationReport(findings: ["cannot open"], warnings: [], checkedRecords: 0, checks: [])
+        }
         defer { try? table.close() }
         return table.verify()
     }
@@ -287,5 +320,7 @@ func mrecVerify(_ path: String) -> String {
 func sameBytes(_ first: [UInt8], _ second: [UInt8]) -> Bool {
     guard first.count == second.count else { return false }
     guard !first.isEmpty else { return true }
-    return first.withUnsafeBytes { a in second.withUnsafeBytes { b in memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0 } }
+    return first.withUnsafeBytes { a in
+        second.withUnsafeBytes { b in memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0 }
+    }
 }

@@ -1,7 +1,8 @@
 import Glibc
-@testable import RecordTable
-import Testing
 import TestSupport
+import Testing
+
+@testable import RecordTable
 
 @Suite("Record tables: one writer, many reader processes, crashes", .timeLimit(.minutes(5)))
 struct MultiProcessTests {
@@ -17,7 +18,10 @@ struct MultiProcessTests {
         #expect(error?.code == .writerActive)
         #expect(error?.message == "another process has the table open for writing")
         let started = ContinuousClock.now
-        #expect(tableError { try RecordTable<Sample>.open(path: path, access: .readWrite, waitForWriter: .milliseconds(300)) }?.code == .writerActive)
+        #expect(
+            tableError {
+                try RecordTable<Sample>.open(path: path, access: .readWrite, waitForWriter: .milliseconds(300))
+            }?.code == .writerActive)
         #expect(ContinuousClock.now - started >= .milliseconds(300))
         // Readers are never blocked, and can tell that a writer is active.
         let reader = try RecordTable<Sample>.open(path: path, access: .readOnly)
@@ -94,7 +98,8 @@ struct MultiProcessTests {
                 let table = try RecordTable<Sample>.open(path: path, access: .readOnly)
                 if table.count < acknowledged { lost += 1 }
                 // Every record of this round, and a sample of the earlier ones (the readers check them all).
-                let checked = Array(min(verified, table.count)..<table.count)
+                let checked =
+                    Array(min(verified, table.count)..<table.count)
                     + (0..<32).map { _ in Int.random(in: 0..<max(1, table.count), using: &generator) }
                 if !checked.allSatisfy({ $0 >= table.count || table[$0].isValid(at: $0) }) { corrupt += 1 }
                 acknowledged = table.count
@@ -111,7 +116,9 @@ struct MultiProcessTests {
             #expect(reader.wait() == .signaled(SIGKILL), "a reader failed: \(output)")
             #expect(!output.contains("bad"), "\(output)")
         }
-        print("killDuringAppend: 500 kills during appends, \(acknowledged) records at the end: \(corrupt) corrupt tables, \(lost) rounds that lost acknowledged records")
+        print(
+            "killDuringAppend: 500 kills during appends, \(acknowledged) records at the end: \(corrupt) corrupt tables, \(lost) rounds that lost acknowledged records"
+        )
     }
 
     @Test("a reader waits for new records and follows the file as it grows")

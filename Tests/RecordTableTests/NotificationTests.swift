@@ -1,7 +1,8 @@
 import Glibc
-@testable import RecordTable
-import Testing
 import TestSupport
+import Testing
+
+@testable import RecordTable
 
 /// The doorbell (docs/FORMAT.md): readers in other processes sleep on the live word, and the
 /// writer wakes them only when one is registered.
@@ -34,7 +35,8 @@ struct NotificationTests {
     /// "count N at T writer W" from a table-wait helper.
     func parse(_ line: String?) -> (count: Int, at: UInt64, writer: String)? {
         guard let fields = line?.split(separator: " "), fields.count == 6, fields[0] == "count",
-              let count = Int(fields[1]), let at = UInt64(fields[3]) else { return nil }
+            let count = Int(fields[1]), let at = UInt64(fields[3])
+        else { return nil }
         return (count, at, String(fields[5]))
     }
 

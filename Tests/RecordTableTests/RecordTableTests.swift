@@ -1,8 +1,9 @@
 import Glibc
 import MemoryMappedFiles
-@testable import RecordTable
-import Testing
 import TestSupport
+import Testing
+
+@testable import RecordTable
 
 /// Runs `body` and returns the RecordTableError it throws, or nil.
 func tableError<R>(_ body: () throws -> R, sourceLocation: SourceLocation = #_sourceLocation) -> RecordTableError? {
@@ -24,9 +25,12 @@ struct OtherSample: MappedRecord {
     var check: UInt64
     var flag: Bool
     var extra: UInt8
-    static let schema = RecordSchema(OtherSample.self, fields: [
-        .field("id", \.id), .field("value", \.value), .field("check", \.check), .field("flag", \.flag), .field("extra", \.extra),
-    ])
+    static let schema = RecordSchema(
+        OtherSample.self,
+        fields: [
+            .field("id", \.id), .field("value", \.value), .field("check", \.check), .field("flag", \.flag),
+            .field("extra", \.extra),
+        ])
 }
 
 @Suite("Record tables: one process")
@@ -203,8 +207,9 @@ struct RecordTableTests {
 
         let sameBoot = try TableStorage.open(path: path, writable: false, durability: .none, waitForWriter: nil)
         #expect(sameBoot.count >= 150)  // the process crash lost nothing acknowledged
-        let otherBoot = try TableStorage.open(path: path, writable: false, durability: .none, waitForWriter: nil,
-                                              bootIdentifier: [UInt8](repeating: 7, count: 16))
+        let otherBoot = try TableStorage.open(
+            path: path, writable: false, durability: .none, waitForWriter: nil,
+            bootIdentifier: [UInt8](repeating: 7, count: 16))
         #expect(otherBoot.count == 100)  // after a reboot, only the commit point counts
     }
 
@@ -290,7 +295,10 @@ struct SchemaTextTests {
             do { _ = try RecordSchema(parsing: text, stride: stride); return nil } catch { return error.description }
         }
         #expect(problem("id") == "field 1 ('id'): not name:type")
-        #expect(problem("id:i64,x:float") == "field 2 ('x:float'): unknown type 'float'; the types are i8, i16, i32, i64, u8, u16, u32, u64, f32, f64, bool, bytes, char")
+        #expect(
+            problem("id:i64,x:float")
+                == "field 2 ('x:float'): unknown type 'float'; the types are i8, i16, i32, i64, u8, u16, u32, u64, f32, f64, bool, bytes, char"
+        )
         #expect(problem("v:f32[0]") == "field 1 ('v:f32[0]'): the count in [ ] is not a number from 1 to 16777216")
         #expect(problem("v:f32[x") == "field 1 ('v:f32[x'): the count in [ ] is not a number from 1 to 16777216")
         #expect(problem("a:u8@-1") == "field 1 ('a:u8@-1'): the offset after @ is not a number from 0 to 16777216")

@@ -1,8 +1,9 @@
 import Glibc
 @_spi(Testing) import MemoryMappedFiles
-@testable import RecordTable
-import Testing
 import TestSupport
+import Testing
+
+@testable import RecordTable
 
 /// What a workload got done before it stopped: the count of its last commit that returned.
 final class Progress {
@@ -33,7 +34,9 @@ func tableWorkload(_ path: String, _ progress: Progress) throws {
 /// records, all correct, and verifies clean; or it fails to open with a typed error.
 /// Returns a description of what is wrong, or nil.
 func checkAfterwards(_ path: String, committed: Int, mayRefuse: Bool, allowedCounts: Set<Int>? = nil) -> String? {
-    guard fileStatus(path) != nil else { return mayRefuse ? nil : "the file is gone after \(committed) committed records" }
+    guard fileStatus(path) != nil else {
+        return mayRefuse ? nil : "the file is gone after \(committed) committed records"
+    }
     let table: DynamicRecordTable
     do {
         table = try DynamicRecordTable.open(path: path)
@@ -44,11 +47,17 @@ func checkAfterwards(_ path: String, committed: Int, mayRefuse: Bool, allowedCou
     }
     defer { try? table.close() }
     if table.count < committed { return "\(table.count) records, but \(committed) were committed" }
-    if let allowedCounts, !allowedCounts.contains(table.count) { return "\(table.count) records, not one of \(allowedCounts.sorted())" }
+    if let allowedCounts, !allowedCounts.contains(table.count) {
+        return "\(table.count) records, not one of \(allowedCounts.sorted())"
+    }
     for index in 0..<table.count {
         let expected = Sample(id: Int64(index))
         let matches = table.withRecordBytes(at: index) { bytes in
-            withUnsafeBytes(of: expected) { wanted in (0..<Sample.schema.stride).allSatisfy { bytes.unsafeLoad(fromByteOffset: $0, as: UInt8.self) == wanted[$0] } }
+            withUnsafeBytes(of: expected) { wanted in
+                (0..<Sample.schema.stride).allSatisfy {
+                    bytes.unsafeLoad(fromByteOffset: $0, as: UInt8.self) == wanted[$0]
+                }
+            }
         }
         if !matches { return "record \(index) is wrong" }
     }
@@ -60,11 +69,17 @@ func checkAfterwards(_ path: String, committed: Int, mayRefuse: Bool, allowedCou
 struct ReliabilityTests {
     let directory = TemporaryDirectory()
 
-    @Test("every failing posix_fallocate, ftruncate, msync, fsync and mmap, once or from then on, is an error; the file stays sound")
+    @Test(
+        "every failing posix_fallocate, ftruncate, msync, fsync and mmap, once or from then on, is an error; the file stays sound"
+    )
     func faultInjectionSweep() throws {
         let counts = try FaultInjection.run(nil) { try tableWorkload(directory.file("dry.mrec"), Progress()) }.counts
-        print("fault injection: calls in one run of the workload: \(counts.filter { $0.value > 0 }.map { "\($0.key) \($0.value)" }.sorted())")
-        #expect(counts[.msync, default: 0] >= 3 && counts[.posixFallocate, default: 0] >= 2 && counts[.mmap, default: 0] >= 2)
+        print(
+            "fault injection: calls in one run of the workload: \(counts.filter { $0.value > 0 }.map { "\($0.key) \($0.value)" }.sorted())"
+        )
+        #expect(
+            counts[.msync, default: 0] >= 3 && counts[.posixFallocate, default: 0] >= 2
+                && counts[.mmap, default: 0] >= 2)
         var cases = 0
         for call in [FaultInjection.Call.posixFallocate, .ftruncate, .msync, .fsync, .mmap] {
             for failAt in stride(from: 1, through: counts[call, default: 0], by: 1) {
@@ -72,13 +87,18 @@ struct ReliabilityTests {
                     let path = directory.file("\(call)-\(failAt)-\(persistent).mrec")
                     let progress = Progress()
                     var thrown: (any Error)?
-                    let failures = FaultInjection.run(FaultInjection.Plan(call: call, failAt: failAt, persistent: persistent)) {
+                    let failures = FaultInjection.run(
+                        FaultInjection.Plan(call: call, failAt: failAt, persistent: persistent)
+                    ) {
                         do { try tableWorkload(path, progress) } catch { thrown = error }
                     }.failures
                     #expect(failures >= 1, "\(call) #\(failAt) was not reached")
                     #expect(thrown != nil, "\(call) #\(failAt) failed, and the workload reported success")
-                    #expect(thrown is RecordTableError, "\(call) #\(failAt): \(String(describing: thrown)) is not a RecordTableError")
-                    if let problem = checkAfterwards(path, committed: progress.committed, mayRefuse: !progress.created) {
+                    #expect(
+                        thrown is RecordTableError,
+                        "\(call) #\(failAt): \(String(describing: thrown)) is not a RecordTableError")
+                    if let problem = checkAfterwards(path, committed: progress.committed, mayRefuse: !progress.created)
+                    {
                         Issue.record("\(call) #\(failAt)\(persistent ? "+" : ""): \(problem)")
                     }
                     cases += 1
@@ -131,13 +151,16 @@ struct ReliabilityTests {
             // A crash before this sync: each 4 KiB page written since the last sync is old or new;
             // the first page is torn at 512-byte sectors.
             var bytes = point.disk
-            if bytes.count < point.current.count { bytes += [UInt8](repeating: 0, count: point.current.count - bytes.count) }
+            if bytes.count < point.current.count {
+                bytes += [UInt8](repeating: 0, count: point.current.count - bytes.count)
+            }
             bytes.removeLast(max(0, bytes.count - point.current.count))
             for page in stride(from: 0, to: point.current.count, by: 4096) {
                 let end = min(page + 4096, point.current.count)
                 if page == 0 {
                     for sector in stride(from: 0, to: end, by: 512) where Bool.random(using: &generator) {
-                        bytes.replaceSubrange(sector..<min(sector + 512, end), with: point.current[sector..<min(sector + 512, end)])
+                        bytes.replaceSubrange(
+                            sector..<min(sector + 512, end), with: point.current[sector..<min(sector + 512, end)])
                     }
                 } else if Bool.random(using: &generator) {
                     bytes.replaceSubrange(page..<end, with: point.current[page..<end])
@@ -147,7 +170,10 @@ struct ReliabilityTests {
             if bytes.count >= TableFormat.liveOffset + 16 { bytes[TableFormat.liveOffset] ^= 0xFF }
             unlink(image)
             writeFile(image, bytes)
-            if let problem = checkAfterwards(image, committed: point.committed, mayRefuse: !point.created, allowedCounts: [point.committed, point.next]) {
+            if let problem = checkAfterwards(
+                image, committed: point.committed, mayRefuse: !point.created,
+                allowedCounts: [point.committed, point.next])
+            {
                 Issue.record("image \(number) at sync point \(number % syncPoints.count): \(problem)")
                 break
             }
@@ -161,10 +187,16 @@ struct ReliabilityTests {
                     path: image, writable: true, durability: .batch, waitForWriter: nil, bootIdentifier: newBoot
                 ) { bytes in
                     let view = bytes
-                    let live = view[TableFormat.liveOffset..<TableFormat.liveOffset + 16].elementsEqual(newBoot)
+                    let live =
+                        view[TableFormat.liveOffset..<TableFormat.liveOffset + 16].elementsEqual(newBoot)
                         ? view.loadLittleEndian(TableFormat.liveCountOffset, as: UInt64.self) : nil
-                    let (_, slot, count) = (try? TableStorage.decodeState(view, liveWord: live, path: image, operation: "test")) ?? (nil, nil, -1)
-                    #expect(count <= (slot?.count ?? -1), "image \(number): a reader of the new boot counted \(count) records mid-takeover")
+                    let (_, slot, count) =
+                        (try? TableStorage.decodeState(view, liveWord: live, path: image, operation: "test")) ?? (
+                            nil, nil, -1
+                        )
+                    #expect(
+                        count <= (slot?.count ?? -1),
+                        "image \(number): a reader of the new boot counted \(count) records mid-takeover")
                 }
                 try storage.close()
             } else {
@@ -172,7 +204,9 @@ struct ReliabilityTests {
             }
         }
         #expect(opened + refused == wanted)
-        print("power loss: \(wanted) images at \(syncPoints.count) sync points: \(opened) opened intact, \(refused) refused with a typed error before the table was created")
+        print(
+            "power loss: \(wanted) images at \(syncPoints.count) sync points: \(opened) opened intact, \(refused) refused with a typed error before the table was created"
+        )
     }
 }
 

@@ -51,7 +51,7 @@ public final class ChildProcess {
         defer { cArguments.forEach { free($0) } }
         var pid: pid_t = 0
         // No backtraces from children that are meant to crash; the parent checks how they ended.
-        var environment = ([ "SWIFT_BACKTRACE=enable=no"] + extra).map { strdup($0) }
+        var environment = (["SWIFT_BACKTRACE=enable=no"] + extra).map { strdup($0) }
         var index = 0
         while let entry = environ[index] { environment.append(strdup(entry)); index += 1 }
         environment.append(nil)
@@ -133,7 +133,9 @@ public final class ChildProcess {
 
 /// Runs a command to its end; returns how it ended and its stdout.
 @discardableResult
-public func run(_ arguments: [String], inherit descriptor: Int32? = nil, environment: [String] = []) -> (Termination, String) {
+public func run(
+    _ arguments: [String], inherit descriptor: Int32? = nil, environment: [String] = []
+) -> (Termination, String) {
     let child = ChildProcess(arguments, inherit: descriptor, environment: environment)
     let output = child.readAll()
     return (child.wait(), output)
@@ -208,12 +210,13 @@ public func mappingsOf(_ path: String) -> [String] {
     return maps.split(separator: "\n").filter { $0.hasSuffix(path) }.map(String.init)
 }
 
-
 /// Mounts a tmpfs of `size` (such as "1m") at a new folder in `directory`, runs `body` with
 /// its path, and unmounts it. Returns false, running nothing, where mounting is not allowed
 /// (it needs root); the caller then reports the test as skipped.
 @discardableResult
-public func withSmallFileSystem(in directory: TemporaryDirectory, size: String, _ body: (String) throws -> Void) rethrows -> Bool {
+public func withSmallFileSystem(
+    in directory: TemporaryDirectory, size: String, _ body: (String) throws -> Void
+) rethrows -> Bool {
     let mountPoint = directory.file("small-\(size)")
     guard mkdir(mountPoint, 0o700) == 0 else { return false }
     let (mounted, _) = run(["/bin/mount", "-t", "tmpfs", "-o", "size=\(size)", "tmpfs", mountPoint])

@@ -64,8 +64,8 @@ struct SplitMix64: RandomNumberGenerator {
     }
 }
 
-let large = Fixture(bytes: 512 << 20, name: "large")   // 512 MiB: warm in the page cache, not in CPU caches
-let small = Fixture(bytes: 256 << 10, name: "small")   // 256 KiB: resident in L2
+let large = Fixture(bytes: 512 << 20, name: "large")  // 512 MiB: warm in the page cache, not in CPU caches
+let small = Fixture(bytes: 256 << 10, name: "small")  // 256 KiB: resident in L2
 // Writes go to memory that is never written back: after writeback cleans a file page, the
 // next store takes a write fault, which lands on whichever benchmark happens to be running.
 let largeMemory = Fixture(bytes: 512 << 20, name: "large-memory", backing: .memory)
@@ -102,7 +102,9 @@ func rawRandomWrites(_ view: borrowing MappedViewAccessor, _ indices: [Int]) {
     view.withUnsafeMutableBytes { bytes in
         let base = bytes.baseAddress!
         for index in indices {
-            base.storeBytes(of: Record(id: Int64(index), x: 2, y: 3, flags: 4, pad: 0), toByteOffset: index &* recordSize, as: Record.self)
+            base.storeBytes(
+                of: Record(id: Int64(index), x: 2, y: 3, flags: 4, pad: 0), toByteOffset: index &* recordSize,
+                as: Record.self)
         }
     }
 }
@@ -181,7 +183,8 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("bulk read 1 MiB: memcpy", configuration: perSample) { _ in
         for _ in 0..<64 {
             large.view.withUnsafeMutableBytes { bytes in
-                UnsafeMutableRawPointer(bulkBuffer.baseAddress!).copyMemory(from: bytes.baseAddress! + (1 << 24), byteCount: 1 << 20)
+                UnsafeMutableRawPointer(bulkBuffer.baseAddress!).copyMemory(
+                    from: bytes.baseAddress! + (1 << 24), byteCount: 1 << 20)
             }
         }
     }
@@ -191,7 +194,8 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("bulk write 1 MiB: memcpy", configuration: perSample) { _ in
         for _ in 0..<64 {
             largeMemory.view.withUnsafeMutableBytes { bytes in
-                (bytes.baseAddress! + (1 << 25)).copyMemory(from: UnsafeRawPointer(bulkBuffer.baseAddress!), byteCount: 1 << 20)
+                (bytes.baseAddress! + (1 << 25)).copyMemory(
+                    from: UnsafeRawPointer(bulkBuffer.baseAddress!), byteCount: 1 << 20)
             }
         }
     }

@@ -17,8 +17,8 @@ struct Record {
     var pad: Int32
 }
 
-let recordsPerSample = 1 << 20   // 32 MiB of appends per sample
-let largeCount = 16 << 20        // 512 MiB table
+let recordsPerSample = 1 << 20  // 32 MiB of appends per sample
+let largeCount = 16 << 20  // 512 MiB table
 
 func temporaryPath(_ name: String) -> String { "/tmp/mapped-records-bench-\(name)-\(getpid()).mrec" }
 
@@ -28,7 +28,9 @@ func makeTable(_ name: String, durability: Durability, records: Int) -> RecordTa
     do {
         let table = try RecordTable<Record>.create(path: path, capacity: records, durability: durability)
         unlink(path)
-        for index in 0..<records { try table.append(Record(id: Int64(index), x: Double(index), y: 1, flags: 0, pad: 0)) }
+        for index in 0..<records {
+            try table.append(Record(id: Int64(index), x: Double(index), y: 1, flags: 0, pad: 0))
+        }
         return table
     } catch {
         fatalError("benchmark setup: \(error)")
@@ -51,7 +53,9 @@ final class RawMapping: @unchecked Sendable {
         }
         unlink(path)
         base = view.withUnsafeMutableBytes { $0.baseAddress! }
-        for offset in stride(from: 0, to: bytes, by: 4096) { base.storeBytes(of: 0, toByteOffset: offset, as: UInt8.self) }
+        for offset in stride(from: 0, to: bytes, by: 4096) {
+            base.storeBytes(of: 0, toByteOffset: offset, as: UInt8.self)
+        }
     }
 }
 
@@ -76,7 +80,8 @@ func appendOneByOne(_ table: RecordTable<Record>, count: Int) throws {
 @inline(never)
 func rawSequentialWrites(_ base: UnsafeMutableRawPointer, count: Int) {
     for index in 0..<count {
-        base.storeBytes(of: Record(id: Int64(index), x: 1, y: 2, flags: 3, pad: 0), toByteOffset: index &* 32, as: Record.self)
+        base.storeBytes(
+            of: Record(id: Int64(index), x: 1, y: 2, flags: 3, pad: 0), toByteOffset: index &* 32, as: Record.self)
     }
 }
 

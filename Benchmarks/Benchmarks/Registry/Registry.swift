@@ -31,8 +31,11 @@ let benchmarks: @Sendable () -> Void = {
         metrics: [.wallClock, .mallocCountTotal], timeUnits: .nanoseconds, scalingFactor: .mega,
         maxDuration: .seconds(3), maxIterations: 30)
 
-    Benchmark("openExisting + close", configuration: .init(
-        metrics: [.wallClock], timeUnits: .microseconds, maxDuration: .seconds(3), maxIterations: 2000)) { _ in
+    Benchmark(
+        "openExisting + close",
+        configuration: .init(
+            metrics: [.wallClock], timeUnits: .microseconds, maxDuration: .seconds(3), maxIterations: 2000)
+    ) { _ in
         let map = try MemoryMappedFile.openExisting(name: "bench-map", registry: registry)
         try map.close()
     }
@@ -49,27 +52,31 @@ let benchmarks: @Sendable () -> Void = {
             mutex.unlock()
         }
     }
-    Benchmark("lock + unlock, 2 processes contending: NamedMutex", configuration: .init(
-        metrics: [.wallClock], timeUnits: .nanoseconds, scalingFactor: .kilo, maxDuration: .seconds(3), maxIterations: 30,
-        setup: {
-            // The second process only locks and unlocks the mapped mutex until it is killed.
-            contenderCount.pointee = 0
-            contender = fork()
-            if contender == 0 {
-                while true {
-                    mutex.lock()
-                    mutex.unlock()
-                    contenderCount.pointee &+= 1
+    Benchmark(
+        "lock + unlock, 2 processes contending: NamedMutex",
+        configuration: .init(
+            metrics: [.wallClock], timeUnits: .nanoseconds, scalingFactor: .kilo, maxDuration: .seconds(3),
+            maxIterations: 30,
+            setup: {
+                // The second process only locks and unlocks the mapped mutex until it is killed.
+                contenderCount.pointee = 0
+                contender = fork()
+                if contender == 0 {
+                    while true {
+                        mutex.lock()
+                        mutex.unlock()
+                        contenderCount.pointee &+= 1
+                    }
                 }
-            }
-            while contenderCount.pointee == 0 { sched_yield() }  // it is running
-        },
-        teardown: {
-            kill(contender, SIGKILL)
-            var status: Int32 = 0
-            waitpid(contender, &status, 0)
-            print("contender: \(contenderCount.pointee) lock/unlock pairs meanwhile")
-        })) { benchmark in
+                while contenderCount.pointee == 0 { sched_yield() }  // it is running
+            },
+            teardown: {
+                kill(contender, SIGKILL)
+                var status: Int32 = 0
+                waitpid(contender, &status, 0)
+                print("contender: \(contenderCount.pointee) lock/unlock pairs meanwhile")
+            })
+    ) { benchmark in
         for _ in benchmark.scaledIterations {
             mutex.lock()
             mutex.unlock()

@@ -37,7 +37,9 @@ do throws(MappedFileError) {
     clock_gettime(CLOCK_MONOTONIC, &end)
     let seconds = Double(end.tv_sec - start.tv_sec) + Double(end.tv_nsec - start.tv_nsec) / 1e9
 
-    print("Brightened \(length / colorSize) colors at offset \(offset) in \(Int(seconds * 1000)) ms: \(before) -> \(accessor.read(MyColor.self, at: 0))")
+    print(
+        "Brightened \(length / colorSize) colors at offset \(offset) in \(Int(seconds * 1000)) ms: \(before) -> \(accessor.read(MyColor.self, at: 0))"
+    )
     try accessor.close()  // flushes to the file, as .NET's Dispose does
     try map.close()
 } catch {

@@ -23,7 +23,9 @@ do throws(MappedFileError) {
         color.brighten(by: 20)
         accessor.write(color, at: i)
     }
-    print("Process \(getpid()) brightened 1,500,000 bytes at offset 4,000,000: \(before) -> \(accessor.read(MyColor.self, at: 0))")
+    print(
+        "Process \(getpid()) brightened 1,500,000 bytes at offset 4,000,000: \(before) -> \(accessor.read(MyColor.self, at: 0))"
+    )
     try accessor.close()
 } catch where error.code == .notFound {
     print("The image file does not exist. Run brighten-image first.")
