@@ -227,7 +227,10 @@ struct NotificationTests {
         idle.cancel()
         #expect(try await idle.value == 0)
         let took = Double(TestSupport.monotonicNanoseconds() - cancelled) / 1e6
-        #expect(took < 50, "the cancelled sequence took \(took) ms to end")
+        // Unloaded it ends in well under a millisecond (the wake is one FUTEX_WAKE); under the full
+        // suite the task may wait for a thread of the cooperative pool, so the bound is generous.
+        print("updates() ended \(took) ms after cancellation")
+        #expect(took < 500, "the cancelled sequence took \(took) ms to end")
         writer.writeLine("end")
         #expect(writer.wait() == .exited(0))
         try reader.close()
