@@ -92,6 +92,30 @@ enum LiveCount {
 
 // MARK: - Little-endian access
 
+// Untrusted bytes (a header read from a file) are decoded through `RawSpan`, whose bounds checks
+// stay in release builds: a decoding bug traps instead of reading past the header.
+extension RawSpan {
+    /// The little-endian integer at `offset`; traps if it does not lie inside the span.
+    func loadLittleEndian<T: FixedWidthInteger & BitwiseCopyable>(_ offset: Int, as type: T.Type) -> T {
+        T(littleEndian: unsafeLoadUnaligned(fromByteOffset: offset, as: T.self))
+    }
+
+    /// The byte at `offset`; traps if it does not lie inside the span.
+    func byte(at offset: Int) -> UInt8 {
+        unsafeLoad(fromByteOffset: offset, as: UInt8.self)
+    }
+
+    /// The bytes of `range` as text, if they are valid UTF-8.
+    func utf8String(_ range: Range<Int>) -> String? {
+        extracting(range).withUnsafeBytes { String(validating: $0, as: UTF8.self) }
+    }
+
+    /// CRC-32C of the bytes of `range`, continuing `crc`.
+    func crc32c(_ range: Range<Int>, continuing crc: UInt32 = 0) -> UInt32 {
+        extracting(range).withUnsafeBytes { CRC32C.checksum($0, continuing: crc) }
+    }
+}
+
 extension UnsafeRawBufferPointer {
     func loadLittleEndian<T: FixedWidthInteger>(_ offset: Int, as type: T.Type) -> T {
         // SAFETY: every caller checks offset + size <= count first (the header is at least a page).
@@ -167,13 +191,15 @@ extension TableHeader {
 
     /// CRC-32C over the fixed header (its checksum field read as zero) and the schema region.
     static func checksum(_ bytes: UnsafeRawBufferPointer, staticLength: Int) -> UInt32 {
-        var crc = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[0..<TableFormat.checksumOffset]))
+        checksum(RawSpan(_unsafeBytes: bytes), staticLength: staticLength)
+    }
+
+    static func checksum(_ bytes: RawSpan, staticLength: Int) -> UInt32 {
+        var crc = bytes.crc32c(0..<TableFormat.checksumOffset)
         crc = withUnsafeBytes(of: UInt32(0)) { CRC32C.checksum($0, continuing: crc) }
-        crc = CRC32C.checksum(
-            UnsafeRawBufferPointer(rebasing: bytes[(TableFormat.checksumOffset + 4)..<512]), continuing: crc)
+        crc = bytes.crc32c((TableFormat.checksumOffset + 4)..<512, continuing: crc)
         let schemaEnd = TableFormat.schemaOffset + staticLength
-        return CRC32C.checksum(
-            UnsafeRawBufferPointer(rebasing: bytes[TableFormat.schemaOffset..<schemaEnd]), continuing: crc)
+        return bytes.crc32c(TableFormat.schemaOffset..<schemaEnd, continuing: crc)
     }
 }
 
@@ -192,12 +218,9 @@ extension CommitSlot {
 
     /// The slot at `offset`, or nil if it was never written or its checksum does not match.
     static func decode(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> CommitSlot? {
-        let slot = UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + TableFormat.slotSize])
+        let slot = RawSpan(_unsafeBytes: bytes).extracting(offset..<offset + TableFormat.slotSize)
         let generation = slot.loadLittleEndian(0, as: UInt64.self)
-        guard generation > 0,
-            slot.loadLittleEndian(56, as: UInt32.self)
-                == CRC32C.checksum(UnsafeRawBufferPointer(rebasing: slot[0..<56]))
-        else {
+        guard generation > 0, slot.loadLittleEndian(56, as: UInt32.self) == slot.crc32c(0..<56) else {
             return nil
         }
         let count = slot.loadLittleEndian(8, as: UInt64.self), capacity = slot.loadLittleEndian(16, as: UInt64.self)
@@ -215,9 +238,14 @@ extension CommitSlot {
 
 extension TableHeader {
     /// Decodes and validates the header from the first bytes of a file of `fileSize` bytes.
-    static func decode(_ bytes: UnsafeRawBufferPointer, fileSize: Int) throws(FormatProblem) -> TableHeader {
+    static func decode(_ buffer: UnsafeRawBufferPointer, fileSize: Int) throws(FormatProblem) -> TableHeader {
+        try decode(RawSpan(_unsafeBytes: buffer), fileSize: fileSize)
+    }
+
+    /// The same over a span: every read is bounds-checked, in release builds too.
+    static func decode(_ bytes: RawSpan, fileSize: Int) throws(FormatProblem) -> TableHeader {
         guard fileSize > 0 else { throw FormatProblem(.notATable, "the file is empty") }
-        guard bytes.count >= 12, bytes.starts(with: TableFormat.magic) else {
+        guard bytes.byteCount >= 12, bytes.extracting(0..<8).withUnsafeBytes({ $0.elementsEqual(TableFormat.magic) }) else {
             throw FormatProblem(.notATable, "it does not start with the magic bytes of a record table (MRECTBL)")
         }
         let mark = bytes.loadLittleEndian(8, as: UInt32.self)
@@ -227,7 +255,7 @@ extension TableHeader {
             }
             throw FormatProblem(.corrupt, "the byte-order mark is 0x\(String(mark, radix: 16)), not 0x0a0b0c0d")
         }
-        guard bytes.count >= TableFormat.pageSize else {
+        guard bytes.byteCount >= TableFormat.pageSize else {
             throw FormatProblem(.corrupt, "the file has \(fileSize) bytes, fewer than the 4096-byte header")
         }
         let major = bytes.loadLittleEndian(12, as: UInt16.self), minor = bytes.loadLittleEndian(14, as: UInt16.self)
@@ -243,7 +271,7 @@ extension TableHeader {
                 "it needs features this library does not know (flags 0x\(String(flags, radix: 16)))")
         }
         let staticLength = Int(bytes.loadLittleEndian(56, as: UInt32.self))
-        guard staticLength <= bytes.count - TableFormat.schemaOffset else {
+        guard staticLength <= bytes.byteCount - TableFormat.schemaOffset else {
             throw FormatProblem(.corrupt, "the schema region (\(staticLength) bytes) runs past the header")
         }
         let storedChecksum = bytes.loadLittleEndian(TableFormat.checksumOffset, as: UInt32.self)
@@ -269,12 +297,14 @@ extension TableHeader {
         var fields: [RecordField] = []
         var offset = TableFormat.schemaOffset
         for _ in 0..<fieldCount {
-            let nameBytes = UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + 48]).prefix { $0 != 0 }
-            guard let name = String(validating: nameBytes, as: UTF8.self) else {
+            var nameLength = 0
+            while nameLength < 48 && bytes.byte(at: offset + nameLength) != 0 { nameLength += 1 }
+            guard let name = bytes.utf8String(offset..<offset + nameLength) else {
                 throw FormatProblem(.corrupt, "a field name at byte \(offset) is not valid UTF-8")
             }
-            guard let type = FieldType(rawValue: bytes[offset + 48]) else {
-                throw FormatProblem(.corrupt, "field '\(name)' has the unknown type code \(bytes[offset + 48])")
+            let code = bytes.byte(at: offset + 48)
+            guard let type = FieldType(rawValue: code) else {
+                throw FormatProblem(.corrupt, "field '\(name)' has the unknown type code \(code)")
             }
             fields.append(
                 RecordField(
@@ -304,12 +334,8 @@ extension TableHeader {
                     .corrupt, "a metadata entry at byte \(offset) has an empty key (keys are 1 to 255 bytes)")
             }
             guard offset + 4 + keyLength + valueLength <= schemaEnd,
-                let key = String(
-                    validating: UnsafeRawBufferPointer(rebasing: bytes[offset + 4..<offset + 4 + keyLength]),
-                    as: UTF8.self),
-                let value = String(
-                    validating: UnsafeRawBufferPointer(
-                        rebasing: bytes[offset + 4 + keyLength..<offset + 4 + keyLength + valueLength]), as: UTF8.self)
+                let key = bytes.utf8String(offset + 4..<offset + 4 + keyLength),
+                let value = bytes.utf8String(offset + 4 + keyLength..<offset + 4 + keyLength + valueLength)
             else { throw FormatProblem(.corrupt, "a metadata entry at byte \(offset) is damaged") }
             metadata.append((key, value))
             offset += (4 + keyLength + valueLength + 7) & ~7

@@ -48,7 +48,7 @@ struct RecordTableTests {
         try table.close()
         #expect(table.isClosed)
 
-        let reopened = try RecordTable<Sample>.open(path: path, access: .readWrite)
+        let reopened = try RecordTable<Sample>.open(path: path, access: .readWrite, waitForWriter: .seconds(5))
         #expect(reopened.count == 6000)
         #expect(reopened.metadata.map(\.key) == ["source", "unit"])
         #expect(reopened.metadata.last?.value == "m/s")
@@ -96,14 +96,14 @@ struct RecordTableTests {
     func schemaMismatch() throws {
         let path = directory.file("s.mrec")
         try RecordTable<Sample>.create(path: path).close()
-        let error = tableError { try RecordTable<OtherSample>.open(path: path, access: .readWrite) }
+        let error = tableError { try RecordTable<OtherSample>.open(path: path, access: .readWrite, waitForWriter: .seconds(5)) }
         #expect(error?.code == .schemaMismatch)
         let message = error?.message ?? ""
         #expect(message.contains("field 'value': the file has value: f64 @ 8, OtherSample has value: f32 @ 8"))
         #expect(message.contains("field 'tag': in the file (tag: char[7] @ 25), not in OtherSample"))
         #expect(message.contains("field 'extra': in OtherSample (extra: u8 @ 25), not in the file"))
         // The refused open released the writer lock.
-        try RecordTable<Sample>.open(path: path, access: .readWrite).close()
+        try RecordTable<Sample>.open(path: path, access: .readWrite, waitForWriter: .seconds(5)).close()
     }
 
     @Test("a Bool byte other than 0 or 1 reads as true, fails zero-copy access, and verify reports it")
