@@ -224,19 +224,24 @@ enum RecordWaiting {
     static let longestSleep = Duration.seconds(1)
     static let longestSleepWithoutDoorbell = Duration.milliseconds(100)
 
-    /// The live word, and the live area's doorbell word, if this boot's writer wrote them.
-    static func liveWords(
-        _ view: borrowing MappedViewAccessor, bootIdentifier: [UInt8]
-    ) -> (live: UInt64, doorbell: UInt64)? {
+    /// The live word, if the live area carries `bootIdentifier`; else nil. The identifier is
+    /// loaded first, with acquire ordering, so the word read after it is at least as new as the
+    /// invalidation a writer stores before it changes the identifier (docs/FORMAT.md, "Live area").
+    static func thisBootsLiveWord(_ view: borrowing MappedViewAccessor, bootIdentifier: [UInt8]) -> UInt64? {
         for half in 0..<2 {
             let word = view.atomicLoad(UInt64.self, at: TableFormat.liveOffset + half * 8)
             let matches = withUnsafeBytes(of: word) { $0.elementsEqual(bootIdentifier[half * 8..<half * 8 + 8]) }
             guard matches else { return nil }
         }
-        return (
-            view.atomicLoad(UInt64.self, at: TableFormat.liveCountOffset),
-            view.atomicLoad(UInt64.self, at: DoorbellFormat.liveAreaOffset)
-        )
+        return view.atomicLoad(UInt64.self, at: TableFormat.liveCountOffset)
+    }
+
+    /// The live word and the live area's doorbell word, if this boot's writer wrote them.
+    static func liveWords(
+        _ view: borrowing MappedViewAccessor, bootIdentifier: [UInt8]
+    ) -> (live: UInt64, doorbell: UInt64)? {
+        guard let live = thisBootsLiveWord(view, bootIdentifier: bootIdentifier) else { return nil }
+        return (live, view.atomicLoad(UInt64.self, at: DoorbellFormat.liveAreaOffset))
     }
 
     /// Spins until the live word differs from `seen` or `until` (monotonic ns) passes.

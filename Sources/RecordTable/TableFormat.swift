@@ -245,7 +245,8 @@ extension TableHeader {
     /// The same over a span: every read is bounds-checked, in release builds too.
     static func decode(_ bytes: RawSpan, fileSize: Int) throws(FormatProblem) -> TableHeader {
         guard fileSize > 0 else { throw FormatProblem(.notATable, "the file is empty") }
-        guard bytes.byteCount >= 12, bytes.extracting(0..<8).withUnsafeBytes({ $0.elementsEqual(TableFormat.magic) }) else {
+        guard bytes.byteCount >= 12, bytes.extracting(0..<8).withUnsafeBytes({ $0.elementsEqual(TableFormat.magic) })
+        else {
             throw FormatProblem(.notATable, "it does not start with the magic bytes of a record table (MRECTBL)")
         }
         let mark = bytes.loadLittleEndian(8, as: UInt32.self)

@@ -317,12 +317,7 @@ final class TableStorage {
     /// loaded first, with acquire ordering, so the word read after it is at least as new as the
     /// invalidation a writer stores before it changes the identifier.
     private static func thisBootsLiveWord(_ view: borrowing MappedViewAccessor, bootIdentifier: [UInt8]) -> UInt64? {
-        for half in 0..<2 {
-            let word = view.atomicLoad(UInt64.self, at: TableFormat.liveOffset + half * 8)
-            let matches = withUnsafeBytes(of: word) { $0.elementsEqual(bootIdentifier[half * 8..<half * 8 + 8]) }
-            guard matches else { return nil }
-        }
-        return view.atomicLoad(UInt64.self, at: TableFormat.liveCountOffset)
+        RecordWaiting.thisBootsLiveWord(view, bootIdentifier: bootIdentifier)
     }
 
     /// Validates the header and picks the count: the live count if this boot wrote it

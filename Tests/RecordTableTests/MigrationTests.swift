@@ -197,7 +197,9 @@ struct MigrationTests {
         }
         let reader = try RecordTable<Narrow>.open(path: path, access: .readOnly)
         #expect(reader[2].id == 2 && reader[2].qty == -498)
-        #expect(tableError { try RecordTable<Narrow>.open(path: path, access: .readWrite, waitForWriter: .seconds(5)) }?.code == .schemaMismatch)
+        #expect(
+            tableError { try RecordTable<Narrow>.open(path: path, access: .readWrite, waitForWriter: .seconds(5)) }?
+                .code == .schemaMismatch)
     }
 
     @Test("a reader following the table while another process migrates it is told: replaced")

@@ -96,7 +96,9 @@ struct RecordTableTests {
     func schemaMismatch() throws {
         let path = directory.file("s.mrec")
         try RecordTable<Sample>.create(path: path).close()
-        let error = tableError { try RecordTable<OtherSample>.open(path: path, access: .readWrite, waitForWriter: .seconds(5)) }
+        let error = tableError {
+            try RecordTable<OtherSample>.open(path: path, access: .readWrite, waitForWriter: .seconds(5))
+        }
         #expect(error?.code == .schemaMismatch)
         let message = error?.message ?? ""
         #expect(message.contains("field 'value': the file has value: f64 @ 8, OtherSample has value: f32 @ 8"))
