@@ -58,7 +58,9 @@ python-test: python-venv
 # The main job: `mrec demo` (a writer and two readers share a table by name), then the seed's
 # examples as real processes: two sharing an image file, and Process A, B and C sharing memory
 # and a mutex by name.
+demo: export TMPDIR := $(CURDIR)/.build/tmp
 demo: deps
+	@mkdir -p .build/tmp
 	$(SWIFT) build -c release --product mrec
 	$(SWIFT) build -c release --product brighten-image
 	$(SWIFT) build -c release --product brighten-region
