@@ -126,6 +126,41 @@ struct MrecRegressionTests {
         #expect(message.contains("shrank while it was followed"), "\(message)")
     }
 
+    @Test("dump --follow shows a record the moment a writer process appends it, and says when the writer leaves")
+    func followWakesOnAppend() throws {
+        let path = try table("follow.mrec", count: 2)
+        let errors = directory.file("follow-writer-stderr")
+        let tool = builtExecutable("mrec")
+        let writer = ChildProcess(helper("table-append-hold", path))
+        #expect(writer.readLine() == "writing 2")
+        let follower = ChildProcess([
+            "/bin/sh", "-c",
+            "'\(tool)' dump --follow --no-header --fields id --range '0..<4' '\(path)' 2>'\(errors)'; echo \"status $?\"",
+        ])
+        #expect(follower.readLine().map { String($0.drop { $0 == " " }) } == "0")
+        #expect(follower.readLine().map { String($0.drop { $0 == " " }) } == "1")
+        usleep(300_000)  // the follower sleeps on the doorbell now
+        let appended = ContinuousClock.now
+        writer.writeLine("1")
+        #expect(follower.readLine().map { String($0.drop { $0 == " " }) } == "2")
+        // Its 250 ms timeout only bounds Ctrl-C: a poll that late would fail this.
+        #expect(ContinuousClock.now - appended < .milliseconds(200))
+        writer.writeLine("end")  // the writer closes
+        #expect(writer.wait() == .exited(0))
+        let deadline = ContinuousClock.now + .seconds(10)
+        var message = ""
+        while !message.contains("has gone") && ContinuousClock.now < deadline {
+            usleep(20_000)
+            message = String(decoding: readWholeFile(errors), as: UTF8.self)
+        }
+        #expect(message.contains("the writer of \(path) has gone (closed or died); still following"), "\(message)")
+        let next = try RecordTable<Sample>.open(path: path, access: .readWrite, waitForWriter: .seconds(5))
+        try next.append(Sample(id: 3))
+        try next.close()
+        #expect(follower.readLine().map { String($0.drop { $0 == " " }) } == "3")
+        #expect(follower.readLine() == "status 0")
+    }
+
     @Test("verify says exactly what it read, and warns about text and padding")
     func verifyReportsChecks() throws {
         let path = directory.file("v.mrec")
