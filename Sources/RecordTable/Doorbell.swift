@@ -236,6 +236,19 @@ enum RecordWaiting {
         return view.atomicLoad(UInt64.self, at: TableFormat.liveCountOffset)
     }
 
+    /// The count a reader uses before any capacity check (docs/FORMAT.md, "Which count to use"):
+    /// this boot's live count if its check holds, else the latest commit point's (returned too);
+    /// nil if no commit slot is valid.
+    static func publishedCount(
+        _ view: borrowing MappedViewAccessor, bootIdentifier: [UInt8]
+    ) -> (count: Int, commitPoint: CommitSlot?)? {
+        if let word = thisBootsLiveWord(view, bootIdentifier: bootIdentifier), let live = LiveCount.count(word) {
+            return (live, nil)
+        }
+        guard let slot = view.withUnsafeMutableBytes({ CommitSlot.latest(UnsafeRawBufferPointer($0)) }) else { return nil }
+        return (slot.count, slot)
+    }
+
     /// The live word and the live area's doorbell word, if this boot's writer wrote them.
     static func liveWords(
         _ view: borrowing MappedViewAccessor, bootIdentifier: [UInt8]

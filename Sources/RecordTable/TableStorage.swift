@@ -291,7 +291,7 @@ final class TableStorage {
     private static func waitForWriterLock(
         _ map: borrowing MemoryMappedFile, waitForWriter: Duration?
     ) throws(MappedFileError) -> Bool {
-        let deadline = monotonicNanoseconds() + UInt64(max(0, (waitForWriter ?? .zero) / .nanoseconds(1)))
+        let deadline = monotonicNanoseconds().saturatingAdd((waitForWriter ?? .zero).saturatingNanoseconds)
         var pause = 100
         while try !map.tryLock(bytes: TableFormat.writerLockBytes) {
             guard monotonicNanoseconds() < deadline else { return false }
@@ -556,9 +556,7 @@ final class TableStorage {
                     "another file took this table's path (a migration, or a replacement); open it again to read the new one"
             )
         }
-        let newCount = try view!.withUnsafeMutableBytes { bytes throws(RecordTableError) in
-            try publishedCount(UnsafeRawBufferPointer(bytes))
-        }
+        let newCount = try publishedCount()
         if newCount > capacity {
             precondition(borrowCount == 0, "RecordTable: cannot remap the table while its records are borrowed")
             do throws(MappedFileError) {
@@ -586,15 +584,12 @@ final class TableStorage {
     }
 
     /// The live count if this boot's writer published it, else the latest commit point's count.
-    private func publishedCount(_ bytes: UnsafeRawBufferPointer) throws(RecordTableError) -> Int {
-        if let word = Self.thisBootsLiveWord(view!, bootIdentifier: bootIdentifier), let live = LiveCount.count(word) {
-            return live
-        }
-        guard let slot = CommitSlot.latest(bytes) else {
+    private func publishedCount() throws(RecordTableError) -> Int {
+        guard let published = RecordWaiting.publishedCount(view!, bootIdentifier: bootIdentifier) else {
             throw RecordTableError(.corrupt, operation: "refresh", path: path, message: "neither commit slot is valid")
         }
-        committed = slot
-        return slot.count
+        if let commitPoint = published.commitPoint { committed = commitPoint }
+        return published.count
     }
 
     /// Waits until the count passes `known` or `timeout` passes; returns the count. Spins first

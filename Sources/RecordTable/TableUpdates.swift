@@ -112,17 +112,11 @@ public struct TableUpdates: AsyncSequence, Sendable {
                     message: "another file took this table's path; open it again to follow the new one")
             }
             let seen = view!.atomicLoad(UInt64.self, at: TableFormat.liveCountOffset)
-            if let words = RecordWaiting.liveWords(view!, bootIdentifier: bootIdentifier),
-                let live = LiveCount.count(words.live)
-            {
-                return (seen, live)
-            }
-            let slot = view!.withUnsafeMutableBytes { CommitSlot.latest(UnsafeRawBufferPointer($0)) }
-            guard let slot else {
+            guard let published = RecordWaiting.publishedCount(view!, bootIdentifier: bootIdentifier) else {
                 throw RecordTableError(
                     .corrupt, operation: "updates", path: path, message: "neither commit slot is valid")
             }
-            return (seen, slot.count)
+            return (seen, published.count)
         }
 
         /// Registers with the doorbell; returns the word's address, its expected value and the longest sleep.

@@ -138,11 +138,13 @@ class Table:
             if slot is None:
                 raise _format.CountError(self.path, "neither commit slot is valid")
             live = slot.count
-        if live > (self._size - header.data_offset) // stride and status.st_size > self._size:
-            # The writer grows the file before it publishes a count past the old end.
+        if live > (self._size - header.data_offset) // stride:
+            # The writer grows the file before it publishes a count past the old end, so the size
+            # is read again after the count.
             status = os.fstat(self._descriptor)
-            self._mapping, self._address = _map(self._descriptor, status.st_size, writable=False)
-            self._size = status.st_size
+            if status.st_size > self._size:
+                self._mapping, self._address = _map(self._descriptor, status.st_size, writable=False)
+                self._size = status.st_size
         return self._refresh_count()
 
     def wait(self, beyond: int, timeout: float) -> int:
