@@ -40,18 +40,18 @@ final class LMDBEnvironment: @unchecked Sendable {
         self.directory = directory
         self.lock = Mutex(mapSize)
         var handle: OpaquePointer?
-        try Self.check(mdb_env_create(&handle), call: "mdb_env_create", subject: directory)
+        try Self.check(mdb_env_create(&handle), systemCall: "mdb_env_create", path: directory)
         guard let handle else {
             throw RegistryError(
-                .ioError, operation: "openRegistry", subject: directory, message: "mdb_env_create returned nothing")
+                .ioError, operation: "openRegistry", path: directory, message: "mdb_env_create returned nothing")
         }
         do throws(RegistryError) {
-            try Self.check(mdb_env_set_mapsize(handle, mapSize), call: "mdb_env_set_mapsize", subject: directory)
+            try Self.check(mdb_env_set_mapsize(handle, mapSize), systemCall: "mdb_env_set_mapsize", path: directory)
             // MDB_NOTLS: read transactions are not tied to a thread, so Swift tasks may hop threads.
             // MDB_NOSYNC: commits reach the page cache, which every process shares; entries describe
             // running processes and live in a per-boot directory, so nothing needs to survive a power loss.
             let flags = UInt32(MDB_NOTLS) | UInt32(MDB_NOSYNC)
-            try Self.check(mdb_env_open(handle, openedPath, flags, 0o600), call: "mdb_env_open", subject: directory)
+            try Self.check(mdb_env_open(handle, openedPath, flags, 0o600), systemCall: "mdb_env_open", path: directory)
         } catch {
             mdb_env_close(handle)
             throw error
@@ -86,41 +86,41 @@ final class LMDBEnvironment: @unchecked Sendable {
                     // size, which is safe here since no transaction of this process is open.
                     let adopted = mdb_env_set_mapsize(environment, 0)
                     guard adopted == 0 else {
-                        return .failure(Self.error(adopted, call: "mdb_env_set_mapsize", subject: directory))
+                        return .failure(Self.error(adopted, systemCall: "mdb_env_set_mapsize", path: directory))
                     }
                     continue
                 }
                 guard begin == 0, let handle else {
-                    return .failure(Self.error(begin, call: "mdb_txn_begin", subject: directory))
+                    return .failure(Self.error(begin, systemCall: "mdb_txn_begin", path: directory))
                 }
                 var database: MDB_dbi = 0
                 let opened = mdb_dbi_open(handle, nil, 0, &database)
                 guard opened == 0 else {
                     mdb_txn_abort(handle)
-                    return .failure(Self.error(opened, call: "mdb_dbi_open", subject: directory))
+                    return .failure(Self.error(opened, systemCall: "mdb_dbi_open", path: directory))
                 }
-                let transaction = Transaction(handle: handle, database: database, subject: directory)
+                let transaction = Transaction(handle: handle, database: database, path: directory)
                 do throws(RegistryError) {
                     let result = try body(transaction)
                     if readOnly {
                         mdb_txn_abort(handle)
                     } else {
                         try Self.check(
-                            injectedCommitFailure(aborting: handle) ?? mdb_txn_commit(handle), call: "mdb_txn_commit",
-                            subject: directory)
+                            injectedCommitFailure(aborting: handle) ?? mdb_txn_commit(handle), systemCall: "mdb_txn_commit",
+                            path: directory)
                     }
                     return .success(result)
-                } catch where error.errno == MDB_MAP_FULL {
-                    if error.call != "mdb_txn_commit" { mdb_txn_abort(handle) }
+                } catch where error.lmdbCode == MDB_MAP_FULL {
+                    if error.systemCall != "mdb_txn_commit" { mdb_txn_abort(handle) }
                     var information = MDB_envinfo()
                     mdb_env_info(environment, &information)
                     mapSize = max(mapSize, information.me_mapsize) * 2
                     let resized = mdb_env_set_mapsize(environment, mapSize)
                     guard resized == 0 else {
-                        return .failure(Self.error(resized, call: "mdb_env_set_mapsize", subject: directory))
+                        return .failure(Self.error(resized, systemCall: "mdb_env_set_mapsize", path: directory))
                     }
                 } catch {
-                    if error.call != "mdb_txn_commit" { mdb_txn_abort(handle) }
+                    if error.systemCall != "mdb_txn_commit" { mdb_txn_abort(handle) }
                     return .failure(error)
                 }
             }
@@ -128,14 +128,16 @@ final class LMDBEnvironment: @unchecked Sendable {
         return try outcome.get()
     }
 
-    static func check(_ result: Int32, call: String, subject: String) throws(RegistryError) {
-        guard result == 0 else { throw error(result, call: call, subject: subject) }
+    static func check(_ result: Int32, systemCall: String, path: String) throws(RegistryError) {
+        guard result == 0 else { throw error(result, systemCall: systemCall, path: path) }
     }
 
-    static func error(_ result: Int32, call: String, subject: String) -> RegistryError {
+    /// The registry error for an LMDB function's result: LMDB passes an errno on as it is
+    /// (positive) and has its own codes below zero; the error keeps the two apart.
+    static func error(_ result: Int32, systemCall: String, path: String) -> RegistryError {
         let code: RegistryError.Code
         switch result {
-        case EACCES, EPERM, EROFS: code = .accessDenied
+        case EACCES, EPERM, EROFS: code = .permissionDenied
         case MDB_INVALID, MDB_VERSION_MISMATCH, MDB_CORRUPTED, MDB_PAGE_NOTFOUND: code = .corrupt
         case ENOSPC: code = .noSpace
         case ENOENT: code = .notFound
@@ -143,7 +145,10 @@ final class LMDBEnvironment: @unchecked Sendable {
         }
         let text = mdb_strerror(result).map { String(cString: $0) } ?? "LMDB error \(result)"
         let message = code == .corrupt ? "the registry's files are damaged or not an LMDB environment: \(text)" : text
-        return RegistryError(code, operation: "registry", subject: subject, call: call, errno: result, message: message)
+        let isErrno = result > 0
+        return RegistryError(
+            code, operation: "registry", path: path, systemCall: systemCall, errno: isErrno ? result : nil,
+            lmdbCode: isErrno ? nil : result, message: message)
     }
 }
 
@@ -151,7 +156,7 @@ final class LMDBEnvironment: @unchecked Sendable {
 struct Transaction {
     let handle: OpaquePointer
     let database: MDB_dbi
-    let subject: String
+    let path: String
 
     /// The value stored under `key`, or nil.
     func get(_ key: [UInt8]) throws(RegistryError) -> [UInt8]? {
@@ -162,7 +167,7 @@ struct Transaction {
             return mdb_get(handle, database, &keyValue, &value)
         }
         if result == MDB_NOTFOUND { return nil }
-        try LMDBEnvironment.check(result, call: "mdb_get", subject: subject)
+        try LMDBEnvironment.check(result, systemCall: "mdb_get", path: path)
         return Array(UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size))
     }
 
@@ -176,7 +181,7 @@ struct Transaction {
                 return mdb_put(handle, database, &keyValue, &dataValue, 0)
             }
         }
-        try LMDBEnvironment.check(result, call: "mdb_put", subject: subject)
+        try LMDBEnvironment.check(result, systemCall: "mdb_put", path: path)
     }
 
     /// Removes `key`, if present.
@@ -187,14 +192,14 @@ struct Transaction {
             return mdb_del(handle, database, &keyValue, nil)
         }
         guard result == 0 || result == MDB_NOTFOUND else {
-            throw LMDBEnvironment.error(result, call: "mdb_del", subject: subject)
+            throw LMDBEnvironment.error(result, systemCall: "mdb_del", path: path)
         }
     }
 
     /// Every key and value, in key order.
     func all() throws(RegistryError) -> [(key: [UInt8], value: [UInt8])] {
         var cursor: OpaquePointer?
-        try LMDBEnvironment.check(mdb_cursor_open(handle, database, &cursor), call: "mdb_cursor_open", subject: subject)
+        try LMDBEnvironment.check(mdb_cursor_open(handle, database, &cursor), systemCall: "mdb_cursor_open", path: path)
         defer { mdb_cursor_close(cursor) }
         var pairs: [(key: [UInt8], value: [UInt8])] = []
         var key = MDB_val(), value = MDB_val()
@@ -202,7 +207,7 @@ struct Transaction {
         while true {
             let result = mdb_cursor_get(cursor, &key, &value, operation)
             if result == MDB_NOTFOUND { break }
-            try LMDBEnvironment.check(result, call: "mdb_cursor_get", subject: subject)
+            try LMDBEnvironment.check(result, systemCall: "mdb_cursor_get", path: path)
             pairs.append(
                 (
                     Array(UnsafeRawBufferPointer(start: key.mv_data, count: key.mv_size)),

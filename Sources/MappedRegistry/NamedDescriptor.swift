@@ -20,12 +20,12 @@ extension MemoryMappedFile {
         var status = stat()
         guard system_fstat(rawDescriptor, &status) == 0 else {
             throw RegistryError(
-                .ioError, operation: operation, subject: name, call: "fstat", errno: lastErrno,
+                .ioError, operation: operation, path: name, systemCall: "fstat", errno: lastErrno,
                 message: "descriptor \(rawDescriptor) is not open")
         }
         guard status.st_mode & S_IFMT == S_IFREG else {
             throw RegistryError(
-                .notShareable, operation: operation, subject: name,
+                .notShareable, operation: operation, path: name,
                 message:
                     "descriptor \(rawDescriptor) is not a regular file, so it has no path another process could open")
         }
@@ -35,7 +35,7 @@ extension MemoryMappedFile {
             named.st_dev == status.st_dev, named.st_ino == status.st_ino
         else {
             throw RegistryError(
-                .notShareable, operation: operation, subject: name,
+                .notShareable, operation: operation, path: name,
                 message: "the file of descriptor \(rawDescriptor) (\(path ?? "?")) has no path that names it now "
                     + "(a memfd, or a file deleted or renamed since it was opened), so another process could not open it"
             )

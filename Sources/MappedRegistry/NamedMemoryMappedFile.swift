@@ -37,7 +37,7 @@ public struct NamedMemoryMappedFile: ~Copyable, Sendable {
         do {
             return try map.makeViewAccessor(offset: start, length: size, access: access)
         } catch {
-            throw RegistryError(error, operation: "makeViewAccessor", subject: name)
+            throw RegistryError(error, operation: "makeViewAccessor", path: name)
         }
     }
 
@@ -49,7 +49,7 @@ public struct NamedMemoryMappedFile: ~Copyable, Sendable {
         do {
             return try map.makeViewStream(offset: start, length: size, access: access)
         } catch {
-            throw RegistryError(error, operation: "makeViewStream", subject: name)
+            throw RegistryError(error, operation: "makeViewStream", path: name)
         }
     }
 
@@ -67,7 +67,7 @@ public struct NamedMemoryMappedFile: ~Copyable, Sendable {
     public consuming func close() throws(RegistryError) {
         // The map first: its fsync (a writable file) must be reported, not lost in a deinit.
         var failure: RegistryError?
-        do { try map.close() } catch { failure = RegistryError(error, operation: "close", subject: name) }
+        do { try map.close() } catch { failure = RegistryError(error, operation: "close", path: name) }
         do { try membership.release() } catch { failure = failure ?? error }
         if let failure { throw failure }
     }
@@ -102,7 +102,7 @@ extension MemoryMappedFile {
     ///   `UnauthorizedAccessException`: a name published `.read` opens `.read` (or
     ///   `.copyOnWrite`, whose writes stay private) and never `.readWrite`.
     /// - Throws: `notFound` (.NET's `FileNotFoundException`) if no live holder has it;
-    ///   `backingObjectMissing` if its file was deleted; `accessDenied` for more access than
+    ///   `backingObjectMissing` if its file was deleted; `permissionDenied` for more access than
     ///   the creator gave, or no permission on the object; `wrongKind` for a mutex or an event.
     public static func openExisting(
         name: String, access: MemoryMappedFileAccess? = nil, registry: Registry? = nil
@@ -111,11 +111,11 @@ extension MemoryMappedFile {
         let (entry, membership) = try Registry.join(name, registry: registry, operation: operation)
         guard entry.kind == .file || entry.kind == .sharedMemory else {
             throw RegistryError(
-                .wrongKind, operation: operation, subject: name,
+                .wrongKind, operation: operation, path: name,
                 message: "the name belongs to a \(entry.kind), not a map")
         }
         let access = try entry.checkedAccess(access, operation: operation)
-        let map = try mapping(operation: operation, subject: "\(name) (\(entry.object))") {
+        let map = try mapping(operation: operation, path: "\(name) (\(entry.object))") {
             () throws(MappedFileError) in
             entry.kind == .file
                 ? try MemoryMappedFile.createFromFile(path: entry.object, mode: .open, access: access)
@@ -125,7 +125,7 @@ extension MemoryMappedFile {
         let length = entry.length == 0 ? size - entry.offset : entry.length
         guard entry.offset + length <= size else {
             throw RegistryError(
-                .backingObjectMissing, operation: operation, subject: name,
+                .backingObjectMissing, operation: operation, path: name,
                 message: "the file '\(entry.object)' is shorter than the named region")
         }
         return NamedMemoryMappedFile(
@@ -145,7 +145,7 @@ extension MemoryMappedFile {
         let operation = "createFromFile"
         try Registry.validate(name, operation: operation)
         let registry = try Registry.resolve(registry)
-        let map = try mapping(operation: operation, subject: path) { () throws(MappedFileError) in
+        let map = try mapping(operation: operation, path: path) { () throws(MappedFileError) in
             try MemoryMappedFile.createFromFile(path: path, mode: mode, capacity: capacity, access: access)
         }
         let fileSize = map.capacity
@@ -170,12 +170,12 @@ extension MemoryMappedFile {
         permissions: MemoryMappedFile.FilePermissions, registry: Registry?, mustCreate: Bool, operation: String
     ) throws(RegistryError) -> NamedMemoryMappedFile {
         try Registry.validate(name, operation: operation)
-        try mapping(operation: operation, subject: name) { () throws(MappedFileError) in
+        try mapping(operation: operation, path: name) { () throws(MappedFileError) in
             try MemoryMappedFile.checkArguments(access: access, options: options, operation: operation, path: name)
         }
         guard capacity > 0 else {
             throw RegistryError(
-                .invalidCapacity, operation: operation, subject: name,
+                .invalidCapacity, operation: operation, path: name,
                 message: "the capacity \(capacity) must be above zero")
         }
         let registry = try Registry.resolve(registry)
@@ -185,7 +185,7 @@ extension MemoryMappedFile {
         // name can be created .read, .readExecute or .copyOnWrite, as .NET allows.
         let systemName = registry.freshSystemName()
         let writable = access.canWrite && access != .copyOnWrite
-        let candidateMap = try mapping(operation: operation, subject: name) { () throws(MappedFileError) in
+        let candidateMap = try mapping(operation: operation, path: name) { () throws(MappedFileError) in
             let created = try MemoryMappedFile.createSharedMemory(
                 systemName: systemName, mode: .createNew, capacity: capacity, access: writable ? access : .readWrite,
                 options: options, permissions: permissions)
@@ -213,7 +213,7 @@ extension MemoryMappedFile {
                 name: name, map: candidateMap, regionOffset: 0, regionLength: capacity, membership: membership)
         case .joined(let entry):
             _ = try entry.checkedAccess(access, operation: operation)
-            let map = try mapping(operation: operation, subject: "\(name) (\(entry.object))") {
+            let map = try mapping(operation: operation, path: "\(name) (\(entry.object))") {
                 () throws(MappedFileError) in
                 try MemoryMappedFile.openSharedMemory(systemName: entry.object, access: access)
             }
@@ -226,25 +226,25 @@ extension MemoryMappedFile {
 
 /// Runs a call of the mapping layer, turning its error into a registry error.
 func mapping<Value: ~Copyable>(
-    operation: String, subject: String, _ body: () throws(MappedFileError) -> Value
+    operation: String, path: String, _ body: () throws(MappedFileError) -> Value
 ) throws(RegistryError) -> Value {
     do {
         return try body()
     } catch {
-        throw RegistryError(error, operation: operation, subject: subject)
+        throw RegistryError(error, operation: operation, path: path)
     }
 }
 
 extension RegistryEntry {
     /// The access an opener gets: `requested`, or the creator's when nil. Refuses more than
-    /// the creator gave with `accessDenied`.
+    /// the creator gave with `permissionDenied`.
     func checkedAccess(
         _ requested: MemoryMappedFileAccess?, operation: String
     ) throws(RegistryError) -> MemoryMappedFileAccess {
         guard let requested else { return access }
         guard access.permitsOpening(requested) else {
             throw RegistryError(
-                .accessDenied, operation: operation, subject: name,
+                .permissionDenied, operation: operation, path: name,
                 message: "its creator gave it .\(access) access; .\(requested) is more than that")
         }
         return requested

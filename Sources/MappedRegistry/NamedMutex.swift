@@ -164,11 +164,11 @@ public final class NamedMutex: @unchecked Sendable {
 
 /// A view of a whole map, turning its error into a registry error.
 func mappedView(
-    _ map: borrowing MemoryMappedFile, operation: String, subject: String
+    _ map: borrowing MemoryMappedFile, operation: String, path: String
 ) throws(RegistryError) -> MappedViewAccessor {
     do {
         return try map.makeViewAccessor()
     } catch {
-        throw RegistryError(error, operation: operation, subject: subject)
+        throw RegistryError(error, operation: operation, path: path)
     }
 }

@@ -93,7 +93,7 @@ public final class Registry: Sendable {
     /// The directory must be a real directory (not a symbolic link) that this process's
     /// effective user owns and that neither group nor others can write; root is held to the
     /// same rule. Everything inside is created relative to the opened directory.
-    /// - Throws: `accessDenied` for a directory that fails those checks; `noSpace` when the
+    /// - Throws: `permissionDenied` for a directory that fails those checks; `noSpace` when the
     ///   file system has no room for the registry's files.
     public static func open(directory: String? = nil) throws(RegistryError) -> Registry {
         try open(directory: directory, initialMapSize: 16 << 20)
@@ -154,7 +154,7 @@ public final class Registry: Sendable {
         if system_mkdirat(parent, name, 0o700) != 0 && lastErrno != EEXIST {
             let value = lastErrno
             throw RegistryError(
-                errnoCode(value), operation: operation, subject: path, call: "mkdir", errno: value,
+                errnoCode(value), operation: operation, path: path, systemCall: "mkdir", errno: value,
                 message: "cannot create the registry directory")
         }
         let descriptor = system_openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0)
@@ -165,15 +165,15 @@ public final class Registry: Sendable {
                 ? "the registry path is a symbolic link or not a directory; it is refused"
                 : "cannot open the registry directory"
             throw RegistryError(
-                value == ELOOP || value == ENOTDIR ? .accessDenied : errnoCode(value), operation: operation,
-                subject: path, call: "open", errno: value, message: message)
+                value == ELOOP || value == ENOTDIR ? .permissionDenied : errnoCode(value), operation: operation,
+                path: path, systemCall: "open", errno: value, message: message)
         }
         var status = stat()
         guard system_fstat(descriptor, &status) == 0 else {
             let value = lastErrno
             _ = system_close(descriptor)
             throw RegistryError(
-                .ioError, operation: operation, subject: path, call: "fstat", errno: value,
+                .ioError, operation: operation, path: path, systemCall: "fstat", errno: value,
                 message: "cannot read the registry directory's owner")
         }
         let user = system_geteuid()
@@ -184,7 +184,7 @@ public final class Registry: Sendable {
                 ? "it belongs to user \(status.st_uid), not to this process's user \(user)"
                 : "group or others can write it (mode 0\(String(status.st_mode & 0o777, radix: 8)))"
             throw RegistryError(
-                .accessDenied, operation: operation, subject: path,
+                .permissionDenied, operation: operation, path: path,
                 message: "the registry directory is refused: \(problem); another user could plant names in it")
         }
         return descriptor
@@ -201,7 +201,7 @@ public final class Registry: Sendable {
         guard descriptor >= 0 else {
             let value = lastErrno
             throw RegistryError(
-                errnoCode(value), operation: operation, subject: path, call: "open", errno: value,
+                errnoCode(value), operation: operation, path: path, systemCall: "open", errno: value,
                 message: "cannot create the registry's lock file")
         }
         defer { _ = system_close(descriptor) }
@@ -209,7 +209,7 @@ public final class Registry: Sendable {
         guard system_fstat(descriptor, &status) == 0 else {
             let value = lastErrno
             throw RegistryError(
-                .ioError, operation: operation, subject: path, call: "fstat", errno: value,
+                .ioError, operation: operation, path: path, systemCall: "fstat", errno: value,
                 message: "cannot read the lock file")
         }
         // Only a new, empty file: a live environment's lock file must keep the size its users mapped.
@@ -217,7 +217,7 @@ public final class Registry: Sendable {
         let result = system_posix_fallocate(descriptor, 0, off_t(lockFileSize))
         guard result == 0 else {
             throw RegistryError(
-                errnoCode(result), operation: operation, subject: path, call: "posix_fallocate", errno: result,
+                errnoCode(result), operation: operation, path: path, systemCall: "posix_fallocate", errno: result,
                 message: result == ENOSPC
                     ? "no space left for the registry's lock file" : "cannot allocate the registry's lock file")
         }
@@ -235,10 +235,10 @@ public final class Registry: Sendable {
         guard descriptor >= 0 else {
             let value = lastErrno
             throw RegistryError(
-                errnoCode(value), operation: operation, subject: path, call: "open", errno: value,
+                errnoCode(value), operation: operation, path: path, systemCall: "open", errno: value,
                 message: "cannot open the registry's holders file")
         }
-        return try mapping(operation: operation, subject: path) { () throws(MappedFileError) in
+        return try mapping(operation: operation, path: path) { () throws(MappedFileError) in
             try MemoryMappedFile.adoptDescriptor(descriptor, access: .readWrite, capacity: 4096)
         }
     }
@@ -246,7 +246,7 @@ public final class Registry: Sendable {
     /// The registry code for a failed system call's errno.
     static func errnoCode(_ value: Int32) -> RegistryError.Code {
         switch value {
-        case EACCES, EPERM, EROFS: return .accessDenied
+        case EACCES, EPERM, EROFS: return .permissionDenied
         case ENOSPC, EDQUOT: return .noSpace
         default: return .ioError
         }
@@ -265,7 +265,7 @@ public final class Registry: Sendable {
                 file.markAsProcessLifetime()  // kept until the process ends: not a leak
                 while true {
                     let id = UInt64.random(in: 4096..<(1 << 40))
-                    let locked = try mapping(operation: "acquireHolder", subject: bootDirectory + "/holders.lock") {
+                    let locked = try mapping(operation: "acquireHolder", path: bootDirectory + "/holders.lock") {
                         () throws(MappedFileError) in
                         try file.tryLock(bytes: Int(id)..<Int(id) + 1)
                     }
@@ -299,15 +299,17 @@ public final class Registry: Sendable {
         try environment.read { transaction throws(RegistryError) in
             var entries: [RegistryEntry] = []
             for pair in try transaction.all() {
-                entries.append(try RegistryEntry.decode(pair.value, key: pair.key, subject: directory))
+                entries.append(try RegistryEntry.decode(pair.value, key: pair.key, path: directory))
             }
             return entries
         }
     }
 
     /// The entry for `name`, or nil.
+    /// - Throws: `invalidName` for a name that no entry can have (empty, too long, NUL).
     public func entry(named name: String) throws(RegistryError) -> RegistryEntry? {
-        try environment.read { transaction throws(RegistryError) in
+        try Self.validate(name, operation: "entry(named:)")
+        return try environment.read { transaction throws(RegistryError) in
             guard let bytes = try transaction.get(Self.key(for: name)) else { return nil }
             return try RegistryEntry.decode(bytes, named: name)
         }
@@ -321,7 +323,7 @@ public final class Registry: Sendable {
         return try environment.write { transaction throws(RegistryError) in
             var report = GarbageCollection(deadHolders: 0, removedNames: [])
             for pair in try transaction.all() {
-                var entry = try RegistryEntry.decode(pair.value, key: pair.key, subject: directory)
+                var entry = try RegistryEntry.decode(pair.value, key: pair.key, path: directory)
                 let name = entry.name
                 let before = entry.holders.count
                 entry.holders.removeAll { !isAlive($0) }
@@ -353,7 +355,7 @@ public final class Registry: Sendable {
             } catch where error.code == .notFound {
                 return  // the file was deleted: nothing to sync
             } catch {
-                throw RegistryError(error, operation: "close", subject: entry.name)
+                throw RegistryError(error, operation: "close", path: entry.name)
             }
         }
     }
@@ -371,7 +373,7 @@ public final class Registry: Sendable {
         let bytes = name.utf8
         guard (1...maximumNameLength).contains(bytes.count), !bytes.contains(0) else {
             throw RegistryError(
-                .invalidName, operation: operation, subject: String(name.prefix(64)),
+                .invalidName, operation: operation, path: String(name.prefix(64)),
                 message: "a name must be 1 to \(maximumNameLength) bytes of UTF-8 without NUL")
         }
     }
@@ -427,7 +429,7 @@ public final class Registry: Sendable {
                 if !entry.holders.isEmpty {
                     if mustCreate {
                         throw RegistryError(
-                            .nameExists, operation: operation, subject: name,
+                            .nameExists, operation: operation, path: name,
                             message: "a live map or mutex already has this name")
                     }
                     entry.holders.append(holder)
@@ -439,7 +441,7 @@ public final class Registry: Sendable {
             }
             guard var entry = candidate else {
                 throw RegistryError(
-                    .notFound, operation: operation, subject: name,
+                    .notFound, operation: operation, path: name,
                     message: "no live map, region or mutex has this name")
             }
             entry.holders = [holder]
@@ -483,7 +485,7 @@ public final class Registry: Sendable {
             try? MemoryMappedFile.removeSharedMemory(systemName: candidate.object)
             guard existing.kind == candidate.kind else {
                 throw RegistryError(
-                    .wrongKind, operation: operation, subject: name,
+                    .wrongKind, operation: operation, path: name,
                     message: "the name belongs to a \(existing.kind), not a \(candidate.kind)")
             }
         }
@@ -607,28 +609,28 @@ extension RegistryEntry {
     /// The entry stored for `name`: decoded, and checked to be this name's (a long name's key is
     /// a hash, so another name could share it; that is refused rather than confused).
     static func decode(_ bytes: [UInt8], named name: String) throws(RegistryError) -> RegistryEntry {
-        let entry = try decode(bytes, name: name, subject: String(name.prefix(64)))
+        let entry = try decode(bytes, name: name, path: String(name.prefix(64)))
         guard entry.name == name else {
             throw RegistryError(
-                .nameExists, operation: "readEntry", subject: String(name.prefix(64)),
+                .nameExists, operation: "readEntry", path: String(name.prefix(64)),
                 message: "another name shares this long name's key (a 128-bit hash collision); choose another name")
         }
         return entry
     }
 
     /// The entry stored under an LMDB key, when listing: version 1 entries are named by their key.
-    static func decode(_ bytes: [UInt8], key: [UInt8], subject: String) throws(RegistryError) -> RegistryEntry {
-        try decode(bytes, name: String(decoding: key, as: UTF8.self), subject: subject)
+    static func decode(_ bytes: [UInt8], key: [UInt8], path: String) throws(RegistryError) -> RegistryEntry {
+        try decode(bytes, name: String(decoding: key, as: UTF8.self), path: path)
     }
 
     /// Decodes an entry as LMDB stores it, validating every field, refusing anything malformed
     /// with `corrupt` (SPI for the fuzz tests). `name` names a version 1 entry, which has no name of its own.
     @_spi(Testing) public static func decode(
-        _ bytes: [UInt8], name: String, subject: String
+        _ bytes: [UInt8], name: String, path: String
     ) throws(RegistryError) -> RegistryEntry {
         func corrupt(_ message: String) -> RegistryError {
             RegistryError(
-                .corrupt, operation: "readEntry", subject: subject,
+                .corrupt, operation: "readEntry", path: path,
                 message: "the registry entry for '\(name)' is damaged: \(message)")
         }
         var position = 0

@@ -14,10 +14,10 @@ struct SmallNamedObject: ~Copyable {
         let (entry, membership) = try Registry.join(name, registry: registry, operation: operation)
         guard entry.kind == kind else {
             throw RegistryError(
-                .wrongKind, operation: operation, subject: name,
+                .wrongKind, operation: operation, path: name,
                 message: "the name belongs to a \(entry.kind), not a \(kind)")
         }
-        let map = try mapping(operation: operation, subject: name) { () throws(MappedFileError) in
+        let map = try mapping(operation: operation, path: name) { () throws(MappedFileError) in
             try MemoryMappedFile.openSharedMemory(systemName: entry.object)
         }
         let named = NamedMemoryMappedFile(
@@ -36,12 +36,12 @@ struct SmallNamedObject: ~Copyable {
         let registry = try Registry.resolve(registry)
         let holder = try registry.acquireHolder()
         let systemName = registry.freshSystemName()
-        let candidate = try mapping(operation: operation, subject: name) { () throws(MappedFileError) in
+        let candidate = try mapping(operation: operation, path: name) { () throws(MappedFileError) in
             try MemoryMappedFile.createSharedMemory(systemName: systemName, mode: .createNew, capacity: size)
         }
         let candidateView: MappedViewAccessor
         do {
-            candidateView = try mappedView(candidate, operation: operation, subject: name)
+            candidateView = try mappedView(candidate, operation: operation, path: name)
         } catch {
             try? MemoryMappedFile.removeSharedMemory(systemName: systemName)  // no one else knows it
             throw error
@@ -59,7 +59,7 @@ struct SmallNamedObject: ~Copyable {
                 name: name, map: candidate, regionOffset: 0, regionLength: size, membership: membership)
             return SmallNamedObject(named: named, view: candidateView, createdNew: true)
         case .joined(let existing):
-            let map = try mapping(operation: operation, subject: name) { () throws(MappedFileError) in
+            let map = try mapping(operation: operation, path: name) { () throws(MappedFileError) in
                 try MemoryMappedFile.openSharedMemory(systemName: existing.object)
             }
             let named = NamedMemoryMappedFile(

@@ -86,10 +86,27 @@ extension RecordTable {
             path = entry.object
         } catch let error as RecordTableError {
             throw error
-        } catch {
+        } catch let error as RegistryError {
             throw RecordTableError(
-                .ioError, operation: "open(name:)", path: name, message: "the registry failed: \(error)")
+                RecordTableError.Code(registryCode: error.code), operation: "open(name:)", path: name,
+                systemCall: error.systemCall, errno: error.errno, message: "the registry failed: \(error.message)",
+                cause: error)
+        } catch {
+            preconditionFailure("RecordTable.open(name:): unexpected error \(error)")
         }
         return try open(path: path, access: access, durability: durability)
+    }
+}
+
+extension RecordTableError.Code {
+    /// The table code for a registry failure while looking up a name.
+    init(registryCode code: RegistryError.Code) {
+        switch code {
+        case .notFound, .backingObjectMissing: self = .notFound
+        case .permissionDenied: self = .permissionDenied
+        case .noSpace: self = .noSpace
+        case .invalidName: self = .invalidArgument
+        default: self = .ioError
+        }
     }
 }

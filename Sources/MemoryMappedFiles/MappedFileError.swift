@@ -6,7 +6,17 @@ import Glibc
 /// it concerned, the failing system call and its errno where there was one, and a
 /// sentence a person can act on. Mistakes in the calling code (an offset past a
 /// view's end, say) are not errors: they trap, as an out-of-range Array index does.
-public struct MappedFileError: Error, Hashable, Sendable, CustomStringConvertible {
+///
+/// The three error types of this package (this one, `RecordTableError` and `RegistryError`)
+/// share one vocabulary: `code`, `operation`, `path`, `systemCall`, `errno`, `message` and
+/// `cause`. A higher layer that wraps this error keeps it as its `cause`. Match codes in a
+/// `catch` clause directly:
+///
+/// ```swift
+/// do { _ = try MemoryMappedFile.createFromFile(path: path, mode: .open) }
+/// catch MappedFileError.notFound { /* create it */ }
+/// ```
+public struct MappedFileError: MappedRecordsError, CustomDebugStringConvertible {
     /// What went wrong, in a form code can switch on.
     public enum Code: String, Hashable, Sendable {
         /// The file or shared-memory object does not exist (ENOENT).
@@ -43,6 +53,14 @@ public struct MappedFileError: Error, Hashable, Sendable, CustomStringConvertibl
         case cancelled
         /// Any other errno; `errno` holds it.
         case other
+
+        /// Matches a `MappedFileError` with this code: `catch MappedFileError.notFound { … }`.
+        public static func ~= (code: Self, error: any Error) -> Bool {
+            (error as? MappedFileError)?.code == code
+        }
+
+        /// Matches an error of a typed `throws(MappedFileError)` with this code.
+        public static func ~= (code: Self, error: MappedFileError) -> Bool { error.code == code }
     }
 
     /// What went wrong.
@@ -57,11 +75,13 @@ public struct MappedFileError: Error, Hashable, Sendable, CustomStringConvertibl
     public var errno: Int32?
     /// A sentence for a person: what happened and, where it helps, what to do.
     public var message: String
+    /// The error this one wraps, if it reports a failure of another error's operation.
+    public var cause: (any Error & Sendable)?
 
     /// Creates an error; the library does this, tests and higher layers may too.
     public init(
         _ code: Code, operation: String, path: String?, systemCall: String? = nil,
-        errno: Int32? = nil, message: String
+        errno: Int32? = nil, message: String, cause: (any Error & Sendable)? = nil
     ) {
         self.code = code
         self.operation = operation
@@ -69,6 +89,7 @@ public struct MappedFileError: Error, Hashable, Sendable, CustomStringConvertibl
         self.systemCall = systemCall
         self.errno = errno
         self.message = message
+        self.cause = cause
     }
 
     /// One line: `operation 'path': message (systemCall: strerror, errno N)`.
@@ -143,4 +164,84 @@ extension MappedFileError.Code {
         default: return "\(systemCall) failed"
         }
     }
+}
+
+/// What every error of this package tells, whatever its layer.
+///
+/// `MappedFileError`, `RecordTableError` and `RegistryError` conform. Each also has a `code`
+/// of its own type and a `path` (optional only in the core, where anonymous memory has none).
+/// Catch `any MappedRecordsError` to handle them all the same way:
+///
+/// ```swift
+/// catch let error as any MappedRecordsError { log(error.operation, error.errno, error.message) }
+/// ```
+public protocol MappedRecordsError: Error, Sendable, CustomStringConvertible {
+    /// The operation that failed, such as `createFromFile`, `append` or `openExisting`.
+    var operation: String { get }
+    /// The system call (or LMDB function) that failed, if one did.
+    var systemCall: String? { get }
+    /// The errno the system call reported, if one did; never an LMDB code.
+    var errno: Int32? { get }
+    /// A sentence for a person.
+    var message: String { get }
+    /// The lower layer's error this one reports, if any, with its own code and operation.
+    var cause: (any Error & Sendable)? { get }
+}
+
+extension MappedRecordsError {
+    /// The description followed by each error of the chain of causes, one per line.
+    public var debugDescription: String {
+        var text = description
+        var next = cause
+        while let error = next {
+            text += "\n  caused by: \(error)"
+            next = (error as? any MappedRecordsError)?.cause
+        }
+        return text
+    }
+
+    /// The innermost error of the chain of causes: the first failure, or `self` when there is no cause.
+    public var rootCause: any Error & Sendable {
+        var error: any Error & Sendable = self
+        while let next = (error as? any MappedRecordsError)?.cause { error = next }
+        return error
+    }
+}
+
+/// Each code as a member of the error type, for `catch` clauses: `catch MappedFileError.notFound { … }`.
+extension MappedFileError {
+    /// Matches ``Code/notFound`` in a `catch` clause or a `switch`.
+    public static var notFound: Code { .notFound }
+    /// Matches ``Code/alreadyExists`` in a `catch` clause or a `switch`.
+    public static var alreadyExists: Code { .alreadyExists }
+    /// Matches ``Code/permissionDenied`` in a `catch` clause or a `switch`.
+    public static var permissionDenied: Code { .permissionDenied }
+    /// Matches ``Code/isDirectory`` in a `catch` clause or a `switch`.
+    public static var isDirectory: Code { .isDirectory }
+    /// Matches ``Code/notRegularFile`` in a `catch` clause or a `switch`.
+    public static var notRegularFile: Code { .notRegularFile }
+    /// Matches ``Code/noSpace`` in a `catch` clause or a `switch`.
+    public static var noSpace: Code { .noSpace }
+    /// Matches ``Code/invalidCapacity`` in a `catch` clause or a `switch`.
+    public static var invalidCapacity: Code { .invalidCapacity }
+    /// Matches ``Code/invalidAccess`` in a `catch` clause or a `switch`.
+    public static var invalidAccess: Code { .invalidAccess }
+    /// Matches ``Code/invalidName`` in a `catch` clause or a `switch`.
+    public static var invalidName: Code { .invalidName }
+    /// Matches ``Code/fileTooLarge`` in a `catch` clause or a `switch`.
+    public static var fileTooLarge: Code { .fileTooLarge }
+    /// Matches ``Code/fileTruncated`` in a `catch` clause or a `switch`.
+    public static var fileTruncated: Code { .fileTruncated }
+    /// Matches ``Code/endOfStream`` in a `catch` clause or a `switch`.
+    public static var endOfStream: Code { .endOfStream }
+    /// Matches ``Code/ioError`` in a `catch` clause or a `switch`.
+    public static var ioError: Code { .ioError }
+    /// Matches ``Code/mapFailed`` in a `catch` clause or a `switch`.
+    public static var mapFailed: Code { .mapFailed }
+    /// Matches ``Code/tooManyOpenFiles`` in a `catch` clause or a `switch`.
+    public static var tooManyOpenFiles: Code { .tooManyOpenFiles }
+    /// Matches ``Code/cancelled`` in a `catch` clause or a `switch`.
+    public static var cancelled: Code { .cancelled }
+    /// Matches ``Code/other`` in a `catch` clause or a `switch`.
+    public static var other: Code { .other }
 }

@@ -163,7 +163,7 @@ public enum TableMigration {
         do {
             return try MigrationPlan(from: table.schema, to: target, options: options)
         } catch {
-            throw RecordTableError(error.code, operation: "migrate", path: path, message: error.message)
+            throw RecordTableError(error.code, operation: "migrate", path: path, message: error.message, cause: error)
         }
     }
 
@@ -188,7 +188,7 @@ public enum TableMigration {
                     metadata.settingVersion(version)
                 )
             } catch {
-                throw RecordTableError(error.code, operation: "migrate", path: path, message: error.message)
+                throw RecordTableError(error.code, operation: "migrate", path: path, message: error.message, cause: error)
             }
         }
     }

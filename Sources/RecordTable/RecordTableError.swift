@@ -3,9 +3,15 @@ import MemoryMappedFiles
 /// An error from a table's file or its environment.
 ///
 /// Like ``MemoryMappedFiles/MappedFileError`` it names the operation, the path, and the system
-/// call and errno where there was one. Mistakes in code (an index out of range, appending
-/// to a read-only table) trap instead.
-public struct RecordTableError: Error, Hashable, Sendable, CustomStringConvertible {
+/// call and errno where there was one, with the same field names. A failure of the mapping
+/// layer (or of the registry, for a table opened by name) is kept as the `cause`. Mistakes in
+/// code (an index out of range, appending to a read-only table) trap instead.
+///
+/// ```swift
+/// do { let table = try RecordTable<Trade>.open(path: path) }
+/// catch RecordTableError.writerActive { /* open .readOnly, or wait for the writer */ }
+/// ```
+public struct RecordTableError: MappedRecordsError, CustomDebugStringConvertible {
     /// What went wrong.
     public enum Code: String, Hashable, Sendable {
         /// The file does not exist.
@@ -40,6 +46,14 @@ public struct RecordTableError: Error, Hashable, Sendable, CustomStringConvertib
         case valueDoesNotFit
         /// An I/O error or another errno; `errno` holds it.
         case ioError
+
+        /// Matches a `RecordTableError` with this code: `catch RecordTableError.writerActive { … }`.
+        public static func ~= (code: Self, error: any Error) -> Bool {
+            (error as? RecordTableError)?.code == code
+        }
+
+        /// Matches an error of a typed `throws(RecordTableError)` with this code.
+        public static func ~= (code: Self, error: RecordTableError) -> Bool { error.code == code }
     }
 
     /// What went wrong.
@@ -54,10 +68,13 @@ public struct RecordTableError: Error, Hashable, Sendable, CustomStringConvertib
     public var errno: Int32?
     /// A sentence for a person.
     public var message: String
+    /// The lower layer's error this one reports (a `MappedFileError`, a `RegistryError`), if any.
+    public var cause: (any Error & Sendable)?
 
     /// Creates an error.
     public init(
-        _ code: Code, operation: String, path: String, systemCall: String? = nil, errno: Int32? = nil, message: String
+        _ code: Code, operation: String, path: String, systemCall: String? = nil, errno: Int32? = nil,
+        message: String, cause: (any Error & Sendable)? = nil
     ) {
         self.code = code
         self.operation = operation
@@ -65,6 +82,7 @@ public struct RecordTableError: Error, Hashable, Sendable, CustomStringConvertib
         self.systemCall = systemCall
         self.errno = errno
         self.message = message
+        self.cause = cause
     }
 
     /// One line: `operation 'path': message (systemCall: strerror, errno N)`.
@@ -91,7 +109,7 @@ public struct RecordTableError: Error, Hashable, Sendable, CustomStringConvertib
         }
         self.init(
             code, operation: operation, path: path, systemCall: error.systemCall, errno: error.errno,
-            message: code == .notATable ? "the file is empty, not a record table" : error.message)
+            message: code == .notATable ? "the file is empty, not a record table" : error.message, cause: error)
     }
 
     init(_ problem: FormatProblem, operation: String, path: String) {
@@ -104,4 +122,40 @@ public struct RecordTableError: Error, Hashable, Sendable, CustomStringConvertib
         }
         self.init(code, operation: operation, path: path, message: problem.message)
     }
+}
+
+/// Each code as a member of the error type, for `catch` clauses: `catch RecordTableError.notFound { … }`.
+extension RecordTableError {
+    /// Matches ``Code/notFound`` in a `catch` clause or a `switch`.
+    public static var notFound: Code { .notFound }
+    /// Matches ``Code/alreadyExists`` in a `catch` clause or a `switch`.
+    public static var alreadyExists: Code { .alreadyExists }
+    /// Matches ``Code/permissionDenied`` in a `catch` clause or a `switch`.
+    public static var permissionDenied: Code { .permissionDenied }
+    /// Matches ``Code/isDirectory`` in a `catch` clause or a `switch`.
+    public static var isDirectory: Code { .isDirectory }
+    /// Matches ``Code/noSpace`` in a `catch` clause or a `switch`.
+    public static var noSpace: Code { .noSpace }
+    /// Matches ``Code/notATable`` in a `catch` clause or a `switch`.
+    public static var notATable: Code { .notATable }
+    /// Matches ``Code/byteOrderMismatch`` in a `catch` clause or a `switch`.
+    public static var byteOrderMismatch: Code { .byteOrderMismatch }
+    /// Matches ``Code/unsupportedVersion`` in a `catch` clause or a `switch`.
+    public static var unsupportedVersion: Code { .unsupportedVersion }
+    /// Matches ``Code/corrupt`` in a `catch` clause or a `switch`.
+    public static var corrupt: Code { .corrupt }
+    /// Matches ``Code/schemaMismatch`` in a `catch` clause or a `switch`.
+    public static var schemaMismatch: Code { .schemaMismatch }
+    /// Matches ``Code/writerActive`` in a `catch` clause or a `switch`.
+    public static var writerActive: Code { .writerActive }
+    /// Matches ``Code/truncated`` in a `catch` clause or a `switch`.
+    public static var truncated: Code { .truncated }
+    /// Matches ``Code/invalidArgument`` in a `catch` clause or a `switch`.
+    public static var invalidArgument: Code { .invalidArgument }
+    /// Matches ``Code/replaced`` in a `catch` clause or a `switch`.
+    public static var replaced: Code { .replaced }
+    /// Matches ``Code/valueDoesNotFit`` in a `catch` clause or a `switch`.
+    public static var valueDoesNotFit: Code { .valueDoesNotFit }
+    /// Matches ``Code/ioError`` in a `catch` clause or a `switch`.
+    public static var ioError: Code { .ioError }
 }

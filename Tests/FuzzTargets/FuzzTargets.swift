@@ -66,8 +66,8 @@ private func fuzzRecordDecoder(_ bytes: [UInt8]) {
 }
 
 private func fuzzRegistryEntry(_ bytes: [UInt8]) {
-    guard let entry = try? RegistryEntry.decode(bytes, name: "fuzz", subject: "fuzz") else { return }
-    let again = try? RegistryEntry.decode(entry.encoded(), name: "fuzz", subject: "fuzz")
+    guard let entry = try? RegistryEntry.decode(bytes, name: "fuzz", path: "fuzz") else { return }
+    let again = try? RegistryEntry.decode(entry.encoded(), name: "fuzz", path: "fuzz")
     precondition(again == entry, "a registry entry did not survive encode and decode")
 }
 

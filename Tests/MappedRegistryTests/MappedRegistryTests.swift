@@ -252,7 +252,7 @@ final class MappedRegistryTests {
     func badRegistries() throws {
         let open = directory.file("open")
         #expect(mkdir(open, 0o777) == 0 && chmod(open, 0o777) == 0)
-        #expect(registryError { try Registry.open(directory: open) }?.code == .accessDenied)
+        #expect(registryError { try Registry.open(directory: open) }?.code == .permissionDenied)
 
         let damaged = directory.file("damaged")
         #expect(mkdir(damaged, 0o700) == 0)
@@ -265,10 +265,10 @@ final class MappedRegistryTests {
 
         let notDirectory = directory.file("plain-file")
         writeFile(notDirectory, [1])
-        #expect(registryError { try Registry.open(directory: notDirectory) }?.code == .accessDenied)
+        #expect(registryError { try Registry.open(directory: notDirectory) }?.code == .permissionDenied)
     }
 
-    @Test("another user cannot open a registry: accessDenied")
+    @Test("another user cannot open a registry: permissionDenied")
     func anotherUser() throws {
         _ = try registry()
         guard isRoot else {
@@ -278,7 +278,7 @@ final class MappedRegistryTests {
         #expect(chmod(directory.path, 0o755) == 0)  // let uid 65534 reach the registry itself
         let (end, output) = run(helper("registry-as-nobody", registryPath))
         #expect(end == .exited(3))
-        #expect(output == "error accessDenied")
+        #expect(output == "error permissionDenied")
     }
 
     @Test("a full LMDB map grows, and the transaction runs again")

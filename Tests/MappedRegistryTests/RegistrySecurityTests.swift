@@ -32,7 +32,7 @@ struct RegistrySecurityTests {
         #expect(fileStatus(registryPath)?.st_uid == 65534)
 
         let error = registryError { try Registry.open(directory: registryPath) }
-        #expect(error?.code == .accessDenied)
+        #expect(error?.code == .permissionDenied)
         #expect(error?.message.contains("belongs to user 65534") == true, "\(String(describing: error))")
         #expect(preadBytes(victim, offset: 0, count: 1) == [0x11])
         attacker.writeLine("done")
@@ -54,7 +54,7 @@ struct RegistrySecurityTests {
         #expect(end == .exited(0) && output == "planted")
 
         let error = registryError { try Registry.open(directory: link) }
-        #expect(error?.code == .accessDenied)
+        #expect(error?.code == .permissionDenied)
         #expect(error?.message.contains("symbolic link") == true, "\(String(describing: error))")
         #expect(directoryListing(target) == [], "the registry created files through the link")
     }
@@ -65,17 +65,17 @@ struct RegistrySecurityTests {
         #expect(mkdir(real, 0o700) == 0)
         let link = directory.file("link")
         #expect(symlink(real, link) == 0)
-        #expect(registryError { try Registry.open(directory: link) }?.code == .accessDenied)
+        #expect(registryError { try Registry.open(directory: link) }?.code == .permissionDenied)
         #expect(directoryListing(real) == [])
 
         let open = directory.file("group-writable")
         #expect(mkdir(open, 0o700) == 0 && chmod(open, 0o770) == 0)
         let error = registryError { try Registry.open(directory: open) }
-        #expect(error?.code == .accessDenied)
+        #expect(error?.code == .permissionDenied)
         #expect(error?.message.contains("mode 0770") == true, "\(String(describing: error))")
     }
 
-    @Test("a name published .read opens .read by default, and .readWrite is accessDenied")
+    @Test("a name published .read opens .read by default, and .readWrite is permissionDenied")
     func openExistingHonoursTheCreatorsAccess() throws {
         let registry = try Registry.open(directory: directory.file("registry"))
         let path = directory.file("shared.data")
@@ -86,7 +86,7 @@ struct RegistrySecurityTests {
         let denied = registryError {
             try MemoryMappedFile.openExisting(name: "readonly", access: .readWrite, registry: registry)
         }
-        #expect(denied?.code == .accessDenied)
+        #expect(denied?.code == .permissionDenied)
         #expect(denied?.message.contains(".read access") == true)
         let opened = try MemoryMappedFile.openExisting(name: "readonly", registry: registry)
         #expect(opened.map.access == .read)
@@ -103,7 +103,7 @@ struct RegistrySecurityTests {
         #expect(
             registryError {
                 try MemoryMappedFile.openExisting(name: "rw", access: .readWriteExecute, registry: registry)
-            }?.code == .accessDenied)
+            }?.code == .permissionDenied)
         #expect(try MemoryMappedFile.openExisting(name: "rw", registry: registry).map.access == .readWrite)
         try writable.close()
         try published.close()
@@ -182,7 +182,7 @@ struct NamedCreationTests {
             #expect(
                 registryError {
                     try MemoryMappedFile.openExisting(name: "made-\(index)", access: .readWrite, registry: registry)
-                }?.code == .accessDenied)
+                }?.code == .permissionDenied)
             try named.close()
         }
     }
