@@ -199,20 +199,25 @@ struct NotificationTests {
         let updates = try reader.updates()
         let writer = ChildProcess(helper("table-append-hold", path))
         #expect(writer.readLine() == "writing 0")
-        let collector = Task { () throws -> [Int] in
-            var seen: [Int] = []
+        // The collector reports each count it sees; the next batch is appended only after that,
+        // so the counts cannot coalesce however late the pool runs the collector.
+        let (seenCounts, report) = AsyncStream.makeStream(of: Int.self)
+        let collector = Task { () throws -> Void in
+            defer { report.finish() }
             for try await count in updates {
-                seen.append(count)
+                report.yield(count)
                 if count == 6 { break }
             }
-            return seen
         }
+        var seen: [Int] = []
+        var reported = seenCounts.makeAsyncIterator()
         for batch in [1, 2, 3] {
             writer.writeLine("\(batch)")
             _ = writer.readLine()
-            try await Task.sleep(for: .milliseconds(30))
+            if let count = await reported.next() { seen.append(count) }
         }
-        #expect(try await collector.value == [1, 3, 6])
+        try await collector.value
+        #expect(seen == [1, 3, 6])
         #expect(try reader.refresh() == 6)
 
         // Cancellation: a follower with nothing to read ends promptly.
