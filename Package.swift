@@ -1,4 +1,4 @@
-// swift-tools-version: 6.1
+// swift-tools-version: 6.2
 import CompilerPluginSupport
 import PackageDescription
 
@@ -9,6 +9,10 @@ let swiftSettings: [SwiftSetting] = [
     // Test-only fault injection in the system-call layer (docs/RELIABILITY.md); never in release builds.
     .define("MAPPED_RECORDS_FAULT_INJECTION", .when(configuration: .debug)),
 ]
+
+/// The library layers also check memory safety (SE-0458): every use of an unsafe pointer or
+/// an unsafe API is marked `unsafe`, so each one can be found and reviewed.
+let librarySettings: [SwiftSetting] = swiftSettings + [.strictMemorySafety()]
 
 let package = Package(
     name: "MappedRecords",
@@ -35,7 +39,7 @@ let package = Package(
         // Layer 0: declarations Glibc's overlay leaves out (memfd_create).
         .target(name: "CMappedShims"),
         // Layer 1: maps, views, streams and flush. Depends on nothing but the OS.
-        .target(name: "MemoryMappedFiles", dependencies: ["CMappedShims"], swiftSettings: swiftSettings),
+        .target(name: "MemoryMappedFiles", dependencies: ["CMappedShims"], swiftSettings: librarySettings),
         // Layer 2: the self-describing fixed-record table format. Depends on nothing but the core
         // (and, with the default trait, on the compiler plug-in of its macro).
         .target(
@@ -44,7 +48,7 @@ let package = Package(
                 "MemoryMappedFiles", "CMappedShims",
                 .target(name: "MappedRecordMacros", condition: .when(traits: ["MappedRecordMacro"])),
             ],
-            swiftSettings: swiftSettings),
+            swiftSettings: librarySettings),
         // The compiler plug-in behind @MappedRecord, @Field and @Padding.
         .macro(
             name: "MappedRecordMacros",
@@ -59,7 +63,7 @@ let package = Package(
         // Layer 3: named maps, regions and mutexes across processes, through an LMDB registry.
         .target(
             name: "MappedRegistry", dependencies: ["MemoryMappedFiles", "RecordTable", "CLMDB"],
-            swiftSettings: swiftSettings),
+            swiftSettings: librarySettings),
 
         // Layer 4: the record tool.
         .executableTarget(

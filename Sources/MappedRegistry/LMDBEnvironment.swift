@@ -9,7 +9,7 @@ import Synchronization
 /// One LMDB environment, opened once per directory per process (LMDB forbids opening it
 /// twice). Every transaction in this process runs under one lock: they are short and
 /// synchronous, never span an `await`, and resizing the map needs no other open transaction.
-final class LMDBEnvironment: @unchecked Sendable {
+@safe final class LMDBEnvironment: @unchecked Sendable {
     // SAFETY (Sendable): `environment` is used only under `lock`.
     let directory: String
     private let environment: OpaquePointer
@@ -40,25 +40,27 @@ final class LMDBEnvironment: @unchecked Sendable {
         self.directory = directory
         self.lock = Mutex(mapSize)
         var handle: OpaquePointer?
-        try Self.check(mdb_env_create(&handle), systemCall: "mdb_env_create", path: directory)
-        guard let handle else {
+        unsafe try Self.check(mdb_env_create(&handle), systemCall: "mdb_env_create", path: directory)
+        guard let handle = unsafe handle else {
             throw RegistryError(
                 .ioError, operation: "openRegistry", path: directory, message: "mdb_env_create returned nothing")
         }
         do throws(RegistryError) {
-            try Self.check(mdb_env_set_mapsize(handle, mapSize), systemCall: "mdb_env_set_mapsize", path: directory)
+            unsafe try Self.check(
+                mdb_env_set_mapsize(handle, mapSize), systemCall: "mdb_env_set_mapsize", path: directory)
             // MDB_NOTLS: read transactions are not tied to a thread, so Swift tasks may hop threads.
             // MDB_NOSYNC: commits reach the page cache, which every process shares; entries describe
             // running processes and live in a per-boot directory, so nothing needs to survive a power loss.
             let flags = UInt32(MDB_NOTLS) | UInt32(MDB_NOSYNC)
-            try Self.check(mdb_env_open(handle, openedPath, flags, 0o600), systemCall: "mdb_env_open", path: directory)
+            unsafe try Self.check(
+                mdb_env_open(handle, openedPath, flags, 0o600), systemCall: "mdb_env_open", path: directory)
         } catch {
-            mdb_env_close(handle)
+            unsafe mdb_env_close(handle)
             throw error
         }
-        environment = handle
+        unsafe environment = unsafe handle
         var dead: Int32 = 0
-        _ = mdb_reader_check(handle, &dead)  // clear reader slots of dead processes
+        _ = unsafe mdb_reader_check(handle, &dead)  // clear reader slots of dead processes
     }
 
     /// Runs `body` in a read transaction.
@@ -77,50 +79,51 @@ final class LMDBEnvironment: @unchecked Sendable {
     ) throws(RegistryError) -> Result {
         let outcome: Swift.Result<Result, RegistryError> = lock.withLock { mapSize in
             // Another process may have grown the map: adopt its size (0 means "the file's").
-            if !readOnly { _ = mdb_env_set_mapsize(environment, 0) }
+            if !readOnly { _ = unsafe mdb_env_set_mapsize(environment, 0) }
             while true {
                 var handle: OpaquePointer?
-                let begin = mdb_txn_begin(environment, nil, readOnly ? UInt32(MDB_RDONLY) : 0, &handle)
+                let begin = unsafe mdb_txn_begin(environment, nil, readOnly ? UInt32(MDB_RDONLY) : 0, &handle)
                 if begin == MDB_MAP_RESIZED {
                     // Another process grew the map past ours (LMDB's documented case): adopt its
                     // size, which is safe here since no transaction of this process is open.
-                    let adopted = mdb_env_set_mapsize(environment, 0)
+                    let adopted = unsafe mdb_env_set_mapsize(environment, 0)
                     guard adopted == 0 else {
                         return .failure(Self.error(adopted, systemCall: "mdb_env_set_mapsize", path: directory))
                     }
                     continue
                 }
-                guard begin == 0, let handle else {
+                guard begin == 0, let handle = unsafe handle else {
                     return .failure(Self.error(begin, systemCall: "mdb_txn_begin", path: directory))
                 }
                 var database: MDB_dbi = 0
-                let opened = mdb_dbi_open(handle, nil, 0, &database)
+                let opened = unsafe mdb_dbi_open(handle, nil, 0, &database)
                 guard opened == 0 else {
-                    mdb_txn_abort(handle)
+                    unsafe mdb_txn_abort(handle)
                     return .failure(Self.error(opened, systemCall: "mdb_dbi_open", path: directory))
                 }
-                let transaction = Transaction(handle: handle, database: database, path: directory)
+                let transaction = unsafe Transaction(handle: handle, database: database, path: directory)
                 do throws(RegistryError) {
                     let result = try body(transaction)
                     if readOnly {
-                        mdb_txn_abort(handle)
+                        unsafe mdb_txn_abort(handle)
                     } else {
-                        try Self.check(
-                            injectedCommitFailure(aborting: handle) ?? mdb_txn_commit(handle), systemCall: "mdb_txn_commit",
+                        unsafe try Self.check(
+                            injectedCommitFailure(aborting: handle) ?? mdb_txn_commit(handle),
+                            systemCall: "mdb_txn_commit",
                             path: directory)
                     }
                     return .success(result)
-                } catch where error.lmdbCode == MDB_MAP_FULL {
-                    if error.systemCall != "mdb_txn_commit" { mdb_txn_abort(handle) }
-                    var information = MDB_envinfo()
-                    mdb_env_info(environment, &information)
-                    mapSize = max(mapSize, information.me_mapsize) * 2
-                    let resized = mdb_env_set_mapsize(environment, mapSize)
+                } catch  where error.lmdbCode == MDB_MAP_FULL {
+                    if error.systemCall != "mdb_txn_commit" { unsafe mdb_txn_abort(handle) }
+                    var information = unsafe MDB_envinfo()
+                    unsafe mdb_env_info(environment, &information)
+                    mapSize = unsafe max(mapSize, information.me_mapsize) * 2
+                    let resized = unsafe mdb_env_set_mapsize(environment, mapSize)
                     guard resized == 0 else {
                         return .failure(Self.error(resized, systemCall: "mdb_env_set_mapsize", path: directory))
                     }
                 } catch {
-                    if error.systemCall != "mdb_txn_commit" { mdb_txn_abort(handle) }
+                    if error.systemCall != "mdb_txn_commit" { unsafe mdb_txn_abort(handle) }
                     return .failure(error)
                 }
             }
@@ -143,7 +146,7 @@ final class LMDBEnvironment: @unchecked Sendable {
         case ENOENT: code = .notFound
         default: code = .ioError
         }
-        let text = mdb_strerror(result).map { String(cString: $0) } ?? "LMDB error \(result)"
+        let text = unsafe mdb_strerror(result).map { unsafe String(cString: $0) } ?? "LMDB error \(result)"
         let message = code == .corrupt ? "the registry's files are damaged or not an LMDB environment: \(text)" : text
         let isErrno = result > 0
         return RegistryError(
@@ -153,7 +156,7 @@ final class LMDBEnvironment: @unchecked Sendable {
 }
 
 /// A transaction on the registry's main database.
-struct Transaction {
+@safe struct Transaction {
     let handle: OpaquePointer
     let database: MDB_dbi
     let path: String
@@ -161,24 +164,24 @@ struct Transaction {
     /// The value stored under `key`, or nil.
     func get(_ key: [UInt8]) throws(RegistryError) -> [UInt8]? {
         var keyBytes = key
-        var value = MDB_val()
-        let result = keyBytes.withUnsafeMutableBytes { keyBuffer in
-            var keyValue = MDB_val(mv_size: keyBuffer.count, mv_data: keyBuffer.baseAddress)
-            return mdb_get(handle, database, &keyValue, &value)
+        var value = unsafe MDB_val()
+        let result = unsafe keyBytes.withUnsafeMutableBytes { keyBuffer in
+            var keyValue = unsafe MDB_val(mv_size: keyBuffer.count, mv_data: keyBuffer.baseAddress)
+            return unsafe mdb_get(handle, database, &keyValue, &value)
         }
         if result == MDB_NOTFOUND { return nil }
         try LMDBEnvironment.check(result, systemCall: "mdb_get", path: path)
-        return Array(UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size))
+        return unsafe Array(UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size))
     }
 
     /// Stores `value` under `key`.
     func put(_ key: [UInt8], _ value: [UInt8]) throws(RegistryError) {
         var keyBytes = key, valueBytes = value
-        let result = keyBytes.withUnsafeMutableBytes { keyBuffer in
-            valueBytes.withUnsafeMutableBytes { valueBuffer in
-                var keyValue = MDB_val(mv_size: keyBuffer.count, mv_data: keyBuffer.baseAddress)
-                var dataValue = MDB_val(mv_size: valueBuffer.count, mv_data: valueBuffer.baseAddress)
-                return mdb_put(handle, database, &keyValue, &dataValue, 0)
+        let result = unsafe keyBytes.withUnsafeMutableBytes { keyBuffer in
+            unsafe valueBytes.withUnsafeMutableBytes { valueBuffer in
+                var keyValue = unsafe MDB_val(mv_size: keyBuffer.count, mv_data: keyBuffer.baseAddress)
+                var dataValue = unsafe MDB_val(mv_size: valueBuffer.count, mv_data: valueBuffer.baseAddress)
+                return unsafe mdb_put(handle, database, &keyValue, &dataValue, 0)
             }
         }
         try LMDBEnvironment.check(result, systemCall: "mdb_put", path: path)
@@ -187,9 +190,9 @@ struct Transaction {
     /// Removes `key`, if present.
     func delete(_ key: [UInt8]) throws(RegistryError) {
         var keyBytes = key
-        let result = keyBytes.withUnsafeMutableBytes { keyBuffer in
-            var keyValue = MDB_val(mv_size: keyBuffer.count, mv_data: keyBuffer.baseAddress)
-            return mdb_del(handle, database, &keyValue, nil)
+        let result = unsafe keyBytes.withUnsafeMutableBytes { keyBuffer in
+            var keyValue = unsafe MDB_val(mv_size: keyBuffer.count, mv_data: keyBuffer.baseAddress)
+            return unsafe mdb_del(handle, database, &keyValue, nil)
         }
         guard result == 0 || result == MDB_NOTFOUND else {
             throw LMDBEnvironment.error(result, systemCall: "mdb_del", path: path)
@@ -199,16 +202,17 @@ struct Transaction {
     /// Every key and value, in key order.
     func all() throws(RegistryError) -> [(key: [UInt8], value: [UInt8])] {
         var cursor: OpaquePointer?
-        try LMDBEnvironment.check(mdb_cursor_open(handle, database, &cursor), systemCall: "mdb_cursor_open", path: path)
-        defer { mdb_cursor_close(cursor) }
+        unsafe try LMDBEnvironment.check(
+            mdb_cursor_open(handle, database, &cursor), systemCall: "mdb_cursor_open", path: path)
+        defer { unsafe mdb_cursor_close(cursor) }
         var pairs: [(key: [UInt8], value: [UInt8])] = []
-        var key = MDB_val(), value = MDB_val()
+        var key = unsafe MDB_val(), value = unsafe MDB_val()
         var operation = MDB_FIRST
         while true {
-            let result = mdb_cursor_get(cursor, &key, &value, operation)
+            let result = unsafe mdb_cursor_get(cursor, &key, &value, operation)
             if result == MDB_NOTFOUND { break }
             try LMDBEnvironment.check(result, systemCall: "mdb_cursor_get", path: path)
-            pairs.append(
+            unsafe pairs.append(
                 (
                     Array(UnsafeRawBufferPointer(start: key.mv_data, count: key.mv_size)),
                     Array(UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size))
@@ -224,7 +228,7 @@ struct Transaction {
 private func injectedCommitFailure(aborting handle: OpaquePointer) -> Int32? {
     #if MAPPED_RECORDS_FAULT_INJECTION
     guard let injected = FaultInjection.injectedFailure(.lmdbCommit) else { return nil }
-    mdb_txn_abort(handle)
+    unsafe mdb_txn_abort(handle)
     return injected
     #else
     return nil

@@ -70,11 +70,11 @@ public final class NamedEvent: @unchecked Sendable {
     public convenience init(
         name: String, mode: ResetMode, initiallySignaled: Bool = false, registry: Registry? = nil
     ) throws(RegistryError) {
-        let object = try SmallNamedObject.openOrCreate(
+        let object = unsafe try SmallNamedObject.openOrCreate(
             name, kind: .event, size: Self.objectSize, mustCreate: false, registry: registry, operation: "NamedEvent"
         ) { bytes in
-            bytes.storeBytes(of: initiallySignaled ? 1 : 0, toByteOffset: Self.stateOffset, as: UInt32.self)
-            bytes.storeBytes(of: mode.rawValue, toByteOffset: Self.modeOffset, as: UInt32.self)
+            unsafe bytes.storeBytes(of: initiallySignaled ? 1 : 0, toByteOffset: Self.stateOffset, as: UInt32.self)
+            unsafe bytes.storeBytes(of: mode.rawValue, toByteOffset: Self.modeOffset, as: UInt32.self)
         }
         self.init(name: name, object: object)
     }

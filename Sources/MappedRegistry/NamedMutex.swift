@@ -12,7 +12,7 @@ import Synchronization
 ///
 /// Ownership belongs to a thread, as in .NET: unlock on the thread that locked. Unlocking a
 /// mutex this thread does not own traps. Like maps, the name goes away after its last user.
-public final class NamedMutex: @unchecked Sendable {
+@safe public final class NamedMutex: @unchecked Sendable {
     // SAFETY (Sendable): the pthread mutex is itself the synchronization; the view is never remapped.
 
     /// How a lock was acquired.
@@ -51,22 +51,24 @@ public final class NamedMutex: @unchecked Sendable {
         self.createdNew = createdNew
         // SAFETY: the view maps the whole object, which holds the mutex at offset 0; `memory`
         // keeps it mapped as long as self, and longer if the mutex is abandoned.
-        self.mutex = view.withUnsafeMutableBytes { $0.baseAddress!.bindMemory(to: pthread_mutex_t.self, capacity: 1) }
+        unsafe self.mutex = unsafe view.withUnsafeMutableBytes {
+            unsafe $0.baseAddress!.bindMemory(to: pthread_mutex_t.self, capacity: 1)
+        }
         self.named = named
         self.memory = MutexMemory(view: view)
     }
 
     deinit {
         // An error-checking mutex answers EDEADLK to a trylock by its owner.
-        switch pthread_mutex_trylock(mutex) {
+        switch unsafe pthread_mutex_trylock(mutex) {
         case EDEADLK:
             let memory = self.memory
             Self.abandoned.withLock { $0.append(memory) }
         case 0:
-            pthread_mutex_unlock(mutex)  // it was free: give it back
+            unsafe pthread_mutex_unlock(mutex)  // it was free: give it back
         case EOWNERDEAD:
-            pthread_mutex_consistent(mutex)
-            pthread_mutex_unlock(mutex)
+            unsafe pthread_mutex_consistent(mutex)
+            unsafe pthread_mutex_unlock(mutex)
         default:
             break  // another thread or process holds it
         }
@@ -88,17 +90,17 @@ public final class NamedMutex: @unchecked Sendable {
     }
 
     private convenience init(name: String, mustCreate: Bool, registry: Registry?) throws(RegistryError) {
-        let object = try SmallNamedObject.openOrCreate(
+        let object = unsafe try SmallNamedObject.openOrCreate(
             name, kind: .mutex, size: Self.objectSize, mustCreate: mustCreate, registry: registry,
             operation: "NamedMutex"
         ) { bytes in
             var attributes = pthread_mutexattr_t()
-            pthread_mutexattr_init(&attributes)
-            pthread_mutexattr_setpshared(&attributes, Int32(PTHREAD_PROCESS_SHARED))
-            pthread_mutexattr_setrobust(&attributes, Int32(PTHREAD_MUTEX_ROBUST))
-            pthread_mutexattr_settype(&attributes, Int32(PTHREAD_MUTEX_ERRORCHECK))
-            pthread_mutex_init(bytes.baseAddress!.bindMemory(to: pthread_mutex_t.self, capacity: 1), &attributes)
-            pthread_mutexattr_destroy(&attributes)
+            unsafe pthread_mutexattr_init(&attributes)
+            unsafe pthread_mutexattr_setpshared(&attributes, Int32(PTHREAD_PROCESS_SHARED))
+            unsafe pthread_mutexattr_setrobust(&attributes, Int32(PTHREAD_MUTEX_ROBUST))
+            unsafe pthread_mutexattr_settype(&attributes, Int32(PTHREAD_MUTEX_ERRORCHECK))
+            unsafe pthread_mutex_init(bytes.baseAddress!.bindMemory(to: pthread_mutex_t.self, capacity: 1), &attributes)
+            unsafe pthread_mutexattr_destroy(&attributes)
         }
         self.init(name: name, createdNew: object.createdNew, named: object.named, view: object.view)
     }
@@ -108,28 +110,28 @@ public final class NamedMutex: @unchecked Sendable {
     /// Waits for the mutex and takes it; .NET's `WaitOne()`.
     @discardableResult
     public func lock() -> LockResult {
-        result(of: pthread_mutex_lock(mutex), operation: "lock")!
+        unsafe result(of: pthread_mutex_lock(mutex), operation: "lock")!
     }
 
     /// Takes the mutex if it is free; returns nil if another thread or process holds it.
     public func tryLock() -> LockResult? {
-        result(of: pthread_mutex_trylock(mutex), operation: "tryLock")
+        unsafe result(of: pthread_mutex_trylock(mutex), operation: "tryLock")
     }
 
     /// Waits at most `timeout` for the mutex; returns nil if it did not get it; .NET's `WaitOne(timeout)`.
     public func lock(timeout: Duration) -> LockResult? {
         var deadline = timespec()
-        clock_gettime(CLOCK_REALTIME, &deadline)
+        unsafe clock_gettime(CLOCK_REALTIME, &deadline)
         let (seconds, attoseconds) = timeout.components
         let nanoseconds = Int(deadline.tv_nsec) + Int(attoseconds / 1_000_000_000)
         deadline.tv_sec += Int(seconds) + nanoseconds / 1_000_000_000
         deadline.tv_nsec = nanoseconds % 1_000_000_000
-        return result(of: pthread_mutex_timedlock(mutex, &deadline), operation: "lock(timeout:)")
+        return unsafe result(of: pthread_mutex_timedlock(mutex, &deadline), operation: "lock(timeout:)")
     }
 
     /// Releases the mutex; .NET's `ReleaseMutex()`. Traps unless this thread owns it.
     public func unlock() {
-        let status = pthread_mutex_unlock(mutex)
+        let status = unsafe pthread_mutex_unlock(mutex)
         precondition(status == 0, "NamedMutex '\(name)': unlock by a thread that does not own it")
     }
 
@@ -147,7 +149,7 @@ public final class NamedMutex: @unchecked Sendable {
         case 0: return .acquired
         case EOWNERDEAD:
             // The owner died holding it: take it over and make it usable again.
-            pthread_mutex_consistent(mutex)
+            unsafe pthread_mutex_consistent(mutex)
             return .acquiredAfterOwnerDied
         case EBUSY, ETIMEDOUT: return nil
         case EDEADLK: preconditionFailure("NamedMutex '\(name)': \(operation) by the thread that already owns it")

@@ -352,7 +352,7 @@ public final class Registry: Sendable {
             do throws(MappedFileError) {
                 let map = try MemoryMappedFile.createFromFile(path: entry.object, mode: .open)
                 try map.close(flush: true)  // fsync: what every holder wrote reaches the disk
-            } catch where error.code == .notFound {
+            } catch  where error.code == .notFound {
                 return  // the file was deleted: nothing to sync
             } catch {
                 throw RegistryError(error, operation: "close", path: entry.name)
@@ -385,8 +385,8 @@ public final class Registry: Sendable {
         let bytes = Array(name.utf8)
         guard bytes.count > longestPlainKey else { return bytes }
         var key: [UInt8] = [0]
-        withUnsafeBytes(of: fnv1a(bytes, basis: 0xCBF2_9CE4_8422_2325).littleEndian) { key += $0 }
-        withUnsafeBytes(of: fnv1a(bytes, basis: 0x6C62_272E_07BB_0142).littleEndian) { key += $0 }
+        unsafe withUnsafeBytes(of: fnv1a(bytes, basis: 0xCBF2_9CE4_8422_2325).littleEndian) { unsafe key += $0 }
+        unsafe withUnsafeBytes(of: fnv1a(bytes, basis: 0x6C62_272E_07BB_0142).littleEndian) { unsafe key += $0 }
         return key
     }
 
@@ -591,7 +591,9 @@ extension RegistryEntry {
         var bytes: [UInt8] = [
             Self.formatVersion, kind.rawValue, UInt8(MemoryMappedFileAccess.allCases.firstIndex(of: access)!), 0,
         ]
-        func append<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { bytes += $0 } }
+        func append<T: FixedWidthInteger>(_ value: T) {
+            unsafe withUnsafeBytes(of: value.littleEndian) { unsafe bytes += $0 }
+        }
         append(UInt64(offset))
         append(UInt64(length))
         append(createdNanoseconds)
@@ -637,7 +639,9 @@ extension RegistryEntry {
         func read<T: FixedWidthInteger>(_: T.Type) throws(RegistryError) -> T {
             guard position + MemoryLayout<T>.size <= bytes.count else { throw corrupt("it ends early") }
             var value = T.zero
-            withUnsafeMutableBytes(of: &value) { $0.copyBytes(from: bytes[position..<position + MemoryLayout<T>.size]) }
+            unsafe withUnsafeMutableBytes(of: &value) {
+                unsafe $0.copyBytes(from: bytes[position..<position + MemoryLayout<T>.size])
+            }
             position += MemoryLayout<T>.size
             return T(littleEndian: value)
         }

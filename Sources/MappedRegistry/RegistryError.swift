@@ -102,7 +102,8 @@ public struct RegistryError: MappedRecordsError, CustomDebugStringConvertible {
         if let systemCall, let errno {
             text += " (\(systemCall): \(MappedFileError.describe(errno: errno)), errno \(errno))"
         } else if let systemCall, let lmdbCode {
-            text += " (\(systemCall): \(mdb_strerror(lmdbCode).map { String(cString: $0) } ?? "unknown LMDB error"), LMDB code \(lmdbCode))"
+            text +=
+                unsafe " (\(systemCall): \(mdb_strerror(lmdbCode).map { unsafe String(cString: $0) } ?? "unknown LMDB error"), LMDB code \(lmdbCode))"
         }
         return text
     }

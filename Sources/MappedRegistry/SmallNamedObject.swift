@@ -46,7 +46,7 @@ struct SmallNamedObject: ~Copyable {
             try? MemoryMappedFile.removeSharedMemory(systemName: systemName)  // no one else knows it
             throw error
         }
-        candidateView.withUnsafeMutableBytes { initialize($0) }
+        unsafe candidateView.withUnsafeMutableBytes { unsafe initialize($0) }
         let entry = RegistryEntry(
             name: name, kind: kind, object: systemName, offset: 0, length: size,
             access: .readWrite, createdNanoseconds: realtimeNanoseconds(), holders: [])

@@ -3,41 +3,45 @@
 
 import Glibc
 
-func system_mkdirat(_ directory: Int32, _ path: String, _ mode: mode_t) -> Int32 { mkdirat(directory, path, mode) }
-func system_openat(_ directory: Int32, _ path: String, _ flags: Int32, _ mode: mode_t) -> Int32 {
-    openat(directory, path, flags, mode)
+func system_mkdirat(_ directory: Int32, _ path: String, _ mode: mode_t) -> Int32 {
+    unsafe mkdirat(directory, path, mode)
 }
-func system_fstat(_ descriptor: Int32, _ status: inout stat) -> Int32 { fstat(descriptor, &status) }
+func system_openat(_ directory: Int32, _ path: String, _ flags: Int32, _ mode: mode_t) -> Int32 {
+    unsafe openat(directory, path, flags, mode)
+}
+func system_fstat(_ descriptor: Int32, _ status: inout stat) -> Int32 { unsafe fstat(descriptor, &status) }
 func system_close(_ descriptor: Int32) -> Int32 { close(descriptor) }
-func system_access(_ path: String, _ mode: Int32) -> Int32 { access(path, mode) }
+func system_access(_ path: String, _ mode: Int32) -> Int32 { unsafe access(path, mode) }
 /// Returns 0 or an errno value (posix_fallocate does not set errno).
 func system_posix_fallocate(_ descriptor: Int32, _ offset: off_t, _ length: off_t) -> Int32 {
     posix_fallocate(descriptor, offset, length)
 }
 func system_geteuid() -> uid_t { geteuid() }
 func system_getpid() -> pid_t { getpid() }
-func system_getenv(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
+func system_getenv(_ name: String) -> String? { unsafe getenv(name).map { unsafe String(cString: $0) } }
 var lastErrno: Int32 { Glibc.errno }
 
 /// Real time in nanoseconds since 1970.
 func realtimeNanoseconds() -> UInt64 {
     var now = timespec()
-    clock_gettime(CLOCK_REALTIME, &now)
+    unsafe clock_gettime(CLOCK_REALTIME, &now)
     return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
 }
 
 /// The current directory, for making paths absolute.
 func currentDirectory() -> String {
     var buffer = [CChar](repeating: 0, count: 4096)
-    guard getcwd(&buffer, buffer.count) != nil else { return "." }
-    return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    guard unsafe getcwd(&buffer, buffer.count) != nil else { return "." }
+    return unsafe buffer.withUnsafeBufferPointer { unsafe String(cString: $0.baseAddress!) }
 }
 
-func system_stat(_ path: String, _ status: inout stat) -> Int32 { stat(path, &status) }
+func system_stat(_ path: String, _ status: inout stat) -> Int32 { unsafe stat(path, &status) }
 /// The target of a symbolic link (such as /proc/self/fd/N), or nil.
 func system_readlink(_ path: String) -> String? {
     var buffer = [CChar](repeating: 0, count: 4097)
-    let length = readlink(path, &buffer, 4096)
+    let length = unsafe readlink(path, &buffer, 4096)
     guard length > 0 else { return nil }
-    return buffer.withUnsafeBufferPointer { String(decoding: UnsafeRawBufferPointer($0).prefix(length), as: UTF8.self) }
+    return unsafe buffer.withUnsafeBufferPointer {
+        unsafe String(decoding: UnsafeRawBufferPointer($0).prefix(length), as: UTF8.self)
+    }
 }

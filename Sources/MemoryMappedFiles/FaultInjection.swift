@@ -50,16 +50,18 @@ import Glibc
 
     private static let key: pthread_key_t = {
         var key = pthread_key_t()
-        pthread_key_create(&key) { pointer in
-            if let pointer { Unmanaged<State>.fromOpaque(pointer).release() }
+        unsafe pthread_key_create(&key) { pointer in
+            if let pointer = unsafe pointer { unsafe Unmanaged<State>.fromOpaque(pointer).release() }
         }
         return key
     }()
 
     private static var state: State {
-        if let pointer = pthread_getspecific(key) { return Unmanaged<State>.fromOpaque(pointer).takeUnretainedValue() }
+        if let pointer = unsafe pthread_getspecific(key) {
+            return unsafe Unmanaged<State>.fromOpaque(pointer).takeUnretainedValue()
+        }
         let state = State()
-        pthread_setspecific(key, Unmanaged.passRetained(state).toOpaque())
+        unsafe pthread_setspecific(key, Unmanaged.passRetained(state).toOpaque())
         return state
     }
 

@@ -35,20 +35,20 @@ extension MemoryMappedFile {
     public func spawnChild(
         executable: String, arguments: [String] = [], environment: [String]? = nil
     ) throws(MappedFileError) -> pid_t {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
+        var actions = unsafe posix_spawn_file_actions_t()
+        unsafe posix_spawn_file_actions_init(&actions)
+        defer { unsafe posix_spawn_file_actions_destroy(&actions) }
         // dup2 to another number clears close-on-exec on the copy; the original stays private.
-        posix_spawn_file_actions_adddup2(&actions, descriptor.rawValue, Self.inheritedDescriptor)
+        unsafe posix_spawn_file_actions_adddup2(&actions, descriptor.rawValue, Self.inheritedDescriptor)
         let variable = "\(Self.inheritedMapVariable)=\(Self.inheritedDescriptor) \(access)"
         let inheritedEnvironment = (environment ?? Self.currentEnvironment()).filter {
             !$0.hasPrefix(Self.inheritedMapVariable + "=")
         }
         let argv = [executable] + arguments
         var pid: pid_t = 0
-        let status = withCStrings(argv) { argvPointers in
-            withCStrings(inheritedEnvironment + [variable]) { environmentPointers in
-                system_posix_spawn(&pid, executable, &actions, argvPointers, environmentPointers)
+        let status = unsafe withCStrings(argv) { argvPointers in
+            unsafe withCStrings(inheritedEnvironment + [variable]) { environmentPointers in
+                unsafe system_posix_spawn(&pid, executable, &actions, argvPointers, environmentPointers)
             }
         }
         guard status == 0 else {
@@ -77,10 +77,10 @@ extension MemoryMappedFile {
 
     static func currentEnvironment() -> [String] {
         var entries: [String] = []
-        var cursor = environ
-        while let entry = cursor.pointee {
-            entries.append(String(cString: entry))
-            cursor += 1
+        var cursor = unsafe environ
+        while let entry = unsafe cursor.pointee {
+            unsafe entries.append(String(cString: entry))
+            unsafe cursor += 1
         }
         return entries
     }
@@ -88,8 +88,8 @@ extension MemoryMappedFile {
 
 /// Calls `body` with a NULL-terminated array of C strings.
 private func withCStrings<Result>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> Result) -> Result {
-    var pointers = strings.map { strdup($0) }
-    pointers.append(nil)
-    defer { for pointer in pointers { free(pointer) } }
-    return body(pointers)
+    var pointers = unsafe strings.map { unsafe strdup($0) }
+    unsafe pointers.append(nil)
+    defer { for index in unsafe pointers.indices { unsafe free(pointers[index]) } }
+    return unsafe body(pointers)
 }

@@ -105,8 +105,8 @@ public struct MappedFileError: MappedRecordsError, CustomDebugStringConvertible 
 
     /// The C library's text for an errno value.
     public static func describe(errno value: Int32) -> String {
-        guard let text = strerror(value) else { return "unknown error" }
-        return String(cString: text)
+        guard let text = unsafe strerror(value) else { return "unknown error" }
+        return unsafe String(cString: text)
     }
 }
 

@@ -19,7 +19,7 @@ import Glibc
 /// may write the same bytes at the same time: reads are then not atomic, as with
 /// any shared memory. If another process truncates the file, touching a page past
 /// its new end raises `SIGBUS` (see docs/CAVEATS.md).
-public struct MappedViewAccessor: ~Copyable, @unchecked Sendable {
+@safe public struct MappedViewAccessor: ~Copyable, @unchecked Sendable {
     // SAFETY (Sendable): the view is ~Copyable, so one owner at a time touches it.
     //
     // Only the three fields every access needs live here, so the view is small enough
@@ -35,7 +35,7 @@ public struct MappedViewAccessor: ~Copyable, @unchecked Sendable {
 
     init(mapping: ViewMapping, capacity: Int) {
         // SAFETY: pageDelta < page size <= mapping.length, so base stays inside the mapping.
-        self.base = mapping.start + mapping.pageDelta
+        unsafe self.base = unsafe mapping.start + mapping.pageDelta
         self.readLimit = mapping.access.canRead ? capacity : 0
         self.writeLimit = mapping.access.canWrite ? capacity : 0
         self.mapping = mapping
@@ -117,7 +117,7 @@ extension MappedViewAccessor {
     public func read<T: BitwiseCopyable>(_ type: T.Type = T.self, at offset: Int) -> T {
         checkRead(offset, MemoryLayout<T>.size)
         // SAFETY: checked to lie inside the mapping; loadUnaligned allows any alignment.
-        return base.loadUnaligned(fromByteOffset: offset, as: T.self)
+        return unsafe base.loadUnaligned(fromByteOffset: offset, as: T.self)
     }
 
     /// Reads a byte at `offset` as a Bool: any non-zero byte is `true`; .NET's `ReadBoolean`.
@@ -131,7 +131,7 @@ extension MappedViewAccessor {
     public mutating func write<T: BitwiseCopyable>(_ value: T, at offset: Int) {
         checkWrite(offset, MemoryLayout<T>.size)
         // SAFETY: checked to lie inside a writable mapping; storeBytes allows any alignment.
-        base.storeBytes(of: value, toByteOffset: offset, as: T.self)
+        unsafe base.storeBytes(of: value, toByteOffset: offset, as: T.self)
     }
 
     /// Writes a Bool as one byte, 1 or 0.
@@ -148,7 +148,7 @@ extension MappedViewAccessor {
         checkRead(offset, bytes)
         guard let destination = buffer.baseAddress else { return }
         // SAFETY: the source range was checked; the destination is the caller's buffer of that size.
-        UnsafeMutableRawPointer(destination).copyMemory(from: base + offset, byteCount: bytes)
+        unsafe UnsafeMutableRawPointer(destination).copyMemory(from: base + offset, byteCount: bytes)
     }
 
     /// Returns `count` elements of `T` read from `offset`, spaced by `MemoryLayout<T>.stride`.
@@ -156,9 +156,9 @@ extension MappedViewAccessor {
     public func readArray<T: BitwiseCopyable>(of type: T.Type, count: Int, at offset: Int) -> [T] {
         let bytes = Self.byteCount(of: T.self, count: count)
         checkRead(offset, bytes)
-        return [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+        return unsafe [T](unsafeUninitializedCapacity: count) { buffer, initialized in
             // SAFETY: the source range was checked; the array has room for `count` elements.
-            UnsafeMutableRawPointer(buffer.baseAddress!).copyMemory(from: base + offset, byteCount: bytes)
+            unsafe UnsafeMutableRawPointer(buffer.baseAddress!).copyMemory(from: base + offset, byteCount: bytes)
             initialized = count
         }
     }
@@ -169,9 +169,9 @@ extension MappedViewAccessor {
     public mutating func write<T: BitwiseCopyable>(contentsOf elements: Span<T>, at offset: Int) {
         let bytes = Self.byteCount(of: T.self, count: elements.count)
         checkWrite(offset, bytes)
-        elements.withUnsafeBytes { source in
+        unsafe elements.withUnsafeBytes { source in
             // SAFETY: the destination range was checked and is writable.
-            (base + offset).copyMemory(from: source.baseAddress!, byteCount: bytes)
+            unsafe (base + offset).copyMemory(from: source.baseAddress!, byteCount: bytes)
         }
     }
 
@@ -182,7 +182,7 @@ extension MappedViewAccessor {
         checkWrite(offset, bytes)
         guard let source = elements.baseAddress else { return }
         // SAFETY: the destination range was checked and is writable.
-        (base + offset).copyMemory(from: UnsafeRawPointer(source), byteCount: bytes)
+        unsafe (base + offset).copyMemory(from: UnsafeRawPointer(source), byteCount: bytes)
     }
 }
 
@@ -195,11 +195,11 @@ extension MappedViewAccessor {
     @inlinable
     public func atomicLoad(_ type: UInt64.Type, at offset: Int) -> UInt64 {
         checkRead(offset, 8)
-        precondition(
+        unsafe precondition(
             (Int(bitPattern: base) + offset) & 7 == 0,
             "MappedViewAccessor: atomic access at offset \(offset) is not 8-byte aligned")
         // SAFETY: checked to lie inside the mapping and aligned for an 8-byte atomic.
-        return cmapped_load_acquire_u64(base + offset)
+        return unsafe cmapped_load_acquire_u64(base + offset)
     }
 
     /// Stores a `UInt64` at `offset` atomically, with release ordering: everything this
@@ -208,11 +208,11 @@ extension MappedViewAccessor {
     @inlinable
     public mutating func atomicStore(_ value: UInt64, at offset: Int) {
         checkWrite(offset, 8)
-        precondition(
+        unsafe precondition(
             (Int(bitPattern: base) + offset) & 7 == 0,
             "MappedViewAccessor: atomic access at offset \(offset) is not 8-byte aligned")
         // SAFETY: checked to lie inside a writable mapping and aligned for an 8-byte atomic.
-        cmapped_store_release_u64(base + offset, value)
+        unsafe cmapped_store_release_u64(base + offset, value)
     }
 }
 
@@ -225,8 +225,8 @@ extension MappedViewAccessor {
         borrowing get {
             precondition(canRead, "MappedViewAccessor: cannot read from a view with .\(access) access")
             // SAFETY: the mapping lives as long as self, which the span's lifetime depends on.
-            let span = RawSpan(_unsafeStart: UnsafeRawPointer(base), byteCount: capacity)
-            return _overrideLifetime(span, borrowing: self)
+            let span = unsafe RawSpan(_unsafeStart: UnsafeRawPointer(base), byteCount: capacity)
+            return unsafe _overrideLifetime(span, borrowing: self)
         }
     }
 
@@ -237,8 +237,8 @@ extension MappedViewAccessor {
         mutating get {
             precondition(canWrite, "MappedViewAccessor: cannot write to a view with .\(access) access")
             // SAFETY: the mapping lives as long as self, which the span's lifetime depends on.
-            let span = MutableRawSpan(_unsafeStart: base, byteCount: capacity)
-            return _overrideLifetime(span, mutating: &self)
+            let span = unsafe MutableRawSpan(_unsafeStart: base, byteCount: capacity)
+            return unsafe _overrideLifetime(span, mutating: &self)
         }
     }
 
@@ -252,10 +252,10 @@ extension MappedViewAccessor {
     @_lifetime(borrow self)
     public func elements<T: BitwiseCopyable>(of type: T.Type, at offset: Int = 0, count: Int) -> Span<T> {
         checkRead(offset, Self.byteCount(of: T.self, count: count))
-        let start = alignedElements(of: T.self, at: offset)
+        let start = unsafe alignedElements(of: T.self, at: offset)
         // SAFETY: checked to lie inside the readable mapping, aligned; it lives as long as self.
-        let span = Span<T>(_unsafeStart: start.assumingMemoryBound(to: T.self), count: count)
-        return _overrideLifetime(span, borrowing: self)
+        let span = unsafe Span<T>(_unsafeStart: start.assumingMemoryBound(to: T.self), count: count)
+        return unsafe _overrideLifetime(span, borrowing: self)
     }
 
     /// `count` elements of `T` starting at byte `offset`, zero-copy and writable, valid
@@ -266,20 +266,20 @@ extension MappedViewAccessor {
         of type: T.Type, at offset: Int = 0, count: Int
     ) -> MutableSpan<T> {
         checkWrite(offset, Self.byteCount(of: T.self, count: count))
-        let start = alignedElements(of: T.self, at: offset)
+        let start = unsafe alignedElements(of: T.self, at: offset)
         // SAFETY: checked to lie inside the writable mapping, aligned; it lives as long as self.
-        let span = MutableSpan<T>(_unsafeStart: start.assumingMemoryBound(to: T.self), count: count)
-        return _overrideLifetime(span, mutating: &self)
+        let span = unsafe MutableSpan<T>(_unsafeStart: start.assumingMemoryBound(to: T.self), count: count)
+        return unsafe _overrideLifetime(span, mutating: &self)
     }
 
     /// The address of byte `offset`, trapping unless it is aligned for `T`.
     private func alignedElements<T>(of type: T.Type, at offset: Int) -> UnsafeMutableRawPointer {
-        let start = base + offset
+        let start = unsafe base + offset
         precondition(
             Int(bitPattern: start) % MemoryLayout<T>.alignment == 0,
             "MappedViewAccessor: elements of \(T.self) at offset \(offset) are not aligned to \(MemoryLayout<T>.alignment) bytes"
         )
-        return start
+        return unsafe start
     }
 
     /// Calls `body` with the view's bytes. The span must not escape `body`.
@@ -303,7 +303,7 @@ extension MappedViewAccessor {
     public func withUnsafeMutableBytes<Result: ~Copyable, Failure: Error>(
         _ body: (UnsafeMutableRawBufferPointer) throws(Failure) -> Result
     ) throws(Failure) -> Result {
-        try body(UnsafeMutableRawBufferPointer(start: base, count: capacity))
+        unsafe try body(UnsafeMutableRawBufferPointer(start: base, count: capacity))
     }
 }
 
@@ -416,7 +416,7 @@ extension MemoryMappedFile {
         let pageDelta = offset & (systemPageSize - 1)
         let mappingLength = viewLength + pageDelta
         guard
-            let start = system_mmap(
+            let start = unsafe system_mmap(
                 mappingLength, access.protection, access.sharing | (state.populatesViews ? MAP_POPULATE : 0),
                 descriptor.rawValue,
                 off_t(offset - pageDelta))
@@ -427,7 +427,7 @@ extension MemoryMappedFile {
                 message: value == EPERM && access.protection & PROT_EXEC != 0
                     ? "the file system does not allow execution (mounted noexec)" : nil)
         }
-        let mapping = ViewMapping(
+        let mapping = unsafe ViewMapping(
             start: start, length: mappingLength, pageDelta: pageDelta, offset: offset, access: access, state: state)
         return MappedViewAccessor(mapping: mapping, capacity: viewLength)
     }

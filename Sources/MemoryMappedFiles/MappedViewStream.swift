@@ -73,7 +73,7 @@ public struct MappedViewStream: ~Copyable, Sendable {
     public mutating func read(into buffer: UnsafeMutableRawBufferPointer) -> Int {
         let count = min(buffer.count, remaining)
         guard count > 0 else { return 0 }
-        accessor.read(
+        unsafe accessor.read(
             into: UnsafeMutableBufferPointer(
                 start: buffer.baseAddress!.assumingMemoryBound(to: UInt8.self), count: count), at: position)
         position += count
@@ -106,8 +106,8 @@ public struct MappedViewStream: ~Copyable, Sendable {
     /// if they do not fit.
     public mutating func write(bytes: RawSpan) throws(MappedFileError) {
         guard bytes.byteCount <= remaining else { throw endOfStream(bytes.byteCount) }
-        bytes.withUnsafeBytes { source in
-            accessor.write(contentsOf: source.assumingMemoryBound(to: UInt8.self), at: position)
+        unsafe bytes.withUnsafeBytes { source in
+            unsafe accessor.write(contentsOf: source.assumingMemoryBound(to: UInt8.self), at: position)
         }
         position += bytes.byteCount
     }

@@ -12,9 +12,9 @@ extension MappedViewStream {
     public mutating func copy(to descriptor: Int32) throws(MappedFileError) -> Int {
         precondition(canRead, "MappedViewStream: cannot copy from a stream with .\(accessor.access) access")
         let start = position, count = remaining
-        let written = accessor.withUnsafeMutableBytes { bytes in
+        let written = unsafe accessor.withUnsafeMutableBytes { bytes in
             // SAFETY: start + count <= capacity; the view stays mapped for the call.
-            StreamCopy.writeAll(
+            unsafe StreamCopy.writeAll(
                 descriptor, from: UInt(bitPattern: bytes.baseAddress! + start), count: count, cancelled: nil)
         }
         position = start + written.count
@@ -29,9 +29,9 @@ extension MappedViewStream {
     public mutating func copy(to destination: inout MappedViewStream) throws(MappedFileError) -> Int {
         let count = remaining
         guard count <= destination.remaining else { throw destination.endOfStream(count) }
-        try accessor.withUnsafeMutableBytes { (source) throws(MappedFileError) in
+        unsafe try accessor.withUnsafeMutableBytes { (source) throws(MappedFileError) in
             // SAFETY: position + count <= capacity.
-            try destination.write(
+            unsafe try destination.write(
                 bytes: RawSpan(_unsafeBytes: UnsafeRawBufferPointer(rebasing: source[position..<position + count])))
         }
         position += count
@@ -48,7 +48,7 @@ extension MappedViewStream {
         let start = position, count = remaining
         // SAFETY: the stream is borrowed (inout) for the whole call, so the bytes stay mapped
         // until the thread that writes them has finished (the continuation resumes after it).
-        let address = accessor.withUnsafeMutableBytes { UInt(bitPattern: $0.baseAddress! + start) }
+        let address = unsafe accessor.withUnsafeMutableBytes { unsafe UInt(bitPattern: $0.baseAddress! + start) }
         let flag = StreamCopy.CancellationFlag()
         let written = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<(count: Int, errno: Int32?), Never>) in
@@ -73,7 +73,7 @@ extension MappedViewStream {
     /// ``read(into:)`` for Swift concurrency; .NET's `ReadAsync`. Like .NET's, it completes at
     /// once: the bytes are already in memory (only a page fault of a file view can wait for the disk).
     public mutating func read(into buffer: UnsafeMutableRawBufferPointer) async -> Int {
-        let readNow: (inout MappedViewStream) -> Int = { $0.read(into: buffer) }  // the synchronous one
+        let readNow: (inout MappedViewStream) -> Int = { unsafe $0.read(into: buffer) }  // the synchronous one
         return readNow(&self)
     }
 
@@ -104,7 +104,7 @@ enum StreamCopy {
         _ descriptor: Int32, from address: UInt, count: Int, cancelled: CancellationFlag?
     ) -> (count: Int, errno: Int32?) {
         // SAFETY: the caller keeps [address, address + count) mapped for the call.
-        let base = UnsafeRawPointer(bitPattern: address)
+        let base = unsafe UnsafeRawPointer(bitPattern: address)
         let step = cancelled == nil ? chunk : 64 << 10
         var done = 0
         while done < count {
@@ -114,7 +114,7 @@ enum StreamCopy {
                 }
                 if cancelled.isCancelled { return (done, nil) }
             }
-            let result = system_write(descriptor, base! + done, min(step, count - done))
+            let result = unsafe system_write(descriptor, base! + done, min(step, count - done))
             if result < 0 {
                 if lastErrno == EINTR { continue }
                 return (done, lastErrno)

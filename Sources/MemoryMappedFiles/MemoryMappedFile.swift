@@ -143,7 +143,7 @@ extension MemoryMappedFile {
                 descriptor, path: path, capacity: capacity, access: access, truncating: truncates, operation: operation)
             return MemoryMappedFile(descriptor: descriptor, capacity: size, access: access, kind: .file(path: path))
         } catch {
-            if created { _ = system_unlink(path) }
+            if created { _ = unsafe system_unlink(path) }
             throw error
         }
     }
@@ -156,7 +156,7 @@ extension MemoryMappedFile {
         // O_NONBLOCK: a FIFO at the path must fail the type check, not block open(2).
         let base = access.openFlags | O_CLOEXEC | O_NONBLOCK
         func attempt(_ flags: Int32) -> Int32 {
-            retryingOnInterrupt { system_open(path, base | flags, mode_t(permissions.rawValue)) }
+            retryingOnInterrupt { unsafe system_open(path, base | flags, mode_t(permissions.rawValue)) }
         }
         func failure(creating: Bool) -> MappedFileError {
             let value = lastErrno
@@ -294,11 +294,11 @@ private let temporaryFileSystemMagic = 0x0102_1994
 
 /// MemAvailable plus SwapFree from /proc/meminfo, in bytes; nil if it cannot be read.
 func availableMemoryBytes() -> UInt64? {
-    let raw = retryingOnInterrupt { system_open("/proc/meminfo", O_RDONLY | O_CLOEXEC, 0) }
+    let raw = retryingOnInterrupt { unsafe system_open("/proc/meminfo", O_RDONLY | O_CLOEXEC, 0) }
     guard raw >= 0 else { return nil }
     defer { _ = system_close(raw) }
     var buffer = [UInt8](repeating: 0, count: 8192)
-    let count = buffer.withUnsafeMutableBytes { system_read(raw, $0.baseAddress!, $0.count) }
+    let count = unsafe buffer.withUnsafeMutableBytes { unsafe system_read(raw, $0.baseAddress!, $0.count) }
     guard count > 0 else { return nil }
     var total: UInt64 = 0, found = 0
     for line in buffer[..<count].split(separator: UInt8(ascii: "\n")) {
@@ -334,7 +334,7 @@ extension MemoryMappedFile {
                 message: "the capacity \(capacity) must be above zero")
         }
         try checkArguments(access: access, options: options, operation: operation, path: nil)
-        let raw = system_memfd_create("mapped-records", closeOnExec: true)
+        let raw = unsafe system_memfd_create("mapped-records", closeOnExec: true)
         guard raw >= 0 else { throw .system("memfd_create", errno: lastErrno, operation: operation, path: nil) }
         let descriptor = OwnedDescriptor(raw)
         try size(descriptor, capacity: capacity, options: options, path: nil, operation: operation)
@@ -374,7 +374,7 @@ extension MemoryMappedFile {
             throw fail(
                 .invalidAccess, "mode .\(mode) changes the object, which needs .readWrite access, not .\(access)")
         }
-        let raw = system_shm_open(
+        let raw = unsafe system_shm_open(
             objectName, access.openFlags | mode.openFlags | O_CLOEXEC, mode_t(permissions.rawValue))
         guard raw >= 0 else {
             let value = lastErrno
@@ -401,7 +401,7 @@ extension MemoryMappedFile {
                 descriptor: descriptor, capacity: finalCapacity, access: access,
                 kind: .sharedMemory(systemName: systemName), options: options)
         } catch {
-            if mode == .createNew || mode == .create { _ = system_shm_unlink(objectName) }
+            if mode == .createNew || mode == .create { _ = unsafe system_shm_unlink(objectName) }
             throw error
         }
     }
@@ -418,7 +418,7 @@ extension MemoryMappedFile {
     public static func removeSharedMemory(systemName: String) throws(MappedFileError) {
         let operation = "removeSharedMemory"
         let objectName = try sharedMemoryObjectName(systemName, operation: operation)
-        guard system_shm_unlink(objectName) == 0 else {
+        guard unsafe system_shm_unlink(objectName) == 0 else {
             throw .system("shm_unlink", errno: lastErrno, operation: operation, path: "/dev/shm/" + systemName)
         }
     }
@@ -592,7 +592,7 @@ extension MemoryMappedFile {
         var written = 0
         while written < bytes.count {
             // SAFETY: written < bytes.count, so the source stays inside `bytes`.
-            let result = system_pwrite(
+            let result = unsafe system_pwrite(
                 descriptor.rawValue, bytes.baseAddress! + written, bytes.count - written, off_t(offset + written))
             if result < 0 {
                 if lastErrno == EINTR { continue }
@@ -610,7 +610,8 @@ extension MemoryMappedFile {
     /// call it as they go, so the disk works while they do.
     public func startWriteback(range: Range<Int>) {
         guard state.isPersisted, !range.isEmpty else { return }
-        _ = system_start_writeback(descriptor.rawValue, range.lowerBound, range.count)  // advisory: a failure shows at flush
+        // Advisory: a failure shows at flush
+        _ = system_start_writeback(descriptor.rawValue, range.lowerBound, range.count)
     }
 }
 
@@ -696,7 +697,8 @@ extension MemoryMappedFile {
     /// Releases a lock this map took with ``tryLock(bytes:)``.
     public func unlock(bytes: Range<Int>) {
         var lock = Self.lockRecord(F_UNLCK, bytes)
-        _ = system_fcntl_lock(descriptor.rawValue, getting: false, &lock)  // unlocking cannot fail on a valid descriptor
+        // Unlocking cannot fail on a valid descriptor
+        _ = system_fcntl_lock(descriptor.rawValue, getting: false, &lock)
     }
 
     /// Whether another open file holds a lock on `bytes` (one this map holds does not count).

@@ -8,11 +8,11 @@ public let systemPageSize: Int = system_sysconf(Int32(_SC_PAGESIZE))
 /// if it cannot be read. Every boot (so every power loss or kernel crash) gets a new one, which
 /// tells data that only a running system keeps apart from data on disk.
 public let systemBootIdentifier: [UInt8] = {
-    let descriptor = system_open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC, 0)
+    let descriptor = unsafe system_open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC, 0)
     guard descriptor >= 0 else { return [UInt8](repeating: 0, count: 16) }
     defer { _ = system_close(descriptor) }
     var text = [UInt8](repeating: 0, count: 64)
-    let length = text.withUnsafeMutableBytes { system_read(descriptor, $0.baseAddress!, $0.count) }
+    let length = unsafe text.withUnsafeMutableBytes { unsafe system_read(descriptor, $0.baseAddress!, $0.count) }
     let digits = text.prefix(max(0, length)).compactMap { byte -> UInt8? in
         switch byte {
         case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
@@ -70,7 +70,7 @@ public enum MappingDiagnostics {
             let views = MappingDiagnostics.openViewCount
             if maps > 0 || views > 0 {
                 let warning = "MemoryMappedFiles: \(maps) map(s) and \(views) view(s) were never closed (leaked?)\n"
-                _ = warning.withCString { system_write(STDERR_FILENO, $0, strlen($0)) }
+                _ = unsafe warning.withCString { unsafe system_write(STDERR_FILENO, $0, strlen($0)) }
             }
         }
     }()
@@ -122,7 +122,8 @@ struct OwnedDescriptor: ~Copyable {
     }
 
     private func closeNow() {
-        if !leavesOpen { _ = system_close(rawValue) }  // close(2) releases the descriptor even when it reports EINTR or EIO.
+        // Close(2) releases the descriptor even when it reports EINTR or EIO.
+        if !leavesOpen { _ = system_close(rawValue) }
         if isCounted { MappingDiagnostics.mapClosed() }
     }
 
@@ -158,7 +159,7 @@ struct OwnedDescriptor: ~Copyable {
 /// lies past it, so users see the offset they asked for. The view that owns this
 /// object is `~Copyable`, so this object has exactly one owner and is freed, and the
 /// range unmapped, exactly when that view ends.
-final class ViewMapping: @unchecked Sendable {
+@safe final class ViewMapping: @unchecked Sendable {
     // SAFETY (Sendable): only the owning view touches it, and the view is ~Copyable.
     let start: UnsafeMutableRawPointer
     let length: Int
@@ -175,7 +176,7 @@ final class ViewMapping: @unchecked Sendable {
         start: UnsafeMutableRawPointer, length: Int, pageDelta: Int, offset: Int,
         access: MemoryMappedFileAccess, state: MappingState
     ) {
-        self.start = start
+        unsafe self.start = unsafe start
         self.length = length
         self.pageDelta = pageDelta
         self.offset = offset
@@ -187,7 +188,7 @@ final class ViewMapping: @unchecked Sendable {
 
     deinit {
         // Implicit close: flush as .NET's Dispose does; errors are lost here, which is why `close()` exists.
-        if flushesOnClose && !isUnmapped { _ = system_msync(start, length, MS_SYNC) }
+        if flushesOnClose && !isUnmapped { _ = unsafe system_msync(start, length, MS_SYNC) }
         unmap()
     }
 
@@ -195,7 +196,7 @@ final class ViewMapping: @unchecked Sendable {
     func unmap() {
         guard !isUnmapped else { return }
         isUnmapped = true
-        let result = system_munmap(start, length)
+        let result = unsafe system_munmap(start, length)
         // munmap fails only for an address range this type never hands out.
         precondition(
             result == 0,
@@ -208,7 +209,7 @@ final class ViewMapping: @unchecked Sendable {
     func advise(_ range: Range<Int>, advice: Int32) {
         let pageStart = (range.lowerBound + pageDelta) & ~(systemPageSize - 1)
         // SAFETY: the widened range lies inside [0, length): range is inside the view, start is page-aligned.
-        let result = system_madvise(start + pageStart, range.upperBound + pageDelta - pageStart, advice)
+        let result = unsafe system_madvise(start + pageStart, range.upperBound + pageDelta - pageStart, advice)
         assert(result == 0 || lastErrno != EINVAL, "MemoryMappedFiles internal error: madvise over an unmapped range")
     }
 
@@ -224,7 +225,7 @@ final class ViewMapping: @unchecked Sendable {
         }
         #endif
         // SAFETY: pageStart is inside [0, length) because range is inside the view, and start is page-aligned.
-        let result = system_msync(start + pageStart, range.upperBound + pageDelta - pageStart, flags)
+        let result = unsafe system_msync(start + pageStart, range.upperBound + pageDelta - pageStart, flags)
         guard result == 0 else {
             let value = lastErrno
             precondition(

@@ -14,7 +14,7 @@ extension MappedViewAccessor {
         checkRead(offset, 4)
         checkWordAlignment(offset)
         // SAFETY: checked to lie inside the mapping and aligned for a 4-byte atomic.
-        return cmapped_load_acquire_u32(base + offset)
+        return unsafe cmapped_load_acquire_u32(base + offset)
     }
 
     /// Stores a `UInt32` at `offset` atomically, with release ordering.
@@ -23,7 +23,7 @@ extension MappedViewAccessor {
         checkWrite(offset, 4)
         checkWordAlignment(offset)
         // SAFETY: checked to lie inside a writable mapping and aligned for a 4-byte atomic.
-        cmapped_store_release_u32(base + offset, value)
+        unsafe cmapped_store_release_u32(base + offset, value)
     }
 
     /// Replaces the `UInt32` at `offset` with `desired` if it equals `expected`, atomically
@@ -33,7 +33,7 @@ extension MappedViewAccessor {
         checkWrite(offset, 4)
         checkWordAlignment(offset)
         // SAFETY: checked to lie inside a writable mapping and aligned for a 4-byte atomic.
-        return cmapped_compare_exchange_u32(base + offset, expected, desired)
+        return unsafe cmapped_compare_exchange_u32(base + offset, expected, desired)
     }
 
     /// Sleeps while the `UInt32` at `offset` equals `expected`, until another thread or process
@@ -49,8 +49,8 @@ extension MappedViewAccessor {
         checkRead(offset, 4)
         checkWordAlignment(offset)
         // SAFETY: checked to lie inside the mapping and aligned; the kernel only reads the word.
-        let word = UnsafePointer((base + offset).assumingMemoryBound(to: UInt32.self))
-        return SharedWord.wait(word, whileEqualTo: expected, timeout: timeout)
+        let word = unsafe UnsafePointer((base + offset).assumingMemoryBound(to: UInt32.self))
+        return unsafe SharedWord.wait(word, whileEqualTo: expected, timeout: timeout)
     }
 
     /// The same wait, for Swift concurrency: the sleep happens on a thread of its own, never on
@@ -62,7 +62,7 @@ extension MappedViewAccessor {
         checkWordAlignment(offset)
         // SAFETY: the view is borrowed for the whole call, so the word stays mapped until the
         // thread that sleeps on it has returned (the continuation resumes only after that).
-        let address = UInt(bitPattern: base + offset)
+        let address = unsafe UInt(bitPattern: base + offset)
         return await SharedWord.waitOnOwnThread(address: address, whileEqualTo: expected, timeout: timeout)
     }
 
@@ -74,11 +74,11 @@ extension MappedViewAccessor {
         checkRead(offset, 4)
         checkWordAlignment(offset)
         // SAFETY: checked to lie inside the mapping and aligned; the kernel does not touch the word.
-        return SharedWord.wake(UnsafePointer((base + offset).assumingMemoryBound(to: UInt32.self)), count: count)
+        return unsafe SharedWord.wake(UnsafePointer((base + offset).assumingMemoryBound(to: UInt32.self)), count: count)
     }
 
     private func checkWordAlignment(_ offset: Int) {
-        precondition(
+        unsafe precondition(
             (Int(bitPattern: base) + offset) & 3 == 0,
             "MappedViewAccessor: atomic access at offset \(offset) is not 4-byte aligned")
     }
@@ -91,7 +91,7 @@ public enum SharedWord {
     /// Sleeps while `*word == expected`, at most `timeout`; false if the timeout passed.
     public static func wait(_ word: UnsafePointer<UInt32>, whileEqualTo expected: UInt32, timeout: Duration?) -> Bool {
         let nanoseconds = timeout.map(nanosecondsClamped) ?? -1
-        if system_futex_wait(word, expected, nanoseconds) == 0 { return true }
+        if unsafe system_futex_wait(word, expected, nanoseconds) == 0 { return true }
         switch lastErrno {
         case ETIMEDOUT: return false
         case EAGAIN, EINTR: return true
@@ -104,7 +104,7 @@ public enum SharedWord {
     /// Wakes up to `count` waiters on `word`; returns how many.
     @discardableResult
     public static func wake(_ word: UnsafePointer<UInt32>, count: Int = Int.max) -> Int {
-        let woken = system_futex_wake(word, Int32(clamping: count))
+        let woken = unsafe system_futex_wake(word, Int32(clamping: count))
         precondition(woken >= 0, "SharedWord: futex wake failed with errno \(lastErrno)")
         return Int(woken)
     }
@@ -118,13 +118,13 @@ public enum SharedWord {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
                 runOnNewThread {
-                    continuation.resume(
+                    unsafe continuation.resume(
                         returning: wait(
                             UnsafePointer<UInt32>(bitPattern: address)!, whileEqualTo: expected, timeout: timeout))
                 }
             }
         } onCancel: {
-            wake(UnsafePointer<UInt32>(bitPattern: address)!)
+            unsafe wake(UnsafePointer<UInt32>(bitPattern: address)!)
         }
     }
 }
@@ -144,15 +144,15 @@ public func runOnNewThread(_ body: @escaping @Sendable () -> Void) {
         let body: @Sendable () -> Void
         init(_ body: @escaping @Sendable () -> Void) { self.body = body }
     }
-    let argument = Unmanaged.passRetained(Box(body)).toOpaque()
+    let argument = unsafe Unmanaged.passRetained(Box(body)).toOpaque()
     var thread = pthread_t()
-    let status = system_pthread_create(
+    let status = unsafe system_pthread_create(
         &thread,
         { argument in
-            let box = Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue()
+            let box = unsafe Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue()
             box.body()
             return nil
-        }, argument)
+        }, unsafe argument)
     precondition(status == 0, "runOnNewThread: pthread_create failed with \(status)")
     _ = system_pthread_detach(thread)
 }

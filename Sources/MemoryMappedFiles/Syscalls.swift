@@ -12,7 +12,7 @@ import Glibc
 internal var lastErrno: Int32 { Glibc.errno }
 
 internal func system_open(_ path: UnsafePointer<CChar>, _ flags: Int32, _ mode: mode_t) -> Int32 {
-    open(path, flags, mode)
+    unsafe open(path, flags, mode)
 }
 
 internal func system_close(_ descriptor: Int32) -> Int32 {
@@ -20,7 +20,7 @@ internal func system_close(_ descriptor: Int32) -> Int32 {
 }
 
 internal func system_fstat(_ descriptor: Int32, _ status: inout stat) -> Int32 {
-    fstat(descriptor, &status)
+    unsafe fstat(descriptor, &status)
 }
 
 internal func system_ftruncate(_ descriptor: Int32, _ length: off_t) -> Int32 {
@@ -44,19 +44,19 @@ internal func system_fchmod(_ descriptor: Int32, _ mode: mode_t) -> Int32 {
 }
 
 internal func system_access(_ path: UnsafePointer<CChar>, _ mode: Int32) -> Int32 {
-    access(path, mode)
+    unsafe access(path, mode)
 }
 
 internal func system_read(_ descriptor: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
-    read(descriptor, buffer, count)
+    unsafe read(descriptor, buffer, count)
 }
 
 internal func system_write(_ descriptor: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
-    write(descriptor, buffer, count)
+    unsafe write(descriptor, buffer, count)
 }
 
 internal func system_pwrite(_ descriptor: Int32, _ buffer: UnsafeRawPointer, _ count: Int, _ offset: off_t) -> Int {
-    pwrite(descriptor, buffer, count, offset)
+    unsafe pwrite(descriptor, buffer, count, offset)
 }
 
 /// sync_file_range(2), SYNC_FILE_RANGE_WRITE: starts writeback of a range; does not wait.
@@ -65,11 +65,11 @@ internal func system_start_writeback(_ descriptor: Int32, _ offset: Int, _ lengt
 }
 
 internal func system_unlink(_ path: UnsafePointer<CChar>) -> Int32 {
-    unlink(path)
+    unsafe unlink(path)
 }
 
 internal func system_rename(_ oldPath: UnsafePointer<CChar>, _ newPath: UnsafePointer<CChar>) -> Int32 {
-    rename(oldPath, newPath)
+    unsafe rename(oldPath, newPath)
 }
 
 internal func system_getpid() -> pid_t {
@@ -82,11 +82,13 @@ internal func system_kill(_ process: pid_t, _ signal: Int32) -> Int32 {
 
 /// The names in a directory (without "." and ".."); empty if it cannot be read.
 internal func directoryNames(_ path: String) -> [String] {
-    guard let stream = opendir(path) else { return [] }
-    defer { closedir(stream) }
+    guard let stream = unsafe opendir(path) else { return [] }
+    defer { unsafe closedir(stream) }
     var names: [String] = []
-    while let entry = readdir(stream) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    while let entry = unsafe readdir(stream) {
+        let name = unsafe withUnsafeBytes(of: entry.pointee.d_name) {
+            unsafe String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+        }
         if name != "." && name != ".." { names.append(name) }
     }
     return names
@@ -101,11 +103,11 @@ internal func system_linkat(
     _ oldDirectory: Int32, _ oldPath: UnsafePointer<CChar>, _ newDirectory: Int32, _ newPath: UnsafePointer<CChar>,
     _ flags: Int32
 ) -> Int32 {
-    linkat(oldDirectory, oldPath, newDirectory, newPath, flags)
+    unsafe linkat(oldDirectory, oldPath, newDirectory, newPath, flags)
 }
 
 internal func system_fstatvfs(_ descriptor: Int32, _ status: inout statvfs) -> Int32 {
-    fstatvfs(descriptor, &status)
+    unsafe fstatvfs(descriptor, &status)
 }
 
 /// fstatfs(2)'s file-system type, or -1.
@@ -114,7 +116,7 @@ internal func system_filesystem_type(_ descriptor: Int32) -> Int {
 }
 
 internal func system_getrlimit(_ resource: __rlimit_resource_t, _ limit: inout rlimit) -> Int32 {
-    getrlimit(resource, &limit)
+    unsafe getrlimit(resource, &limit)
 }
 
 internal func system_geteuid() -> uid_t {
@@ -125,38 +127,38 @@ internal func system_mmap(
     _ length: Int, _ protection: Int32, _ flags: Int32, _ descriptor: Int32, _ offset: off_t
 ) -> UnsafeMutableRawPointer? {
     if let injected = injectedFailure(.mmap) { errno = injected; return nil }
-    let address = mmap(nil, length, protection, flags, descriptor, offset)
-    return address == MAP_FAILED ? nil : address
+    let address = unsafe mmap(nil, length, protection, flags, descriptor, offset)
+    return unsafe address == MAP_FAILED ? nil : address
 }
 
 internal func system_munmap(_ address: UnsafeMutableRawPointer, _ length: Int) -> Int32 {
-    munmap(address, length)
+    unsafe munmap(address, length)
 }
 
 internal func system_madvise(_ address: UnsafeMutableRawPointer, _ length: Int, _ advice: Int32) -> Int32 {
-    madvise(address, length, advice)
+    unsafe madvise(address, length, advice)
 }
 
 internal func system_msync(_ address: UnsafeMutableRawPointer, _ length: Int, _ flags: Int32) -> Int32 {
     if let injected = injectedFailure(.msync) { errno = injected; return -1 }
-    return msync(address, length, flags)
+    return unsafe msync(address, length, flags)
 }
 
 internal func system_shm_open(_ name: UnsafePointer<CChar>, _ flags: Int32, _ mode: mode_t) -> Int32 {
-    shm_open(name, flags, mode)
+    unsafe shm_open(name, flags, mode)
 }
 
 internal func system_shm_unlink(_ name: UnsafePointer<CChar>) -> Int32 {
-    shm_unlink(name)
+    unsafe shm_unlink(name)
 }
 
 internal func system_memfd_create(_ name: UnsafePointer<CChar>, closeOnExec: Bool) -> Int32 {
-    cmapped_memfd_create(name, closeOnExec ? cmapped_MFD_CLOEXEC : 0)
+    unsafe cmapped_memfd_create(name, closeOnExec ? cmapped_MFD_CLOEXEC : 0)
 }
 
 /// fcntl(2) with an open-file-description lock command (F_OFD_SETLK or F_OFD_GETLK).
 internal func system_fcntl_lock(_ descriptor: Int32, getting: Bool, _ lock: inout flock) -> Int32 {
-    fcntl(descriptor, getting ? cmapped_F_OFD_GETLK : cmapped_F_OFD_SETLK, &lock)
+    unsafe fcntl(descriptor, getting ? cmapped_F_OFD_GETLK : cmapped_F_OFD_SETLK, &lock)
 }
 
 internal func system_sysconf(_ name: Int32) -> Int {
@@ -195,19 +197,19 @@ enum FaultInjectionCall { case posixFallocate, ftruncate, msync, fsync, mmap }
 internal func system_futex_wait(
     _ address: UnsafePointer<UInt32>, _ expected: UInt32, _ timeoutNanoseconds: Int64
 ) -> Int32 {
-    cmapped_futex_wait(address, expected, timeoutNanoseconds)
+    unsafe cmapped_futex_wait(address, expected, timeoutNanoseconds)
 }
 
 /// futex(2) FUTEX_WAKE on a shared word.
 internal func system_futex_wake(_ address: UnsafePointer<UInt32>, _ count: Int32) -> Int32 {
-    cmapped_futex_wake(address, count)
+    unsafe cmapped_futex_wake(address, count)
 }
 
 internal func system_pthread_create(
     _ thread: inout pthread_t, _ body: @convention(c) (UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer?,
     _ argument: UnsafeMutableRawPointer?
 ) -> Int32 {
-    pthread_create(&thread, nil, body, argument)
+    unsafe pthread_create(&thread, nil, body, argument)
 }
 
 internal func system_pthread_detach(_ thread: pthread_t) -> Int32 { pthread_detach(thread) }
@@ -216,7 +218,7 @@ internal func system_pthread_detach(_ thread: pthread_t) -> Int32 { pthread_deta
 
 internal func system_poll_writable(_ descriptor: Int32, _ milliseconds: Int32) -> Int32 {
     var entry = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
-    return poll(&entry, 1, milliseconds)
+    return unsafe poll(&entry, 1, milliseconds)
 }
 
 internal func system_fcntl_getfd(_ descriptor: Int32) -> Int32 { fcntl(descriptor, F_GETFD) }
@@ -226,8 +228,8 @@ internal func system_posix_spawn(
     _ pid: inout pid_t, _ path: String, _ actions: inout posix_spawn_file_actions_t,
     _ arguments: [UnsafeMutablePointer<CChar>?], _ environment: [UnsafeMutablePointer<CChar>?]
 ) -> Int32 {
-    posix_spawn(&pid, path, &actions, nil, arguments, environment)
+    unsafe posix_spawn(&pid, path, &actions, nil, arguments, environment)
 }
 
-internal func system_getenv(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
-internal func system_unsetenv(_ name: String) -> Int32 { unsetenv(name) }
+internal func system_getenv(_ name: String) -> String? { unsafe getenv(name).map { unsafe String(cString: $0) } }
+internal func system_unsetenv(_ name: String) -> Int32 { unsafe unsetenv(name) }

@@ -25,7 +25,7 @@ extension MemoryMappedFile {
         let directory = directoryOf(path)
         let flags = O_RDWR | O_CLOEXEC
         var raw = retryingOnInterrupt {
-            system_open(directory, cmapped_O_TMPFILE | flags, mode_t(permissions.rawValue))
+            unsafe system_open(directory, cmapped_O_TMPFILE | flags, mode_t(permissions.rawValue))
         }
         var hiddenPath: String?
         if raw < 0 {
@@ -37,13 +37,15 @@ extension MemoryMappedFile {
                     message: value == ENOENT ? "its directory does not exist" : nil)
             }
             let hidden = hiddenName(for: path, suffix: String(UInt64.random(in: 0...UInt64.max), radix: 16))
-            raw = retryingOnInterrupt { system_open(hidden, flags | O_CREAT | O_EXCL, mode_t(permissions.rawValue)) }
+            raw = retryingOnInterrupt {
+                unsafe system_open(hidden, flags | O_CREAT | O_EXCL, mode_t(permissions.rawValue))
+            }
             guard raw >= 0 else { throw .system("open", errno: lastErrno, operation: operation, path: hidden) }
             // Renamed after its descriptor, so that linkIntoPlace can find it again.
             let final = hiddenName(for: path, suffix: String(raw))
-            guard system_rename(hidden, final) == 0 else {
+            guard unsafe system_rename(hidden, final) == 0 else {
                 let value = lastErrno
-                _ = system_unlink(hidden)
+                _ = unsafe system_unlink(hidden)
                 _ = system_close(raw)
                 throw .system("rename", errno: value, operation: operation, path: hidden)
             }
@@ -53,7 +55,7 @@ extension MemoryMappedFile {
         do throws(MappedFileError) {
             try grow(descriptor, from: 0, to: capacity, path: path, operation: operation)
         } catch {
-            if let hiddenPath { _ = system_unlink(hiddenPath) }
+            if let hiddenPath { _ = unsafe system_unlink(hiddenPath) }
             throw error
         }
         return MemoryMappedFile(descriptor: descriptor, capacity: capacity, access: .readWrite, kind: .file(path: path))
@@ -72,18 +74,18 @@ extension MemoryMappedFile {
         if status.st_nlink == 0 {
             // An O_TMPFILE inode. Through /proc needs no privilege; AT_EMPTY_PATH needs
             // CAP_DAC_READ_SEARCH and serves where /proc is not mounted.
-            var result = system_linkat(
+            var result = unsafe system_linkat(
                 AT_FDCWD, "/proc/self/fd/\(descriptor.rawValue)", AT_FDCWD, path, AT_SYMLINK_FOLLOW)
             if result != 0 && lastErrno == ENOENT {
-                result = system_linkat(descriptor.rawValue, "", AT_FDCWD, path, cmapped_AT_EMPTY_PATH)
+                result = unsafe system_linkat(descriptor.rawValue, "", AT_FDCWD, path, cmapped_AT_EMPTY_PATH)
             }
             guard result == 0 else { throw linkFailure(path: path, operation: operation) }
         } else {
             let hidden = Self.hiddenName(for: path, suffix: String(descriptor.rawValue))
-            guard system_linkat(AT_FDCWD, hidden, AT_FDCWD, path, 0) == 0 else {
+            guard unsafe system_linkat(AT_FDCWD, hidden, AT_FDCWD, path, 0) == 0 else {
                 throw linkFailure(path: path, operation: operation)
             }
-            _ = system_unlink(hidden)
+            _ = unsafe system_unlink(hidden)
         }
         if syncingDirectory { try Self.synchronizeDirectory(Self.directoryOf(path), operation: operation) }
     }
@@ -106,19 +108,19 @@ extension MemoryMappedFile {
         let staged: String
         if status.st_nlink == 0 {
             staged = Self.hiddenName(for: path, suffix: "replacing")
-            _ = system_unlink(staged)  // an earlier crash of this very process id
-            var result = system_linkat(
+            _ = unsafe system_unlink(staged)  // an earlier crash of this very process id
+            var result = unsafe system_linkat(
                 AT_FDCWD, "/proc/self/fd/\(descriptor.rawValue)", AT_FDCWD, staged, AT_SYMLINK_FOLLOW)
             if result != 0 && lastErrno == ENOENT {
-                result = system_linkat(descriptor.rawValue, "", AT_FDCWD, staged, cmapped_AT_EMPTY_PATH)
+                result = unsafe system_linkat(descriptor.rawValue, "", AT_FDCWD, staged, cmapped_AT_EMPTY_PATH)
             }
             guard result == 0 else { throw linkFailure(path: staged, operation: operation) }
         } else {
             staged = Self.hiddenName(for: path, suffix: String(descriptor.rawValue))
         }
-        guard system_rename(staged, path) == 0 else {
+        guard unsafe system_rename(staged, path) == 0 else {
             let value = lastErrno
-            _ = system_unlink(staged)
+            _ = unsafe system_unlink(staged)
             throw .system("rename", errno: value, operation: operation, path: path)
         }
         if syncingDirectory { try Self.synchronizeDirectory(Self.directoryOf(path), operation: operation) }
@@ -140,7 +142,7 @@ extension MemoryMappedFile {
             let pidText = name.dropFirst(prefix.count).prefix { $0 != "." }
             guard let pid = Int32(pidText), pid != system_getpid(), !processIsAlive(pid) else { continue }
             let full = directory + "/" + name
-            if system_unlink(full) == 0 { removed.append(full) }
+            if unsafe system_unlink(full) == 0 { removed.append(full) }
         }
         return removed
     }
@@ -156,7 +158,7 @@ extension MemoryMappedFile {
     public static func synchronizeDirectory(
         _ directory: String, operation: String = "synchronizeDirectory"
     ) throws(MappedFileError) {
-        let raw = retryingOnInterrupt { system_open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0) }
+        let raw = retryingOnInterrupt { unsafe system_open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0) }
         guard raw >= 0 else { throw .system("open", errno: lastErrno, operation: operation, path: directory) }
         defer { _ = system_close(raw) }
         guard system_fsync(raw) == 0 else {

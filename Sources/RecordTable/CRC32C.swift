@@ -10,14 +10,14 @@ public enum CRC32C {
     /// The checksum of `bytes`, continuing from `previous` (0 to start).
     public static func checksum(_ bytes: UnsafeRawBufferPointer, continuing previous: UInt32 = 0) -> UInt32 {
         var crc = ~previous
-        table.withUnsafeBufferPointer { table in
-            for byte in bytes { crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
+        unsafe table.withUnsafeBufferPointer { table in
+            for index in 0..<bytes.count { crc = unsafe table[Int((crc ^ UInt32(bytes[index])) & 0xFF)] ^ (crc >> 8) }
         }
         return ~crc
     }
 
     /// The checksum of an array of bytes.
     public static func checksum(_ bytes: [UInt8]) -> UInt32 {
-        bytes.withUnsafeBytes { checksum($0) }
+        unsafe bytes.withUnsafeBytes { unsafe checksum($0) }
     }
 }

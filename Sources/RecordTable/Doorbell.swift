@@ -77,22 +77,22 @@ enum DoorbellFormat {
 @usableFromInline nonisolated(unsafe) let noDoorbellRegistration: UnsafeMutableRawPointer = {
     // SAFETY: allocated once, never freed, only ever read (as 0).
     let word = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64)
-    word.initializeMemory(as: UInt8.self, repeating: 0, count: 64)
-    return word
+    unsafe word.initializeMemory(as: UInt8.self, repeating: 0, count: 64)
+    return unsafe word
 }()
 
 /// The writer's side: the segment it created, attached until the table closes.
-final class WriterDoorbell {
+@safe final class WriterDoorbell {
     let segment: UnsafeMutableRawPointer
     let liveAreaWord: UInt64
-    var registration: UnsafeMutableRawPointer { segment + DoorbellFormat.registrationOffset }
+    var registration: UnsafeMutableRawPointer { unsafe segment + DoorbellFormat.registrationOffset }
 
     private init(segment: UnsafeMutableRawPointer, liveAreaWord: UInt64) {
-        self.segment = segment
+        unsafe self.segment = unsafe segment
         self.liveAreaWord = liveAreaWord
     }
 
-    deinit { _ = system_shmdt(segment) }
+    deinit { _ = unsafe system_shmdt(segment) }
 
     /// A doorbell for the table open on `descriptor`, or nil where the system offers none
     /// (no membarrier, no System V IPC, or the segment limit reached): readers then poll.
@@ -109,16 +109,16 @@ final class WriterDoorbell {
             status.shm_perm.gid = file.st_gid  // the table's readers, not the writer's group
             _ = system_shmctl(identifier, IPC_SET, &status)
         }
-        let attached = system_shmat(identifier, 0)
+        let attached = unsafe system_shmat(identifier, 0)
         // Marked for removal at once: it lives while someone has it attached, and no longer.
         _ = system_shmctl(identifier, IPC_RMID, &status)
-        guard let segment = attached, Int(bitPattern: segment) != -1 else { return nil }
-        segment.storeBytes(of: UInt64(file.st_dev), toByteOffset: DoorbellFormat.deviceOffset, as: UInt64.self)
-        segment.storeBytes(of: UInt64(file.st_ino), toByteOffset: DoorbellFormat.inodeOffset, as: UInt64.self)
-        segment.storeBytes(
+        guard let segment = unsafe attached, Int(bitPattern: segment) != -1 else { return nil }
+        unsafe segment.storeBytes(of: UInt64(file.st_dev), toByteOffset: DoorbellFormat.deviceOffset, as: UInt64.self)
+        unsafe segment.storeBytes(of: UInt64(file.st_ino), toByteOffset: DoorbellFormat.inodeOffset, as: UInt64.self)
+        unsafe segment.storeBytes(
             of: UInt32(bitPattern: system_getpid()), toByteOffset: DoorbellFormat.writerProcessOffset, as: UInt32.self)
-        cmapped_store_release_u64(segment + DoorbellFormat.magicOffset, DoorbellFormat.magic)
-        return WriterDoorbell(
+        unsafe cmapped_store_release_u64(segment + DoorbellFormat.magicOffset, DoorbellFormat.magic)
+        return unsafe WriterDoorbell(
             segment: segment,
             liveAreaWord: DoorbellFormat.liveAreaWord(identifier: identifier, creator: system_geteuid()))
     }
@@ -126,12 +126,12 @@ final class WriterDoorbell {
     /// Clears the registration word `registered` that a publish reached (the caller then wakes
     /// every sleeper); a sleeper that lowered the target since keeps its registration.
     func clearRegistration(_ registered: UInt64) {
-        _ = cmapped_compare_exchange_u64(registration, registered, 0)
+        _ = unsafe cmapped_compare_exchange_u64(registration, registered, 0)
     }
 }
 
 /// A reader's side: the writer's segment, attached while it stays the one the live area names.
-final class DoorbellListener {
+@safe final class DoorbellListener {
     private let device: UInt64
     private let inode: UInt64
     private var attachedFor: UInt64 = 0
@@ -147,8 +147,8 @@ final class DoorbellListener {
     deinit { detach() }
 
     private func detach() {
-        if let segment { _ = system_shmdt(segment) }
-        segment = nil
+        if let segment = unsafe segment { _ = unsafe system_shmdt(segment) }
+        unsafe segment = nil
         attachedFor = 0
     }
 
@@ -161,14 +161,14 @@ final class DoorbellListener {
             detach()
             attach(liveAreaWord)
         }
-        guard let segment else { return false }
+        guard let segment = unsafe segment else { return false }
         // Lower the registered target to ours: the word holds the complement of the smallest
         // target, so lowering the target is raising the word.
-        let word = segment + DoorbellFormat.registrationOffset
+        let word = unsafe segment + DoorbellFormat.registrationOffset
         let wanted = ~UInt64(max(0, min(target, LiveCount.maximum)))
-        var current = cmapped_load_acquire_u64(word)
+        var current = unsafe cmapped_load_acquire_u64(word)
         while current < wanted {
-            let found = cmapped_compare_exchange_u64(word, current, wanted)
+            let found = unsafe cmapped_compare_exchange_u64(word, current, wanted)
             if found == current { break }
             current = found
         }
@@ -185,16 +185,16 @@ final class DoorbellListener {
         guard system_shmctl(identifier, IPC_STAT, &status) == 0,
             status.shm_segsz == DoorbellFormat.segmentSize,
             UInt64(status.shm_perm.cuid) == liveAreaWord >> 32,
-            let attached = system_shmat(identifier, 0), Int(bitPattern: attached) != -1
+            let attached = unsafe system_shmat(identifier, 0), Int(bitPattern: attached) != -1
         else { return }
-        guard cmapped_load_acquire_u64(attached + DoorbellFormat.magicOffset) == DoorbellFormat.magic,
-            attached.load(fromByteOffset: DoorbellFormat.deviceOffset, as: UInt64.self) == device,
-            attached.load(fromByteOffset: DoorbellFormat.inodeOffset, as: UInt64.self) == inode
+        guard unsafe cmapped_load_acquire_u64(attached + DoorbellFormat.magicOffset) == DoorbellFormat.magic,
+            unsafe attached.load(fromByteOffset: DoorbellFormat.deviceOffset, as: UInt64.self) == device,
+            unsafe attached.load(fromByteOffset: DoorbellFormat.inodeOffset, as: UInt64.self) == inode
         else {
-            _ = system_shmdt(attached)
+            _ = unsafe system_shmdt(attached)
             return
         }
-        segment = attached
+        unsafe segment = unsafe attached
     }
 }
 
@@ -230,7 +230,9 @@ enum RecordWaiting {
     static func thisBootsLiveWord(_ view: borrowing MappedViewAccessor, bootIdentifier: [UInt8]) -> UInt64? {
         for half in 0..<2 {
             let word = view.atomicLoad(UInt64.self, at: TableFormat.liveOffset + half * 8)
-            let matches = withUnsafeBytes(of: word) { $0.elementsEqual(bootIdentifier[half * 8..<half * 8 + 8]) }
+            let matches = unsafe withUnsafeBytes(of: word) {
+                unsafe $0.elementsEqual(bootIdentifier[half * 8..<half * 8 + 8])
+            }
             guard matches else { return nil }
         }
         return view.atomicLoad(UInt64.self, at: TableFormat.liveCountOffset)
@@ -245,7 +247,8 @@ enum RecordWaiting {
         if let word = thisBootsLiveWord(view, bootIdentifier: bootIdentifier), let live = LiveCount.count(word) {
             return (live, nil)
         }
-        guard let slot = view.withUnsafeMutableBytes({ CommitSlot.latest(UnsafeRawBufferPointer($0)) }) else { return nil }
+        guard let slot = unsafe view.withUnsafeMutableBytes({ unsafe CommitSlot.latest(UnsafeRawBufferPointer($0)) })
+        else { return nil }
         return (slot.count, slot)
     }
 

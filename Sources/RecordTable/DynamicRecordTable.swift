@@ -45,11 +45,12 @@ extension RecordField {
             offset + size <= record.byteCount,
             "RecordField: '\(name)' lies outside a record of \(record.byteCount) bytes")
         switch type {
-        case .bytes: return .bytes((0..<count).map { record.unsafeLoad(fromByteOffset: offset + $0, as: UInt8.self) })
+        case .bytes:
+            return .bytes((0..<count).map { unsafe record.unsafeLoad(fromByteOffset: offset + $0, as: UInt8.self) })
         case .char:
             var text: [UInt8] = []
             for index in 0..<count {
-                let byte = record.unsafeLoad(fromByteOffset: offset + index, as: UInt8.self)
+                let byte = unsafe record.unsafeLoad(fromByteOffset: offset + index, as: UInt8.self)
                 if byte == 0 { break }
                 text.append(byte)
             }
@@ -62,7 +63,7 @@ extension RecordField {
 
     private func element(in record: RawSpan, at position: Int, bigEndian: Bool) -> FieldValue {
         func integer<T: FixedWidthInteger & BitwiseCopyable>(_: T.Type) -> T {
-            let raw = record.unsafeLoadUnaligned(fromByteOffset: position, as: T.self)
+            let raw = unsafe record.unsafeLoadUnaligned(fromByteOffset: position, as: T.self)
             return bigEndian ? T(bigEndian: raw) : T(littleEndian: raw)
         }
         switch type {
@@ -98,7 +99,7 @@ public struct DynamicRecord: Sendable, Hashable {
 
     /// The value of `field`.
     public func value(of field: RecordField) -> FieldValue {
-        field.value(in: bytes.span.bytes)
+        unsafe field.value(in: bytes.span.bytes)
     }
 }
 
@@ -128,7 +129,7 @@ public final class DynamicRecordTable {
     public static func open(
         path: String, access: TableAccess = .readOnly, durability: Durability = .batch, waitForWriter: Duration? = nil
     ) throws(RecordTableError) -> DynamicRecordTable {
-        DynamicRecordTable(
+        unsafe DynamicRecordTable(
             storage: try TableStorage.open(
                 path: path, writable: access == .readWrite, durability: durability, waitForWriter: waitForWriter))
     }
@@ -150,9 +151,9 @@ public final class DynamicRecordTable {
     /// The metadata stored in the file.
     public var metadata: [(key: String, value: String)] { storage.header.metadata }
     /// The number of records: the writer's count, or a reader's last snapshot.
-    public var count: Int { storage.count }
+    public var count: Int { unsafe storage.count }
     /// Records the file has room for.
-    public var capacity: Int { storage.capacity }
+    public var capacity: Int { unsafe storage.capacity }
     /// Where the records start in the file (a multiple of 4096).
     public var dataOffset: Int { storage.header.dataOffset }
     /// The format version, as `major.minor`.
@@ -160,26 +161,28 @@ public final class DynamicRecordTable {
     /// The durability mode the file was created with.
     public var createdDurability: Durability { Durability(rawValue: storage.header.flags & 3) ?? .none }
     /// The latest commit point: its generation and count.
-    public var committed: (generation: UInt64, count: Int) { (storage.committed.generation, storage.committed.count) }
+    public var committed: (generation: UInt64, count: Int) {
+        unsafe (storage.committed.generation, storage.committed.count)
+    }
 
     /// The record at `index`, decoded later field by field. Traps outside `0..<count`.
     public func record(at index: Int) -> DynamicRecord {
         DynamicRecord(
             schema: schema,
             bytes: withRecordBytes(at: index) { bytes in
-                (0..<bytes.byteCount).map { bytes.unsafeLoad(fromByteOffset: $0, as: UInt8.self) }
+                (0..<bytes.byteCount).map { unsafe bytes.unsafeLoad(fromByteOffset: $0, as: UInt8.self) }
             })
     }
 
     /// Calls `body` with the bytes of the record at `index`, without copying.
     public func withRecordBytes<Result>(at index: Int, _ body: (RawSpan) -> Result) -> Result {
-        precondition(!storage.isClosed, "DynamicRecordTable: use of a closed table")
-        precondition(
+        unsafe precondition(!storage.isClosed, "DynamicRecordTable: use of a closed table")
+        unsafe precondition(
             index >= 0 && index < storage.count,
-            "DynamicRecordTable: index \(index) is out of range for a table of \(storage.count) records")
+            unsafe "DynamicRecordTable: index \(index) is out of range for a table of \(storage.count) records")
         let stride = schema.stride
         // SAFETY: index < count <= capacity, so the record lies inside the mapping.
-        let span = RawSpan(_unsafeStart: UnsafeRawPointer(storage.records + index * stride), byteCount: stride)
+        let span = unsafe RawSpan(_unsafeStart: UnsafeRawPointer(storage.records + index * stride), byteCount: stride)
         return body(span)
     }
 
@@ -197,17 +200,17 @@ public final class DynamicRecordTable {
             bytes.byteCount == schema.stride,
             "DynamicRecordTable: a record has \(schema.stride) bytes, not \(bytes.byteCount)")
         precondition(position >= 0, "DynamicRecordTable: a negative staging position \(position)")
-        let address = try storage.slotsForAppending(position + 1) + position * schema.stride
+        let address = unsafe try storage.slotsForAppending(position + 1) + position * schema.stride
         // SAFETY: slotsForAppending made room for position + 1 records past the count.
-        bytes.withUnsafeBytes { address.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        unsafe bytes.withUnsafeBytes { unsafe address.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
     }
 
     /// Publishes the first `stagedCount` staged records, as one append.
     public func publishStaged(_ stagedCount: Int) throws(RecordTableError) {
-        precondition(
+        unsafe precondition(
             stagedCount >= 0 && storage.count + stagedCount <= storage.capacity,
             "DynamicRecordTable: \(stagedCount) records were not staged")
-        try storage.publish(count: storage.count + stagedCount)
+        unsafe try storage.publish(count: storage.count + stagedCount)
     }
 
     /// See ``RecordTable/advise(_:records:)``.
@@ -243,30 +246,31 @@ public final class DynamicRecordTable {
     /// the first NUL, and its padding bytes zero (warnings otherwise). `progress` is called
     /// with the records checked so far, every 65,536 records.
     public func verify(progress: (Int) -> Void = { _ in }) -> VerificationReport {
-        precondition(!storage.isClosed, "DynamicRecordTable: verify on a closed table")
+        unsafe precondition(!storage.isClosed, "DynamicRecordTable: verify on a closed table")
         var findings: [String] = []
-        if storage.committed.count > storage.capacity {
+        if unsafe storage.committed.count > storage.capacity {
             findings.append(
-                "the commit point's count \(storage.committed.count) is past the capacity \(storage.capacity)")
+                unsafe "the commit point's count \(storage.committed.count) is past the capacity \(storage.capacity)")
         }
         let plan = VerificationPlan(schema)
         var badBools = Tally(), badText = Tally(), dirtyPadding = Tally()
         var fold: UInt8 = 0
-        let stride = schema.stride, count = storage.count
+        let stride = schema.stride, count = unsafe storage.count
         for index in 0..<count {
             // SAFETY: index < count <= capacity: the record lies inside the mapping.
-            let record = UnsafeRawBufferPointer(start: storage.records + index * stride, count: stride)
-            for offset in plan.boolOffsets where record[offset] > 1 {
+            let record = unsafe UnsafeRawBufferPointer(start: storage.records + index * stride, count: stride)
+            for offset in plan.boolOffsets where unsafe record[offset] > 1 {
                 badBools.note(index, plan.fieldName(at: offset))
                 break
             }
             for field in plan.textFields
-            where !Self.isCleanText(UnsafeRawBufferPointer(rebasing: record[field.offset..<field.offset + field.count]))
+            where unsafe !Self.isCleanText(
+                UnsafeRawBufferPointer(rebasing: record[field.offset..<field.offset + field.count]))
             {
                 badText.note(index, field.name)
                 break
             }
-            for offset in plan.paddingOffsets where record[offset] != 0 {
+            for offset in plan.paddingOffsets where unsafe record[offset] != 0 {
                 dirtyPadding.note(index, "byte \(offset)")
                 break
             }
@@ -276,10 +280,12 @@ public final class DynamicRecordTable {
         // Every byte is read, 8 at a time, so a page the file no longer has stops us here.
         let bytes = count * stride
         // SAFETY: the count * stride bytes from `records` lie inside the mapping, which is page-aligned.
-        let words = UnsafeRawPointer(storage.records).assumingMemoryBound(to: UInt64.self)
+        let words = unsafe UnsafeRawPointer(storage.records).assumingMemoryBound(to: UInt64.self)
         var folded: UInt64 = 0
-        for index in 0..<bytes / 8 { folded ^= words[index] }
-        for offset in bytes / 8 * 8..<bytes { fold ^= storage.records.load(fromByteOffset: offset, as: UInt8.self) }
+        for index in 0..<bytes / 8 { unsafe folded ^= words[index] }
+        for offset in bytes / 8 * 8..<bytes {
+            unsafe fold ^= storage.records.load(fromByteOffset: offset, as: UInt8.self)
+        }
         withExtendedLifetime((fold, folded)) {}
         if let text = badBools.summary("a Bool field holds a byte other than 0 or 1") { findings.append(text) }
         var warnings: [String] = []
@@ -301,12 +307,12 @@ public final class DynamicRecordTable {
     private static func isCleanText(_ bytes: UnsafeRawBufferPointer) -> Bool {
         var end = bytes.count, ascii = true
         for index in 0..<bytes.count {
-            let byte = bytes[index]
+            let byte = unsafe bytes[index]
             if byte == 0 { end = index; break }
             if byte >= 0x80 { ascii = false }
         }
-        for index in end..<bytes.count where bytes[index] != 0 { return false }
-        return ascii || String(validating: UnsafeRawBufferPointer(rebasing: bytes[..<end]), as: UTF8.self) != nil
+        for index in end..<bytes.count where unsafe bytes[index] != 0 { return false }
+        return unsafe ascii || String(validating: UnsafeRawBufferPointer(rebasing: bytes[..<end]), as: UTF8.self) != nil
     }
 }
 

@@ -89,8 +89,8 @@ extension RecordSchema {
             range.allSatisfy { byte in declared.contains { $0.contains(byte) } }
         }
         var missing: [String] = []
-        _ = _forEachField(of: type) { name, offset, fieldType, _ in
-            let fieldName = prefix + String(cString: name)
+        _ = unsafe _forEachField(of: type) { name, offset, fieldType, _ in
+            let fieldName = unsafe prefix + String(cString: name)
             let size = _openExistential(fieldType, do: byteSize)
             let range = base + offset..<base + offset + size
             guard size > 0, !isCovered(range) else { return true }

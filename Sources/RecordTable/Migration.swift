@@ -166,23 +166,26 @@ public struct MigrationPlan: Sendable {
         let compiled = CompiledOperation.compile(operations)
         let usesTemplate = template.contains { $0 != 0 }
         let sourceStride = source.stride, targetStride = target.stride
-        return RecordTransform(
+        return unsafe RecordTransform(
             sourceStride: sourceStride, targetStride: targetStride,
             check: checked.isEmpty
                 ? nil
                 : { record in
                     for index in checked.indices {
-                        if let problem = checked[index].problem(in: record) { return problem }
+                        if let problem = unsafe checked[index].problem(in: record) { return problem }
                     }
                     return nil
                 },
             applyRecords: { source, target, count in
-                compiled.withUnsafeBufferPointer { operations in
-                    template.withUnsafeBytes { template in
+                unsafe compiled.withUnsafeBufferPointer { operations in
+                    unsafe template.withUnsafeBytes { template in
                         for record in 0..<count {
-                            let input = source + record &* sourceStride, output = target + record &* targetStride
-                            if usesTemplate { output.copyMemory(from: template.baseAddress!, byteCount: targetStride) }
-                            for operation in operations { operation.apply(input, output) }
+                            let input = unsafe source + record &* sourceStride,
+                                output = unsafe target + record &* targetStride
+                            if usesTemplate {
+                                unsafe output.copyMemory(from: template.baseAddress!, byteCount: targetStride)
+                            }
+                            for index in operations.indices { unsafe operations[index].apply(input, output) }
                         }
                     }
                 }
@@ -235,20 +238,20 @@ struct CompiledOperation {
     func apply(_ record: UnsafeRawPointer, _ output: UnsafeMutableRawPointer) {
         switch kind {
         case .copy:
-            (output + targetOffset).copyMemory(from: record + sourceOffset, byteCount: length)
+            unsafe (output + targetOffset).copyMemory(from: record + sourceOffset, byteCount: length)
         case .integer:
             for element in 0..<length {
-                let value = FieldCodec.loadInteger(record + sourceOffset + element * sourceType.size, sourceType)
-                FieldCodec.storeInteger(value, output + targetOffset + element * targetType.size, targetType)
+                let value = unsafe FieldCodec.loadInteger(record + sourceOffset + element * sourceType.size, sourceType)
+                unsafe FieldCodec.storeInteger(value, output + targetOffset + element * targetType.size, targetType)
             }
         case .float:
             for element in 0..<length {
-                let value = FieldCodec.loadDouble(record + sourceOffset + element * sourceType.size, sourceType)
-                let address = output + targetOffset + element * targetType.size
+                let value = unsafe FieldCodec.loadDouble(record + sourceOffset + element * sourceType.size, sourceType)
+                let address = unsafe output + targetOffset + element * targetType.size
                 if targetType == .float64 {
-                    address.storeBytes(of: value.bitPattern.littleEndian, as: UInt64.self)
+                    unsafe address.storeBytes(of: value.bitPattern.littleEndian, as: UInt64.self)
                 } else {
-                    address.storeBytes(of: Float(value).bitPattern.littleEndian, as: UInt32.self)
+                    unsafe address.storeBytes(of: Float(value).bitPattern.littleEndian, as: UInt32.self)
                 }
             }
         }
@@ -257,7 +260,7 @@ struct CompiledOperation {
 
 /// A record-by-record rewrite: from records of one stride into zeroed records of another,
 /// with an optional check that runs over every record before anything is written.
-struct RecordTransform: @unchecked Sendable {
+@safe struct RecordTransform: @unchecked Sendable {
     // SAFETY (Sendable): the closures capture only immutable values, and scratch memory used
     // from one thread at a time.
     let sourceStride: Int
@@ -271,21 +274,22 @@ struct RecordTransform: @unchecked Sendable {
     /// This transform, then `next`, record by record through a scratch record.
     func then(_ next: RecordTransform) -> RecordTransform {
         let first = self
-        let box = ScratchBox(UnsafeMutableRawPointer.allocate(byteCount: max(1, first.targetStride), alignment: 16))
-        return RecordTransform(
+        let box = unsafe ScratchBox(
+            UnsafeMutableRawPointer.allocate(byteCount: max(1, first.targetStride), alignment: 16))
+        return unsafe RecordTransform(
             sourceStride: first.sourceStride, targetStride: next.targetStride,
             check: { record in
-                if let problem = first.check?(record) { return problem }
-                guard let secondCheck = next.check else { return nil }
-                box.pointer.initializeMemory(as: UInt8.self, repeating: 0, count: first.targetStride)
-                first.applyRecords(record, box.pointer, 1)
-                return secondCheck(UnsafeRawPointer(box.pointer))
+                if let problem = unsafe first.check?(record) { return problem }
+                guard let secondCheck = unsafe next.check else { return nil }
+                unsafe box.pointer.initializeMemory(as: UInt8.self, repeating: 0, count: first.targetStride)
+                unsafe first.applyRecords(record, box.pointer, 1)
+                return unsafe secondCheck(UnsafeRawPointer(box.pointer))
             },
             applyRecords: { source, target, count in
                 for record in 0..<count {
-                    box.pointer.initializeMemory(as: UInt8.self, repeating: 0, count: first.targetStride)
-                    first.applyRecords(source + record * first.sourceStride, box.pointer, 1)
-                    next.applyRecords(UnsafeRawPointer(box.pointer), target + record * next.targetStride, 1)
+                    unsafe box.pointer.initializeMemory(as: UInt8.self, repeating: 0, count: first.targetStride)
+                    unsafe first.applyRecords(source + record * first.sourceStride, box.pointer, 1)
+                    unsafe next.applyRecords(UnsafeRawPointer(box.pointer), target + record * next.targetStride, 1)
                 }
             },
             targetSchema: next.targetSchema)
@@ -293,11 +297,11 @@ struct RecordTransform: @unchecked Sendable {
 }
 
 /// Scratch memory shared by a composed transform's closures; freed with the last of them.
-final class ScratchBox: @unchecked Sendable {
+@safe final class ScratchBox: @unchecked Sendable {
     // SAFETY (Sendable): a transform runs on one thread at a time.
     let pointer: UnsafeMutableRawPointer
-    init(_ pointer: UnsafeMutableRawPointer) { self.pointer = pointer }
-    deinit { pointer.deallocate() }
+    init(_ pointer: UnsafeMutableRawPointer) { unsafe self.pointer = unsafe pointer }
+    deinit { unsafe pointer.deallocate() }
 }
 
 /// One field's conversion, compiled: copy, convert element by element, or fill with a default.
@@ -329,27 +333,27 @@ struct FieldOperation: Sendable {
         let name = target.name
         switch source.type {
         case .char:
-            let bytes = UnsafeRawBufferPointer(start: record + source.offset, count: source.count)
-            let length = bytes.firstIndex(of: 0) ?? bytes.count
+            let bytes = unsafe UnsafeRawBufferPointer(start: record + source.offset, count: source.count)
+            let length = unsafe bytes.firstIndex(of: 0) ?? bytes.count
             return length <= target.count
                 ? nil : "field '\(name)': its text has \(length) bytes, more than char[\(target.count)] holds"
         case .bytes:
-            let bytes = UnsafeRawBufferPointer(start: record + source.offset, count: source.count)
-            return bytes[target.count...].allSatisfy({ $0 == 0 })
+            let bytes = unsafe UnsafeRawBufferPointer(start: record + source.offset, count: source.count)
+            return unsafe bytes[target.count...].allSatisfy({ $0 == 0 })
                 ? nil
                 : "field '\(name)': bytes past the first \(target.count) are not zero"
         default:
             for element in 0..<target.count {
-                let address = record + source.offset + element * source.type.size
+                let address = unsafe record + source.offset + element * source.type.size
                 if target.type.isFloat {
-                    let value = FieldCodec.loadDouble(address, source.type)
-                    if !FieldCodec.fitsExactly(value, address, source.type, in: target.type) {
+                    let value = unsafe FieldCodec.loadDouble(address, source.type)
+                    if unsafe !FieldCodec.fitsExactly(value, address, source.type, in: target.type) {
                         return
-                            "field '\(name)': \(FieldCodec.describe(address, source.type)) is not exactly representable as \(target.type.name)"
+                            unsafe "field '\(name)': \(FieldCodec.describe(address, source.type)) is not exactly representable as \(target.type.name)"
                     }
-                } else if !FieldCodec.fits(FieldCodec.loadInteger(address, source.type), in: target.type) {
+                } else if unsafe !FieldCodec.fits(FieldCodec.loadInteger(address, source.type), in: target.type) {
                     return
-                        "field '\(name)': \(FieldCodec.describe(address, source.type)) does not fit in \(target.type.name)"
+                        unsafe "field '\(name)': \(FieldCodec.describe(address, source.type)) does not fit in \(target.type.name)"
                 }
             }
             return nil
@@ -397,19 +401,20 @@ enum FieldCodec {
     static func loadInteger(_ address: UnsafeRawPointer, _ type: FieldType) -> Integer {
         func signed(_ value: Int64) -> Integer { Integer(magnitude: value.magnitude, negative: value < 0) }
         switch type {
-        case .int8: return signed(Int64(address.loadUnaligned(as: Int8.self)))
-        case .int16: return signed(Int64(Int16(littleEndian: address.loadUnaligned(as: Int16.self))))
-        case .int32: return signed(Int64(Int32(littleEndian: address.loadUnaligned(as: Int32.self))))
-        case .int64: return signed(Int64(littleEndian: address.loadUnaligned(as: Int64.self)))
-        case .uint8: return Integer(magnitude: UInt64(address.loadUnaligned(as: UInt8.self)), negative: false)
+        case .int8: return unsafe signed(Int64(address.loadUnaligned(as: Int8.self)))
+        case .int16: return unsafe signed(Int64(Int16(littleEndian: address.loadUnaligned(as: Int16.self))))
+        case .int32: return unsafe signed(Int64(Int32(littleEndian: address.loadUnaligned(as: Int32.self))))
+        case .int64: return unsafe signed(Int64(littleEndian: address.loadUnaligned(as: Int64.self)))
+        case .uint8: return unsafe Integer(magnitude: UInt64(address.loadUnaligned(as: UInt8.self)), negative: false)
         case .uint16:
-            return Integer(
+            return unsafe Integer(
                 magnitude: UInt64(UInt16(littleEndian: address.loadUnaligned(as: UInt16.self))), negative: false)
         case .uint32:
-            return Integer(
+            return unsafe Integer(
                 magnitude: UInt64(UInt32(littleEndian: address.loadUnaligned(as: UInt32.self))), negative: false)
         default:
-            return Integer(magnitude: UInt64(littleEndian: address.loadUnaligned(as: UInt64.self)), negative: false)
+            return unsafe Integer(
+                magnitude: UInt64(littleEndian: address.loadUnaligned(as: UInt64.self)), negative: false)
         }
     }
 
@@ -427,20 +432,21 @@ enum FieldCodec {
     static func storeInteger(_ value: Integer, _ address: UnsafeMutableRawPointer, _ type: FieldType) {
         let bits = value.negative ? (~value.magnitude &+ 1) : value.magnitude  // two's complement
         switch type.size {
-        case 1: address.storeBytes(of: UInt8(truncatingIfNeeded: bits), as: UInt8.self)
-        case 2: address.storeBytes(of: UInt16(truncatingIfNeeded: bits).littleEndian, as: UInt16.self)
-        case 4: address.storeBytes(of: UInt32(truncatingIfNeeded: bits).littleEndian, as: UInt32.self)
-        default: address.storeBytes(of: bits.littleEndian, as: UInt64.self)
+        case 1: unsafe address.storeBytes(of: UInt8(truncatingIfNeeded: bits), as: UInt8.self)
+        case 2: unsafe address.storeBytes(of: UInt16(truncatingIfNeeded: bits).littleEndian, as: UInt16.self)
+        case 4: unsafe address.storeBytes(of: UInt32(truncatingIfNeeded: bits).littleEndian, as: UInt32.self)
+        default: unsafe address.storeBytes(of: bits.littleEndian, as: UInt64.self)
         }
     }
 
     /// A number as a Double (integers exactly up to 2^53; fitsExactly checks the rest).
     static func loadDouble(_ address: UnsafeRawPointer, _ type: FieldType) -> Double {
         switch type {
-        case .float32: return Double(Float(bitPattern: UInt32(littleEndian: address.loadUnaligned(as: UInt32.self))))
-        case .float64: return Double(bitPattern: UInt64(littleEndian: address.loadUnaligned(as: UInt64.self)))
+        case .float32:
+            return unsafe Double(Float(bitPattern: UInt32(littleEndian: address.loadUnaligned(as: UInt32.self))))
+        case .float64: return unsafe Double(bitPattern: UInt64(littleEndian: address.loadUnaligned(as: UInt64.self)))
         default:
-            let value = loadInteger(address, type)
+            let value = unsafe loadInteger(address, type)
             return value.negative ? -Double(value.magnitude) : Double(value.magnitude)
         }
     }
@@ -451,7 +457,7 @@ enum FieldCodec {
     ) -> Bool {
         if value.isNaN { return true }
         if isInteger(sourceType) {
-            let integer = loadInteger(address, sourceType)
+            let integer = unsafe loadInteger(address, sourceType)
             let converted = type == .float32 ? Double(Float(value)) : value
             guard converted.isFinite, converted.magnitude < 18_446_744_073_709_551_616 else { return false }
             return UInt64(converted.magnitude) == integer.magnitude && (converted < 0) == integer.negative
@@ -460,8 +466,8 @@ enum FieldCodec {
     }
 
     static func describe(_ address: UnsafeRawPointer, _ type: FieldType) -> String {
-        if type.isFloat { return loadDouble(address, type).description }
-        let value = loadInteger(address, type)
+        if type.isFloat { return unsafe loadDouble(address, type).description }
+        let value = unsafe loadInteger(address, type)
         return (value.negative ? "-" : "") + String(value.magnitude)
     }
 
@@ -496,16 +502,17 @@ enum FieldCodec {
         case .bool(let flag): bytes = [flag ? 1 : 0]
         case .float(let number):
             bytes =
-                field.type == .float64
+                unsafe field.type == .float64
                 ? withUnsafeBytes(of: number.bitPattern.littleEndian, Array.init)
                 : withUnsafeBytes(of: Float(number).bitPattern.littleEndian, Array.init)
         case .int(let number):
-            bytes.withUnsafeMutableBytes {
-                storeInteger(Integer(magnitude: number.magnitude, negative: number < 0), $0.baseAddress!, field.type)
+            unsafe bytes.withUnsafeMutableBytes {
+                unsafe storeInteger(
+                    Integer(magnitude: number.magnitude, negative: number < 0), $0.baseAddress!, field.type)
             }
         case .uint(let number):
-            bytes.withUnsafeMutableBytes {
-                storeInteger(Integer(magnitude: number, negative: false), $0.baseAddress!, field.type)
+            unsafe bytes.withUnsafeMutableBytes {
+                unsafe storeInteger(Integer(magnitude: number, negative: false), $0.baseAddress!, field.type)
             }
         default: break
         }

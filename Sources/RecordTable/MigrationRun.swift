@@ -104,20 +104,20 @@ public enum TableMigration {
             RecordTransform, [(key: String, value: String)]
         )?
     ) throws(RecordTableError) -> MigrationReport {
-        let old = try TableStorage.open(
+        let old = unsafe try TableStorage.open(
             path: path, writable: true, durability: .batch, waitForWriter: waitForWriter, ringsReaders: false)
         defer { try? old.close(committing: false) }
         let leftovers = MemoryMappedFile.removeLeftoverReplacements(for: path)
         guard let (transform, metadata) = try build(old.header.schema, old.header.metadata) else {
-            return MigrationReport(
+            return unsafe MigrationReport(
                 migrated: false, records: old.count, from: old.header.schema, to: old.header.schema,
                 removedLeftovers: leftovers)
         }
-        let count = old.count, chunk = 1 << 16
-        if let check = transform.check {
+        let count = unsafe old.count, chunk = 1 << 16
+        if let check = unsafe transform.check {
             for start in stride(from: 0, to: count, by: chunk) {
                 for index in start..<min(count, start + chunk) {
-                    if let problem = check(UnsafeRawPointer(old.records + index * transform.sourceStride)) {
+                    if let problem = unsafe check(UnsafeRawPointer(old.records + index * transform.sourceStride)) {
                         throw RecordTableError(
                             .valueDoesNotFit, operation: "migrate", path: path,
                             message: "record \(index), \(problem); nothing was changed")
@@ -136,14 +136,14 @@ public enum TableMigration {
         // mapping lets go of what it has read, so memory stays flat (it streams).
         let buffer = UnsafeMutableRawBufferPointer.allocate(
             byteCount: max(1, chunk * transform.targetStride), alignment: 64)
-        defer { buffer.deallocate() }
+        defer { unsafe buffer.deallocate() }
         for start in stride(from: 0, to: count, by: chunk) {
             let end = min(count, start + chunk)
             let bytes = (end - start) * transform.targetStride
-            buffer.baseAddress!.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
-            transform.applyRecords(
+            unsafe buffer.baseAddress!.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+            unsafe transform.applyRecords(
                 UnsafeRawPointer(old.records + start * transform.sourceStride), buffer.baseAddress!, end - start)
-            try new.writeRecords(UnsafeRawBufferPointer(rebasing: buffer[0..<bytes]), at: start)
+            unsafe try new.writeRecords(UnsafeRawBufferPointer(rebasing: buffer[0..<bytes]), at: start)
             try new.publish(count: end)
             old.advise(.doneWith, records: start..<end)
         }
@@ -188,7 +188,8 @@ public enum TableMigration {
                     metadata.settingVersion(version)
                 )
             } catch {
-                throw RecordTableError(error.code, operation: "migrate", path: path, message: error.message, cause: error)
+                throw RecordTableError(
+                    error.code, operation: "migrate", path: path, message: error.message, cause: error)
             }
         }
     }
@@ -279,7 +280,7 @@ extension MigrationOptions {
         var options = self
         let record = type.defaultRecordBytes()
         for field in Record.schema.fields where options.defaults[field.name] == nil {
-            options.defaults[field.name] = field.value(in: record.span.bytes)
+            options.defaults[field.name] = unsafe field.value(in: record.span.bytes)
         }
         return options
     }
@@ -288,8 +289,8 @@ extension MigrationOptions {
 extension RecordDefaults {
     /// `migrationDefault`'s bytes.
     static func defaultRecordBytes() -> [UInt8] {
-        withUnsafeBytes(of: migrationDefault) { bytes in
-            Array(bytes) + [UInt8](repeating: 0, count: MemoryLayout<Self>.stride - bytes.count)
+        unsafe withUnsafeBytes(of: migrationDefault) { bytes in
+            unsafe Array(bytes) + [UInt8](repeating: 0, count: MemoryLayout<Self>.stride - bytes.count)
         }
     }
 }
@@ -301,23 +302,24 @@ private func customTransform<Old: MappedRecord, New: MappedRecord>(
 ) -> RecordTransform {
     let boolOffsets = Old.schema.boolOffsets
     let paddingRuns = New.schema.paddingRuns
-    let scratch = ScratchBox(
+    let scratch = unsafe ScratchBox(
         UnsafeMutableRawPointer.allocate(
             byteCount: MemoryLayout<Old>.stride, alignment: max(16, MemoryLayout<Old>.alignment)))
-    return RecordTransform(
+    return unsafe RecordTransform(
         sourceStride: MemoryLayout<Old>.stride, targetStride: MemoryLayout<New>.stride, check: nil,
         applyRecords: { source, target, count in
             for record in 0..<count {
-                scratch.pointer.copyMemory(
+                unsafe scratch.pointer.copyMemory(
                     from: source + record * MemoryLayout<Old>.stride, byteCount: MemoryLayout<Old>.stride)
-                for offset in boolOffsets where scratch.pointer.load(fromByteOffset: offset, as: UInt8.self) > 1 {
-                    scratch.pointer.storeBytes(of: 1, toByteOffset: offset, as: UInt8.self)
+                for offset in boolOffsets where unsafe scratch.pointer.load(fromByteOffset: offset, as: UInt8.self) > 1
+                {
+                    unsafe scratch.pointer.storeBytes(of: 1, toByteOffset: offset, as: UInt8.self)
                 }
-                let new = body(scratch.pointer.load(as: Old.self))
-                let output = target + record * MemoryLayout<New>.stride
-                output.storeBytes(of: new, as: New.self)
+                let new = unsafe body(scratch.pointer.load(as: Old.self))
+                let output = unsafe target + record * MemoryLayout<New>.stride
+                unsafe output.storeBytes(of: new, as: New.self)
                 for run in paddingRuns {
-                    (output + run.offset).initializeMemory(as: UInt8.self, repeating: 0, count: run.length)
+                    unsafe (output + run.offset).initializeMemory(as: UInt8.self, repeating: 0, count: run.length)
                 }
             }
         },

@@ -157,7 +157,7 @@ public struct RecordSchema: Sendable, Hashable, CustomStringConvertible {
         func mix(_ bytes: some Sequence<UInt8>) {
             for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
         }
-        func mix(_ value: Int) { withUnsafeBytes(of: UInt64(value).littleEndian) { mix($0) } }
+        func mix(_ value: Int) { unsafe withUnsafeBytes(of: UInt64(value).littleEndian) { unsafe mix($0) } }
         mix(stride)
         mix(alignment)
         for field in fields {

@@ -88,7 +88,7 @@ public final class RecordTable<Record: MappedRecord>: RandomAccessCollection, Mu
     public static func open(
         path: String, access: TableAccess = .readOnly, durability: Durability = .batch, waitForWriter: Duration? = nil
     ) throws(RecordTableError) -> RecordTable {
-        let storage = try TableStorage.open(
+        let storage = unsafe try TableStorage.open(
             path: path, writable: access == .readWrite, durability: durability, waitForWriter: waitForWriter)
         let differences = storage.header.schema.differences(from: Record.schema, otherName: "\(Record.self)")
         let readable = access == .readOnly && storage.header.schema.contains(Record.schema)
@@ -115,20 +115,20 @@ public final class RecordTable<Record: MappedRecord>: RandomAccessCollection, Mu
     /// The durability mode of this writer.
     public var durability: Durability { storage.durability }
     /// Records the file has room for before it grows.
-    public var capacity: Int { storage.capacity }
+    public var capacity: Int { unsafe storage.capacity }
     /// The records at the last commit point this process wrote or read.
-    public var committedCount: Int { storage.committed.count }
+    public var committedCount: Int { unsafe storage.committed.count }
     /// Whether ``close()`` was called.
-    public var isClosed: Bool { storage.isClosed }
+    public var isClosed: Bool { unsafe storage.isClosed }
 
     // MARK: Collection
 
     /// 0.
     public var startIndex: Int { 0 }
     /// The number of records: the writer's count, or a reader's last snapshot.
-    public var endIndex: Int { storage.count }
+    public var endIndex: Int { unsafe storage.count }
     /// The number of records: the writer's count, or a reader's last snapshot.
-    public var count: Int { storage.count }
+    public var count: Int { unsafe storage.count }
 
     /// The record at `index`. Reading copies it out; writing changes it in place (a writer only).
     /// Traps if `index` is outside `0..<count`.
@@ -138,13 +138,13 @@ public final class RecordTable<Record: MappedRecord>: RandomAccessCollection, Mu
         set { store(newValue, at: index) }
         _modify {
             // SAFETY: index < count <= capacity, inside the writable mapping; stride keeps alignment.
-            let address = storage.records + index &* MemoryLayout<Record>.stride
-            if _slowPath(UInt(bitPattern: index) >= UInt(bitPattern: storage.plainStoreLimit)) {
+            let address = unsafe storage.records + index &* MemoryLayout<Record>.stride
+            if unsafe _slowPath(UInt(bitPattern: index) >= UInt(bitPattern: storage.plainStoreLimit)) {
                 prepareSlowStore(at: index)
             }
             // One yield, straight into the mapping: the accessor inlines and touches only the changed bytes.
-            yield &address.assumingMemoryBound(to: Record.self).pointee
-            if _slowPath(storage.hasPadding) { storage.zeroPadding(address, count: 1) }
+            yield unsafe &address.assumingMemoryBound(to: Record.self).pointee
+            if _slowPath(storage.hasPadding) { unsafe storage.zeroPadding(address, count: 1) }
             storage.markWritten(index: index)
         }
     }
@@ -152,9 +152,9 @@ public final class RecordTable<Record: MappedRecord>: RandomAccessCollection, Mu
     @inlinable
     func load(_ index: Int) -> Record {
         // SAFETY: below plainLoadLimit, index < count <= capacity, so the record lies inside the mapping.
-        let address = storage.records + index &* MemoryLayout<Record>.stride
-        if _fastPath(UInt(bitPattern: index) < UInt(bitPattern: storage.plainLoadLimit)) {
-            return address.load(as: Record.self)
+        let address = unsafe storage.records + index &* MemoryLayout<Record>.stride
+        if unsafe _fastPath(UInt(bitPattern: index) < UInt(bitPattern: storage.plainLoadLimit)) {
+            return unsafe address.load(as: Record.self)
         }
         return loadSlowly(index)
     }
@@ -164,13 +164,13 @@ public final class RecordTable<Record: MappedRecord>: RandomAccessCollection, Mu
     func loadSlowly(_ index: Int) -> Record {
         checkIndex(index)
         // SAFETY: index < count <= capacity; the copy has the record's size.
-        return withUnsafeTemporaryAllocation(
+        return unsafe withUnsafeTemporaryAllocation(
             byteCount: MemoryLayout<Record>.stride, alignment: MemoryLayout<Record>.alignment
         ) { copy in
-            copy.baseAddress!.copyMemory(
+            unsafe copy.baseAddress!.copyMemory(
                 from: storage.records + index * MemoryLayout<Record>.stride, byteCount: MemoryLayout<Record>.stride)
-            for offset in boolOffsets where copy[offset] > 1 { copy[offset] = 1 }
-            return copy.load(as: Record.self)
+            for offset in boolOffsets where unsafe copy[offset] > 1 { unsafe copy[offset] = 1 }
+            return unsafe copy.load(as: Record.self)
         }
     }
 
@@ -180,13 +180,13 @@ public final class RecordTable<Record: MappedRecord>: RandomAccessCollection, Mu
     func prepareSlowStore(at index: Int) {
         checkIndex(index)
         precondition(storage.isWritable, "RecordTable: cannot write to a table opened read-only")
-        normalizeBools(storage.records + index * MemoryLayout<Record>.stride)
+        unsafe normalizeBools(storage.records + index * MemoryLayout<Record>.stride)
     }
 
     /// Makes every Bool byte of the record at `address` 0 or 1, in place (writers only).
     func normalizeBools(_ address: UnsafeMutableRawPointer) {
-        for offset in boolOffsets where address.load(fromByteOffset: offset, as: UInt8.self) > 1 {
-            address.storeBytes(of: 1, toByteOffset: offset, as: UInt8.self)
+        for offset in boolOffsets where unsafe address.load(fromByteOffset: offset, as: UInt8.self) > 1 {
+            unsafe address.storeBytes(of: 1, toByteOffset: offset, as: UInt8.self)
         }
     }
 
@@ -195,21 +195,21 @@ public final class RecordTable<Record: MappedRecord>: RandomAccessCollection, Mu
         checkIndex(index)
         precondition(storage.isWritable, "RecordTable: cannot write to a table opened read-only")
         // SAFETY: index < count <= capacity, inside the writable mapping.
-        let address = storage.records + index &* MemoryLayout<Record>.stride
-        address.storeBytes(of: record, as: Record.self)
-        if _slowPath(storage.hasPadding) { storage.zeroPadding(address, count: 1) }
+        let address = unsafe storage.records + index &* MemoryLayout<Record>.stride
+        unsafe address.storeBytes(of: record, as: Record.self)
+        if _slowPath(storage.hasPadding) { unsafe storage.zeroPadding(address, count: 1) }
         storage.markWritten(index: index)
     }
 
     @inlinable @inline(__always)
     func checkIndex(_ index: Int) {
-        if _slowPath(UInt(bitPattern: index) >= UInt(bitPattern: storage.count)) { indexFailure(index) }
+        if unsafe _slowPath(UInt(bitPattern: index) >= UInt(bitPattern: storage.count)) { indexFailure(index) }
     }
 
     @usableFromInline @inline(never)
     func indexFailure(_ index: Int) -> Never {
-        if storage.isClosed { fatalError("RecordTable: index \(index) of a closed table") }
-        fatalError("RecordTable: index \(index) is out of range for a table of \(storage.count) records")
+        if unsafe storage.isClosed { fatalError("RecordTable: index \(index) of a closed table") }
+        fatalError(unsafe "RecordTable: index \(index) is out of range for a table of \(storage.count) records")
     }
 
     // MARK: Appending and removing
@@ -218,11 +218,11 @@ public final class RecordTable<Record: MappedRecord>: RandomAccessCollection, Mu
     /// - Throws: `noSpace` if the file cannot grow; the table keeps its old count.
     @inlinable
     public func append(_ record: Record) throws(RecordTableError) {
-        let address = try storage.slotsForAppending(1)
+        let address = unsafe try storage.slotsForAppending(1)
         // SAFETY: slotsForAppending made room for one record at this address.
-        address.storeBytes(of: record, as: Record.self)
-        if _slowPath(storage.hasPadding) { storage.zeroPadding(address, count: 1) }
-        try storage.publish(count: storage.count + 1)
+        unsafe address.storeBytes(of: record, as: Record.self)
+        if _slowPath(storage.hasPadding) { unsafe storage.zeroPadding(address, count: 1) }
+        unsafe try storage.publish(count: storage.count + 1)
     }
 
     /// Appends records, and publishes them together: readers see all or none of them.
@@ -233,21 +233,21 @@ public final class RecordTable<Record: MappedRecord>: RandomAccessCollection, Mu
     @inlinable
     public func append(contentsOf newRecords: Span<Record>) throws(RecordTableError) {
         guard !newRecords.isEmpty else { return }
-        let address = try storage.slotsForAppending(newRecords.count)
+        let address = unsafe try storage.slotsForAppending(newRecords.count)
         let byteCount = newRecords.count &* MemoryLayout<Record>.stride
         if byteCount >= 1 << 20 && !storage.hasPadding {
-            try newRecords.withUnsafeBytes { (source) throws(RecordTableError) in
-                try storage.writeRecords(source, at: storage.count, startingWriteback: false)
+            unsafe try newRecords.withUnsafeBytes { (source) throws(RecordTableError) in
+                unsafe try storage.writeRecords(source, at: storage.count, startingWriteback: false)
             }
-            try storage.publish(count: storage.count + newRecords.count)
+            unsafe try storage.publish(count: storage.count + newRecords.count)
             return
         }
-        newRecords.withUnsafeBytes { source in
+        unsafe newRecords.withUnsafeBytes { source in
             // SAFETY: slotsForAppending made room for the records at this address.
-            address.copyMemory(from: source.baseAddress!, byteCount: source.count)
+            unsafe address.copyMemory(from: source.baseAddress!, byteCount: source.count)
         }
-        if _slowPath(storage.hasPadding) { storage.zeroPadding(address, count: newRecords.count) }
-        try storage.publish(count: storage.count + newRecords.count)
+        if _slowPath(storage.hasPadding) { unsafe storage.zeroPadding(address, count: newRecords.count) }
+        unsafe try storage.publish(count: storage.count + newRecords.count)
     }
 
     /// Appends the records of an array; see ``append(contentsOf:)-(Span<Record>)``.
@@ -267,7 +267,7 @@ public final class RecordTable<Record: MappedRecord>: RandomAccessCollection, Mu
 
     /// Removes every record (the file keeps its size).
     public func removeAll() throws(RecordTableError) {
-        try storage.removeLast(storage.count)
+        unsafe try storage.removeLast(storage.count)
     }
 
     /// Tells the kernel how the records in `range` will be used: `.sequential` before a long
@@ -333,25 +333,25 @@ public final class RecordTable<Record: MappedRecord>: RandomAccessCollection, Mu
     public func withRecords<Result>(
         in range: Range<Int>? = nil, _ body: (Span<Record>) -> Result
     ) throws(RecordTableError) -> Result {
-        let range = range ?? 0..<storage.count
-        precondition(
+        let range = unsafe range ?? 0..<storage.count
+        unsafe precondition(
             range.lowerBound >= 0 && range.upperBound <= storage.count,
-            "RecordTable: range \(range) is out of range for a table of \(storage.count) records")
-        let start = storage.records + range.lowerBound * MemoryLayout<Record>.stride
+            unsafe "RecordTable: range \(range) is out of range for a table of \(storage.count) records")
+        let start = unsafe storage.records + range.lowerBound * MemoryLayout<Record>.stride
         if !boolOffsets.isEmpty {
             for index in range {
-                let record = start + (index - range.lowerBound) * MemoryLayout<Record>.stride
-                for offset in boolOffsets where record.load(fromByteOffset: offset, as: UInt8.self) > 1 {
+                let record = unsafe start + (index - range.lowerBound) * MemoryLayout<Record>.stride
+                for offset in boolOffsets where unsafe record.load(fromByteOffset: offset, as: UInt8.self) > 1 {
                     throw RecordTableError(
                         .corrupt, operation: "withRecords", path: path,
                         message: "record \(index) has a Bool field holding a byte other than 0 or 1")
                 }
             }
         }
-        storage.borrowCount += 1
-        defer { storage.borrowCount -= 1 }
+        unsafe storage.borrowCount += 1
+        defer { unsafe storage.borrowCount -= 1 }
         // SAFETY: the range is inside the mapping, which cannot change while borrowCount > 0.
-        let span = Span<Record>(_unsafeStart: start.assumingMemoryBound(to: Record.self), count: range.count)
+        let span = unsafe Span<Record>(_unsafeStart: start.assumingMemoryBound(to: Record.self), count: range.count)
         return body(span)
     }
 
@@ -375,7 +375,7 @@ public protocol TableCompanion: AnyObject {
 extension RecordTable {
     /// Keeps `companion` until the table closes; ``close()`` then calls its `tableDidClose()`.
     public func attach(_ companion: any TableCompanion) {
-        precondition(!storage.isClosed, "RecordTable: attach to a closed table")
+        unsafe precondition(!storage.isClosed, "RecordTable: attach to a closed table")
         storage.companions.append(companion)
     }
 

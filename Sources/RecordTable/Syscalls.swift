@@ -7,26 +7,28 @@ import Glibc
 func sleepMicroseconds(_ microseconds: Int) {
     var request = timespec(tv_sec: microseconds / 1_000_000, tv_nsec: (microseconds % 1_000_000) * 1000)
     var remaining = timespec()
-    while nanosleep(&request, &remaining) == -1 && errno == EINTR { request = remaining }
+    while unsafe nanosleep(&request, &remaining) == -1 && errno == EINTR { request = remaining }
 }
 
 /// A monotonic clock in nanoseconds.
 func monotonicNanoseconds() -> UInt64 {
     var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
+    unsafe clock_gettime(CLOCK_MONOTONIC, &now)
     return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
 }
 
 // MARK: The doorbell (Doorbell.swift): System V shared memory and membarrier(2)
 
-func system_fstat(_ descriptor: Int32, _ status: inout stat) -> Int32 { fstat(descriptor, &status) }
+func system_fstat(_ descriptor: Int32, _ status: inout stat) -> Int32 { unsafe fstat(descriptor, &status) }
 func system_dup_cloexec(_ descriptor: Int32) -> Int32 { fcntl(descriptor, F_DUPFD_CLOEXEC, 0) }
 func system_close(_ descriptor: Int32) -> Int32 { close(descriptor) }
 func system_shmget_private(_ size: Int, _ flags: Int32) -> Int32 { shmget(IPC_PRIVATE, size, flags) }
-func system_shmat(_ identifier: Int32, _ flags: Int32) -> UnsafeMutableRawPointer? { shmat(identifier, nil, flags) }
-func system_shmdt(_ address: UnsafeRawPointer) -> Int32 { shmdt(address) }
+func system_shmat(_ identifier: Int32, _ flags: Int32) -> UnsafeMutableRawPointer? {
+    unsafe shmat(identifier, nil, flags)
+}
+func system_shmdt(_ address: UnsafeRawPointer) -> Int32 { unsafe shmdt(address) }
 func system_shmctl(_ identifier: Int32, _ command: Int32, _ status: inout shmid_ds) -> Int32 {
-    shmctl(identifier, command, &status)
+    unsafe shmctl(identifier, command, &status)
 }
 func system_geteuid() -> uid_t { geteuid() }
 func system_getpid() -> pid_t { getpid() }

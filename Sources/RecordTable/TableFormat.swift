@@ -97,35 +97,35 @@ enum LiveCount {
 extension RawSpan {
     /// The little-endian integer at `offset`; traps if it does not lie inside the span.
     func loadLittleEndian<T: FixedWidthInteger & BitwiseCopyable>(_ offset: Int, as type: T.Type) -> T {
-        T(littleEndian: unsafeLoadUnaligned(fromByteOffset: offset, as: T.self))
+        unsafe T(littleEndian: unsafeLoadUnaligned(fromByteOffset: offset, as: T.self))
     }
 
     /// The byte at `offset`; traps if it does not lie inside the span.
     func byte(at offset: Int) -> UInt8 {
-        unsafeLoad(fromByteOffset: offset, as: UInt8.self)
+        unsafe unsafeLoad(fromByteOffset: offset, as: UInt8.self)
     }
 
     /// The bytes of `range` as text, if they are valid UTF-8.
     func utf8String(_ range: Range<Int>) -> String? {
-        extracting(range).withUnsafeBytes { String(validating: $0, as: UTF8.self) }
+        unsafe extracting(range).withUnsafeBytes { unsafe String(validating: $0, as: UTF8.self) }
     }
 
     /// CRC-32C of the bytes of `range`, continuing `crc`.
     func crc32c(_ range: Range<Int>, continuing crc: UInt32 = 0) -> UInt32 {
-        extracting(range).withUnsafeBytes { CRC32C.checksum($0, continuing: crc) }
+        unsafe extracting(range).withUnsafeBytes { unsafe CRC32C.checksum($0, continuing: crc) }
     }
 }
 
 extension UnsafeRawBufferPointer {
     func loadLittleEndian<T: FixedWidthInteger>(_ offset: Int, as type: T.Type) -> T {
         // SAFETY: every caller checks offset + size <= count first (the header is at least a page).
-        T(littleEndian: loadUnaligned(fromByteOffset: offset, as: T.self))
+        unsafe T(littleEndian: loadUnaligned(fromByteOffset: offset, as: T.self))
     }
 }
 
 extension UnsafeMutableRawBufferPointer {
     func storeLittleEndian<T: FixedWidthInteger>(_ value: T, at offset: Int) {
-        storeBytes(of: value.littleEndian, toByteOffset: offset, as: T.self)
+        unsafe storeBytes(of: value.littleEndian, toByteOffset: offset, as: T.self)
     }
 }
 
@@ -147,56 +147,57 @@ extension TableHeader {
     func encoded(capacity: Int) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: dataOffset)
         let staticLength = schema.fields.count * TableFormat.fieldEntrySize + Self.metadataSize(metadata)
-        bytes.withUnsafeMutableBytes { buffer in
-            buffer.copyBytes(from: TableFormat.magic)
-            buffer.storeLittleEndian(TableFormat.byteOrderMark, at: 8)
-            buffer.storeLittleEndian(TableFormat.versionMajor, at: 12)
-            buffer.storeLittleEndian(versionMinor, at: 14)
-            buffer.storeLittleEndian(flags, at: 20)
-            buffer.storeLittleEndian(UInt32(schema.stride), at: 24)
-            buffer.storeLittleEndian(UInt32(schema.alignment), at: 28)
-            buffer.storeLittleEndian(UInt64(dataOffset), at: 32)
-            buffer.storeLittleEndian(UInt32(schema.fields.count), at: 40)
-            buffer.storeLittleEndian(UInt32(metadata.count), at: 44)
-            buffer.storeLittleEndian(schema.hash64, at: 48)
-            buffer.storeLittleEndian(UInt32(staticLength), at: 56)
+        unsafe bytes.withUnsafeMutableBytes { buffer in
+            unsafe buffer.copyBytes(from: TableFormat.magic)
+            unsafe buffer.storeLittleEndian(TableFormat.byteOrderMark, at: 8)
+            unsafe buffer.storeLittleEndian(TableFormat.versionMajor, at: 12)
+            unsafe buffer.storeLittleEndian(versionMinor, at: 14)
+            unsafe buffer.storeLittleEndian(flags, at: 20)
+            unsafe buffer.storeLittleEndian(UInt32(schema.stride), at: 24)
+            unsafe buffer.storeLittleEndian(UInt32(schema.alignment), at: 28)
+            unsafe buffer.storeLittleEndian(UInt64(dataOffset), at: 32)
+            unsafe buffer.storeLittleEndian(UInt32(schema.fields.count), at: 40)
+            unsafe buffer.storeLittleEndian(UInt32(metadata.count), at: 44)
+            unsafe buffer.storeLittleEndian(schema.hash64, at: 48)
+            unsafe buffer.storeLittleEndian(UInt32(staticLength), at: 56)
             var offset = TableFormat.schemaOffset
             for field in schema.fields {
                 let name = Array(field.name.utf8)
-                UnsafeMutableRawBufferPointer(rebasing: buffer[offset..<offset + name.count]).copyBytes(from: name)
-                buffer[offset + 48] = field.type.rawValue
-                buffer.storeLittleEndian(UInt32(field.offset), at: offset + 52)
-                buffer.storeLittleEndian(UInt32(field.count), at: offset + 56)
+                unsafe UnsafeMutableRawBufferPointer(rebasing: buffer[offset..<offset + name.count]).copyBytes(
+                    from: name)
+                unsafe buffer[offset + 48] = field.type.rawValue
+                unsafe buffer.storeLittleEndian(UInt32(field.offset), at: offset + 52)
+                unsafe buffer.storeLittleEndian(UInt32(field.count), at: offset + 56)
                 offset += TableFormat.fieldEntrySize
             }
             for entry in metadata {
                 let key = Array(entry.key.utf8), value = Array(entry.value.utf8)
-                buffer.storeLittleEndian(UInt16(key.count), at: offset)
-                buffer.storeLittleEndian(UInt16(value.count), at: offset + 2)
-                UnsafeMutableRawBufferPointer(rebasing: buffer[offset + 4..<offset + 4 + key.count]).copyBytes(
+                unsafe buffer.storeLittleEndian(UInt16(key.count), at: offset)
+                unsafe buffer.storeLittleEndian(UInt16(value.count), at: offset + 2)
+                unsafe UnsafeMutableRawBufferPointer(rebasing: buffer[offset + 4..<offset + 4 + key.count]).copyBytes(
                     from: key)
-                UnsafeMutableRawBufferPointer(
+                unsafe UnsafeMutableRawBufferPointer(
                     rebasing: buffer[offset + 4 + key.count..<offset + 4 + key.count + value.count]
                 ).copyBytes(from: value)
                 offset += (4 + key.count + value.count + 7) & ~7
             }
-            buffer.storeLittleEndian(
+            unsafe buffer.storeLittleEndian(
                 Self.checksum(UnsafeRawBufferPointer(buffer), staticLength: staticLength),
                 at: TableFormat.checksumOffset)
             let first = CommitSlot(generation: 1, count: 0, capacity: capacity)
-            first.encode(into: buffer, at: first.offset)
+            unsafe first.encode(into: buffer, at: first.offset)
         }
         return bytes
     }
 
     /// CRC-32C over the fixed header (its checksum field read as zero) and the schema region.
     static func checksum(_ bytes: UnsafeRawBufferPointer, staticLength: Int) -> UInt32 {
-        checksum(RawSpan(_unsafeBytes: bytes), staticLength: staticLength)
+        unsafe checksum(RawSpan(_unsafeBytes: bytes), staticLength: staticLength)
     }
 
     static func checksum(_ bytes: RawSpan, staticLength: Int) -> UInt32 {
         var crc = bytes.crc32c(0..<TableFormat.checksumOffset)
-        crc = withUnsafeBytes(of: UInt32(0)) { CRC32C.checksum($0, continuing: crc) }
+        crc = unsafe withUnsafeBytes(of: UInt32(0)) { unsafe CRC32C.checksum($0, continuing: crc) }
         crc = bytes.crc32c((TableFormat.checksumOffset + 4)..<512, continuing: crc)
         let schemaEnd = TableFormat.schemaOffset + staticLength
         return bytes.crc32c(TableFormat.schemaOffset..<schemaEnd, continuing: crc)
@@ -209,16 +210,16 @@ extension CommitSlot {
     var offset: Int { TableFormat.slotOffsets[Int(generation % 2)] }
 
     func encode(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) {
-        let slot = UnsafeMutableRawBufferPointer(rebasing: buffer[offset..<offset + TableFormat.slotSize])
-        slot.storeLittleEndian(generation, at: 0)
-        slot.storeLittleEndian(UInt64(count), at: 8)
-        slot.storeLittleEndian(UInt64(capacity), at: 16)
-        slot.storeLittleEndian(CRC32C.checksum(UnsafeRawBufferPointer(rebasing: slot[0..<56])), at: 56)
+        let slot = unsafe UnsafeMutableRawBufferPointer(rebasing: buffer[offset..<offset + TableFormat.slotSize])
+        unsafe slot.storeLittleEndian(generation, at: 0)
+        unsafe slot.storeLittleEndian(UInt64(count), at: 8)
+        unsafe slot.storeLittleEndian(UInt64(capacity), at: 16)
+        unsafe slot.storeLittleEndian(CRC32C.checksum(UnsafeRawBufferPointer(rebasing: slot[0..<56])), at: 56)
     }
 
     /// The slot at `offset`, or nil if it was never written or its checksum does not match.
     static func decode(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> CommitSlot? {
-        let slot = RawSpan(_unsafeBytes: bytes).extracting(offset..<offset + TableFormat.slotSize)
+        let slot = unsafe RawSpan(_unsafeBytes: bytes).extracting(offset..<offset + TableFormat.slotSize)
         let generation = slot.loadLittleEndian(0, as: UInt64.self)
         guard generation > 0, slot.loadLittleEndian(56, as: UInt32.self) == slot.crc32c(0..<56) else {
             return nil
@@ -230,7 +231,7 @@ extension CommitSlot {
 
     /// The valid slot with the highest generation, or nil if neither is valid.
     static func latest(_ bytes: UnsafeRawBufferPointer) -> CommitSlot? {
-        TableFormat.slotOffsets.compactMap { decode(bytes, at: $0) }.max { $0.generation < $1.generation }
+        TableFormat.slotOffsets.compactMap { unsafe decode(bytes, at: $0) }.max { $0.generation < $1.generation }
     }
 }
 
@@ -239,13 +240,14 @@ extension CommitSlot {
 extension TableHeader {
     /// Decodes and validates the header from the first bytes of a file of `fileSize` bytes.
     static func decode(_ buffer: UnsafeRawBufferPointer, fileSize: Int) throws(FormatProblem) -> TableHeader {
-        try decode(RawSpan(_unsafeBytes: buffer), fileSize: fileSize)
+        unsafe try decode(RawSpan(_unsafeBytes: buffer), fileSize: fileSize)
     }
 
     /// The same over a span: every read is bounds-checked, in release builds too.
     static func decode(_ bytes: RawSpan, fileSize: Int) throws(FormatProblem) -> TableHeader {
         guard fileSize > 0 else { throw FormatProblem(.notATable, "the file is empty") }
-        guard bytes.byteCount >= 12, bytes.extracting(0..<8).withUnsafeBytes({ $0.elementsEqual(TableFormat.magic) })
+        guard bytes.byteCount >= 12,
+            unsafe bytes.extracting(0..<8).withUnsafeBytes({ unsafe $0.elementsEqual(TableFormat.magic) })
         else {
             throw FormatProblem(.notATable, "it does not start with the magic bytes of a record table (MRECTBL)")
         }

@@ -22,7 +22,7 @@ public enum Durability: UInt32, Sendable, Hashable, CaseIterable {
 /// The engine behind ``RecordTable`` and ``DynamicRecordTable``: the file, its mapping, the
 /// header, the count, and the commit protocol (docs/FORMAT.md). One object per open table.
 @usableFromInline
-final class TableStorage {
+@safe final class TableStorage {
     let path: String
     let header: TableHeader
     @usableFromInline let isWritable: Bool
@@ -71,7 +71,7 @@ final class TableStorage {
     /// A writer's doorbell (Doorbell.swift), if the system offers one.
     private var writerDoorbell: WriterDoorbell?
     /// The doorbell's registration word, or a word that is always 0: `publish` loads it once.
-    @usableFromInline @exclusivity(unchecked) private(set) var doorbellRegistration = noDoorbellRegistration
+    @usableFromInline @exclusivity(unchecked) private(set) var doorbellRegistration = unsafe noDoorbellRegistration
     /// A reader's side of the doorbell, made when it first waits.
     private lazy var listener = DoorbellListener(forTableOn: fileDescriptor)
     /// The open file's descriptor, which `map` owns.
@@ -89,19 +89,19 @@ final class TableStorage {
         self.bootIdentifier = bootIdentifier
         self.stride = header.schema.stride
         // SAFETY: the pointer stays valid while `view` is mapped; `remap` and `close` update or retire it.
-        let base = view.withUnsafeMutableBytes { $0.baseAddress! }
-        self.base = base
-        self.records = base + header.dataOffset
-        self.capacity = (view.capacity - header.dataOffset) / header.schema.stride
-        self.count = count
-        self.committed = committed
-        self.syncedBelow = committed.count
+        let base = unsafe view.withUnsafeMutableBytes { $0.baseAddress! }
+        unsafe self.base = unsafe base
+        unsafe self.records = unsafe base + header.dataOffset
+        unsafe self.capacity = (view.capacity - header.dataOffset) / header.schema.stride
+        unsafe self.count = count
+        unsafe self.committed = committed
+        unsafe self.syncedBelow = committed.count
         self.hasBools = !header.schema.boolOffsets.isEmpty
         self.paddingRuns = header.schema.paddingRuns
         self.hasPadding = !paddingRuns.isEmpty
         self.fileDescriptor = map.fileDescriptor
-        self.map = Optional(map)
-        self.view = Optional(view)
+        unsafe self.map = Optional(map)
+        unsafe self.view = Optional(view)
         self.ringsReaders = isWritable && ringsReaders
         updateFastPathLimits()
         if self.ringsReaders { installDoorbell() }
@@ -116,34 +116,34 @@ final class TableStorage {
     private func installDoorbell() {
         if let doorbell = WriterDoorbell.make(forTableOn: fileDescriptor) {
             writerDoorbell = doorbell
-            doorbellRegistration = doorbell.registration
-            view!.atomicStore(doorbell.liveAreaWord, at: DoorbellFormat.liveAreaOffset)
+            unsafe doorbellRegistration = unsafe doorbell.registration
+            unsafe view!.atomicStore(doorbell.liveAreaWord, at: DoorbellFormat.liveAreaOffset)
         } else {
-            view!.atomicStore(UInt64(0), at: DoorbellFormat.liveAreaOffset)
+            unsafe view!.atomicStore(UInt64(0), at: DoorbellFormat.liveAreaOffset)
         }
-        view!.wakeWaiters(onWordAt: TableFormat.liveCountOffset)
+        unsafe view!.wakeWaiters(onWordAt: TableFormat.liveCountOffset)
     }
 
     /// Withdraws the doorbell (the writer is leaving) and wakes every sleeper, so that
     /// followers notice at once: `writerIsActive()` is false from now on.
     private func removeDoorbell() {
-        guard ringsReaders, view != nil else { return }
-        view!.atomicStore(UInt64(0), at: DoorbellFormat.liveAreaOffset)
+        guard ringsReaders, unsafe view != nil else { return }
+        unsafe view!.atomicStore(UInt64(0), at: DoorbellFormat.liveAreaOffset)
         writerDoorbell = nil
-        doorbellRegistration = noDoorbellRegistration
-        view!.wakeWaiters(onWordAt: TableFormat.liveCountOffset)
+        unsafe doorbellRegistration = unsafe noDoorbellRegistration
+        unsafe view!.wakeWaiters(onWordAt: TableFormat.liveCountOffset)
     }
 
     private func updateFastPathLimits() {
-        plainLoadLimit = hasBools ? 0 : count
-        plainStoreLimit = hasBools || !isWritable ? 0 : count
+        unsafe plainLoadLimit = unsafe hasBools ? 0 : count
+        unsafe plainStoreLimit = unsafe hasBools || !isWritable ? 0 : count
     }
 
     /// A table dropped without `close()` closes as `close()` does: it commits (syncing only what
     /// its durability mode promises) and unmaps without the implicit whole-file `msync` and
     /// `fsync` that a writable view and map would otherwise run when they go away.
     deinit {
-        if !isClosed { try? close() }
+        if unsafe !isClosed { try? close() }
     }
 
     static let currentBootIdentifier = systemBootIdentifier
@@ -218,7 +218,7 @@ final class TableStorage {
         let decoded: (TableHeader, CommitSlot, Int)
         do {
             decoded = try decodeMapped(opened.view, bootIdentifier: bootIdentifier, path: path, operation: operation)
-        } catch where error.code == .corrupt {
+        } catch  where error.code == .corrupt {
             // A writer grows the file before it publishes or commits a count past the old end, so
             // a count past this mapping may be a growth since it was made: read the size again
             // (after the count) and remap once before calling the file damaged.
@@ -238,12 +238,12 @@ final class TableStorage {
             // to the commit point's (docs/FORMAT.md, "Live area").
             if thisBootsLiveWord(opened.view, bootIdentifier: bootIdentifier) == nil {
                 opened.view.atomicStore(LiveCount.invalidWord, at: TableFormat.liveCountOffset)
-                report(opened.view, to: takeoverStep)
+                unsafe report(opened.view, to: takeoverStep)
             }
             storeBootIdentifier(bootIdentifier, into: &opened.view)
-            report(opened.view, to: takeoverStep)
+            unsafe report(opened.view, to: takeoverStep)
             opened.view.atomicStore(LiveCount.word(count), at: TableFormat.liveCountOffset)
-            report(opened.view, to: takeoverStep)
+            unsafe report(opened.view, to: takeoverStep)
         }
         return TableStorage(
             path: path, header: header, isWritable: writable, durability: durability, bootIdentifier: bootIdentifier,
@@ -308,8 +308,8 @@ final class TableStorage {
     ) throws(RecordTableError) -> (TableHeader, CommitSlot, Int) {
         let liveWord =
             view.capacity >= TableFormat.pageSize ? thisBootsLiveWord(view, bootIdentifier: bootIdentifier) : nil
-        return try view.withUnsafeMutableBytes { bytes throws(RecordTableError) in
-            try decodeState(UnsafeRawBufferPointer(bytes), liveWord: liveWord, path: path, operation: operation)
+        return unsafe try view.withUnsafeMutableBytes { bytes throws(RecordTableError) in
+            unsafe try decodeState(UnsafeRawBufferPointer(bytes), liveWord: liveWord, path: path, operation: operation)
         }
     }
 
@@ -327,14 +327,14 @@ final class TableStorage {
     ) throws(RecordTableError) -> (TableHeader, CommitSlot, Int) {
         let header: TableHeader
         do {
-            header = try TableHeader.decode(bytes, fileSize: bytes.count)
+            header = unsafe try TableHeader.decode(bytes, fileSize: bytes.count)
         } catch {
             throw RecordTableError(error, operation: operation, path: path)
         }
         func corrupt(_ message: String) -> RecordTableError {
             RecordTableError(.corrupt, operation: operation, path: path, message: message)
         }
-        guard let slot = CommitSlot.latest(bytes) else { throw corrupt("neither commit slot is valid") }
+        guard let slot = unsafe CommitSlot.latest(bytes) else { throw corrupt("neither commit slot is valid") }
         let capacity = (bytes.count - header.dataOffset) / header.schema.stride
         var count = slot.count
         if let liveWord, let live = LiveCount.count(liveWord), live <= capacity { count = live }
@@ -346,15 +346,15 @@ final class TableStorage {
 
     /// Hands the view's bytes to a test's takeover hook, if any.
     private static func report(_ view: borrowing MappedViewAccessor, to hook: ((UnsafeRawBufferPointer) -> Void)?) {
-        guard let hook else { return }
-        view.withUnsafeMutableBytes { hook(UnsafeRawBufferPointer($0)) }
+        guard let hook = unsafe hook else { return }
+        unsafe view.withUnsafeMutableBytes { unsafe hook(UnsafeRawBufferPointer($0)) }
     }
 
     /// Stores the boot identifier as two 8-byte release stores, after everything written before.
     private static func storeBootIdentifier(_ identifier: [UInt8], into view: inout MappedViewAccessor) {
         for half in 0..<2 {
             var word: UInt64 = 0
-            withUnsafeMutableBytes(of: &word) { $0.copyBytes(from: identifier[half * 8..<half * 8 + 8]) }
+            unsafe withUnsafeMutableBytes(of: &word) { unsafe $0.copyBytes(from: identifier[half * 8..<half * 8 + 8]) }
             view.atomicStore(word, at: TableFormat.liveOffset + half * 8)
         }
     }
@@ -370,49 +370,49 @@ final class TableStorage {
     // MARK: Writing
 
     private func requireWritable(_ operation: String) {
-        precondition(!isClosed, "RecordTable: \(operation) on a closed table")
+        unsafe precondition(!isClosed, "RecordTable: \(operation) on a closed table")
         precondition(isWritable, "RecordTable: \(operation) on a table opened read-only")
     }
 
     /// Makes room for `minimum` records, growing the file in chunks.
     func reserve(_ minimum: Int) throws(RecordTableError) {
         requireWritable("reserveCapacity")
-        guard minimum > capacity else { return }
-        precondition(borrowCount == 0, "RecordTable: cannot grow the table while its records are borrowed")
+        guard unsafe minimum > capacity else { return }
+        unsafe precondition(borrowCount == 0, "RecordTable: cannot grow the table while its records are borrowed")
         let stride = header.schema.stride
-        let step = min(max(capacity, (1 << 16) / stride), (1 << 30) / stride)
-        let target = Swift.max(minimum, capacity + step)
+        let step = unsafe min(max(capacity, (1 << 16) / stride), (1 << 30) / stride)
+        let target = unsafe Swift.max(minimum, capacity + step)
         guard let newSize = Self.fileSize(dataOffset: header.dataOffset, stride: stride, records: target) else {
             throw RecordTableError(
                 .invalidArgument, operation: "grow", path: path,
                 message: "\(target) records of \(stride) bytes are more than a file can hold")
         }
         do throws(MappedFileError) {
-            try map!.grow(toCapacity: newSize)
-            let newView = try map!.makeViewAccessor()
-            try view.take()?.close(flush: false)
-            view = Optional(newView)
+            unsafe try map!.grow(toCapacity: newSize)
+            let newView = unsafe try map!.makeViewAccessor()
+            unsafe try view.take()?.close(flush: false)
+            unsafe view = Optional(newView)
         } catch {
             throw RecordTableError(error, operation: "grow", path: path)
         }
         // SAFETY: the new mapping replaces the old one; base and records now point into it.
-        base = view!.withUnsafeMutableBytes { $0.baseAddress! }
-        records = base + header.dataOffset
-        capacity = (newSize - header.dataOffset) / stride
+        unsafe base = unsafe view!.withUnsafeMutableBytes { $0.baseAddress! }
+        unsafe records = unsafe base + header.dataOffset
+        unsafe capacity = (newSize - header.dataOffset) / stride
     }
 
     /// Reserves room for `extra` more records and returns where the first goes.
     /// (A closed or read-only table has capacity 0 or fails in `reserve`, which traps.)
     @inlinable @inline(__always)
     func slotsForAppending(_ extra: Int) throws(RecordTableError) -> UnsafeMutableRawPointer {
-        if _slowPath(count + extra > capacity || !isWritable) { try makeRoom(extra) }
-        return records + count &* stride
+        if unsafe _slowPath(count + extra > capacity || !isWritable) { try makeRoom(extra) }
+        return unsafe records + count &* stride
     }
 
     @usableFromInline
     func makeRoom(_ extra: Int) throws(RecordTableError) {
-        precondition(count + extra <= LiveCount.maximum, "RecordTable: more than 2^48 - 1 records")
-        try reserve(count + extra)
+        unsafe precondition(count + extra <= LiveCount.maximum, "RecordTable: more than 2^48 - 1 records")
+        unsafe try reserve(count + extra)
     }
 
     /// Publishes `newCount` records to readers (after they are written), rings the doorbell if
@@ -420,11 +420,11 @@ final class TableStorage {
     /// one load and no fence (the argument is in Doorbell.swift).
     @inlinable @inline(__always)
     func publish(count newCount: Int) throws(RecordTableError) {
-        count = newCount
-        view!.atomicStore(LiveCount.word(newCount), at: TableFormat.liveCountOffset)
+        unsafe count = newCount
+        unsafe view!.atomicStore(LiveCount.word(newCount), at: TableFormat.liveCountOffset)
         // The word is the complement of the smallest target a sleeper waits for (0: no sleeper,
         // which no count reaches): one load and one compare.
-        let registered = cmapped_load_after_stores_u64(doorbellRegistration)
+        let registered = unsafe cmapped_load_after_stores_u64(doorbellRegistration)
         if _slowPath(UInt64(truncatingIfNeeded: newCount) >= ~registered) { ringDoorbell(registered: registered) }
         if _slowPath(durability == .everyAppend) { try commit() }
     }
@@ -434,24 +434,24 @@ final class TableStorage {
     @usableFromInline @inline(never)
     func ringDoorbell(registered: UInt64) {
         writerDoorbell?.clearRegistration(registered)
-        view!.wakeWaiters(onWordAt: TableFormat.liveCountOffset)
-        doorbellRings &+= 1
+        unsafe view!.wakeWaiters(onWordAt: TableFormat.liveCountOffset)
+        unsafe doorbellRings &+= 1
     }
 
     /// Whether this writer has a doorbell, and whether a reader is registered on it (tests).
     var hasDoorbell: Bool { writerDoorbell != nil }
-    var doorbellHasSleeper: Bool { cmapped_load_acquire_u64(doorbellRegistration) != 0 }
+    var doorbellHasSleeper: Bool { unsafe cmapped_load_acquire_u64(doorbellRegistration) != 0 }
 
     /// How many times this writer rang (tests check that a crashed sleeper costs one ring).
     @usableFromInline @exclusivity(unchecked) var doorbellRings = 0
 
     /// Paging advice for the records in `range` (clamped to the capacity).
     func advise(_ advice: MappingAdvice, records range: Range<Int>) {
-        precondition(!isClosed, "RecordTable: advise on a closed table")
-        let records = range.clamped(to: 0..<capacity)
+        unsafe precondition(!isClosed, "RecordTable: advise on a closed table")
+        let records = unsafe range.clamped(to: 0..<capacity)
         guard !records.isEmpty else { return }
         let stride = header.schema.stride
-        view!.advise(
+        unsafe view!.advise(
             advice,
             range: header.dataOffset + records.lowerBound * stride..<header.dataOffset + records.upperBound * stride)
     }
@@ -459,25 +459,25 @@ final class TableStorage {
     /// Stores zeros in the padding of `count` records from `address` (typed writes only).
     @usableFromInline @inline(never)
     func zeroPadding(_ address: UnsafeMutableRawPointer, count: Int) {
-        var record = address
+        var record = unsafe address
         for _ in 0..<count {
             for run in paddingRuns {
-                (record + run.offset).initializeMemory(as: UInt8.self, repeating: 0, count: run.length)
+                unsafe (record + run.offset).initializeMemory(as: UInt8.self, repeating: 0, count: run.length)
             }
-            record += stride
+            unsafe record += stride
         }
     }
 
     /// Notes an in-place write, so the next durable commit syncs it.
     @inlinable @inline(__always)
     func markWritten(index: Int) {
-        if index < syncedBelow { syncedBelow = index }
+        if unsafe index < syncedBelow { unsafe syncedBelow = index }
     }
 
     func removeLast(_ n: Int) throws(RecordTableError) {
         requireWritable("removeLast")
-        precondition(n >= 0 && n <= count, "RecordTable: cannot remove \(n) of \(count) records")
-        try publish(count: count - n)
+        unsafe precondition(n >= 0 && n <= count, unsafe "RecordTable: cannot remove \(n) of \(count) records")
+        unsafe try publish(count: count - n)
     }
 
     /// Writes a commit point for the current count, syncing first in the durable modes.
@@ -485,21 +485,21 @@ final class TableStorage {
     func commit() throws(RecordTableError) {
         requireWritable("commit")
         let stride = header.schema.stride
-        let slot = CommitSlot(generation: committed.generation + 1, count: count, capacity: capacity)
+        let slot = unsafe CommitSlot(generation: committed.generation + 1, count: count, capacity: capacity)
         let slotOffset = slot.offset
         do throws(MappedFileError) {
-            if durability != .none && syncedBelow < count {
+            if unsafe durability != .none && syncedBelow < count {
                 // LMDB's order: the data reaches the disk before the commit point that covers it.
-                try view!.flush(
+                unsafe try view!.flush(
                     range: (header.dataOffset + syncedBelow * stride)..<(header.dataOffset + count * stride))
             }
-            view!.withUnsafeMutableBytes { slot.encode(into: $0, at: slotOffset) }
-            if durability != .none { try view!.flush(range: slotOffset..<slotOffset + TableFormat.slotSize) }
+            unsafe view!.withUnsafeMutableBytes { unsafe slot.encode(into: $0, at: slotOffset) }
+            if durability != .none { unsafe try view!.flush(range: slotOffset..<slotOffset + TableFormat.slotSize) }
         } catch {
             throw RecordTableError(error, operation: "commit", path: path)
         }
-        committed = slot
-        syncedBelow = count
+        unsafe committed = slot
+        unsafe syncedBelow = unsafe count
     }
 
     /// Writes whole records at `index` through the descriptor (`pwrite`), for bulk filling of
@@ -511,24 +511,24 @@ final class TableStorage {
         _ bytes: UnsafeRawBufferPointer, at index: Int, startingWriteback: Bool = true
     ) throws(RecordTableError) {
         requireWritable("writeRecords")
-        precondition(
+        unsafe precondition(
             bytes.count % stride == 0 && index + bytes.count / stride <= capacity,
             "TableStorage: writeRecords past the capacity")
         let offset = header.dataOffset + index * stride
         do {
-            try map!.write(bytes, atFileOffset: offset)
+            unsafe try map!.write(bytes, atFileOffset: offset)
         } catch {
             throw RecordTableError(error, operation: "writeRecords", path: path)
         }
-        if startingWriteback { map!.startWriteback(range: offset..<offset + bytes.count) }
+        if startingWriteback { unsafe map!.startWriteback(range: offset..<offset + bytes.count) }
     }
 
     /// Puts this table, made by `create(…replacing: true)`, over the file at its path: fsyncs
     /// it whole, then renames it into place and syncs the directory.
     func replaceFile() throws(RecordTableError) {
         do throws(MappedFileError) {
-            try map!.flush()
-            try map!.replaceFile(syncingDirectory: true)
+            unsafe try map!.flush()
+            unsafe try map!.replaceFile(syncingDirectory: true)
         } catch {
             throw RecordTableError(error, operation: "replaceFile", path: path)
         }
@@ -541,11 +541,11 @@ final class TableStorage {
     /// before any read of its missing pages could raise SIGBUS; a file that another replaced
     /// at its path (a migration) is `replaced`.
     func refresh() throws(RecordTableError) -> Int {
-        precondition(!isClosed, "RecordTable: refresh on a closed table")
-        guard !isWritable else { return count }
+        unsafe precondition(!isClosed, "RecordTable: refresh on a closed table")
+        guard !isWritable else { return unsafe count }
         let file: (capacity: Int, isLinked: Bool)
         do {
-            file = try map!.refreshCapacityAndLinks()
+            file = unsafe try map!.refreshCapacityAndLinks()
         } catch {
             throw RecordTableError(error, operation: "refresh", path: path)
         }
@@ -557,45 +557,46 @@ final class TableStorage {
             )
         }
         let newCount = try publishedCount()
-        if newCount > capacity {
-            precondition(borrowCount == 0, "RecordTable: cannot remap the table while its records are borrowed")
+        if unsafe newCount > capacity {
+            unsafe precondition(borrowCount == 0, "RecordTable: cannot remap the table while its records are borrowed")
             do throws(MappedFileError) {
                 // The size again, after the count: the writer grows the file before it publishes
                 // a count past the old end, so only a size read after the count covers it.
-                let mappedBytes = try map!.refreshCapacity()
-                let newView = try map!.makeViewAccessor()
-                try view.take()?.close(flush: false)
-                view = Optional(newView)
-                capacity = (mappedBytes - header.dataOffset) / header.schema.stride
+                let mappedBytes = unsafe try map!.refreshCapacity()
+                let newView = unsafe try map!.makeViewAccessor()
+                unsafe try view.take()?.close(flush: false)
+                unsafe view = Optional(newView)
+                unsafe capacity = (mappedBytes - header.dataOffset) / header.schema.stride
             } catch {
                 throw RecordTableError(error, operation: "refresh", path: path)
             }
             // SAFETY: the new mapping replaces the old one.
-            base = view!.withUnsafeMutableBytes { $0.baseAddress! }
-            records = base + header.dataOffset
-            guard newCount <= capacity else {
+            unsafe base = unsafe view!.withUnsafeMutableBytes { $0.baseAddress! }
+            unsafe records = unsafe base + header.dataOffset
+            guard unsafe newCount <= capacity else {
                 throw RecordTableError(
                     .corrupt, operation: "refresh", path: path,
-                    message: "the count \(newCount) points past the end of the file (room for \(capacity) records)")
+                    message:
+                        unsafe "the count \(newCount) points past the end of the file (room for \(capacity) records)")
             }
         }
-        count = newCount
+        unsafe count = newCount
         return newCount
     }
 
     /// The live count if this boot's writer published it, else the latest commit point's count.
     private func publishedCount() throws(RecordTableError) -> Int {
-        guard let published = RecordWaiting.publishedCount(view!, bootIdentifier: bootIdentifier) else {
+        guard let published = unsafe RecordWaiting.publishedCount(view!, bootIdentifier: bootIdentifier) else {
             throw RecordTableError(.corrupt, operation: "refresh", path: path, message: "neither commit slot is valid")
         }
-        if let commitPoint = published.commitPoint { committed = commitPoint }
+        if let commitPoint = published.commitPoint { unsafe committed = commitPoint }
         return published.count
     }
 
     /// Waits until the count passes `known` or `timeout` passes; returns the count. Spins first
     /// if the strategy says so, then sleeps on the live word until the writer rings.
     func waitForRecords(beyond known: Int, timeout: Duration, strategy: WaitStrategy) throws(RecordTableError) -> Int {
-        precondition(!isClosed, "RecordTable: waitForRecords on a closed table")
+        unsafe precondition(!isClosed, "RecordTable: waitForRecords on a closed table")
         let start = monotonicNanoseconds()
         let deadline = start.saturatingAdd(timeout.saturatingNanoseconds)
         let spinUntil = min(deadline, start.saturatingAdd(strategy.spinNanoseconds))
@@ -603,34 +604,34 @@ final class TableStorage {
         while true {
             // The word is read before the count, so a publish between the two makes the sleep
             // below return at once (the kernel compares the word) instead of being missed.
-            let seen = view!.atomicLoad(UInt64.self, at: TableFormat.liveCountOffset)
+            let seen = unsafe view!.atomicLoad(UInt64.self, at: TableFormat.liveCountOffset)
             // Records that fit the mapping need no system call to be read: take them at once
             // (refresh() also checks the file's size, which costs a microsecond on the hot path).
-            if let live = LiveCount.count(seen), live > known, live <= capacity,
-                Self.thisBootsLiveWord(view!, bootIdentifier: bootIdentifier) == seen
+            if let live = LiveCount.count(seen), live > known, unsafe live <= capacity,
+                unsafe Self.thisBootsLiveWord(view!, bootIdentifier: bootIdentifier) == seen
             {
-                count = live
+                unsafe count = live
                 return live
             }
             let current = try refresh()
             let now = monotonicNanoseconds()
             if current > known || now >= deadline || isWritable { return current }
             if now < spinUntil {
-                RecordWaiting.spin(view!, seen: seen, until: spinUntil)
+                unsafe RecordWaiting.spin(view!, seen: seen, until: spinUntil)
                 continue
             }
-            let sleep = RecordWaiting.prepareSleep(
+            let sleep = unsafe RecordWaiting.prepareSleep(
                 view!, seen: seen, target: known + 1, listener: listener, bootIdentifier: bootIdentifier,
                 remaining: deadline - now,
                 backoff: &backoff)
-            _ = view!.waitForWake(
+            _ = unsafe view!.waitForWake(
                 onWordAt: TableFormat.liveCountOffset, whileEqualTo: sleep.expected, timeout: sleep.limit)
         }
     }
 
     /// A duplicate of the file's descriptor, for a ``TableUpdates`` watcher.
     func duplicateDescriptor() throws(RecordTableError) -> Int32 {
-        precondition(!isClosed, "RecordTable: updates() on a closed table")
+        unsafe precondition(!isClosed, "RecordTable: updates() on a closed table")
         let duplicate = system_dup_cloexec(fileDescriptor)
         guard duplicate >= 0 else {
             let code = lastErrno
@@ -645,7 +646,7 @@ final class TableStorage {
     func writerIsActive() throws(RecordTableError) -> Bool {
         guard !isWritable else { return true }
         do {
-            return try map!.isLockedElsewhere(bytes: TableFormat.writerLockBytes)
+            return unsafe try map!.isLockedElsewhere(bytes: TableFormat.writerLockBytes)
         } catch {
             throw RecordTableError(error, operation: "writerIsActive", path: path)
         }
@@ -656,21 +657,21 @@ final class TableStorage {
     /// Closes; a writer commits first unless `committing` is false (a migration leaves the
     /// old table exactly as it found it).
     func close(committing: Bool = true) throws(RecordTableError) {
-        guard !isClosed else { return }
-        precondition(borrowCount == 0, "RecordTable: cannot close the table while its records are borrowed")
+        guard unsafe !isClosed else { return }
+        unsafe precondition(borrowCount == 0, "RecordTable: cannot close the table while its records are borrowed")
         var failure: RecordTableError?
         if isWritable && committing {
             do { try commit() } catch { failure = error }
         }
         removeDoorbell()
-        isClosed = true
-        count = 0
-        capacity = 0
+        unsafe isClosed = true
+        unsafe count = 0
+        unsafe capacity = 0
         let closing = companions
         companions = []
         for companion in closing { companion.tableDidClose() }
-        try? view.take()?.close(flush: false)
-        try? map.take()?.close(flush: false)
+        unsafe try? view.take()?.close(flush: false)
+        unsafe try? map.take()?.close(flush: false)
         if let failure { throw failure }
     }
 }

@@ -30,7 +30,7 @@ public struct TableUpdates: AsyncSequence, Sendable {
         descriptor = SharedDescriptor(try storage.duplicateDescriptor())
         path = storage.path
         bootIdentifier = storage.bootIdentifier
-        startCount = storage.count
+        startCount = unsafe storage.count
     }
 
     /// An iterator that yields counts that differ from the table's count when `updates()` was called.
@@ -127,8 +127,8 @@ public struct TableUpdates: AsyncSequence, Sendable {
                 view!, seen: seen, target: target, listener: listener, bootIdentifier: bootIdentifier, remaining: .max,
                 backoff: &backoff)
             // SAFETY: the view stays mapped as long as this watcher, which the iterator holds while it sleeps.
-            let address = view!.withUnsafeMutableBytes {
-                UInt(bitPattern: $0.baseAddress! + TableFormat.liveCountOffset)
+            let address = unsafe view!.withUnsafeMutableBytes {
+                unsafe UInt(bitPattern: $0.baseAddress! + TableFormat.liveCountOffset)
             }
             return (address, sleep.expected, sleep.limit)
         }

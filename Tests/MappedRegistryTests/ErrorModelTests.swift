@@ -68,7 +68,8 @@ struct ErrorModelTests {
         let named = try MemoryMappedFile.createFromFile(
             path: backing, mode: .createNew, capacity: 4096, name: "backed", registry: registry)
         #expect(unlink(backing) == 0)
-        let error = try #require(registryError { try MemoryMappedFile.openExisting(name: "backed", registry: registry) })
+        let error = try #require(
+            registryError { try MemoryMappedFile.openExisting(name: "backed", registry: registry) })
         #expect(error.code == .backingObjectMissing && error.errno == ENOENT && error.lmdbCode == nil)
         let cause = try #require(error.cause as? MappedFileError, "\(error)")
         #expect(cause.code == .notFound && cause.path == backing && cause.errno == ENOENT)
