@@ -43,7 +43,7 @@ public enum TableAccess: Sendable, Hashable {
 public final class RecordTable<Record: MappedRecord>: RandomAccessCollection, MutableCollection {
     @usableFromInline let storage: TableStorage
     /// Offsets of Bool bytes in a record; loads normalize them.
-    let boolOffsets: [Int]
+    @usableFromInline let boolOffsets: [Int]
 
     private init(storage: TableStorage) {
         self.storage = storage
@@ -139,39 +139,43 @@ public final class RecordTable<Record: MappedRecord>: RandomAccessCollection, Mu
         _modify {
             // SAFETY: index < count <= capacity, inside the writable mapping; stride keeps alignment.
             let address = unsafe storage.records + index &* MemoryLayout<Record>.stride
-            if unsafe _slowPath(UInt(bitPattern: index) >= UInt(bitPattern: storage.plainStoreLimit)) {
-                prepareSlowStore(at: index)
-            }
-            // One yield, straight into the mapping: the accessor inlines and touches only the changed bytes.
+            // The yield goes straight into the mapping: the accessor inlines and touches only the
+            // changed bytes. One compare decides that the write needs nothing else (see
+            // TableStorage.plainStoreStart); a negative index wraps to a huge unsigned value.
+            // One yield only, or the coroutine is no longer inlined.
+            let offset = unsafe UInt(bitPattern: index &- storage.plainStoreStart)
+            let isPlain = unsafe _fastPath(offset < UInt(bitPattern: storage.plainStoreSpan))
+            if !isPlain { prepareSlowStore(at: index) }
             yield unsafe &address.assumingMemoryBound(to: Record.self).pointee
-            if _slowPath(storage.hasPadding) { unsafe storage.zeroPadding(address, count: 1) }
-            storage.markWritten(index: index)
+            if _slowPath(!isPlain) { unsafe finishSlowStore(address, at: index) }
         }
     }
 
-    @inlinable
+    /// A record copied out of the mapping.
+    ///
+    /// Everything on this path is inline, and nothing on it writes memory the caller can see:
+    /// an index check that fails calls a function that never returns, and Bool bytes are mended
+    /// in the copy. Both loads of the table's state come first, before anything can leave a
+    /// caller's loop. So in a loop of `table[i]` the compiler keeps the record pointer and the
+    /// limit in registers, as it does for a raw pointer, and each access costs one unsigned
+    /// compare beside the load itself (docs/PERFORMANCE.md, "The table's hot paths").
+    @inlinable @inline(__always)
     func load(_ index: Int) -> Record {
+        let records = unsafe storage.records
+        let plainLimit = unsafe storage.plainLoadLimit
         // SAFETY: below plainLoadLimit, index < count <= capacity, so the record lies inside the mapping.
-        let address = unsafe storage.records + index &* MemoryLayout<Record>.stride
-        if unsafe _fastPath(UInt(bitPattern: index) < UInt(bitPattern: storage.plainLoadLimit)) {
+        let address = unsafe records + index &* MemoryLayout<Record>.stride
+        if _fastPath(UInt(bitPattern: index) < UInt(bitPattern: plainLimit)) {
             return unsafe address.load(as: Record.self)
         }
-        return loadSlowly(index)
-    }
-
-    /// The load path for records with Bools, and for indices that trap.
-    @usableFromInline @inline(never)
-    func loadSlowly(_ index: Int) -> Record {
+        // Records with Bools, and indices that trap. The copy's address is taken only here, so
+        // the plain load above stays in registers.
         checkIndex(index)
-        // SAFETY: index < count <= capacity; the copy has the record's size.
-        return unsafe withUnsafeTemporaryAllocation(
-            byteCount: MemoryLayout<Record>.stride, alignment: MemoryLayout<Record>.alignment
-        ) { copy in
-            unsafe copy.baseAddress!.copyMemory(
-                from: storage.records + index * MemoryLayout<Record>.stride, byteCount: MemoryLayout<Record>.stride)
-            for offset in boolOffsets where unsafe copy[offset] > 1 { unsafe copy[offset] = 1 }
-            return unsafe copy.load(as: Record.self)
+        var record = unsafe address.load(as: Record.self)
+        unsafe withUnsafeMutableBytes(of: &record) { bytes in
+            for offset in boolOffsets where unsafe bytes[offset] > 1 { unsafe bytes[offset] = 1 }
         }
+        return record
     }
 
     /// The checks of an in-place write off the fast path: the index, a read-only table, and
@@ -181,6 +185,14 @@ public final class RecordTable<Record: MappedRecord>: RandomAccessCollection, Mu
         checkIndex(index)
         precondition(storage.isWritable, "RecordTable: cannot write to a table opened read-only")
         unsafe normalizeBools(storage.records + index * MemoryLayout<Record>.stride)
+    }
+
+    /// The work of an in-place write off the fast path after the write: zeros in the padding,
+    /// and a note for the next durable commit.
+    @usableFromInline @inline(never)
+    func finishSlowStore(_ address: UnsafeMutableRawPointer, at index: Int) {
+        if storage.hasPadding { unsafe storage.zeroPadding(address, count: 1) }
+        storage.markWritten(index: index)
     }
 
     /// Makes every Bool byte of the record at `address` 0 or 1, in place (writers only).

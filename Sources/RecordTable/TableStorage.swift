@@ -48,8 +48,13 @@ public enum Durability: UInt32, Sendable, Hashable, CaseIterable {
     /// Indices below this may be loaded as they are: `count`, or 0 when records hold Bools
     /// (which need checking). One compare on the hot path does both tests.
     @usableFromInline @exclusivity(unchecked) private(set) var plainLoadLimit = 0
-    /// The same for in-place writes: also 0 when the table is read-only.
-    @usableFromInline @exclusivity(unchecked) private(set) var plainStoreLimit = 0
+    /// In-place writes at `plainStoreStart..<plainStoreStart + plainStoreSpan` need nothing but
+    /// the write: the table is writable, records hold no Bools and no padding, and the index is
+    /// at or above `syncedBelow` (already due for the next sync; 0 in `Durability.none`, which
+    /// syncs nothing). One subtraction and one unsigned compare on the hot path test all of it.
+    @usableFromInline @exclusivity(unchecked) private(set) var plainStoreStart = 0
+    /// The length of that range: 0 when no write may take the plain path.
+    @usableFromInline @exclusivity(unchecked) private(set) var plainStoreSpan = 0
     /// Whether records hold Bool fields.
     let hasBools: Bool
     /// The bytes of a record that no field covers, as (offset, length) runs; typed writes store
@@ -62,7 +67,9 @@ public enum Durability: UInt32, Sendable, Hashable, CaseIterable {
     /// The last commit point read or written.
     @exclusivity(unchecked) private(set) var committed: CommitSlot
     /// Records below this index are on disk (durable modes); in-place writes lower it.
-    @usableFromInline @exclusivity(unchecked) var syncedBelow: Int
+    @usableFromInline @exclusivity(unchecked) var syncedBelow: Int {
+        didSet { updateFastPathLimits() }
+    }
     /// How many closures are borrowing records zero-copy; growth must not remap meanwhile.
     @exclusivity(unchecked) var borrowCount = 0
     @usableFromInline @exclusivity(unchecked) private(set) var isClosed = false
@@ -136,7 +143,9 @@ public enum Durability: UInt32, Sendable, Hashable, CaseIterable {
 
     private func updateFastPathLimits() {
         unsafe plainLoadLimit = unsafe hasBools ? 0 : count
-        unsafe plainStoreLimit = unsafe hasBools || !isWritable ? 0 : count
+        let storeLimit = unsafe hasBools || hasPadding || !isWritable ? 0 : count
+        unsafe plainStoreStart = unsafe durability == .none ? 0 : min(syncedBelow, storeLimit)
+        unsafe plainStoreSpan = unsafe storeLimit - plainStoreStart
     }
 
     /// A table dropped without `close()` closes as `close()` does: it commits (syncing only what

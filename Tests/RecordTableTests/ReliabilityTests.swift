@@ -245,3 +245,53 @@ struct DropSyncTests {
         #expect(closed.msync > 0)  // the commit's syncs
     }
 }
+
+/// A record with neither Bools nor padding: its in-place writes take the one-compare fast path.
+@MappedRecord
+struct PlainPair: Equatable {
+    var key: Int64
+    var amount: Double
+}
+
+/// Issue #18: the fast in-place write path still tells the next durable commit what to sync.
+@Suite("In-place writes are synced by the next commit", .timeLimit(.minutes(1)))
+struct InPlaceSyncTests {
+    let directory = TemporaryDirectory()
+
+    /// Where each msync of records starts (msync works in whole pages), after in-place writes at
+    /// each batch's indices and a commit.
+    func syncedStarts(_ durability: Durability, writesBeforeEachCommit batches: [[Int]]) throws -> [Int] {
+        let table = try RecordTable<PlainPair>.create(path: directory.file("\(durability).mrec"), durability: durability)
+        try table.append(contentsOf: (0..<10_000).map { PlainPair(key: Int64($0), amount: 0) })
+        try table.commit()
+        var starts: [Int] = []
+        FaultInjection.observeSyncs { _, range in
+            // Records end past 100,000 bytes; commit slots lie in the first pages.
+            if let range, range.upperBound > 100_000 { starts.append(range.lowerBound) }
+        }
+        defer { FaultInjection.observeSyncs(nil) }
+        for batch in batches {
+            for index in batch { table[index].amount += 1 }  // _modify, in place
+            try table.commit()
+        }
+        #expect(table.map(\.amount).reduce(0, +) == Double(batches.joined().count))
+        try table.close()
+        return starts
+    }
+
+    @Test("Durability.batch: each commit syncs from the lowest record written since the last one")
+    func batchSyncsWrittenRange() throws {
+        let stride = MemoryLayout<PlainPair>.stride
+        // 9,000 then 9,500 (above it: the fast path, no note needed), then 10 then 7,000.
+        let starts = try syncedStarts(.batch, writesBeforeEachCommit: [[9_000, 9_500], [10, 7_000]])
+        try #require(starts.count == 2, "\(starts)")
+        // The second sync starts 8,990 records earlier than the first, give or take the page rounding.
+        #expect(abs((starts[0] - starts[1]) - 8_990 * stride) < 4096, "\(starts)")
+    }
+
+    @Test("Durability.none: in-place writes take the fast path and no commit syncs records")
+    func noneSyncsNothing() throws {
+        let starts = try syncedStarts(.none, writesBeforeEachCommit: [[9_000, 9_500], [10, 7_000]])
+        #expect(starts.isEmpty, "\(starts)")
+    }
+}
