@@ -3,6 +3,7 @@
     python3 numpy_peer.py DIR N RUNS     prints one JSON line per measurement and run
 """
 import json
+import os
 import sys
 import time
 
@@ -30,6 +31,11 @@ def main():
         del table
         if run:
             report(system, "bulk load", n, run, time.perf_counter() - start, n, 0)
+    # The same page-cache state as every other side: written back, dropped, faulted in by the mapping.
+    descriptor = os.open(path, os.O_RDWR)
+    os.fsync(descriptor)
+    os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_DONTNEED)
+    os.close(descriptor)
     table = np.memmap(path, dtype=DTYPE, mode="r+", shape=(n,))
     xs = table["x"]
     for run in range(runs + 1):

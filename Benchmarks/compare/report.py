@@ -6,6 +6,9 @@ import json
 import statistics
 import sys
 
+# Per (records, op, system): {round: seconds per op}, for the systems run in interleaved rounds.
+ROUNDS = {}
+
 OPS = ["scan", "random read", "bulk load", "random update", "open to first read"]
 BASELINE = "C raw mmap"
 ORDER = ["C raw mmap", "MappedRecords table", "MappedRecords accessor", "numpy.memmap", "numpy per-element loop",
@@ -25,7 +28,23 @@ def load(path):
         else:
             key = (row["records"], row["op"], row["system"])
             runs.setdefault(key, []).append(row["seconds"] / row["ops"])
+            if "round" in row:
+                ROUNDS.setdefault(key, {})[row["round"]] = row["seconds"] / row["ops"]
     return machine, runs, readers, registry
+
+
+def round_ratios(key, base_key):
+    """Time ÷ the baseline's time in the same round, for every round both ran."""
+    mine, base = ROUNDS.get(key, {}), ROUNDS.get(base_key, {})
+    return [mine[r] / base[r] for r in sorted(mine) if r in base]
+
+
+def ratio(key, base_key, medians):
+    """The median of the per-round ratios when the systems ran interleaved, else of the medians."""
+    ratios = round_ratios(key, base_key)
+    if ratios:
+        return statistics.median(ratios)
+    return medians[key] / medians[base_key]
 
 
 def unit(op):
@@ -42,8 +61,10 @@ def main():
     for size in sizes:
         label = f"{size:,} records ({size * 32 / 2**20:.1f} MiB)"
         lines += [f"### {label}", ""]
-        lines += ["Time per record or operation: the median of the runs (min–max), and × the C raw mmap "
-                  "time in the same run (lower is better).", ""]
+        lines += ["Time per record or operation: the median of the runs (min–max), then × the C raw mmap "
+                  "time (lower is better). The raw pointer, numpy.memmap and MappedRecords ran in interleaved "
+                  "rounds: their ratio is the median of the per-round ratios, with its spread over the rounds "
+                  "in brackets; the other systems ran once, after them, and their ratio is of medians.", ""]
         header = "| system | " + " | ".join(OPS) + " |"
         lines += [header, "|---|" + "---:|" * len(OPS)]
         for system in ORDER:
@@ -55,9 +76,15 @@ def main():
                     continue
                 name, scale = unit(op)
                 values = runs[key]
-                base = medians.get((size, op, BASELINE))
-                ratio = f" **{medians[key] / base:.2f}×**" if base else ""
-                cells.append(f"{medians[key] * scale:.3g} {name} ({min(values) * scale:.3g}–{max(values) * scale:.3g}){ratio}")
+                base_key = (size, op, BASELINE)
+                ratios = round_ratios(key, base_key)
+                if ratios and system != BASELINE:
+                    shown = f" **{statistics.median(ratios):.2f}×** ({min(ratios):.2f}–{max(ratios):.2f})"
+                elif base_key in medians:
+                    shown = f" **{medians[key] / medians[base_key]:.2f}×**"
+                else:
+                    shown = ""
+                cells.append(f"{medians[key] * scale:.3g} {name} ({min(values) * scale:.3g}–{max(values) * scale:.3g}){shown}")
             if any(cells):
                 lines.append(f"| {system} | " + " | ".join(cells) + " |")
         lines.append("")
@@ -67,12 +94,17 @@ def main():
     def median(op, system):
         return medians.get((big, op, system))
     table = "MappedRecords table"
+    def to_raw(op, system):
+        return ratio((big, op, system), (big, op, BASELINE), medians)
     checks = [
-        ("random read: table ≤ 1.2× raw mmap", median("random read", table) / median("random read", BASELINE), "≤", 1.2),
+        ("random read: table ≤ 1.05× raw mmap (issue #18)", to_raw("random read", table), "≤", 1.05),
+        ("random update: table ≤ 1.10× raw mmap (issue #18)", to_raw("random update", table), "≤", 1.10),
+        ("random update: accessor ≤ 1.10× raw mmap (issue #18)", to_raw("random update", "MappedRecords accessor"), "≤", 1.10),
+        ("open to first read: table ≤ 1.10× raw mmap (issue #18)", to_raw("open to first read", table), "≤", 1.10),
         ("random read: numpy gather ÷ table ≥ 1 (table faster)", median("random read", "numpy.memmap") / median("random read", table), "≥", 1.0),
         ("random read: LMDB get ÷ table ≥ 50", median("random read", "LMDB") / median("random read", table), "≥", 50),
         ("random read: SQLite lookup ÷ table ≥ 50", median("random read", "SQLite") / median("random read", table), "≥", 50),
-        ("scan: table throughput ÷ raw ≥ 0.9", median("scan", BASELINE) / median("scan", table), "≥", 0.9),
+        ("scan: table throughput ÷ raw ≥ 0.9", 1 / to_raw("scan", table), "≥", 0.9),
         ("scan: numpy sum ÷ table ≥ 1 (table as fast or faster)", median("scan", "numpy.memmap") / median("scan", table), "≥", 1.0),
         ("bulk load: LMDB ÷ table ≥ 20", median("bulk load", "LMDB") / median("bulk load", table), "≥", 20),
         ("bulk load: SQLite ÷ table ≥ 20", median("bulk load", "SQLite") / median("bulk load", table), "≥", 20),
@@ -109,7 +141,7 @@ def main():
         systems = [s for s in ORDER if any((size, op, s) in medians for op in OPS)]
         width = 0.8 / len(systems)
         for i, system in enumerate(systems):
-            ratios = [medians[(size, op, system)] / medians[(size, op, BASELINE)] if (size, op, system) in medians else 0 for op in OPS]
+            ratios = [ratio((size, op, system), (size, op, BASELINE), medians) if (size, op, system) in medians else 0 for op in OPS]
             axis.bar([x + i * width for x in range(len(OPS))], ratios, width, label=system)
         axis.set_yscale("log")
         axis.axhline(1, color="black", linewidth=0.8)

@@ -5,7 +5,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-data="${COMPARE_DATA:-/tmp/mappedrecords-compare}"
+data="${COMPARE_DATA:-$root/.build/compare-data}"
 sizes="${COMPARE_SIZES:-100000 16777216}"
 output="${COMPARE_OUTPUT:-$root/docs/compare}"
 names="${COMPARE_NAMES:-10 1000 100000}"
@@ -26,18 +26,26 @@ results="$data/results.jsonl"
     "$(lscpu | sed -n 's/^Model name: *//p' | head -1)" "$(nproc)" "$(uname -sr)" "$(date -u +%Y-%m-%d)"
 } > "$results"
 
+# Interleaved rounds: each round runs the C raw pointer, numpy.memmap and MappedRecords once
+# each, one after another, so that all three see the same machine state; every ratio is taken
+# within a round, and the report gives the median ratio and its spread over the rounds. Before
+# each system the page cache is written back (sync), and each side drops its freshly written
+# file from the cache before it measures, so every mapping faults its pages in the same way.
 for n in $sizes; do
-  runs=$([ "$n" -ge 1000000 ] && echo 3 || echo 5)
-  echo "== $n records: generating, then $runs runs of each system after one warm-up"
+  rounds=$([ "$n" -ge 1000000 ] && echo "${COMPARE_ROUNDS:-7}" || echo "${COMPARE_SMALL_ROUNDS:-5}")
+  echo "== $n records: generating, then $rounds interleaved rounds of raw, numpy and MappedRecords"
   "$data/peers" generate "$data" "$n"
-  for system in raw pread lmdb sqlite; do
-    echo "   $system"
-    "$data/peers" run "$system" "$data" "$n" "$runs" >> "$results"
+  for round in $(seq "$rounds"); do
+    echo "   round $round"
+    sync; "$data/peers" run raw "$data" "$n" 1 | sed "s/^{/{\"round\":$round,/" >> "$results"
+    sync; python3 "$here/numpy_peer.py" "$data" "$n" 1 | sed "s/^{/{\"round\":$round,/" >> "$results"
+    sync; "$swift_side" run "$data" "$n" 1 | sed "s/^{/{\"round\":$round,/" >> "$results"
   done
-  echo "   numpy"
-  python3 "$here/numpy_peer.py" "$data" "$n" "$runs" >> "$results"
-  echo "   MappedRecords"
-  "$swift_side" run "$data" "$n" "$runs" >> "$results"
+  runs=$([ "$n" -ge 1000000 ] && echo 3 || echo 5)
+  for system in pread lmdb sqlite; do
+    echo "   $system ($runs runs after one warm-up)"
+    sync; "$data/peers" run "$system" "$data" "$n" "$runs" >> "$results"
+  done
   rm -rf "$data"/*-"$n" "$data"/*-"$n".mrec
 done
 

@@ -261,7 +261,8 @@ struct InPlaceSyncTests {
     /// Where each msync of records starts (msync works in whole pages), after in-place writes at
     /// each batch's indices and a commit.
     func syncedStarts(_ durability: Durability, writesBeforeEachCommit batches: [[Int]]) throws -> [Int] {
-        let table = try RecordTable<PlainPair>.create(path: directory.file("\(durability).mrec"), durability: durability)
+        let table = try RecordTable<PlainPair>.create(
+            path: directory.file("\(durability).mrec"), durability: durability)
         try table.append(contentsOf: (0..<10_000).map { PlainPair(key: Int64($0), amount: 0) })
         try table.commit()
         var starts: [Int] = []
