@@ -8,7 +8,7 @@ import Testing
 
 /// One error model for the three layers: the same field names, codes that match in `catch`
 /// clauses, LMDB codes apart from errnos, and a wrapped error kept whole as the `cause`.
-@Suite("One error model across the layers", .timeLimit(.minutes(1)))
+@Suite("One error model across the layers", .timeLimit(.minutes(3)))
 struct ErrorModelTests {
     let directory = TemporaryDirectory()
     var registryPath: String { directory.file("registry") }

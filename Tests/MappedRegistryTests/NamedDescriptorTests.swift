@@ -5,7 +5,7 @@ import TestSupport
 import Testing
 
 /// A named map over a descriptor the caller opened: .NET's CreateFromFile(FileStream, mapName, …).
-@Suite("Named maps over an open descriptor", .timeLimit(.minutes(1)))
+@Suite("Named maps over an open descriptor", .timeLimit(.minutes(3)))
 struct NamedDescriptorTests {
     let directory = TemporaryDirectory()
     var registryPath: String { directory.file("registry") }

@@ -4,7 +4,7 @@ import TestSupport
 import Testing
 
 /// Paging control (issue #18): populate at map time, populate a range later, huge-page advice.
-@Suite("Paging: populate, prefetch and huge pages", .timeLimit(.minutes(1)))
+@Suite("Paging: populate, prefetch and huge pages", .timeLimit(.minutes(3)))
 struct PagingTests {
     let directory = TemporaryDirectory()
 

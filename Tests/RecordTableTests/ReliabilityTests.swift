@@ -211,7 +211,7 @@ struct ReliabilityTests {
 }
 
 /// Issue #18: dropping a table costs what closing it costs, and syncs only what its durability promises.
-@Suite("Closing and dropping sync the same", .timeLimit(.minutes(1)))
+@Suite("Closing and dropping sync the same", .timeLimit(.minutes(3)))
 struct DropSyncTests {
     let directory = TemporaryDirectory()
 
@@ -254,7 +254,7 @@ struct PlainPair: Equatable {
 }
 
 /// Issue #18: the fast in-place write path still tells the next durable commit what to sync.
-@Suite("In-place writes are synced by the next commit", .timeLimit(.minutes(1)))
+@Suite("In-place writes are synced by the next commit", .timeLimit(.minutes(3)))
 struct InPlaceSyncTests {
     let directory = TemporaryDirectory()
 
