@@ -27,7 +27,7 @@ results="$data/results.jsonl"
 } > "$results"
 
 # Interleaved rounds: each round runs the C raw pointer, numpy.memmap and MappedRecords once
-# each, one after another, so that all three see the same machine state; every ratio is taken
+# each, one after another and in a rotating order, so that all three see the same machine state; every ratio is taken
 # within a round, and the report gives the median ratio and its spread over the rounds. Before
 # each system the page cache is written back (sync), and each side drops its freshly written
 # file from the cache before it measures, so every mapping faults its pages in the same way.
@@ -36,10 +36,19 @@ for n in $sizes; do
   echo "== $n records: generating, then $rounds interleaved rounds of raw, numpy and MappedRecords"
   "$data/peers" generate "$data" "$n"
   for round in $(seq "$rounds"); do
-    echo "   round $round"
-    sync; "$data/peers" run raw "$data" "$n" 1 | sed "s/^{/{\"round\":$round,/" >> "$results"
-    sync; python3 "$here/numpy_peer.py" "$data" "$n" 1 | sed "s/^{/{\"round\":$round,/" >> "$results"
-    sync; "$swift_side" run "$data" "$n" 1 | sed "s/^{/{\"round\":$round,/" >> "$results"
+    # The order rotates from round to round, so that no system always runs first or last.
+    order=(raw numpy mappedrecords)
+    shift_by=$(( (round - 1) % 3 ))
+    order=("${order[@]:$shift_by}" "${order[@]:0:$shift_by}")
+    echo "   round $round: ${order[*]}"
+    for system in "${order[@]}"; do
+      sync
+      case "$system" in
+        raw) "$data/peers" run raw "$data" "$n" 1 ;;
+        numpy) python3 "$here/numpy_peer.py" "$data" "$n" 1 ;;
+        mappedrecords) "$swift_side" run "$data" "$n" 1 ;;
+      esac | sed "s/^{/{\"round\":$round,/" >> "$results"
+    done
   done
   runs=$([ "$n" -ge 1000000 ] && echo 3 || echo 5)
   for system in pread lmdb sqlite; do
