@@ -309,6 +309,66 @@ func runRegistry(_ directory: String, _ total: Int) throws {
     try target.close()
 }
 
+// MARK: - Probe: which part of table[i] costs what (issue #18)
+
+@inline(never)
+func probeRaw(_ base: UnsafeRawPointer, _ indices: [Int]) -> Double {
+    var sum = 0.0
+    for index in indices { sum += base.load(fromByteOffset: index &* 32 &+ 8, as: Double.self) }
+    return sum
+}
+
+@inline(never)
+func probeRawChecked(_ base: UnsafeRawPointer, _ count: Int, _ indices: [Int]) -> Double {
+    var sum = 0.0
+    for index in indices {
+        precondition(UInt(bitPattern: index) < UInt(bitPattern: count))
+        sum += base.load(fromByteOffset: index &* 32 &+ 8, as: Double.self)
+    }
+    return sum
+}
+
+@inline(never)
+func probeTable(_ table: RecordTable<Point>, _ indices: [Int]) -> Double {
+    var sum = 0.0
+    for index in indices { sum += table[index].x }
+    return sum
+}
+
+/// Random reads of one table's memory three ways, interleaved over 15 rounds: a raw pointer, a
+/// raw pointer with a bounds check, and `table[i]`. Prints the median ns per read of each.
+func runProbe(_ directory: String, _ n: Int) throws {
+    let path = "\(directory)/probe.mrec"
+    unlink(path)
+    let table = try RecordTable<Point>.create(path: path, capacity: n, durability: .none)
+    defer { unlink(path) }
+    for index in 0..<n { try table.append(Point(id: Int64(index), x: Double(index), y: 1, flags: 0, pad: 0)) }
+    var state: UInt64 = 42
+    let indices = (0..<(1 << 20)).map { _ in
+        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+        return Int(state >> 33) % n
+    }
+    let base = try table.withRecords { UnsafeRawPointer($0.withUnsafeBufferPointer { $0.baseAddress! }) }
+    var times: [String: [Double]] = [:]
+    var check = 0.0
+    for _ in 0..<15 {
+        for (name, body) in [
+            ("raw", { probeRaw(base, indices) }), ("raw+check", { probeRawChecked(base, n, indices) }),
+            ("table[i]", { probeTable(table, indices) }),
+        ] as [(String, () -> Double)] {
+            let start = now()
+            check += body()
+            times[name, default: []].append((now() - start) / Double(indices.count) * 1e9)
+        }
+    }
+    for name in ["raw", "raw+check", "table[i]"] {
+        let sorted = times[name]!.sorted()
+        print("\(name): median \(sorted[sorted.count / 2]) ns, min \(sorted[0]) ns")
+    }
+    print("check \(check)")
+    try table.close()
+}
+
 // MARK: - Main
 
 let arguments = CommandLine.arguments
@@ -325,6 +385,7 @@ do {
     case ("scale-writer", 4): try scaleWriter(arguments[2], Double(arguments[3])!)
     case ("scale-reader", 4): try scaleReader(arguments[2], Double(arguments[3])!)
     case ("registry", 4): try runRegistry(arguments[2], Int(arguments[3])!)
+    case ("probe", 4): try runProbe(arguments[2], Int(arguments[3])!)
     case ("hold-names", 5): try holdNames(arguments[2], arguments[3], Int(arguments[4])!)
     default:
         print("usage: compare-mappedrecords run DIR N RUNS | readers DIR READERS SECONDS | registry DIR NAMES")
