@@ -22,8 +22,18 @@ nonisolated(unsafe) let contenderCount: UnsafeMutablePointer<UInt64> = {
     return memory.bindMemory(to: UInt64.self, capacity: 1)
 }()
 
+/// Removes this process's registry and the shared memory of its names when it exits: the map
+/// and the mutex are globals that are never closed, and nothing may be left in /tmp or /dev/shm.
+func removeRegistryAtExit() {
+    atexit {
+        let pid = getpid()
+        _ = system("rm -rf /tmp/mapped-records-bench-registry-\(pid) /dev/shm/mapped-records.\(pid).*")
+    }
+}
+
 let benchmarks: @Sendable () -> Void = {
     // Globals are lazy: create the name and the mutex now, in this process, before any fork.
+    removeRegistryAtExit()
     _ = published.name
     _ = mutex.name
     _ = contenderCount
