@@ -51,12 +51,20 @@ for n in $sizes; do
     done
   done
   runs=$([ "$n" -ge 1000000 ] && echo 3 || echo 5)
+  [ -n "${COMPARE_ROUNDS_ONLY:-}" ] && { rm -rf "$data"/*-"$n" "$data"/*-"$n".mrec; continue; }
   for system in pread lmdb sqlite; do
     echo "   $system ($runs runs after one warm-up)"
     sync; "$data/peers" run "$system" "$data" "$n" "$runs" >> "$results"
   done
   rm -rf "$data"/*-"$n" "$data"/*-"$n".mrec
 done
+
+if [ -n "${COMPARE_ROUNDS_ONLY:-}" ]; then
+  # Only the interleaved rounds: the raw pointer, numpy and MappedRecords.
+  python3 "$here/report.py" "$results" "$output"
+  echo "== wrote $output/results.md and $output/compare.png (rounds only)"
+  exit 0
+fi
 
 echo "== readers scanning while a writer appends"
 for readers in 1 2 4; do
