@@ -5,7 +5,7 @@ import TestSupport
 import Testing
 
 /// Named events (.NET's EventWaitHandle), between real processes.
-@Suite("Named events: auto and manual reset across processes", .timeLimit(.minutes(2)))
+@Suite("Named events: auto and manual reset across processes", .timeLimit(.minutes(3)))
 struct NamedEventTests {
     let directory = TemporaryDirectory()
     var registryPath: String { directory.file("registry") }

@@ -62,7 +62,7 @@ struct Sneaky: MappedRecord {
     static let schema = RecordSchema(Sneaky.self, fields: [.field("a", \.a), .field("b", \.b), .field("d", \.d)])
 }
 
-@Suite("@MappedRecord: declared once, checked, padding zeroed", .timeLimit(.minutes(2)))
+@Suite("@MappedRecord: declared once, checked, padding zeroed", .timeLimit(.minutes(3)))
 struct MappedRecordTests {
     let directory = TemporaryDirectory()
 

@@ -5,7 +5,7 @@ import Testing
 @testable import RecordTable
 
 /// Regression tests for issue #12 that run the tool as a user runs it.
-@Suite("mrec: regressions of issue #12", .timeLimit(.minutes(2)))
+@Suite("mrec: regressions of issue #12", .timeLimit(.minutes(3)))
 struct MrecRegressionTests {
     let directory = TemporaryDirectory()
 
@@ -274,7 +274,7 @@ func mrecArguments(_ arguments: [String]) -> (Termination, String, String) {
 }
 
 /// Issue #14: the migration tool.
-@Suite("mrec migrate and schema --diff", .timeLimit(.minutes(2)))
+@Suite("mrec migrate and schema --diff", .timeLimit(.minutes(3)))
 struct MrecMigrateTests {
     let directory = TemporaryDirectory()
 

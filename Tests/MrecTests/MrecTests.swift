@@ -10,7 +10,7 @@ func mrec(_ arguments: String...) -> (Termination, String, String) {
     mrecArguments(arguments)
 }
 
-@Suite("mrec, run as a user runs it", .timeLimit(.minutes(2)))
+@Suite("mrec, run as a user runs it", .timeLimit(.minutes(3)))
 struct MrecTests {
     let directory = TemporaryDirectory()
 
