@@ -96,19 +96,26 @@ def main():
     table = "MappedRecords table"
     def to_raw(op, system):
         return ratio((big, op, system), (big, op, BASELINE), medians)
-    checks = [
-        ("random read: table ≤ 1.05× raw mmap (issue #18)", to_raw("random read", table), "≤", 1.05),
-        ("random update: table ≤ 1.10× raw mmap (issue #18)", to_raw("random update", table), "≤", 1.10),
-        ("random update: accessor ≤ 1.10× raw mmap (issue #18)", to_raw("random update", "MappedRecords accessor"), "≤", 1.10),
-        ("open to first read: table ≤ 1.10× raw mmap (issue #18)", to_raw("open to first read", table), "≤", 1.10),
-        ("random read: numpy gather ÷ table ≥ 1 (table faster)", median("random read", "numpy.memmap") / median("random read", table), "≥", 1.0),
-        ("random read: LMDB get ÷ table ≥ 50", median("random read", "LMDB") / median("random read", table), "≥", 50),
-        ("random read: SQLite lookup ÷ table ≥ 50", median("random read", "SQLite") / median("random read", table), "≥", 50),
-        ("scan: table throughput ÷ raw ≥ 0.9", 1 / to_raw("scan", table), "≥", 0.9),
-        ("scan: numpy sum ÷ table ≥ 1 (table as fast or faster)", median("scan", "numpy.memmap") / median("scan", table), "≥", 1.0),
-        ("bulk load: LMDB ÷ table ≥ 20", median("bulk load", "LMDB") / median("bulk load", table), "≥", 20),
-        ("bulk load: SQLite ÷ table ≥ 20", median("bulk load", "SQLite") / median("bulk load", table), "≥", 20),
+    bars = [
+        ("random read: table ≤ 1.05× raw mmap (issue #18)", lambda: to_raw("random read", table), "≤", 1.05),
+        ("random update: table ≤ 1.10× raw mmap (issue #18)", lambda: to_raw("random update", table), "≤", 1.10),
+        ("random update: accessor ≤ 1.10× raw mmap (issue #18)", lambda: to_raw("random update", "MappedRecords accessor"), "≤", 1.10),
+        ("open to first read: table ≤ 1.10× raw mmap (issue #18)", lambda: to_raw("open to first read", table), "≤", 1.10),
+        ("random read: numpy gather ÷ table ≥ 1 (table faster)", lambda: median("random read", "numpy.memmap") / median("random read", table), "≥", 1.0),
+        ("random read: LMDB get ÷ table ≥ 50", lambda: median("random read", "LMDB") / median("random read", table), "≥", 50),
+        ("random read: SQLite lookup ÷ table ≥ 50", lambda: median("random read", "SQLite") / median("random read", table), "≥", 50),
+        ("scan: table throughput ÷ raw ≥ 0.9", lambda: 1 / to_raw("scan", table), "≥", 0.9),
+        ("scan: numpy sum ÷ table ≥ 1 (table as fast or faster)", lambda: median("scan", "numpy.memmap") / median("scan", table), "≥", 1.0),
+        ("bulk load: LMDB ÷ table ≥ 20", lambda: median("bulk load", "LMDB") / median("bulk load", table), "≥", 20),
+        ("bulk load: SQLite ÷ table ≥ 20", lambda: median("bulk load", "SQLite") / median("bulk load", table), "≥", 20),
     ]
+    # A bar whose systems did not run (COMPARE_ROUNDS_ONLY) is left out.
+    checks = []
+    for name, value, sense, limit in bars:
+        try:
+            checks.append((name, value(), sense, limit))
+        except (TypeError, KeyError, ZeroDivisionError):
+            pass
     lines += [f"### The bars, on {big:,} records", "", "| bar | measured | met |", "|---|--:|:-:|"]
     for name, value, sense, limit in checks:
         met = value <= limit if sense == "≤" else value >= limit
