@@ -76,7 +76,7 @@ bench: deps
 	@python3 Benchmarks/ratios.py < Benchmarks/.benchmark-output.md
 
 # MappedRecords beside numpy.memmap, LMDB, SQLite, pread and a raw C pointer, in one run;
-# writes docs/compare/results.md and docs/compare/compare.png (about 15 minutes; see docs/PERFORMANCE.md).
+# writes docs/compare/results.md and docs/compare/compare.png (about 20 minutes; see docs/PERFORMANCE.md).
 compare: deps
 	Benchmarks/compare/run.sh
 
