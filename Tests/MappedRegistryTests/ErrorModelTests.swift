@@ -85,11 +85,7 @@ struct ErrorModelTests {
     @Test("LMDB's own codes are kept apart from errno")
     func lmdbCodesAreNotErrnos() throws {
         let damaged = directory.file("damaged")
-        #expect(mkdir(damaged, 0o700) == 0)
-        let bootDirectory =
-            damaged + "/boot-" + systemBootIdentifier.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
-        #expect(mkdir(bootDirectory, 0o700) == 0)
-        writeFile(bootDirectory + "/data.mdb", Array(repeating: 0x5A, count: 16384), mode: 0o600)
+        makeDamagedRegistry(at: damaged)
         let error = try #require(registryError { try Registry.open(directory: damaged) })
         #expect(error.code == .corrupt)
         #expect(error.lmdbCode == MDB_INVALID && error.errno == nil, "\(error)")

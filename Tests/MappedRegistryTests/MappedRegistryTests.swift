@@ -31,6 +31,15 @@ func registryError<R: ~Copyable>(
     }
 }
 
+/// A registry directory whose LMDB data file for this boot is 16 KiB of garbage.
+func makeDamagedRegistry(at directory: String) {
+    #expect(mkdir(directory, 0o700) == 0)
+    let bootDirectory =
+        directory + "/boot-" + systemBootIdentifier.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+    #expect(mkdir(bootDirectory, 0o700) == 0)
+    writeFile(bootDirectory + "/data.mdb", Array(repeating: 0x5A, count: 16384), mode: 0o600)
+}
+
 @Suite("Registry: named maps, regions and mutexes across real processes", .timeLimit(.minutes(3)))
 final class MappedRegistryTests {
     let directory = TemporaryDirectory()
@@ -255,11 +264,7 @@ final class MappedRegistryTests {
         #expect(registryError { try Registry.open(directory: open) }?.code == .permissionDenied)
 
         let damaged = directory.file("damaged")
-        #expect(mkdir(damaged, 0o700) == 0)
-        let bootDirectory =
-            damaged + "/boot-" + systemBootIdentifier.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
-        #expect(mkdir(bootDirectory, 0o700) == 0)
-        writeFile(bootDirectory + "/data.mdb", Array(repeating: 0x5A, count: 16384), mode: 0o600)
+        makeDamagedRegistry(at: damaged)
         let error = registryError { try Registry.open(directory: damaged) }
         #expect(error?.code == .corrupt, "\(String(describing: error))")
 
