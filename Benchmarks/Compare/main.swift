@@ -3,6 +3,8 @@
 //   compare-mappedrecords run DIR N RUNS          the table and the raw accessor, one JSON line per run
 //   compare-mappedrecords readers DIR READERS SECONDS   readers scanning while a writer appends
 //   compare-mappedrecords registry DIR NAMES      openExisting latency with NAMES registered names
+//   compare-mappedrecords probe DIR N             random reads: raw pointer, checked pointer, table[i]
+//   compare-mappedrecords open-probe DIR N        open to first read: raw, accessor, table
 //
 // The record and the measurements are those of Benchmarks/compare/peers.c.
 import Glibc
@@ -369,6 +371,69 @@ func runProbe(_ directory: String, _ n: Int) throws {
     try table.close()
 }
 
+// MARK: - Open probe: what opening a table costs beyond mmap (issue #18)
+
+/// Open to first read three ways, interleaved over 15 rounds of 200 opens of one table file of
+/// `n` records: open + fstat + mmap + load + munmap + close by hand, the accessor (a
+/// `MemoryMappedFile` and one view), and `RecordTable.open`. Prints the median µs per open of
+/// each. With `ONLY=raw` (or `accessor`, `table`) it runs just that one, 100,000 times, for a
+/// profiler.
+func runOpenProbe(_ directory: String, _ n: Int) throws {
+    let path = "\(directory)/open-probe.mrec"
+    unlink(path)
+    let table = try RecordTable<Point>.create(path: path, capacity: n, durability: .none)
+    defer { unlink(path) }
+    for index in 0..<n { try table.append(Point(id: Int64(index), x: Double(index), y: 1, flags: 0, pad: 0)) }
+    try table.close()
+    let firstRecord = 4096 + 8  // the first record's x: the header takes one page
+    let systems: [(String, () throws -> Double)] = [
+        ("raw", {
+            let descriptor = open(path, O_RDONLY)
+            var status = stat()
+            fstat(descriptor, &status)
+            let size = Int(status.st_size)
+            let base = mmap(nil, size, PROT_READ, MAP_SHARED, descriptor, 0)!
+            let value = base.load(fromByteOffset: firstRecord, as: Double.self)
+            munmap(base, size)
+            close(descriptor)
+            return value
+        }),
+        ("accessor", {
+            let map = try MemoryMappedFile.createFromFile(path: path, mode: .open, access: .read)
+            let view = try map.makeViewAccessor()
+            let value = view.read(Double.self, at: firstRecord)
+            try view.close()
+            try map.close()
+            return value
+        }),
+        ("table", {
+            let reader = try RecordTable<Point>.open(path: path, access: .readOnly)
+            let value = reader[0].x
+            try reader.close()
+            return value
+        }),
+    ]
+    var check = 0.0
+    if let only = getenv("ONLY").map({ String(cString: $0) }), let body = systems.first(where: { $0.0 == only })?.1 {
+        for _ in 0..<100_000 { check += try body() }
+        print("check \(check)")
+        return
+    }
+    var times: [String: [Double]] = [:]
+    for _ in 0..<15 {
+        for (name, body) in systems {
+            let start = now()
+            for _ in 0..<200 { check += try body() }
+            times[name, default: []].append((now() - start) / 200 * 1e6)
+        }
+    }
+    for (name, _) in systems {
+        let sorted = times[name]!.sorted()
+        print("\(name): median \(sorted[sorted.count / 2]) µs, min \(sorted[0]) µs")
+    }
+    print("check \(check)")
+}
+
 // MARK: - Main
 
 let arguments = CommandLine.arguments
@@ -386,9 +451,12 @@ do {
     case ("scale-reader", 4): try scaleReader(arguments[2], Double(arguments[3])!)
     case ("registry", 4): try runRegistry(arguments[2], Int(arguments[3])!)
     case ("probe", 4): try runProbe(arguments[2], Int(arguments[3])!)
+    case ("open-probe", 4): try runOpenProbe(arguments[2], Int(arguments[3])!)
     case ("hold-names", 5): try holdNames(arguments[2], arguments[3], Int(arguments[4])!)
     default:
-        print("usage: compare-mappedrecords run DIR N RUNS | readers DIR READERS SECONDS | registry DIR NAMES")
+        print(
+            "usage: compare-mappedrecords run DIR N RUNS | readers DIR READERS SECONDS | registry DIR NAMES | probe DIR N | open-probe DIR N"
+        )
         exit(2)
     }
 } catch {

@@ -156,7 +156,10 @@ extension MemoryMappedFile {
         // O_NONBLOCK: a FIFO at the path must fail the type check, not block open(2).
         let base = access.openFlags | O_CLOEXEC | O_NONBLOCK
         func attempt(_ flags: Int32) -> Int32 {
-            retryingOnInterrupt { unsafe system_open(path, base | flags, mode_t(permissions.rawValue)) }
+            // withCString lends a native string's own bytes: no copy, as the implicit conversion makes.
+            unsafe path.withCString { path in
+                retryingOnInterrupt { unsafe system_open(path, base | flags, mode_t(permissions.rawValue)) }
+            }
         }
         func failure(creating: Bool) -> MappedFileError {
             let value = lastErrno

@@ -120,6 +120,7 @@ public struct RecordSchema: Sendable, Hashable, CustomStringConvertible {
         self.fields = fields
         self.stride = stride
         self.alignment = alignment
+        self.paddingRuns = Self.uncoveredRuns(of: fields, stride: stride)
     }
 
     /// Whether records of `other` can be read from records of this schema as they are: the
@@ -132,23 +133,27 @@ public struct RecordSchema: Sendable, Hashable, CustomStringConvertible {
     public func field(named name: String) -> RecordField? { fields.first { $0.name == name } }
 
     /// The bytes of a record that no field covers, as (offset, length) runs, in order.
-    public var paddingRuns: [(offset: Int, length: Int)] {
-        var covered = [Bool](repeating: false, count: stride)
-        for field in fields { for byte in field.offset..<field.offset + field.size { covered[byte] = true } }
-        var runs: [(offset: Int, length: Int)] = []
-        var byte = 0
-        while byte < stride {
-            guard !covered[byte] else { byte += 1; continue }
-            let start = byte
-            while byte < stride && !covered[byte] { byte += 1 }
-            runs.append((start, byte - start))
-        }
-        return runs
-    }
+    /// (Computed once, when the schema is made: a table reads it on every open.)
+    public let paddingRuns: [(offset: Int, length: Int)]
 
     /// Byte offsets of every Bool in a record, which loads must check.
     var boolOffsets: [Int] {
         fields.filter { $0.type == .bool }.flatMap { field in (0..<field.count).map { field.offset + $0 } }
+    }
+
+    /// Whether a record holds a Bool (without building ``boolOffsets``).
+    var hasBools: Bool { fields.contains { $0.type == .bool } }
+
+    /// The gaps between fields, which `init` has checked do not overlap.
+    private static func uncoveredRuns(of fields: [RecordField], stride: Int) -> [(offset: Int, length: Int)] {
+        var runs: [(offset: Int, length: Int)] = []
+        var end = 0
+        for field in fields.sorted(by: { $0.offset < $1.offset }) where field.size > 0 {
+            if field.offset > end { runs.append((end, field.offset - end)) }
+            end = max(end, field.offset + field.size)
+        }
+        if stride > end { runs.append((end, stride - end)) }
+        return runs
     }
 
     /// FNV-1a over the canonical encoding of the fields, stride and alignment.

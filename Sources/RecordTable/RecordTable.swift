@@ -47,7 +47,7 @@ public final class RecordTable<Record: MappedRecord>: RandomAccessCollection, Mu
 
     private init(storage: TableStorage) {
         self.storage = storage
-        self.boolOffsets = Record.schema.boolOffsets
+        self.boolOffsets = Record.schema.hasBools ? Record.schema.boolOffsets : []
     }
 
     /// Creates a new table file for `Record`; fails with `alreadyExists` if there is one.
@@ -90,14 +90,18 @@ public final class RecordTable<Record: MappedRecord>: RandomAccessCollection, Mu
     ) throws(RecordTableError) -> RecordTable {
         let storage = unsafe try TableStorage.open(
             path: path, writable: access == .readWrite, durability: durability, waitForWriter: waitForWriter)
-        let differences = storage.header.schema.differences(from: Record.schema, otherName: "\(Record.self)")
-        let readable = access == .readOnly && storage.header.schema.contains(Record.schema)
-        guard differences.isEmpty || readable else {
-            try? storage.close()
-            throw RecordTableError(
-                .schemaMismatch, operation: "open", path: path,
-                message: "the file's schema differs from \(Record.self): " + differences.joined(separator: "; ")
-                    + " (RecordTable.migrate(path:) rewrites it to the new schema)")
+        // The same layout, field for field, is the common case and needs no report.
+        let fileSchema = storage.header.schema
+        if fileSchema != Record.schema {
+            let differences = fileSchema.differences(from: Record.schema, otherName: "\(Record.self)")
+            let readable = access == .readOnly && fileSchema.contains(Record.schema)
+            guard differences.isEmpty || readable else {
+                try? storage.close()
+                throw RecordTableError(
+                    .schemaMismatch, operation: "open", path: path,
+                    message: "the file's schema differs from \(Record.self): " + differences.joined(separator: "; ")
+                        + " (RecordTable.migrate(path:) rewrites it to the new schema)")
+            }
         }
         return RecordTable(storage: storage)
     }

@@ -44,7 +44,7 @@ struct FormatProblem: Error {
 }
 
 /// What the header says, apart from the commit slots and the live area.
-struct TableHeader: Equatable {
+struct TableHeader: Equatable, Sendable {
     var schema: RecordSchema
     var metadata: [(key: String, value: String)]
     var flags: UInt32
@@ -231,7 +231,10 @@ extension CommitSlot {
 
     /// The valid slot with the highest generation, or nil if neither is valid.
     static func latest(_ bytes: UnsafeRawBufferPointer) -> CommitSlot? {
-        TableFormat.slotOffsets.compactMap { unsafe decode(bytes, at: $0) }.max { $0.generation < $1.generation }
+        let first = unsafe decode(bytes, at: TableFormat.slotOffsets[0])
+        let second = unsafe decode(bytes, at: TableFormat.slotOffsets[1])
+        guard let first, let second else { return first ?? second }
+        return second.generation > first.generation ? second : first
     }
 }
 
@@ -244,7 +247,19 @@ extension TableHeader {
     }
 
     /// The same over a span: every read is bounds-checked, in release builds too.
+    ///
+    /// Bytes this process has validated before (``ValidatedHeaders``) are not decoded again:
+    /// equal bytes decode to an equal header, so only the check against this file's size is
+    /// left to make.
     static func decode(_ bytes: RawSpan, fileSize: Int) throws(FormatProblem) -> TableHeader {
+        if let header = ValidatedHeaders.header(matching: bytes), header.dataOffset <= fileSize { return header }
+        let header = try decodeAndValidate(bytes, fileSize: fileSize)
+        ValidatedHeaders.remember(header, from: bytes)
+        return header
+    }
+
+    /// Decodes every field of the header and checks it.
+    private static func decodeAndValidate(_ bytes: RawSpan, fileSize: Int) throws(FormatProblem) -> TableHeader {
         guard fileSize > 0 else { throw FormatProblem(.notATable, "the file is empty") }
         guard bytes.byteCount >= 12,
             unsafe bytes.extracting(0..<8).withUnsafeBytes({ unsafe $0.elementsEqual(TableFormat.magic) })

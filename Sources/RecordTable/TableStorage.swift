@@ -103,7 +103,7 @@ public enum Durability: UInt32, Sendable, Hashable, CaseIterable {
         unsafe self.count = count
         unsafe self.committed = committed
         unsafe self.syncedBelow = committed.count
-        self.hasBools = !header.schema.boolOffsets.isEmpty
+        self.hasBools = header.schema.hasBools
         self.paddingRuns = header.schema.paddingRuns
         self.hasPadding = !paddingRuns.isEmpty
         self.fileDescriptor = map.fileDescriptor

@@ -256,6 +256,32 @@ struct RecordTableTests {
     @Test("CRC-32C matches the standard check value")
     func crc() {
         #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
+        let check = Array("123456789".utf8)
+        #expect(unsafe check.withUnsafeBytes { unsafe CRC32C.portableChecksum($0) } == 0xE306_9283)
+    }
+
+    @Test("the CPU's CRC instruction and the table agree at every length, alignment and split")
+    func crcInstructionMatchesTable() {
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        let bytes = (0..<4096).map { _ in
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return UInt8(truncatingIfNeeded: state >> 56)
+        }
+        unsafe bytes.withUnsafeBytes { all in
+            for start in 0..<9 {
+                for length in [0, 1, 7, 8, 9, 15, 16, 17, 56, 63, 64, 511, 512, 1000, 4000] {
+                    let slice = unsafe UnsafeRawBufferPointer(rebasing: all[start..<start + length])
+                    let expected = unsafe CRC32C.portableChecksum(slice)
+                    #expect(unsafe CRC32C.checksum(slice) == expected, "start \(start), length \(length)")
+                    // Continuing from a split gives the checksum of the whole.
+                    let split = length / 3
+                    let first = unsafe CRC32C.checksum(UnsafeRawBufferPointer(rebasing: slice[0..<split]))
+                    let whole = unsafe CRC32C.checksum(
+                        UnsafeRawBufferPointer(rebasing: slice[split..<length]), continuing: first)
+                    #expect(whole == expected, "start \(start), length \(length), split \(split)")
+                }
+            }
+        }
     }
 
     @Test("the live count's check catches any single damaged byte")

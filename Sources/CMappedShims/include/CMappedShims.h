@@ -27,6 +27,10 @@ long cmapped_filesystem_type(int descriptor);
 /// sync_file_range(2) with SYNC_FILE_RANGE_WRITE: start writing back a range, without waiting.
 int cmapped_start_writeback(int descriptor, long long offset, long long length);
 
+/// CRC-32C (Castagnoli) of `length` bytes, continuing from `previous` (0 to start): with the
+/// CPU's CRC instruction when it has one, unless `portable` is nonzero (tests compare both).
+uint32_t cmapped_crc32c(uint32_t previous, const void *bytes, size_t length, int portable);
+
 /// An 8-byte load with acquire ordering; `address` must be 8-byte aligned.
 static inline uint64_t cmapped_load_acquire_u64(const void *address) {
     return __atomic_load_n((const uint64_t *)address, __ATOMIC_ACQUIRE);
