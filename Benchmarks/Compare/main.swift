@@ -387,31 +387,40 @@ func runOpenProbe(_ directory: String, _ n: Int) throws {
     try table.close()
     let firstRecord = 4096 + 8  // the first record's x: the header takes one page
     let systems: [(String, () throws -> Double)] = [
-        ("raw", {
-            let descriptor = open(path, O_RDONLY)
-            var status = stat()
-            fstat(descriptor, &status)
-            let size = Int(status.st_size)
-            let base = mmap(nil, size, PROT_READ, MAP_SHARED, descriptor, 0)!
-            let value = base.load(fromByteOffset: firstRecord, as: Double.self)
-            munmap(base, size)
-            close(descriptor)
-            return value
-        }),
-        ("accessor", {
-            let map = try MemoryMappedFile.createFromFile(path: path, mode: .open, access: .read)
-            let view = try map.makeViewAccessor()
-            let value = view.read(Double.self, at: firstRecord)
-            try view.close()
-            try map.close()
-            return value
-        }),
-        ("table", {
-            let reader = try RecordTable<Point>.open(path: path, access: .readOnly)
-            let value = reader[0].x
-            try reader.close()
-            return value
-        }),
+        (
+            "raw",
+            {
+                let descriptor = open(path, O_RDONLY)
+                var status = stat()
+                fstat(descriptor, &status)
+                let size = Int(status.st_size)
+                let base = mmap(nil, size, PROT_READ, MAP_SHARED, descriptor, 0)!
+                let value = base.load(fromByteOffset: firstRecord, as: Double.self)
+                munmap(base, size)
+                close(descriptor)
+                return value
+            }
+        ),
+        (
+            "accessor",
+            {
+                let map = try MemoryMappedFile.createFromFile(path: path, mode: .open, access: .read)
+                let view = try map.makeViewAccessor()
+                let value = view.read(Double.self, at: firstRecord)
+                try view.close()
+                try map.close()
+                return value
+            }
+        ),
+        (
+            "table",
+            {
+                let reader = try RecordTable<Point>.open(path: path, access: .readOnly)
+                let value = reader[0].x
+                try reader.close()
+                return value
+            }
+        ),
     ]
     var check = 0.0
     if let only = getenv("ONLY").map({ String(cString: $0) }), let body = systems.first(where: { $0.0 == only })?.1 {
