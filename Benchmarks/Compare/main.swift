@@ -337,8 +337,66 @@ func probeTable(_ table: RecordTable<Point>, _ indices: [Int]) -> Double {
     return sum
 }
 
+@inline(never)
+func probeRawUpdate(_ base: UnsafeMutableRawPointer, _ indices: [Int]) -> Double {
+    for index in indices {
+        let address = base + (index &* 32 &+ 8)
+        address.storeBytes(of: address.load(as: Double.self) + 1, as: Double.self)
+    }
+    return 0
+}
+
+@inline(never)
+func probeRawCheckedUpdate(_ base: UnsafeMutableRawPointer, _ count: Int, _ indices: [Int]) -> Double {
+    for index in indices {
+        precondition(UInt(bitPattern: index) < UInt(bitPattern: count))
+        let address = base + (index &* 32 &+ 8)
+        address.storeBytes(of: address.load(as: Double.self) + 1, as: Double.self)
+    }
+    return 0
+}
+
+/// The raw update loop as the table's must be: its three words of state (base, window start,
+/// window span) are loaded again after every store, which might have changed them.
+@inline(never)
+func probeRawReloadUpdate(_ state: UnsafeMutablePointer<Int>, _ indices: [Int]) -> Double {
+    for index in indices {
+        let base = UnsafeMutableRawPointer(bitPattern: state[0])!
+        precondition(UInt(bitPattern: index &- state[1]) < UInt(bitPattern: state[2]))
+        let address = base + (index &* 32 &+ 8)
+        address.storeBytes(of: address.load(as: Double.self) + 1, as: Double.self)
+    }
+    return 0
+}
+
+@inline(never)
+func probeMutableRecordsUpdate(_ table: RecordTable<Point>, _ indices: [Int]) -> Double {
+    table.withMutableRecords { records in
+        for index in indices { records[index].x += 1 }
+    }
+    return 0
+}
+
+@inline(never)
+func probeTableUpdate(_ table: RecordTable<Point>, _ indices: [Int]) -> Double {
+    for index in indices { table[index].x += 1 }
+    return 0
+}
+
+@inline(never)
+func probeAccessorUpdate(_ view: inout MappedViewAccessor, _ indices: [Int]) -> Double {
+    for index in indices {
+        let offset = 4096 &+ index &* 32 &+ 8
+        view.write(view.read(Double.self, at: offset) + 1, at: offset)
+    }
+    return 0
+}
+
 /// Random reads of one table's memory three ways, interleaved over 15 rounds: a raw pointer, a
-/// raw pointer with a bounds check, and `table[i]`. Prints the median ns per read of each.
+/// raw pointer with a bounds check, and `table[i]`; then random updates six ways: the same
+/// three, a raw pointer that reloads its state after each store as the table must,
+/// `withMutableRecords`, and the accessor (a view of the same file). Prints the median ns per
+/// access of each.
 func runProbe(_ directory: String, _ n: Int) throws {
     let path = "\(directory)/probe.mrec"
     unlink(path)
@@ -363,11 +421,41 @@ func runProbe(_ directory: String, _ n: Int) throws {
             times[name, default: []].append((now() - start) / Double(indices.count) * 1e9)
         }
     }
-    for name in ["raw", "raw+check", "table[i]"] {
+    let map = try MemoryMappedFile.createFromFile(path: path, mode: .open)
+    var view = try map.makeViewAccessor()
+    let mutableBase = UnsafeMutableRawPointer(mutating: base)
+    let reloaded = UnsafeMutablePointer<Int>.allocate(capacity: 3)
+    reloaded[0] = Int(bitPattern: mutableBase)
+    reloaded[1] = 0
+    reloaded[2] = n
+    defer { reloaded.deallocate() }
+    for _ in 0..<15 {
+        for name in [
+            "raw update", "raw+check update", "raw reload update", "table[i] update", "withMutableRecords update",
+            "accessor update",
+        ] {
+            let start = now()
+            switch name {
+            case "raw update": check += probeRawUpdate(mutableBase, indices)
+            case "raw+check update": check += probeRawCheckedUpdate(mutableBase, n, indices)
+            case "table[i] update": check += probeTableUpdate(table, indices)
+            case "raw reload update": check += probeRawReloadUpdate(reloaded, indices)
+            case "withMutableRecords update": check += probeMutableRecordsUpdate(table, indices)
+            default: check += probeAccessorUpdate(&view, indices)
+            }
+            times[name, default: []].append((now() - start) / Double(indices.count) * 1e9)
+        }
+    }
+    for name in [
+        "raw", "raw+check", "table[i]", "raw update", "raw+check update", "raw reload update", "table[i] update",
+        "withMutableRecords update", "accessor update",
+    ] {
         let sorted = times[name]!.sorted()
         print("\(name): median \(sorted[sorted.count / 2]) ns, min \(sorted[0]) ns")
     }
     print("check \(check)")
+    try view.close(flush: false)
+    try map.close(flush: false)
     try table.close()
 }
 

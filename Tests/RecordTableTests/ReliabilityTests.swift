@@ -296,3 +296,101 @@ struct InPlaceSyncTests {
         #expect(starts.isEmpty, "\(starts)")
     }
 }
+
+/// A record with a Bool and padding: 1 byte of flag, 7 of padding, then 8 of count.
+@MappedRecord
+struct FlaggedCount: Equatable {
+    var flag: Bool
+    var count: Int64
+}
+
+/// Issue #18: `withMutableRecords`, the update path that keeps the table's state in registers.
+@Suite("Updating records through a MutableSpan", .timeLimit(.minutes(3)))
+struct MutableRecordsTests {
+    let directory = TemporaryDirectory()
+
+    @Test("changes land in the file, a range limits them, and a reader sees them")
+    func changesLandInTheFile() throws {
+        let path = directory.file("pairs.mrec")
+        let table = try RecordTable<PlainPair>.create(path: path)
+        try table.append(contentsOf: (0..<1_000).map { PlainPair(key: Int64($0), amount: 0) })
+        let touched = table.withMutableRecords(in: 100..<200) { records in
+            for index in records.indices { records[index].amount = Double(index) }
+            return records.count
+        }
+        #expect(touched == 100)
+        try table.close()
+        let reader = try RecordTable<PlainPair>.open(path: path)
+        #expect(
+            reader[99].amount == 0 && reader[100].amount == 0 && reader[199].amount == 99 && reader[200].amount == 0)
+        try reader.close()
+    }
+
+    @Test("Bools are mended before the body sees them, and padding is zeroed after it")
+    func boolsAndPadding() throws {
+        let path = directory.file("flags.mrec")
+        let table = try RecordTable<FlaggedCount>.create(path: path)
+        try table.append(contentsOf: (0..<4).map { FlaggedCount(flag: false, count: Int64($0)) })
+        try table.close()
+        // Below the API: record 1's Bool byte holds 7, record 2's padding holds 0xAA.
+        let dataOffset = 4096, stride = MemoryLayout<FlaggedCount>.stride
+        let descriptor = open(path, O_WRONLY)
+        var seven: UInt8 = 7, junk: UInt8 = 0xAA
+        #expect(pwrite(descriptor, &seven, 1, off_t(dataOffset + stride)) == 1)
+        #expect(pwrite(descriptor, &junk, 1, off_t(dataOffset + 2 * stride + 3)) == 1)
+        close(descriptor)
+        let writer = try RecordTable<FlaggedCount>.open(path: path, access: .readWrite)
+        let flags = writer.withMutableRecords { records in
+            var seen: [UInt8] = []
+            for index in records.indices {
+                seen.append(unsafe withUnsafeBytes(of: records[index].flag) { $0[0] })
+                records[index].count += 10
+            }
+            return seen
+        }
+        #expect(flags == [0, 1, 0, 0])
+        try writer.close()
+        let bytes = preadBytes(path, offset: dataOffset, count: 4 * stride)
+        #expect(bytes[stride] == 1)
+        #expect(bytes[2 * stride + 1..<2 * stride + 8].allSatisfy { $0 == 0 })
+        let reader = try RecordTable<FlaggedCount>.open(path: path)
+        #expect(reader.map(\.count) == [10, 11, 12, 13])
+        try reader.close()
+    }
+
+    @Test("Durability.batch: the next commit syncs from the range's first record")
+    func nextCommitSyncsTheRange() throws {
+        let table = try RecordTable<PlainPair>.create(path: directory.file("batch.mrec"), durability: .batch)
+        try table.append(contentsOf: (0..<10_000).map { PlainPair(key: Int64($0), amount: 0) })
+        try table.commit()
+        var starts: [Int] = []
+        FaultInjection.observeSyncs { _, range in
+            if let range, range.upperBound > 100_000 { starts.append(range.lowerBound) }
+        }
+        defer { FaultInjection.observeSyncs(nil) }
+        table.withMutableRecords(in: 3_000..<3_010) { records in
+            for index in records.indices { records[index].amount += 1 }
+        }
+        try table.commit()
+        try #require(starts.count == 1, "\(starts)")
+        let first = 4096 + 3_000 * MemoryLayout<PlainPair>.stride
+        #expect(starts[0] <= first && first - starts[0] < 4096, "\(starts)")
+        try table.close()
+    }
+
+    @Test("a reader cannot take the records to change them")
+    func readersTrap() async {
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            // The child traps, so no defer of its runs: the name goes at once, the open table stays.
+            let path = "/tmp/mapped-records-mutable-\(getpid()).mrec"
+            let table = try RecordTable<PlainPair>.create(path: path)
+            try table.append(PlainPair(key: 1, amount: 1))
+            try table.close()
+            let reader = try RecordTable<PlainPair>.open(path: path)
+            unlink(path)
+            reader.withMutableRecords { $0[0].amount = 2 }
+        }
+        let message = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
+        #expect(message.contains("RecordTable: cannot write to a table opened read-only"))
+    }
+}
