@@ -11,6 +11,7 @@ import Glibc
 import MappedRegistry
 import MemoryMappedFiles
 import RecordTable
+import Synchronization
 
 @MappedRecord
 struct Point {
@@ -378,6 +379,27 @@ func probeMutableRecordsUpdate(_ table: RecordTable<Point>, _ indices: [Int]) ->
 }
 
 @inline(never)
+func probeAppend(_ table: RecordTable<Point>, _ count: Int) throws {
+    for index in 0..<count { try table.append(Point(id: Int64(index), x: 1, y: 2, flags: 0, pad: 0)) }
+}
+
+/// The raw append: store the record, then the count with release ordering (as a reader in
+/// another process needs it).
+@inline(never)
+func probeRawAppend(_ base: UnsafeMutableRawPointer, _ published: PublishedCount, _ count: Int) {
+    for index in 0..<count {
+        (base + index &* 32).storeBytes(
+            of: Point(id: Int64(index), x: 1, y: 2, flags: 0, pad: 0), as: Point.self)
+        published.value.store(index + 1, ordering: .releasing)
+    }
+}
+
+/// The raw append's published count.
+final class PublishedCount: Sendable {
+    let value = Atomic<Int>(0)
+}
+
+@inline(never)
 func probeTableUpdate(_ table: RecordTable<Point>, _ indices: [Int]) -> Double {
     for index in indices { table[index].x += 1 }
     return 0
@@ -395,8 +417,9 @@ func probeAccessorUpdate(_ view: inout MappedViewAccessor, _ indices: [Int]) -> 
 /// Random reads of one table's memory three ways, interleaved over 15 rounds: a raw pointer, a
 /// raw pointer with a bounds check, and `table[i]`; then random updates six ways: the same
 /// three, a raw pointer that reloads its state after each store as the table must,
-/// `withMutableRecords`, and the accessor (a view of the same file). Prints the median ns per
-/// access of each.
+/// `withMutableRecords`, and the accessor (a view of the same file); then appends one by one
+/// into pages already faulted in, against a raw loop that stores each record and publishes a
+/// count. Prints the median ns per access of each.
 func runProbe(_ directory: String, _ n: Int) throws {
     let path = "\(directory)/probe.mrec"
     unlink(path)
@@ -450,6 +473,31 @@ func runProbe(_ directory: String, _ n: Int) throws {
         "raw", "raw+check", "table[i]", "raw update", "raw+check update", "raw reload update", "table[i] update",
         "withMutableRecords update", "accessor update",
     ] {
+        let sorted = times[name]!.sorted()
+        print("\(name): median \(sorted[sorted.count / 2]) ns, min \(sorted[0]) ns")
+    }
+    // Appends one by one into pages already faulted in (the records are removed and appended
+    // again), against a raw loop that stores each record and then a count with release ordering.
+    let appendPath = "\(directory)/append-probe.mrec"
+    unlink(appendPath)
+    defer { unlink(appendPath) }
+    let appended = try RecordTable<Point>.create(path: appendPath, capacity: 1 << 20, durability: .none)
+    try probeAppend(appended, 1 << 20)
+    let appendBase = try appended.withRecords {
+        UnsafeMutableRawPointer(mutating: $0.withUnsafeBufferPointer { $0.baseAddress! })
+    }
+    let published = PublishedCount()
+    for _ in 0..<15 {
+        try appended.removeLast(appended.count)
+        var start = now()
+        try probeAppend(appended, 1 << 20)
+        times["append", default: []].append((now() - start) / Double(1 << 20) * 1e9)
+        start = now()
+        probeRawAppend(appendBase, published, 1 << 20)
+        times["raw append", default: []].append((now() - start) / Double(1 << 20) * 1e9)
+    }
+    try appended.close()
+    for name in ["raw append", "append"] {
         let sorted = times[name]!.sorted()
         print("\(name): median \(sorted[sorted.count / 2]) ns, min \(sorted[0]) ns")
     }
