@@ -260,6 +260,38 @@ struct RecordTableTests {
         #expect(unsafe check.withUnsafeBytes { unsafe CRC32C.portableChecksum($0) } == 0xE306_9283)
     }
 
+    @Test("padding runs are the bytes no field covers, for 500 random layouts")
+    func paddingRunsMatchCoverage() throws {
+        var state: UInt64 = 7
+        func next(_ bound: Int) -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int(state >> 33) % bound
+        }
+        let types: [FieldType] = [.int8, .int16, .int32, .int64, .float64, .bool, .char]
+        for _ in 0..<500 {
+            // Fields placed one after another with random gaps, then listed in a random order.
+            var fields: [RecordField] = []
+            var offset = next(3)
+            for index in 0..<(1 + next(6)) {
+                let type = types[next(types.count)]
+                let count = type == .char ? 1 + next(5) : 1
+                offset = (offset + type.size - 1) / type.size * type.size
+                fields.append(RecordField(name: "f\(index)", type: type, offset: offset, count: count))
+                offset += type.size * count + next(4)
+            }
+            for index in fields.indices.reversed() { fields.swapAt(index, next(index + 1)) }
+            let stride = (offset + 7) / 8 * 8
+            let schema = try RecordSchema(fields: fields, stride: stride, alignment: 8)
+            var covered = [Bool](repeating: false, count: stride)
+            for field in fields { for byte in field.offset..<field.offset + field.size { covered[byte] = true } }
+            var expected: [Int] = []
+            for byte in 0..<stride where !covered[byte] { expected.append(byte) }
+            let runs = schema.paddingRuns
+            #expect(runs.flatMap { $0.offset..<$0.offset + $0.length } == expected, "\(schema)")
+            #expect(zip(runs, runs.dropFirst()).allSatisfy { $0.offset + $0.length < $1.offset }, "runs merge")
+        }
+    }
+
     @Test("the CPU's CRC instruction and the table agree at every length, alignment and split")
     func crcInstructionMatchesTable() {
         var state: UInt64 = 0x9E37_79B9_7F4A_7C15
