@@ -414,6 +414,22 @@ func probeAccessorUpdate(_ view: inout MappedViewAccessor, _ indices: [Int]) -> 
     return 0
 }
 
+/// A new table of `n` records at `path`, for a probe; the probe removes the file.
+func makeProbeTable(_ path: String, _ n: Int) throws -> RecordTable<Point> {
+    unlink(path)
+    let table = try RecordTable<Point>.create(path: path, capacity: n, durability: .none)
+    for index in 0..<n { try table.append(Point(id: Int64(index), x: Double(index), y: 1, flags: 0, pad: 0)) }
+    return table
+}
+
+/// Prints the median and the minimum of each named series of a probe.
+func printMedians(_ times: [String: [Double]], _ names: [String], unit: String) {
+    for name in names {
+        let sorted = times[name]!.sorted()
+        print("\(name): median \(sorted[sorted.count / 2]) \(unit), min \(sorted[0]) \(unit)")
+    }
+}
+
 /// Random reads of one table's memory three ways, interleaved over 15 rounds: a raw pointer, a
 /// raw pointer with a bounds check, and `table[i]`; then random updates six ways: the same
 /// three, a raw pointer that reloads its state after each store as the table must,
@@ -422,10 +438,8 @@ func probeAccessorUpdate(_ view: inout MappedViewAccessor, _ indices: [Int]) -> 
 /// count. Prints the median ns per access of each.
 func runProbe(_ directory: String, _ n: Int) throws {
     let path = "\(directory)/probe.mrec"
-    unlink(path)
-    let table = try RecordTable<Point>.create(path: path, capacity: n, durability: .none)
+    let table = try makeProbeTable(path, n)
     defer { unlink(path) }
-    for index in 0..<n { try table.append(Point(id: Int64(index), x: Double(index), y: 1, flags: 0, pad: 0)) }
     var state: UInt64 = 42
     let indices = (0..<(1 << 20)).map { _ in
         state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
@@ -469,13 +483,12 @@ func runProbe(_ directory: String, _ n: Int) throws {
             times[name, default: []].append((now() - start) / Double(indices.count) * 1e9)
         }
     }
-    for name in [
-        "raw", "raw+check", "table[i]", "raw update", "raw+check update", "raw reload update", "table[i] update",
-        "withMutableRecords update", "accessor update",
-    ] {
-        let sorted = times[name]!.sorted()
-        print("\(name): median \(sorted[sorted.count / 2]) ns, min \(sorted[0]) ns")
-    }
+    printMedians(
+        times,
+        [
+            "raw", "raw+check", "table[i]", "raw update", "raw+check update", "raw reload update", "table[i] update",
+            "withMutableRecords update", "accessor update",
+        ], unit: "ns")
     // Appends one by one into pages already faulted in (the records are removed and appended
     // again), against a raw loop that stores each record and then a count with release ordering.
     let appendPath = "\(directory)/append-probe.mrec"
@@ -497,10 +510,7 @@ func runProbe(_ directory: String, _ n: Int) throws {
         times["raw append", default: []].append((now() - start) / Double(1 << 20) * 1e9)
     }
     try appended.close()
-    for name in ["raw append", "append"] {
-        let sorted = times[name]!.sorted()
-        print("\(name): median \(sorted[sorted.count / 2]) ns, min \(sorted[0]) ns")
-    }
+    printMedians(times, ["raw append", "append"], unit: "ns")
     print("check \(check)")
     try view.close(flush: false)
     try map.close(flush: false)
@@ -516,11 +526,8 @@ func runProbe(_ directory: String, _ n: Int) throws {
 /// profiler.
 func runOpenProbe(_ directory: String, _ n: Int) throws {
     let path = "\(directory)/open-probe.mrec"
-    unlink(path)
-    let table = try RecordTable<Point>.create(path: path, capacity: n, durability: .none)
+    try makeProbeTable(path, n).close()
     defer { unlink(path) }
-    for index in 0..<n { try table.append(Point(id: Int64(index), x: Double(index), y: 1, flags: 0, pad: 0)) }
-    try table.close()
     let firstRecord = 4096 + 8  // the first record's x: the header takes one page
     let systems: [(String, () throws -> Double)] = [
         (
@@ -572,10 +579,7 @@ func runOpenProbe(_ directory: String, _ n: Int) throws {
             times[name, default: []].append((now() - start) / 200 * 1e6)
         }
     }
-    for (name, _) in systems {
-        let sorted = times[name]!.sorted()
-        print("\(name): median \(sorted[sorted.count / 2]) µs, min \(sorted[0]) µs")
-    }
+    printMedians(times, systems.map(\.0), unit: "µs")
     print("check \(check)")
 }
 
