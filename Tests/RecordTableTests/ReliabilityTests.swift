@@ -246,6 +246,18 @@ struct DropSyncTests {
     }
 }
 
+/// Where each msync of records during `body` starts (msync works in whole pages), for tables of
+/// 10,000 `PlainPair`s: records end past 100,000 bytes, and commit slots lie in the first pages.
+func recordSyncStarts(during body: () throws -> Void) rethrows -> [Int] {
+    var starts: [Int] = []
+    FaultInjection.observeSyncs { _, range in
+        if let range, range.upperBound > 100_000 { starts.append(range.lowerBound) }
+    }
+    defer { FaultInjection.observeSyncs(nil) }
+    try body()
+    return starts
+}
+
 /// A record with neither Bools nor padding: its in-place writes take the one-compare fast path.
 @MappedRecord
 struct PlainPair: Equatable {
@@ -265,15 +277,11 @@ struct InPlaceSyncTests {
             path: directory.file("\(durability).mrec"), durability: durability)
         try table.append(contentsOf: (0..<10_000).map { PlainPair(key: Int64($0), amount: 0) })
         try table.commit()
-        var starts: [Int] = []
-        FaultInjection.observeSyncs { _, range in
-            // Records end past 100,000 bytes; commit slots lie in the first pages.
-            if let range, range.upperBound > 100_000 { starts.append(range.lowerBound) }
-        }
-        defer { FaultInjection.observeSyncs(nil) }
-        for batch in batches {
-            for index in batch { table[index].amount += 1 }  // _modify, in place
-            try table.commit()
+        let starts = try recordSyncStarts {
+            for batch in batches {
+                for index in batch { table[index].amount += 1 }  // _modify, in place
+                try table.commit()
+            }
         }
         #expect(table.map(\.amount).reduce(0, +) == Double(batches.joined().count))
         try table.close()
@@ -363,15 +371,12 @@ struct MutableRecordsTests {
         let table = try RecordTable<PlainPair>.create(path: directory.file("batch.mrec"), durability: .batch)
         try table.append(contentsOf: (0..<10_000).map { PlainPair(key: Int64($0), amount: 0) })
         try table.commit()
-        var starts: [Int] = []
-        FaultInjection.observeSyncs { _, range in
-            if let range, range.upperBound > 100_000 { starts.append(range.lowerBound) }
+        let starts = try recordSyncStarts {
+            table.withMutableRecords(in: 3_000..<3_010) { records in
+                for index in records.indices { records[index].amount += 1 }
+            }
+            try table.commit()
         }
-        defer { FaultInjection.observeSyncs(nil) }
-        table.withMutableRecords(in: 3_000..<3_010) { records in
-            for index in records.indices { records[index].amount += 1 }
-        }
-        try table.commit()
         try #require(starts.count == 1, "\(starts)")
         let first = 4096 + 3_000 * MemoryLayout<PlainPair>.stride
         #expect(starts[0] <= first && first - starts[0] < 4096, "\(starts)")
