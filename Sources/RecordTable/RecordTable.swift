@@ -47,7 +47,7 @@ public final class RecordTable<Record: MappedRecord>: RandomAccessCollection, Mu
 
     private init(storage: TableStorage) {
         self.storage = storage
-        self.boolOffsets = Record.schema.hasBools ? Record.schema.boolOffsets : []
+        self.boolOffsets = Record.schema.boolOffsets
     }
 
     /// Creates a new table file for `Record`; fails with `alreadyExists` if there is one.
@@ -342,6 +342,16 @@ public final class RecordTable<Record: MappedRecord>: RandomAccessCollection, Mu
 
     // MARK: Zero-copy access
 
+    /// `range` (all records when nil), checked to lie inside the count, and where its first
+    /// record is in the mapping. Traps if it does not fit.
+    private func borrowedRange(_ range: Range<Int>?) -> (Range<Int>, UnsafeMutableRawPointer) {
+        let range = unsafe range ?? 0..<storage.count
+        unsafe precondition(
+            range.lowerBound >= 0 && range.upperBound <= storage.count,
+            unsafe "RecordTable: range \(range) is out of range for a table of \(storage.count) records")
+        return unsafe (range, storage.records + range.lowerBound * MemoryLayout<Record>.stride)
+    }
+
     /// Calls `body` with the records in `range` (all of them by default) as a `Span`, without
     /// copying. The table cannot grow, remap or close while `body` runs (that traps).
     /// - Throws: `corrupt` if a Bool field in the range holds a byte other than 0 or 1, since
@@ -349,11 +359,7 @@ public final class RecordTable<Record: MappedRecord>: RandomAccessCollection, Mu
     public func withRecords<Result>(
         in range: Range<Int>? = nil, _ body: (Span<Record>) -> Result
     ) throws(RecordTableError) -> Result {
-        let range = unsafe range ?? 0..<storage.count
-        unsafe precondition(
-            range.lowerBound >= 0 && range.upperBound <= storage.count,
-            unsafe "RecordTable: range \(range) is out of range for a table of \(storage.count) records")
-        let start = unsafe storage.records + range.lowerBound * MemoryLayout<Record>.stride
+        let (range, start) = unsafe borrowedRange(range)
         if !boolOffsets.isEmpty {
             for index in range {
                 let record = unsafe start + (index - range.lowerBound) * MemoryLayout<Record>.stride
@@ -385,12 +391,8 @@ public final class RecordTable<Record: MappedRecord>: RandomAccessCollection, Mu
     public func withMutableRecords<Result, Failure: Error>(
         in range: Range<Int>? = nil, _ body: (inout MutableSpan<Record>) throws(Failure) -> Result
     ) throws(Failure) -> Result {
-        let range = unsafe range ?? 0..<storage.count
-        unsafe precondition(
-            range.lowerBound >= 0 && range.upperBound <= storage.count,
-            unsafe "RecordTable: range \(range) is out of range for a table of \(storage.count) records")
         precondition(storage.isWritable, "RecordTable: cannot write to a table opened read-only")
-        let start = unsafe storage.records + range.lowerBound * MemoryLayout<Record>.stride
+        let (range, start) = unsafe borrowedRange(range)
         if !boolOffsets.isEmpty {
             for index in range {
                 unsafe normalizeBools(start + (index - range.lowerBound) * MemoryLayout<Record>.stride)
