@@ -116,3 +116,15 @@ uint32_t cmapped_crc32c(uint32_t previous, const void *bytes, size_t length, int
                                                    : crc32c_portable(crc, bytes, length);
     return ~crc;
 }
+
+#include <sys/xattr.h>
+
+long cmapped_flistxattr(int descriptor, char *names, size_t size) { return flistxattr(descriptor, names, size); }
+
+long cmapped_fgetxattr(int descriptor, const char *name, void *value, size_t size) {
+    return fgetxattr(descriptor, name, value, size);
+}
+
+int cmapped_fsetxattr(int descriptor, const char *name, const void *value, size_t size) {
+    return fsetxattr(descriptor, name, value, size, 0);
+}

@@ -233,3 +233,29 @@ internal func system_posix_spawn(
 
 internal func system_getenv(_ name: String) -> String? { unsafe getenv(name).map { unsafe String(cString: $0) } }
 internal func system_unsetenv(_ name: String) -> Int32 { unsafe unsetenv(name) }
+
+// MARK: File identity and ownership (MemoryMappedFile+Identity.swift)
+
+internal func system_stat(_ path: UnsafePointer<CChar>, _ status: inout stat) -> Int32 {
+    unsafe stat(path, &status)
+}
+
+internal func system_fchown(_ descriptor: Int32, _ owner: uid_t, _ group: gid_t) -> Int32 {
+    fchown(descriptor, owner, group)
+}
+
+internal func system_flistxattr(_ descriptor: Int32, _ names: UnsafeMutablePointer<CChar>?, _ size: Int) -> Int {
+    unsafe cmapped_flistxattr(descriptor, names, size)
+}
+
+internal func system_fgetxattr(
+    _ descriptor: Int32, _ name: UnsafePointer<CChar>, _ value: UnsafeMutableRawPointer?, _ size: Int
+) -> Int {
+    unsafe cmapped_fgetxattr(descriptor, name, value, size)
+}
+
+internal func system_fsetxattr(
+    _ descriptor: Int32, _ name: UnsafePointer<CChar>, _ value: UnsafeRawPointer?, _ size: Int
+) -> Int32 {
+    unsafe cmapped_fsetxattr(descriptor, name, value, size)
+}

@@ -1,3 +1,4 @@
+import Glibc
 import MemoryMappedFiles
 
 /// A record type that knows its schema version, for versioned migration plans.
@@ -104,9 +105,31 @@ public enum TableMigration {
             RecordTransform, [(key: String, value: String)]
         )?
     ) throws(RecordTableError) -> MigrationReport {
+        // A symbolic link is followed: the table it names is migrated in its own directory, and
+        // the link stays a link (renaming over the link would replace it with a regular file).
+        let path = try resolvingSymbolicLinks(path)
         let old = unsafe try TableStorage.open(
             path: path, writable: true, durability: .batch, waitForWriter: waitForWriter, ringsReaders: false)
         defer { try? old.close(committing: false) }
+        // Validate before anything is written: another name of the file would keep the old
+        // table, and a table whose owner this process cannot keep would change hands.
+        let links = try old.linkCount()
+        guard links == 1 else {
+            throw RecordTableError(
+                .invalidArgument, operation: "migrate", path: path,
+                message:
+                    "the file has \(links) hard links; a migration replaces one name, and the other \(links - 1) would keep the old table. Remove the other links first; nothing was changed"
+            )
+        }
+        let ownership = try old.ownership()
+        let user = system_geteuid()
+        guard user == 0 || ownership.owner == user else {
+            throw RecordTableError(
+                .permissionDenied, operation: "migrate", path: path,
+                message:
+                    "the table belongs to uid \(ownership.owner), and only root could give the new table that owner; migrate it as its owner or as root. Nothing was changed"
+            )
+        }
         let leftovers = MemoryMappedFile.removeLeftoverReplacements(for: path)
         guard let (transform, metadata) = try build(old.header.schema, old.header.metadata) else {
             return unsafe MigrationReport(
@@ -127,9 +150,16 @@ public enum TableMigration {
             }
         }
         let durability = Durability(rawValue: old.header.flags & 3) ?? .batch
+        // The new file gets the old one's owner, group, mode and extended attributes (POSIX ACLs
+        // among them) while it is still unnamed, before its doorbell (whose mode follows the
+        // file's) exists: a private table stays private, a group's table stays the group's.
         let new = try TableStorage.create(
             path: path, schema: transform.targetSchema, metadata: metadata, capacity: count,
-            durability: durability, replacing: true)
+            durability: durability, replacing: true
+        ) { (file: borrowing MemoryMappedFile) throws(MappedFileError) in
+            try file.setOwnership(ownership)
+            try old.copyExtendedAttributes(to: file)
+        }
         defer { try? new.close() }
         // Records are built in a small buffer and written with pwrite: the new file's pages are
         // never faulted in through the mapping (which zero-fills each one first), and the old
@@ -152,6 +182,21 @@ public enum TableMigration {
         return MigrationReport(
             migrated: true, records: count, from: old.header.schema, to: transform.targetSchema,
             removedLeftovers: leftovers)
+    }
+
+    /// The file `path` names, when it is a symbolic link (followed to the end, relative links
+    /// against their own directory); else `path` as it is.
+    static func resolvingSymbolicLinks(_ path: String) throws(RecordTableError) -> String {
+        guard system_isSymbolicLink(path) else { return path }
+        guard let resolved = system_realpath(path) else {
+            let value = lastErrno
+            throw RecordTableError(
+                value == ENOENT ? .notFound : .ioError, operation: "migrate", path: path, systemCall: "realpath",
+                errno: value,
+                message: value == ENOENT
+                    ? "the symbolic link names a file that does not exist" : "cannot follow the symbolic link")
+        }
+        return resolved
     }
 
     /// Plans the migration of the table at `path` to `target`, without changing anything.

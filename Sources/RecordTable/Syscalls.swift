@@ -17,6 +17,19 @@ func monotonicNanoseconds() -> UInt64 {
     return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
 }
 
+/// Whether `path` is a symbolic link (lstat); false if it cannot be read.
+func system_isSymbolicLink(_ path: String) -> Bool {
+    var status = stat()
+    return unsafe lstat(path, &status) == 0 && status.st_mode & S_IFMT == S_IFLNK
+}
+
+/// realpath(3): the path with every symbolic link resolved, or nil (errno says why).
+func system_realpath(_ path: String) -> String? {
+    guard let resolved = unsafe realpath(path, nil) else { return nil }
+    defer { unsafe free(resolved) }
+    return unsafe String(cString: resolved)
+}
+
 // MARK: The doorbell (Doorbell.swift): System V shared memory and membarrier(2)
 
 func system_fstat(_ descriptor: Int32, _ status: inout stat) -> Int32 { unsafe fstat(descriptor, &status) }

@@ -162,10 +162,14 @@ public enum Durability: UInt32, Sendable, Hashable, CaseIterable {
     /// Creates a table. With `replacing`, the new file stays unnamed until ``replaceFile()``
     /// puts it over the table at `path` (a migration); otherwise it is linked at once and fails
     /// with `alreadyExists` if the path is taken.
+    /// - Parameter preparing: Called with the new, still unnamed file before anything is
+    ///   written to it or a doorbell made for it (whose mode follows the file's): a migration
+    ///   gives it the old table's owner, mode and extended attributes there.
     static func create(
         path: String, schema: RecordSchema, metadata: [(key: String, value: String)], capacity: Int,
         durability: Durability,
-        replacing: Bool = false
+        replacing: Bool = false,
+        preparing: (borrowing MemoryMappedFile) throws(MappedFileError) -> Void = { _ throws(MappedFileError) in }
     ) throws(RecordTableError) -> TableStorage {
         let operation = "create"
         func invalid(_ message: String) -> RecordTableError {
@@ -197,6 +201,7 @@ public enum Durability: UInt32, Sendable, Hashable, CaseIterable {
             guard try map.tryLock(bytes: TableFormat.writerLockBytes) else {
                 preconditionFailure("TableStorage: an unnamed file was locked by someone else")
             }
+            try preparing(map)
             var view = try map.makeViewAccessor()
             let recordCapacity = (fileSize - dataOffset) / schema.stride
             let bytes = header.encoded(capacity: recordCapacity)
@@ -265,42 +270,69 @@ public enum Durability: UInt32, Sendable, Hashable, CaseIterable {
         var view: MappedViewAccessor
     }
 
+    /// How many times a writer opens the path again after finding, once it holds the lock, that
+    /// another file took the path while it waited (a migration renames its new table over the
+    /// old one while holding the old one's lock).
+    static let reopenAttempts = 16
+
+    /// Opens and maps the file at `path`; a writer also takes the writer lock, waiting up to
+    /// `waitForWriter`, and then checks that the path still names the file it locked. The lock
+    /// it waited for may be that of a file that a migration replaced meanwhile: its appends
+    /// would go to a file no one opens again. On such a change it opens the path again, up to
+    /// ``reopenAttempts`` times, then fails with `replaced`.
     private static func mapFile(
         path: String, writable: Bool, waitForWriter: Duration?
     ) throws(RecordTableError) -> MappedFile {
-        let map: MemoryMappedFile
-        do {
-            map = try MemoryMappedFile.createFromFile(path: path, mode: .open, access: writable ? .readWrite : .read)
-        } catch {
-            throw RecordTableError(error, operation: "open", path: path)
-        }
-        if writable {
-            let acquired: Bool
+        let deadline = monotonicNanoseconds().saturatingAdd((waitForWriter ?? .zero).saturatingNanoseconds)
+        var attempt = 0
+        while true {
+            let map: MemoryMappedFile
             do {
-                acquired = try waitForWriterLock(map, waitForWriter: waitForWriter)
+                map = try MemoryMappedFile.createFromFile(path: path, mode: .open, access: writable ? .readWrite : .read)
             } catch {
                 throw RecordTableError(error, operation: "open", path: path)
             }
-            guard acquired else {
-                throw RecordTableError(
-                    .writerActive, operation: "open", path: path,
-                    message: "another process has the table open for writing")
+            if writable {
+                var acquired = false, isTheLockedFile = false
+                do throws(MappedFileError) {
+                    acquired = try waitForWriterLock(map, until: deadline)
+                    if acquired { isTheLockedFile = try map.isNamed(by: path) }
+                } catch {
+                    throw RecordTableError(error, operation: "open", path: path)
+                }
+                guard acquired else {
+                    throw RecordTableError(
+                        .writerActive, operation: "open", path: path,
+                        message: "another process has the table open for writing")
+                }
+                guard isTheLockedFile else {
+                    try? map.close(flush: false)
+                    attempt += 1
+                    guard attempt < reopenAttempts else {
+                        throw RecordTableError(
+                            .replaced, operation: "open", path: path,
+                            message:
+                                "another file took the path each of \(reopenAttempts) times this process got the writer lock; nothing was written"
+                        )
+                    }
+                    continue
+                }
             }
-        }
-        do {
-            let view = try map.makeViewAccessor()
-            return MappedFile(map: map, view: view)
-        } catch {
-            throw RecordTableError(error, operation: "open", path: path)
+            do {
+                let view = try map.makeViewAccessor()
+                return MappedFile(map: map, view: view)
+            } catch {
+                throw RecordTableError(error, operation: "open", path: path)
+            }
         }
     }
 
-    /// Takes the writer lock, trying again with backoff until `waitForWriter` has passed;
-    /// returns whether it got it. (The outcome is a value, not an error message to match.)
+    /// Takes the writer lock, trying again with backoff until `deadline` (monotonic
+    /// nanoseconds) has passed; returns whether it got it. (The outcome is a value, not an
+    /// error message to match.)
     private static func waitForWriterLock(
-        _ map: borrowing MemoryMappedFile, waitForWriter: Duration?
+        _ map: borrowing MemoryMappedFile, until deadline: UInt64
     ) throws(MappedFileError) -> Bool {
-        let deadline = monotonicNanoseconds().saturatingAdd((waitForWriter ?? .zero).saturatingNanoseconds)
         var pause = 100
         while try !map.tryLock(bytes: TableFormat.writerLockBytes) {
             guard monotonicNanoseconds() < deadline else { return false }
@@ -530,6 +562,21 @@ public enum Durability: UInt32, Sendable, Hashable, CaseIterable {
             throw RecordTableError(error, operation: "writeRecords", path: path)
         }
         if startingWriteback { unsafe map!.startWriteback(range: offset..<offset + bytes.count) }
+    }
+
+    /// The file's owner, group and mode.
+    func ownership() throws(RecordTableError) -> FileOwnership {
+        do { return unsafe try map!.ownership() } catch { throw RecordTableError(error, operation: "ownership", path: path) }
+    }
+
+    /// How many names (hard links) the file has.
+    func linkCount() throws(RecordTableError) -> Int {
+        do { return unsafe try map!.linkCount() } catch { throw RecordTableError(error, operation: "linkCount", path: path) }
+    }
+
+    /// Copies this table's file's extended attributes (ACLs among them) to `other`.
+    func copyExtendedAttributes(to other: borrowing MemoryMappedFile) throws(MappedFileError) {
+        unsafe try other.copyExtendedAttributes(from: map!)
     }
 
     /// Puts this table, made by `create(…replacing: true)`, over the file at its path: fsyncs

@@ -135,6 +135,41 @@ func tableCommand() throws(RecordTableError) -> Bool {
         let report = try TableMigration.migrate(path: argument(0), to: try schemaNamed(argument(1)))
         say("migrated \(report.records)")
 
+    case "table-append-waiting":  // table-append-waiting PATH N: say "opening", wait up to 20 s for the writer lock, append N samples
+        say("opening")
+        let table = try RecordTable<Sample>.open(path: argument(0), access: .readWrite, waitForWriter: .seconds(20))
+        for _ in 0..<integer(1) { try table.append(Sample(id: Int64(table.count))) }
+        try table.commit()
+        let count = table.count
+        try table.close()
+        say("appended \(count)")
+
+    case "table-migrate-then-append":  // table-migrate-then-append PATH N: an app's start-up: migrate to Sample, then append N
+        say("starting")
+        let report = try RecordTable<Sample>.migrate(path: argument(0), waitForWriter: .seconds(20))
+        let table = try RecordTable<Sample>.open(path: argument(0), access: .readWrite, waitForWriter: .seconds(20))
+        for _ in 0..<integer(1) { try table.append(Sample(id: Int64(table.count))) }
+        try table.commit()
+        let count = table.count
+        try table.close()
+        say("\(report.migrated ? "migrated" : "found it migrated"), appended \(count)")
+
+    case "migrate-as-nobody":  // migrate-as-nobody PATH: as uid 65534, migrate the table to Sample; report the error code
+        guard setgid(65534) == 0, setuid(65534) == 0 else { fail("cannot drop privileges", code: 2) }
+        do {
+            let report = try RecordTable<Sample>.migrate(path: argument(0))
+            say("migrated \(report.records)")
+        } catch {
+            say("refused \(error.code): \(error.message)")
+        }
+
+    case "append-as-nobody":  // append-as-nobody PATH: as uid 65534, open the Sample table for writing and append one record
+        guard setgid(65534) == 0, setuid(65534) == 0 else { fail("cannot drop privileges", code: 2) }
+        let table = try RecordTable<Sample>.open(path: argument(0), access: .readWrite)
+        try table.append(Sample(id: Int64(table.count)))
+        try table.close()
+        say("appended")
+
     case "table-follow-replaced":  // table-follow-replaced PATH SECONDS: follow until the file is replaced
         let table = try DynamicRecordTable.open(path: argument(0))
         say("following \(table.count)")

@@ -28,3 +28,20 @@ public struct Sample: Equatable, Sendable {
         self == Sample(id: Int64(index))
     }
 }
+
+/// An older release of ``Sample``: the same first three fields, without `flag` and `tag`.
+/// A table of these migrates to `Sample` by field names (the two new fields start as zero).
+@MappedRecord
+public struct OldSample: Equatable, Sendable {
+    public var id: Int64
+    public var value: Double
+    public var check: UInt64
+
+    /// The record with this id, as ``Sample/init(id:)`` makes its first three fields.
+    public init(id: Int64) {
+        let sample = Sample(id: id)
+        self.id = sample.id
+        self.value = sample.value
+        self.check = sample.check
+    }
+}

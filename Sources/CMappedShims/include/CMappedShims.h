@@ -24,6 +24,12 @@ extern const int cmapped_AT_EMPTY_PATH;
 /// fstatfs(2)'s f_type (TMPFS_MAGIC and so on) for a descriptor, or -1 with errno set.
 long cmapped_filesystem_type(int descriptor);
 
+/// flistxattr(2), fgetxattr(2) and fsetxattr(2) (flags 0): a file's extended attributes,
+/// which a migration copies to the table that replaces the old one.
+long cmapped_flistxattr(int descriptor, char *names, size_t size);
+long cmapped_fgetxattr(int descriptor, const char *name, void *value, size_t size);
+int cmapped_fsetxattr(int descriptor, const char *name, const void *value, size_t size);
+
 /// sync_file_range(2) with SYNC_FILE_RANGE_WRITE: start writing back a range, without waiting.
 int cmapped_start_writeback(int descriptor, long long offset, long long length);
 
