@@ -298,6 +298,11 @@ extension UInt64 {
     }
 }
 
+extension Int {
+    /// `self + 1`, or `.max` for `.max`: the count a waiter for "more than `self`" waits for.
+    var saturatingSuccessor: Int { self == .max ? .max : self + 1 }
+}
+
 extension Duration {
     /// The duration in nanoseconds: 0 if negative, `UInt64.max` if it does not fit.
     var saturatingNanoseconds: UInt64 {

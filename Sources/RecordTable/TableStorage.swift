@@ -677,7 +677,7 @@ public enum Durability: UInt32, Sendable, Hashable, CaseIterable {
                 continue
             }
             let sleep = unsafe RecordWaiting.prepareSleep(
-                view!, seen: seen, target: known + 1, listener: listener, bootIdentifier: bootIdentifier,
+                view!, seen: seen, target: known.saturatingSuccessor, listener: listener, bootIdentifier: bootIdentifier,
                 remaining: deadline - now,
                 backoff: &backoff)
             _ = unsafe view!.waitForWake(

@@ -44,17 +44,21 @@ public struct TableUpdates: AsyncSequence, Sendable {
         fileprivate var last: Int
 
         /// The next count that differs from the last one, or nil once the task is cancelled.
+        ///
+        /// The table's first page is mapped for the time of this call only, so an iterator
+        /// that is dropped (a loop left with `break`), or never called again, holds no mapping.
         public mutating func next(
             isolation actor: isolated (any Actor)? = #isolation
         ) async throws(RecordTableError) -> Int? {
+            var page = try watcher.mapFirstPage()
             var backoff = Duration.microseconds(25)
             while !Task.isCancelled {
-                let (seen, count) = try watcher.read()
+                let (seen, count) = try page.read()
                 if count != last {
                     last = count
                     return count
                 }
-                let sleep = watcher.prepareSleep(seen: seen, target: last + 1, backoff: &backoff)
+                let sleep = page.prepareSleep(seen: seen, target: last.saturatingSuccessor, backoff: &backoff)
                 _ = await SharedWord.waitOnOwnThread(
                     address: sleep.address, whileEqualTo: sleep.expected, timeout: sleep.limit)
             }
@@ -67,42 +71,49 @@ public struct TableUpdates: AsyncSequence, Sendable {
         }
     }
 
-    /// An iterator's own map of the table's first page.
+    /// What an iterator keeps between calls: the shared descriptor, and how to read the count.
     fileprivate final class Watcher: @unchecked Sendable {
-        // SAFETY (Sendable): one iterator uses it, from one task at a time.
-        private var map: MemoryMappedFile?
-        private var view: MappedViewAccessor?
-        private var failure: RecordTableError?
+        // SAFETY (Sendable): one iterator uses it, from one task at a time; the listener is
+        // the only mutable part.
+        private let descriptor: SharedDescriptor
         private let path: String
         private let bootIdentifier: [UInt8]
         private let listener: DoorbellListener
 
         init(descriptor: SharedDescriptor, path: String, bootIdentifier: [UInt8]) {
+            self.descriptor = descriptor
             self.path = path
             self.bootIdentifier = bootIdentifier
             listener = DoorbellListener(forTableOn: descriptor.rawValue)
-            let duplicate = system_dup_cloexec(descriptor.rawValue)
+        }
+
+        /// The table's first page, mapped read-only through the shared descriptor (left open).
+        func mapFirstPage() throws(RecordTableError) -> FirstPage {
             do throws(MappedFileError) {
-                guard duplicate >= 0 else {
-                    throw MappedFileError(
-                        .tooManyOpenFiles, operation: "updates", path: path, systemCall: "fcntl(F_DUPFD_CLOEXEC)",
-                        errno: lastErrno, message: "could not duplicate the table's descriptor")
-                }
-                let map = try MemoryMappedFile.adoptDescriptor(duplicate, access: .read)
-                view = try map.makeViewAccessor(offset: 0, length: TableFormat.pageSize, access: .read)
-                self.map = Optional(map)
+                let map = try MemoryMappedFile.adoptDescriptor(descriptor.rawValue, access: .read, leaveOpen: true)
+                let view = try map.makeViewAccessor(offset: 0, length: TableFormat.pageSize, access: .read)
+                return FirstPage(
+                    map: map, view: view, path: path, bootIdentifier: bootIdentifier, listener: listener)
             } catch {
-                failure = RecordTableError(error, operation: "updates", path: path)
+                throw RecordTableError(error, operation: "updates", path: path)
             }
         }
+    }
+
+    /// The first page of the table, mapped for one `next()` call.
+    fileprivate struct FirstPage: ~Copyable {
+        var map: MemoryMappedFile
+        let view: MappedViewAccessor
+        let path: String
+        let bootIdentifier: [UInt8]
+        let listener: DoorbellListener
 
         /// The live word and the count readers should use (docs/FORMAT.md, "Which count to use").
         /// One fstat first, so that a truncated file is an error here and never a SIGBUS.
-        func read() throws(RecordTableError) -> (seen: UInt64, count: Int) {
-            if let failure { throw failure }
+        mutating func read() throws(RecordTableError) -> (seen: UInt64, count: Int) {
             let file: (capacity: Int, isLinked: Bool)
             do {
-                file = try map!.refreshCapacityAndLinks()
+                file = try map.refreshCapacityAndLinks()
             } catch {
                 throw RecordTableError(error, operation: "updates", path: path)
             }
@@ -111,8 +122,8 @@ public struct TableUpdates: AsyncSequence, Sendable {
                     .replaced, operation: "updates", path: path,
                     message: "another file took this table's path; open it again to follow the new one")
             }
-            let seen = view!.atomicLoad(UInt64.self, at: TableFormat.liveCountOffset)
-            guard let published = RecordWaiting.publishedCount(view!, bootIdentifier: bootIdentifier) else {
+            let seen = view.atomicLoad(UInt64.self, at: TableFormat.liveCountOffset)
+            guard let published = RecordWaiting.publishedCount(view, bootIdentifier: bootIdentifier) else {
                 throw RecordTableError(
                     .corrupt, operation: "updates", path: path, message: "neither commit slot is valid")
             }
@@ -124,10 +135,10 @@ public struct TableUpdates: AsyncSequence, Sendable {
             seen: UInt64, target: Int, backoff: inout Duration
         ) -> (address: UInt, expected: UInt32, limit: Duration) {
             let sleep = RecordWaiting.prepareSleep(
-                view!, seen: seen, target: target, listener: listener, bootIdentifier: bootIdentifier, remaining: .max,
+                view, seen: seen, target: target, listener: listener, bootIdentifier: bootIdentifier, remaining: .max,
                 backoff: &backoff)
-            // SAFETY: the view stays mapped as long as this watcher, which the iterator holds while it sleeps.
-            let address = unsafe view!.withUnsafeMutableBytes {
+            // SAFETY: the view stays mapped until next() returns, after its last sleep.
+            let address = unsafe view.withUnsafeMutableBytes {
                 unsafe UInt(bitPattern: $0.baseAddress! + TableFormat.liveCountOffset)
             }
             return (address, sleep.expected, sleep.limit)

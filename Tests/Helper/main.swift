@@ -1,6 +1,7 @@
 // A second process for the tests: each command does one thing to a map and
 // reports on stdout. Exit codes: 0 done, 1 expectation failed, 2 usage, 3 library error.
 
+import Dispatch
 import Glibc
 import MappedRegistry
 import MemoryMappedFiles
@@ -169,6 +170,30 @@ func tableCommand() throws(RecordTableError) -> Bool {
         try table.append(Sample(id: Int64(table.count)))
         try table.close()
         say("appended")
+
+    case "updates-between":  // updates-between PATH: what an updates() iterator holds between two next() calls
+        let writer = try RecordTable<Sample>.create(path: argument(0))
+        let reader = try RecordTable<Sample>.open(path: argument(0))
+        let updates = try reader.updates()
+        let before = (MappingDiagnostics.openMapCount, MappingDiagnostics.openViewCount)
+        try writer.append(Sample(id: 0))
+        let finished = DispatchSemaphore(value: 0)
+        Task {
+            var iterator = updates.makeAsyncIterator()
+            do {
+                let count = try await iterator.next()
+                let maps = MappingDiagnostics.openMapCount - before.0
+                let views = MappingDiagnostics.openViewCount - before.1
+                say("count \(count ?? -1), held maps \(maps) views \(views)")
+            } catch {
+                say("error \(error)")
+            }
+            withExtendedLifetime(iterator) {}
+            finished.signal()
+        }
+        finished.wait()
+        try reader.close()
+        try writer.close()
 
     case "table-follow-replaced":  // table-follow-replaced PATH SECONDS: follow until the file is replaced
         let table = try DynamicRecordTable.open(path: argument(0))

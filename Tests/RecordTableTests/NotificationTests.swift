@@ -257,4 +257,22 @@ struct NotificationTests {
         #expect(count == 1)
         try writer.close()
     }
+
+    @Test("an updates() iterator holds no mapping between next() calls, so a loop left with break leaks nothing")
+    func iteratorHoldsNothingBetweenCalls() {
+        let (end, output) = run(helper("updates-between", directory.file("between.mrec")))
+        #expect(end == .exited(0) && output == "count 1, held maps 0 views 0", "\(output)")
+    }
+
+    @Test("waitForRecords(beyond: Int.max) times out instead of overflowing; so does updates() past Int.max")
+    func waitingBeyondTheLargestCount() throws {
+        let path = directory.file("largest.mrec")
+        let writer = try RecordTable<Sample>.create(path: path)
+        try writer.append(Sample(id: 0))
+        let reader = try RecordTable<Sample>.open(path: path, access: .readOnly)
+        #expect(try reader.waitForRecords(beyond: Int.max, timeout: .milliseconds(20)) == 1)
+        #expect(try reader.waitForRecords(beyond: Int.max, timeout: .milliseconds(20), strategy: .spin) == 1)
+        try reader.close()
+        try writer.close()
+    }
 }
