@@ -108,12 +108,17 @@ extension MemoryMappedFile {
         name: String, access: MemoryMappedFileAccess? = nil, registry: Registry? = nil
     ) throws(RegistryError) -> NamedMemoryMappedFile {
         let operation = "openExisting"
-        let (entry, membership) = try Registry.join(name, registry: registry, operation: operation)
-        guard entry.kind == .file || entry.kind == .sharedMemory else {
-            throw RegistryError(
-                .wrongKind, operation: operation, path: name,
-                message: "the name belongs to a \(entry.kind), not a map")
-        }
+        let (entry, membership) = try Registry.join(
+            name, accepting: [.file, .sharedMemory], wanted: "a map", registry: registry, operation: operation)
+        return try opening(entry, membership: membership, access: access, operation: operation)
+    }
+
+    /// Maps what `entry` names (a file region or a shared-memory object) for a holder that
+    /// joined it.
+    private static func opening(
+        _ entry: RegistryEntry, membership: Membership, access: MemoryMappedFileAccess?, operation: String
+    ) throws(RegistryError) -> NamedMemoryMappedFile {
+        let name = entry.name
         let access = try entry.checkedAccess(access, operation: operation)
         let map = try mapping(operation: operation, path: "\(name) (\(entry.object))") {
             () throws(MappedFileError) in
@@ -149,16 +154,23 @@ extension MemoryMappedFile {
             try MemoryMappedFile.createFromFile(path: path, mode: mode, capacity: capacity, access: access)
         }
         let fileSize = map.capacity
-        precondition(
-            regionOffset >= 0 && regionLength >= 0 && regionOffset + regionLength <= fileSize,
-            "createFromFile: the region \(regionOffset)..<\(regionOffset + regionLength) is outside the file's \(fileSize) bytes"
-        )
+        precondition(regionOffset >= 0 && regionLength >= 0, "createFromFile: the region's offset and length must not be negative")
+        // The file's size is another process's to change: a region past its end is an error to
+        // report, not a bug to trap on.
+        guard regionOffset <= fileSize && regionLength <= fileSize - regionOffset else {
+            throw RegistryError(
+                .invalidCapacity, operation: operation, path: path,
+                message:
+                    "the region \(regionOffset)..<\(regionOffset + regionLength) lies outside the file's \(fileSize) bytes")
+        }
         let absolutePath = path.hasPrefix("/") ? path : currentDirectory() + "/" + path
         let holder = try registry.acquireHolder()
         let candidate = RegistryEntry(
             name: name, kind: .file, object: absolutePath, offset: regionOffset, length: regionLength,
             access: access, createdNanoseconds: realtimeNanoseconds(), holders: [])
-        _ = try registry.claim(name, holder: holder.id, candidate: candidate, mustCreate: true, operation: operation)
+        _ = try registry.claim(
+            name, holder: holder.id, candidate: candidate, mustCreate: true, accepting: [], wanted: "a map",
+            operation: operation)
         let length = regionLength == 0 ? fileSize - regionOffset : regionLength
         return NamedMemoryMappedFile(
             name: name, map: map, regionOffset: regionOffset, regionLength: length,
@@ -204,13 +216,19 @@ extension MemoryMappedFile {
         let candidate = RegistryEntry(
             name: name, kind: .sharedMemory, object: systemName, offset: 0, length: capacity,
             access: access, createdNanoseconds: realtimeNanoseconds(), holders: [])
+        // A name that a file map holds is joined as openExisting joins it, as .NET's
+        // CreateOrOpen opens an existing named map of either kind.
         let claim = try registry.claimSharedMemory(
-            name, holder: holder.id, candidate: candidate, mustCreate: mustCreate, operation: operation)
+            name, holder: holder.id, candidate: candidate, mustCreate: mustCreate, accepting: [.sharedMemory, .file],
+            wanted: "a map", operation: operation)
         let membership = Membership(registry: registry, name: name, holder: holder)
         switch claim {
         case .created:
             return NamedMemoryMappedFile(
                 name: name, map: candidateMap, regionOffset: 0, regionLength: capacity, membership: membership)
+        case .joined(let entry) where entry.kind == .file:
+            try? candidateMap.close(flush: false)
+            return try opening(entry, membership: membership, access: access, operation: operation)
         case .joined(let entry):
             _ = try entry.checkedAccess(access, operation: operation)
             let map = try mapping(operation: operation, path: "\(name) (\(entry.object))") {

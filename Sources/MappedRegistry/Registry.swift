@@ -417,8 +417,11 @@ public final class Registry: Sendable {
     /// Atomically adds `holder` to the live entry named `name`, or, if there is none and
     /// `candidate` is given, stores `candidate` as the new entry. A stale entry (no live
     /// holder) gets its last-close duty first.
+    /// - Parameter kinds: The kinds the caller can use; a live entry of another kind is
+    ///   `wrongKind`, refused before `holder` is added, so a failed open registers nothing.
     func claim(
-        _ name: String, holder: UInt64, candidate: RegistryEntry?, mustCreate: Bool, operation: String
+        _ name: String, holder: UInt64, candidate: RegistryEntry?, mustCreate: Bool, accepting kinds: [RegistryEntry.Kind],
+        wanted: String, operation: String
     ) throws(RegistryError) -> Claim {
         retryPendingReleases()
         let key = Self.key(for: name)
@@ -431,6 +434,11 @@ public final class Registry: Sendable {
                         throw RegistryError(
                             .nameExists, operation: operation, path: name,
                             message: "a live map or mutex already has this name")
+                    }
+                    guard kinds.contains(entry.kind) else {
+                        throw RegistryError(
+                            .wrongKind, operation: operation, path: name,
+                            message: "the name belongs to \(entry.kind.withArticle), not \(wanted)")
                     }
                     entry.holders.append(holder)
                     try transaction.put(key, entry.encoded())
@@ -453,14 +461,15 @@ public final class Registry: Sendable {
     /// Joins the live entry named `name` as a new holder: what every `openExisting` does.
     /// Throws `notFound` if no live holder has the name.
     static func join(
-        _ name: String, registry: Registry?, operation: String
+        _ name: String, accepting kinds: [RegistryEntry.Kind], wanted: String, registry: Registry?, operation: String
     ) throws(RegistryError) -> (entry: RegistryEntry, membership: Membership) {
         try validate(name, operation: operation)
         let registry = try resolve(registry)
         let holder = try registry.acquireHolder()
         guard
             case .joined(let entry) = try registry.claim(
-                name, holder: holder.id, candidate: nil, mustCreate: false, operation: operation)
+                name, holder: holder.id, candidate: nil, mustCreate: false, accepting: kinds, wanted: wanted,
+                operation: operation)
         else {
             preconditionFailure("claim without a candidate always joins")
         }
@@ -468,26 +477,23 @@ public final class Registry: Sendable {
     }
 
     /// `claim` with a new shared-memory object as the candidate. If the claim fails, or joins an
-    /// existing entry instead, the candidate object is removed; joining an entry of another
-    /// kind is `wrongKind`.
+    /// existing entry instead, the candidate object is removed; an entry of a kind not in
+    /// `kinds` is `wrongKind`, and the holder is not added.
     func claimSharedMemory(
-        _ name: String, holder: UInt64, candidate: RegistryEntry, mustCreate: Bool, operation: String
+        _ name: String, holder: UInt64, candidate: RegistryEntry, mustCreate: Bool,
+        accepting kinds: [RegistryEntry.Kind], wanted: String, operation: String
     ) throws(RegistryError) -> Claim {
         let claim: Claim
         do {
             claim = try self.claim(
-                name, holder: holder, candidate: candidate, mustCreate: mustCreate, operation: operation)
+                name, holder: holder, candidate: candidate, mustCreate: mustCreate, accepting: kinds, wanted: wanted,
+                operation: operation)
         } catch {
             try? MemoryMappedFile.removeSharedMemory(systemName: candidate.object)
             throw error
         }
-        if case .joined(let existing) = claim {
+        if case .joined = claim {
             try? MemoryMappedFile.removeSharedMemory(systemName: candidate.object)
-            guard existing.kind == candidate.kind else {
-                throw RegistryError(
-                    .wrongKind, operation: operation, path: name,
-                    message: "the name belongs to a \(existing.kind), not a \(candidate.kind)")
-            }
         }
         return claim
     }
@@ -578,6 +584,18 @@ final class Membership: @unchecked Sendable {
     }
 
     deinit { try? release() }
+}
+
+extension RegistryEntry.Kind {
+    /// The kind in words, with its article, for messages: "a shared-memory map", "an event".
+    var withArticle: String {
+        switch self {
+        case .sharedMemory: return "a shared-memory map"
+        case .file: return "a file map"
+        case .mutex: return "a mutex"
+        case .event: return "an event"
+        }
+    }
 }
 
 // MARK: - Encoding (validated on decode)

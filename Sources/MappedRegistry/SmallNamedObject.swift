@@ -11,12 +11,8 @@ struct SmallNamedObject: ~Copyable {
     static func openExisting(
         _ name: String, kind: RegistryEntry.Kind, size: Int, registry: Registry?, operation: String
     ) throws(RegistryError) -> SmallNamedObject {
-        let (entry, membership) = try Registry.join(name, registry: registry, operation: operation)
-        guard entry.kind == kind else {
-            throw RegistryError(
-                .wrongKind, operation: operation, path: name,
-                message: "the name belongs to a \(entry.kind), not a \(kind)")
-        }
+        let (entry, membership) = try Registry.join(
+            name, accepting: [kind], wanted: kind.withArticle, registry: registry, operation: operation)
         let map = try mapping(operation: operation, path: name) { () throws(MappedFileError) in
             try MemoryMappedFile.openSharedMemory(systemName: entry.object)
         }
@@ -51,7 +47,8 @@ struct SmallNamedObject: ~Copyable {
             name: name, kind: kind, object: systemName, offset: 0, length: size,
             access: .readWrite, createdNanoseconds: realtimeNanoseconds(), holders: [])
         let claim = try registry.claimSharedMemory(
-            name, holder: holder.id, candidate: entry, mustCreate: mustCreate, operation: operation)
+            name, holder: holder.id, candidate: entry, mustCreate: mustCreate, accepting: [kind],
+            wanted: kind.withArticle, operation: operation)
         let membership = Membership(registry: registry, name: name, holder: holder)
         switch claim {
         case .created:
