@@ -1,16 +1,23 @@
 // The @MappedRecord macro: a plain struct becomes a record type whose schema lists every stored
 // property, in declaration order, so no field can be forgotten. Offsets come from
 // MemoryLayout.offset(of:) at run time (through RecordSchema), never from guesses here.
+//
+// What the format refuses at run time (docs/FORMAT.md, "Schema region") is refused here at
+// compile time wherever the syntax shows it: more than 1,024 fields, a field name of more than
+// 47 bytes or used twice, a count of 0, a record larger than 16 MiB. A nested record's fields
+// and the size of a type behind a name are not visible to a macro; those limits are checked
+// when the schema is first built, with a message that names the field.
 
-import SwiftCompilerPlugin
 import SwiftDiagnostics
 import SwiftSyntax
 import SwiftSyntaxBuilder
 import SwiftSyntaxMacros
 
-@main
-struct MappedRecordPlugin: CompilerPlugin {
-    let providingMacros: [Macro.Type] = [MappedRecordMacro.self, FieldMacro.self, PaddingMacro.self]
+/// The format's limits that the macro checks (RecordSchema's, docs/FORMAT.md).
+enum FormatLimits {
+    static let maximumFieldCount = 1024
+    static let maximumNameLength = 47
+    static let maximumStride = 1 << 24
 }
 
 /// `@MappedRecord`: adds the `MappedRecord` conformance and its `schema`.
@@ -27,38 +34,64 @@ public struct MappedRecordMacro: ExtensionMacro {
             context.diagnose(Diagnostic(node: node, message: RecordDiagnostic.notAStruct))
             return []
         }
+        if let generics = structure.genericParameterClause {
+            context.diagnose(Diagnostic(node: generics, message: RecordDiagnostic.generic(structure.name.text)))
+            return []
+        }
         let typeName = type.trimmedDescription
         var entries: [String] = []
         var failed = false
+        var wireNames: [String: String] = [:]  // wire name -> the property that has it
+        var fieldCount = 0
+        var leastSize = 0
+        func refuse(_ node: some SyntaxProtocol, _ message: RecordDiagnostic) {
+            context.diagnose(Diagnostic(node: node, message: message))
+            failed = true
+        }
         for member in structure.memberBlock.members {
+            if let conditional = member.decl.as(IfConfigDeclSyntax.self) {
+                // The macro sees only the members it is given, not which branch is active.
+                if let stored = storedPropertyInside(conditional) { refuse(stored, .conditional) }
+                continue
+            }
             guard let variable = member.decl.as(VariableDeclSyntax.self) else { continue }
             if variable.modifiers.contains(where: { ["static", "class"].contains($0.name.text) }) { continue }
             if variable.modifiers.contains(where: { $0.name.text == "lazy" }) {
-                context.diagnose(Diagnostic(node: variable, message: RecordDiagnostic.lazy))
-                failed = true
+                refuse(variable, .lazy)
                 continue
             }
             let marks = FieldMarks(variable.attributes)
             for wrapper in marks.others {
-                context.diagnose(
-                    Diagnostic(
-                        node: wrapper,
-                        message: RecordDiagnostic.propertyWrapper(wrapper.attributeName.trimmedDescription)))
-                failed = true
+                refuse(wrapper, .propertyWrapper(wrapper.attributeName.trimmedDescription))
             }
+            for argument in marks.nonLiterals { refuse(argument, .fieldNeedsLiteral) }
             for binding in variable.bindings {
                 guard isStored(binding) else { continue }
+                if let observers = observers(of: binding) {
+                    refuse(observers, .observed)
+                    continue
+                }
                 guard let pattern = binding.pattern.as(IdentifierPatternSyntax.self) else {
-                    context.diagnose(Diagnostic(node: binding.pattern, message: RecordDiagnostic.tuplePattern))
-                    failed = true
+                    refuse(binding.pattern, .tuplePattern)
                     continue
                 }
                 // The type of a later binding in `var a, b: Int` is on the last one.
                 let declaredType = binding.typeAnnotation?.type ?? variable.bindings.last?.typeAnnotation?.type
-                if let declaredType, let (problem, offending) = unsupported(declaredType) {
-                    context.diagnose(problem.diagnostic(at: offending))
-                    failed = true
-                    continue
+                if let declaredType {
+                    if let (problem, offending) = unsupported(declaredType) {
+                        context.diagnose(problem.diagnostic(at: offending))
+                        failed = true
+                        continue
+                    }
+                    if let empty = emptyCount(in: declaredType) {
+                        refuse(empty, .emptyCount)
+                        continue
+                    }
+                    leastSize += leastByteCount(of: declaredType)
+                    if leastSize > FormatLimits.maximumStride {
+                        refuse(declaredType, .tooLarge(leastSize))
+                        continue
+                    }
                 }
                 let property = pattern.identifier.trimmedDescription
                 let bare = property.hasPrefix("`") ? String(property.dropFirst().dropLast()) : property
@@ -67,6 +100,17 @@ public struct MappedRecordMacro: ExtensionMacro {
                     continue
                 }
                 let wireName = marks.wireName ?? bare
+                if wireName.utf8.count > FormatLimits.maximumNameLength || wireName.isEmpty || wireName.contains("\0") {
+                    refuse(binding.pattern, .badName(wireName))
+                    continue
+                }
+                if let earlier = wireNames[wireName] {
+                    refuse(binding.pattern, .duplicateName(wireName, earlier: earlier))
+                    continue
+                }
+                wireNames[wireName] = bare
+                fieldCount += 1
+                if fieldCount == FormatLimits.maximumFieldCount + 1 { refuse(binding.pattern, .tooManyFields) }
                 let renames = marks.renamedFrom.map { ", renamedFrom: \(literal($0))" } ?? ""
                 entries.append(".field(\(literal(wireName)), \\\(typeName).\(property)\(renames))")
             }
@@ -102,219 +146,35 @@ public struct MappedRecordMacro: ExtensionMacro {
         }
     }
 
+    /// The `willSet`/`didSet` block of a stored property, if it has one: `MemoryLayout.offset(of:)`
+    /// gives no offset for such a property, so it cannot be a field.
+    static func observers(of binding: PatternBindingSyntax) -> AccessorBlockSyntax? {
+        guard let block = binding.accessorBlock, case .accessors(let list) = block.accessors, !list.isEmpty else {
+            return nil
+        }
+        return block
+    }
+
+    /// The first stored instance property declared inside an `#if`, at any depth.
+    static func storedPropertyInside(_ conditional: IfConfigDeclSyntax) -> VariableDeclSyntax? {
+        for clause in conditional.clauses {
+            guard case .decls(let members) = clause.elements else { continue }
+            for member in members {
+                if let nested = member.decl.as(IfConfigDeclSyntax.self), let found = storedPropertyInside(nested) {
+                    return found
+                }
+                guard let variable = member.decl.as(VariableDeclSyntax.self),
+                    !variable.modifiers.contains(where: { ["static", "class"].contains($0.name.text) }),
+                    variable.bindings.contains(where: isStored)
+                else { continue }
+                return variable
+            }
+        }
+        return nil
+    }
+
     /// A Swift string literal for `text`.
     static func literal(_ text: String) -> String {
         "\"" + text.replacingOccurrences("\\", with: "\\\\").replacingOccurrences("\"", with: "\\\"") + "\""
-    }
-
-    /// Why a declared type cannot be a field, and the part of it to blame, judged from its
-    /// spelling; nil when it may be one. Types this cannot see (a class behind a name, an enum)
-    /// are refused by the compiler at the generated `.field` call, with a message from RecordTable.
-    static func unsupported(_ type: TypeSyntax) -> (UnsupportedType, TypeSyntax)? {
-        if let tuple = type.as(TupleTypeSyntax.self) {
-            for element in tuple.elements { if let problem = unsupported(element.type) { return problem } }
-            return nil
-        }
-        return problem(of: type).map { ($0, type) }
-    }
-
-    /// The problem with a type that is not a tuple.
-    static func problem(of type: TypeSyntax) -> UnsupportedType? {
-        if type.is(OptionalTypeSyntax.self) || type.is(ImplicitlyUnwrappedOptionalTypeSyntax.self) { return .optional }
-        if type.is(ArrayTypeSyntax.self) {
-            return .array(element: type.as(ArrayTypeSyntax.self)!.element.trimmedDescription)
-        }
-        if type.is(DictionaryTypeSyntax.self) { return .variableSize(type.trimmedDescription) }
-        if let some = type.as(SomeOrAnyTypeSyntax.self) { return .existential(some.trimmedDescription) }
-        if type.is(FunctionTypeSyntax.self) { return .reference(type.trimmedDescription) }
-        guard let named = type.as(IdentifierTypeSyntax.self) else { return nil }
-        let name = named.name.text
-        switch name {
-        case "String", "Substring", "Character", "StaticString": return .text(name)
-        case "Array", "ContiguousArray", "ArraySlice":
-            let element = named.genericArgumentClause?.arguments.first?.argument.trimmedDescription ?? "Element"
-            return .array(element: element)
-        case "Optional": return .optional
-        case "Dictionary", "Set", "Data": return .variableSize(name)
-        case "Any", "AnyObject", "AnyClass": return .existential(name)
-        case "UnsafePointer", "UnsafeMutablePointer", "UnsafeRawPointer", "UnsafeMutableRawPointer",
-            "OpaquePointer", "UnsafeBufferPointer", "UnsafeMutableBufferPointer", "UnsafeRawBufferPointer",
-            "UnsafeMutableRawBufferPointer", "Unmanaged":
-            return .pointer(name)
-        default: return nil
-        }
-    }
-}
-
-/// The attributes of a stored property that the macro reads.
-struct FieldMarks {
-    var wireName: String?
-    var renamedFrom: String?
-    var isPadding = false
-    /// Attributes that are neither @Field nor @Padding: property wrappers, refused.
-    var others: [AttributeSyntax] = []
-
-    init(_ attributes: AttributeListSyntax) {
-        for element in attributes {
-            guard let attribute = element.as(AttributeSyntax.self) else { continue }
-            switch attribute.attributeName.trimmedDescription {
-            case "Field", "RecordTable.Field":
-                for argument in attribute.arguments?.as(LabeledExprListSyntax.self) ?? [] {
-                    let text = argument.expression.as(StringLiteralExprSyntax.self)?.representedLiteralValue
-                    if argument.label?.text == "renamedFrom" { renamedFrom = text } else { wireName = text }
-                }
-            case "Padding", "RecordTable.Padding":
-                isPadding = true
-            case "available", "usableFromInline", "inlinable":
-                continue
-            default:
-                others.append(attribute)
-            }
-        }
-    }
-}
-
-/// A property type the macro refuses, and what to use instead.
-enum UnsupportedType {
-    case text(String)
-    case array(element: String)
-    case optional
-    case variableSize(String)
-    case existential(String)
-    case reference(String)
-    case pointer(String)
-
-    func diagnostic(at type: TypeSyntax) -> Diagnostic {
-        switch self {
-        case .text(let name):
-            return Diagnostic(
-                node: type,
-                message: RecordDiagnostic.unsupported(
-                    "'\(name)' has no fixed size in a file; use MappedString<N> for UTF-8 text of up to N bytes"),
-                fixIt: FixIt(
-                    message: RecordFixIt("use MappedString<32>"),
-                    changes: [
-                        .replace(
-                            oldNode: Syntax(type),
-                            newNode: Syntax(
-                                TypeSyntax(stringLiteral: "MappedString<32>").with(
-                                    \.trailingTrivia, type.trailingTrivia)))
-                    ]))
-        case .array(let element):
-            return Diagnostic(
-                node: type,
-                message: RecordDiagnostic.unsupported(
-                    "an Array stores its elements elsewhere, on the heap; use InlineArray<N, \(element)> for a fixed number of elements"
-                ),
-                fixIt: FixIt(
-                    message: RecordFixIt("use InlineArray<4, \(element)>"),
-                    changes: [
-                        .replace(
-                            oldNode: Syntax(type),
-                            newNode: Syntax(
-                                TypeSyntax(stringLiteral: "InlineArray<4, \(element)>").with(
-                                    \.trailingTrivia, type.trailingTrivia)))
-                    ]))
-        case .optional:
-            return Diagnostic(
-                node: type,
-                message: RecordDiagnostic.unsupported(
-                    "an Optional has no fixed layout in a file; store a sentinel value, or a Bool field beside the value"
-                ))
-        case .variableSize(let name):
-            return Diagnostic(
-                node: type,
-                message: RecordDiagnostic.unsupported(
-                    "'\(name)' has no fixed size in a file; use MappedBytes<N> for N raw bytes, or InlineArray<N, T>"))
-        case .existential(let name):
-            return Diagnostic(
-                node: type,
-                message: RecordDiagnostic.unsupported(
-                    "'\(name)' is a reference to a value stored elsewhere; a record holds only plain values (numbers, Bool, MappedString, MappedBytes, InlineArray, @MappedRecord structs)"
-                ))
-        case .reference(let name):
-            return Diagnostic(
-                node: type,
-                message: RecordDiagnostic.unsupported(
-                    "'\(name)' is a reference; another process, or this one after a restart, cannot follow it"))
-        case .pointer(let name):
-            return Diagnostic(
-                node: type,
-                message: RecordDiagnostic.unsupported(
-                    "'\(name)' is an address in this process's memory; it means nothing in another process or after a restart. Store an index or an offset instead"
-                ))
-        }
-    }
-}
-
-/// The macro's messages.
-enum RecordDiagnostic: DiagnosticMessage {
-    case notAStruct
-    case noFields
-    case lazy
-    case tuplePattern
-    case propertyWrapper(String)
-    case unsupported(String)
-
-    var message: String {
-        switch self {
-        case .notAStruct: return "@MappedRecord applies to a struct: a record is a plain value copied into the file"
-        case .noFields: return "@MappedRecord needs at least one stored property"
-        case .lazy:
-            return
-                "a lazy property is filled in at first use; a record is stored as it is. Make it a plain stored property, or a computed one"
-        case .tuplePattern: return "declare each stored property of a record on its own, so that it has a field name"
-        case .propertyWrapper(let name):
-            return
-                "property wrapper '@\(name)' stores its wrapper, not the value; a record field must be the plain value"
-        case .unsupported(let text): return text
-        }
-    }
-
-    var diagnosticID: MessageID {
-        let id: String
-        switch self {
-        case .notAStruct: id = "notAStruct"
-        case .noFields: id = "noFields"
-        case .lazy: id = "lazy"
-        case .tuplePattern: id = "tuplePattern"
-        case .propertyWrapper: id = "propertyWrapper"
-        case .unsupported: id = "unsupportedType"
-        }
-        return MessageID(domain: "MappedRecord", id: id)
-    }
-
-    var severity: DiagnosticSeverity { .error }
-}
-
-/// A fix-it's message.
-struct RecordFixIt: FixItMessage {
-    let message: String
-    init(_ message: String) { self.message = message }
-    var fixItID: MessageID { MessageID(domain: "MappedRecord", id: message) }
-}
-
-/// `@Field("wire_name")` and `@Field(renamedFrom: "old")`: marks read by @MappedRecord; they add nothing.
-public struct FieldMacro: PeerMacro {
-    /// Nothing: the attribute is a mark.
-    public static func expansion(
-        of node: AttributeSyntax, providingPeersOf declaration: some DeclSyntaxProtocol,
-        in context: some MacroExpansionContext
-    ) throws -> [DeclSyntax] { [] }
-}
-
-/// `@Padding`: a stored property that holds no field (bytes the file leaves unused); @MappedRecord reads it.
-public struct PaddingMacro: PeerMacro {
-    /// Nothing: the attribute is a mark.
-    public static func expansion(
-        of node: AttributeSyntax, providingPeersOf declaration: some DeclSyntaxProtocol,
-        in context: some MacroExpansionContext
-    ) throws -> [DeclSyntax] { [] }
-}
-
-extension String {
-    /// This text with every `target` replaced (no Foundation in a macro plugin).
-    func replacingOccurrences(_ target: String, with replacement: String) -> String {
-        split(separator: target, omittingEmptySubsequences: false).joined(separator: replacement)
     }
 }

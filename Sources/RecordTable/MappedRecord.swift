@@ -75,7 +75,9 @@ extension RecordSchema {
                 RecordSchema for \(Record.self): the stored propert\(missing.count == 1 ? "y" : "ies") \
                 \(missing.joined(separator: ", ")) \(missing.count == 1 ? "is" : "are") not in the schema, so \
                 \(missing.count == 1 ? "its" : "their") bytes would be written but never read back. Add a .field for \
-                each (.padding for bytes the file leaves unused), or declare the type with @MappedRecord
+                each (.padding for bytes the file leaves unused), or declare the type with @MappedRecord. \
+                If it is declared with @MappedRecord already, the property is one the macro cannot see: \
+                one added by another macro or an extension's macro, or declared where no macro looks
                 """)
         }
     }
@@ -157,7 +159,9 @@ public struct FieldDeclaration<Record>: Sendable {
 
     private static func storedOffset<Value>(of keyPath: KeyPath<Record, Value>, _ name: String) -> Int {
         guard let offset = MemoryLayout<Record>.offset(of: keyPath) else {
-            fatalError("RecordSchema: the key path for field '\(name)' is not a stored property of \(Record.self)")
+            fatalError(
+                "RecordSchema: the key path for field '\(name)' is not a stored property of \(Record.self) with an offset (a property with willSet or didSet has none; so has a computed one)"
+            )
         }
         return offset
     }

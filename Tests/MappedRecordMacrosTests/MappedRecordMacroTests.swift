@@ -30,9 +30,7 @@ final class MappedRecordMacroTests: XCTestCase {
                 var name: MappedString<16>
                 var raw: MappedBytes<4>
                 var position: Point
-                var tuple: (Int32, Int32)
                 let constant: Int16
-                var observed: Int32 { didSet { } }
                 var computed: Int { 1 }
                 var alsoComputed: Int { get { 1 } set { } }
                 static var shared = 0
@@ -51,9 +49,7 @@ final class MappedRecordMacroTests: XCTestCase {
                     var name: MappedString<16>
                     var raw: MappedBytes<4>
                     var position: Point
-                    var tuple: (Int32, Int32)
                     let constant: Int16
-                    var observed: Int32 { didSet { } }
                     var computed: Int { 1 }
                     var alsoComputed: Int { get { 1 } set { } }
                     static var shared = 0
@@ -73,9 +69,7 @@ final class MappedRecordMacroTests: XCTestCase {
                         .field("name", \\Everything.name),
                         .field("raw", \\Everything.raw),
                         .field("position", \\Everything.position),
-                        .field("tuple", \\Everything.tuple),
                         .field("constant", \\Everything.constant),
-                        .field("observed", \\Everything.observed),
                     ])
                 }
                 """,
@@ -239,5 +233,96 @@ final class MappedRecordMacroTests: XCTestCase {
                 DiagnosticSpec(message: "@MappedRecord needs at least one stored property", line: 1, column: 1)
             ],
             macroSpecs: macros)
+    }
+
+    /// Expands `@MappedRecord` on `body`'s members, expecting exactly `diagnostics` (line and
+    /// column in `source`) and `expanded` (the source with the marks removed), and no extension.
+    func assertRefusedSource(
+        _ source: String, expanded: String, _ diagnostics: [DiagnosticSpec], file: StaticString = #filePath,
+        line: UInt = #line
+    ) {
+        assertMacroExpansion(
+            source, expandedSource: expanded, diagnostics: diagnostics, macroSpecs: macros, file: file, line: line)
+    }
+
+    func testFieldNeedsAStringLiteral() {
+        let message =
+            "@Field needs a string literal: the macro reads the name from the source, and cannot evaluate a constant or an interpolation"
+        assertRefusedSource(
+            "@MappedRecord\nstruct R {\n    @Field(wireNameOfPrice) var price: Double\n}",
+            expanded: "struct R {\n    var price: Double\n}",
+            [DiagnosticSpec(message: message, line: 3, column: 12)])
+        assertRefusedSource(
+            "@MappedRecord\nstruct R {\n    @Field(\"px\\(1)\") var price: Double\n}",
+            expanded: "struct R {\n    var price: Double\n}",
+            [DiagnosticSpec(message: message, line: 3, column: 12)])
+        assertRefusedSource(
+            "@MappedRecord\nstruct R {\n    @Field(renamedFrom: oldName) var price: Double\n}",
+            expanded: "struct R {\n    var price: Double\n}",
+            [DiagnosticSpec(message: message, line: 3, column: 25)])
+    }
+
+    func testObservedConditionalAndGenericDeclarationsAreRefused() {
+        assertRefused(
+            "var level: Int32 = 0 { didSet { print(level) } }", at: "{ didSet",
+            "a stored property with willSet or didSet has no offset that MemoryLayout can report, so it cannot be a field; observe changes in a computed property over a plain stored one"
+        )
+        assertRefusedSource(
+            "@MappedRecord\nstruct R {\n    var a: Int32\n    #if DEBUG\n    var b: Int32\n    #endif\n}",
+            expanded: "struct R {\n    var a: Int32\n    #if DEBUG\n    var b: Int32\n    #endif\n}",
+            [
+                DiagnosticSpec(
+                    message:
+                        "@MappedRecord cannot tell which #if branch is active, and a file's layout must not change with build flags; declare the record's stored properties outside #if",
+                    line: 5, column: 5)
+            ])
+        assertRefusedSource(
+            "@MappedRecord\nstruct Pair<T> {\n    var a: T\n}",
+            expanded: "struct Pair<T> {\n    var a: T\n}",
+            [
+                DiagnosticSpec(
+                    message:
+                        "@MappedRecord applies to a concrete struct: a file has one fixed layout, and a generic struct has one per type argument. Declare a struct for each layout (such as PairOfDouble) and mark it @MappedRecord",
+                    line: 2, column: 12)
+            ])
+        assertRefused(
+            "var pair: (Int32, Float)", at: "(Int32",
+            "a tuple's elements have no names in a file; use InlineArray<N, T> for elements of one type, or a nested @MappedRecord struct"
+        )
+    }
+
+    func testFormatLimitsAreCheckedAtCompileTime() {
+        let empty =
+            "a field holds at least one element; a count of 0 stores nothing. Remove the property, or give it a count of 1 or more"
+        assertRefused("var none: InlineArray<0, Float>", at: "0,", empty)
+        assertRefused("var none: MappedString<0>", at: "0>", empty)
+        assertRefused("var none: [0 of Int32]", at: "0 of", empty)
+        assertRefused(
+            "var huge: InlineArray<20_000_000, UInt8>", at: "InlineArray",
+            "the record is at least 20000000 bytes here, more than the format's 16 MiB (16,777,216 bytes) per record; store large data in a table of its own, and an index here"
+        )
+        let long = String(repeating: "n", count: 48)
+        assertRefused(
+            "var \(long): Int32", at: long,
+            "the field name '\(long)' is not 1 to 47 bytes of UTF-8 without NUL, as the file format needs; give it a shorter name with @Field(\"name\")"
+        )
+        assertRefusedSource(
+            "@MappedRecord\nstruct R {\n    var price: Double\n    @Field(\"price\") var cost: Double\n}",
+            expanded: "struct R {\n    var price: Double\n    var cost: Double\n}",
+            [
+                DiagnosticSpec(
+                    message:
+                        "the field name 'price' is already the name of 'price'; each field needs its own name in the file. Rename one with @Field(\"name\")",
+                    line: 4, column: 25)
+            ])
+        let members = (0...1024).map { "    var f\($0): UInt8" }.joined(separator: "\n")
+        assertRefusedSource(
+            "@MappedRecord\nstruct R {\n\(members)\n}", expanded: "struct R {\n\(members)\n}",
+            [
+                DiagnosticSpec(
+                    message:
+                        "a record has at most 1,024 fields in the file format; group fields into InlineArray<N, T> or MappedBytes<N>",
+                    line: 1027, column: 9)
+            ])
     }
 }
