@@ -34,13 +34,18 @@ extension MemoryMappedFile {
             guard value == EOPNOTSUPP || value == EISDIR || value == EINVAL else {
                 throw .system(
                     "open", errno: value, operation: operation, path: path,
-                    message: value == ENOENT ? "its directory does not exist" : nil)
+                    message: directoryProblem(value, directory: directory))
             }
             let hidden = hiddenName(for: path, suffix: String(UInt64.random(in: 0...UInt64.max), radix: 16))
             raw = retryingOnInterrupt {
                 unsafe system_open(hidden, flags | O_CREAT | O_EXCL, mode_t(permissions.rawValue))
             }
-            guard raw >= 0 else { throw .system("open", errno: lastErrno, operation: operation, path: hidden) }
+            guard raw >= 0 else {
+                let value = lastErrno
+                throw .system(
+                    "open", errno: value, operation: operation, path: path,
+                    message: directoryProblem(value, directory: directory))
+            }
             // Renamed after its descriptor, so that linkIntoPlace can find it again.
             let final = hiddenName(for: path, suffix: String(raw))
             guard unsafe system_rename(hidden, final) == 0 else {
@@ -163,6 +168,18 @@ extension MemoryMappedFile {
         defer { _ = system_close(raw) }
         guard system_fsync(raw) == 0 else {
             throw .system("fsync", errno: lastErrno, operation: operation, path: directory)
+        }
+    }
+
+    /// What a failure to create a file in `directory` means, for errnos that are about the
+    /// directory rather than the file; nil for the others.
+    private static func directoryProblem(_ value: Int32, directory: String) -> String? {
+        switch value {
+        case ENOENT: return "its directory '\(directory)' does not exist"
+        case EACCES, EPERM:
+            return "no permission to create a file in the directory '\(directory)'; its owner and mode decide who may"
+        case EROFS: return "the directory '\(directory)' is on a read-only file system"
+        default: return nil
         }
     }
 

@@ -139,7 +139,7 @@ struct Dump: ParsableCommand {
             if count <= next, let active = try? table.writerIsActive(), active != writerWasActive {
                 complain(
                     active
-                        ? "a writer opened \(file); following"
+                        ? "a process took the writer lock of \(file) (a writer, or a migration); following"
                         : "the writer of \(file) has gone (closed or died); still following")
                 writerWasActive = active
             }

@@ -338,9 +338,11 @@ extension RecordField {
         case .uint64: return unsigned(UInt64.self)
         case .float32:
             guard let value = Float(text) else { return "'\(text)' is not a number" }
+            if let problem = Self.outOfRange(value, text, "f32", largest: "3.4028235e+38") { return problem }
             put(value.bitPattern)
         case .float64:
             guard let value = Double(text) else { return "'\(text)' is not a number" }
+            if let problem = Self.outOfRange(value, text, "f64", largest: "1.7976931348623157e+308") { return problem }
             put(value.bitPattern)
         case .bool:
             switch text {
@@ -351,6 +353,26 @@ extension RecordField {
         case .bytes, .char: preconditionFailure("store(_:into:) handles bytes and char")
         }
         return nil
+    }
+}
+
+extension RecordField {
+    /// Why `value`, parsed from `text`, is out of the type's range: an infinity that the text
+    /// does not spell out (`1e400` is too large, not infinite), or nil.
+    static func outOfRange<F: BinaryFloatingPoint>(_ value: F, _ text: Substring, _ type: String, largest: String)
+        -> String?
+    {
+        guard value.isInfinite else { return nil }
+        let spelled = text.lowercased().trimmingCharacters(in: "+-")
+        guard spelled != "inf" && spelled != "infinity" else { return nil }
+        return "'\(text)' is beyond \(type)'s range (its largest finite value is \(largest)); write inf for infinity"
+    }
+}
+
+extension String {
+    /// This text without leading and trailing characters from `set`.
+    fileprivate func trimmingCharacters(in set: String) -> String {
+        String(drop { set.contains($0) }.reversed().drop { set.contains($0) }.reversed())
     }
 }
 

@@ -6,12 +6,16 @@ struct Migrate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Rewrite a table with a new schema, in place and crash-safe: fields matched by name.",
         discussion: """
-            Fields are matched by name: kept, moved, widened (i32 to i64, f32 to f64, char[8] to char[16]…),
-            narrowed only when every stored value fits (checked before anything is written), added (zero, or
-            --default), renamed (--rename), dropped only with --drop. The plan is printed first. The new table
-            is written beside the old one and renamed over it: a crash leaves the old table or the new one.
-            Exit status: 0 done, 1 a stored value does not fit, 2 the schema or an option is wrong, 3 the file
+            Fields are matched by name: kept, moved, widened (i32 to i64, f32 to f64, char[8] to char[16]…), \
+            narrowed only when every stored value fits (checked before anything is written), added (zero, or \
+            --default), renamed (--rename), dropped only with --drop. The plan is printed first. The new table \
+            is written beside the old one and renamed over it: a crash leaves the old table or the new one. \
+            The new table keeps the old one's owner, group, mode and extended attributes; a symbolic link is \
+            followed, and a table with other hard links is refused.
+
+            Exit status: 0 done, 1 a stored value does not fit, 2 the schema or an option is wrong, 3 the file \
             cannot be read or written (a full disk leaves the old table untouched). docs/EVOLUTION.md has the rules.
+
             Examples:
               mrec migrate t.mrec --schema 'id:i64,price:f64,qty:i64,side:u8' --dry-run
               mrec migrate t.mrec --schema 'id:i64,cost:f64' --rename price=cost --drop qty

@@ -377,5 +377,21 @@ extension MrecMigrateTests {
         #expect(follower.readLine() == "status 3")
         let message = String(decoding: readWholeFile(errors), as: UTF8.self)
         #expect(message.contains("was replaced while it was followed (a migration)"), "\(message)")
+        #expect(!message.contains("a writer opened"), "a migration is not a writer: \(message)")
+    }
+
+    @Test("--default of a float beyond the field's range is a usage error; inf is still infinity")
+    func floatDefaultsAreRangeChecked() throws {
+        let path = try trades()
+        let before = readWholeFile(path)
+        let huge = mrec("migrate", path, "--schema", "id:i64,price:f64,qty:i32,side:u8,level:f32", "--default", "level=1e400")
+        #expect(huge.0 == .exited(2) && huge.2.contains("beyond f32's range"), "\(huge)")
+        let f32 = mrec("migrate", path, "--schema", "id:i64,price:f64,qty:i32,side:u8,level:f32", "--default", "level=1e39")
+        #expect(f32.0 == .exited(2) && f32.2.contains("beyond f32's range"), "\(f32)")
+        #expect(readWholeFile(path) == before)
+        let infinite = mrec(
+            "migrate", path, "--schema", "id:i64,price:f64,qty:i32,side:u8,level:f32", "--default", "level=-inf")
+        #expect(infinite.0 == .exited(0), "\(infinite)")
+        #expect(mrec("dump", "--format", "csv", "--fields", "level", path).1 == "level\n-inf\n-inf\n-inf")
     }
 }

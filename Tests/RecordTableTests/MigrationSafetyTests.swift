@@ -124,6 +124,25 @@ struct MigrationSafetyTests {
         #expect(fileStatus(path)?.st_uid == 0)
     }
 
+    @Test("a migration in a directory the user may not write names the directory, and changes nothing")
+    func unwritableDirectoryIsNamed() throws {
+        guard isRoot else {
+            print("skipped: needs root to act as two users (root and uid 65534)")
+            return
+        }
+        #expect(chmod(directory.path, 0o755) == 0)
+        let path = try writeOld(10, name: "owned-by-nobody.mrec")
+        #expect(chown(path, 65534, 65534) == 0)
+        let before = readWholeFile(path)
+        let (end, output) = run(helper("migrate-as-nobody", path))
+        #expect(end == .exited(0), "\(output)")
+        #expect(
+            output.hasPrefix("refused permissionDenied")
+                && output.contains("no permission to create a file in the directory '\(directory.path)'"), "\(output)")
+        let unchanged = sameBytes(readWholeFile(path), before)
+        #expect(unchanged, "the table changed")
+    }
+
     @Test("a migration copies the table's extended attributes (ACLs, user.*)")
     func extendedAttributesAreKept() throws {
         let path = try writeOld(10, name: "tagged.mrec")
