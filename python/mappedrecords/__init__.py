@@ -16,6 +16,7 @@ from ._format import (
     Field,
     FormatError,
     NotATableError,
+    ReplacedError,
     Schema,
     SchemaError,
     TruncatedError,
@@ -28,6 +29,6 @@ from ._table import Table, Writer, create, open
 __all__ = [
     "open", "create", "Table", "Writer", "Field", "Schema", "schema_from_dtype",
     "FormatError", "NotATableError", "ByteOrderError", "UnsupportedVersionError", "ChecksumError",
-    "SchemaError", "CountError", "TruncatedError", "WriterActiveError",
+    "SchemaError", "CountError", "TruncatedError", "WriterActiveError", "ReplacedError",
 ]
 __version__ = "0.1.0"

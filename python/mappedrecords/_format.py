@@ -36,8 +36,12 @@ DURABILITY = {"none": 0, "batch": 1, "everyAppend": 2}
 class FormatError(Exception):
     """A file that is not a table this package can read, or that breaks a rule of docs/FORMAT.md.
 
-    ``path`` names the file and ``rule`` the rule it breaks, in words.
+    ``path`` names the file and ``rule`` the rule it breaks, in words. ``code`` is the name of
+    the failure as Swift's ``RecordTableError.Code`` spells it (``"corrupt"``, ``"notATable"``,
+    ...): the same failure has the same code in both languages.
     """
+
+    code = "corrupt"
 
     def __init__(self, path: str, rule: str):
         self.path = path
@@ -48,34 +52,57 @@ class FormatError(Exception):
 class NotATableError(FormatError):
     """The file is empty, or does not start with the magic bytes ``MRECTBL\\0``."""
 
+    code = "notATable"
+
 
 class ByteOrderError(FormatError):
     """The file was written big-endian (its byte-order mark reads 0x0D0C0B0A)."""
+
+    code = "byteOrderMismatch"
 
 
 class UnsupportedVersionError(FormatError):
     """Another major version, or incompatible feature flags this reader does not know."""
 
+    code = "unsupportedVersion"
+
 
 class ChecksumError(FormatError):
     """The header checksum (CRC-32C) does not match: the header is damaged."""
+
+    code = "corrupt"
 
 
 class SchemaError(FormatError):
     """The schema region is damaged: overflowing, overlapping or unknown fields, a wrong schema
     hash, or bad metadata."""
 
+    code = "corrupt"
+
 
 class CountError(FormatError):
     """The count points past the end of the file (it was truncated), or no commit slot is valid."""
+
+    code = "corrupt"
 
 
 class TruncatedError(FormatError):
     """Another process truncated the file while it was open."""
 
+    code = "truncated"
+
 
 class WriterActiveError(FormatError):
     """Another process holds the table's writer lock."""
+
+    code = "writerActive"
+
+
+class ReplacedError(FormatError):
+    """Another file took the table's path while it was open (a migration, or a replacement):
+    open the path again to read the new table."""
+
+    code = "replaced"
 
 
 # Type codes (docs/FORMAT.md, "Schema region"): code -> (name, element size, numpy base type).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import errno
 import fcntl
 import mmap
 import os
@@ -14,7 +15,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Uni
 import numpy as np
 
 from . import _format, _waiting
-from ._format import FormatError, NotATableError, TruncatedError, WriterActiveError
+from ._format import FormatError, NotATableError, ReplacedError, TruncatedError, WriterActiveError
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -59,6 +60,7 @@ class Table:
                 raise NotATableError(self.path, "the file is empty, not a record table")
             self._mapping, self._address = _map(self._descriptor, status.st_size, writable=False)
             self._size = status.st_size
+            self._single_name = status.st_nlink == 1
             self.header = _format.decode_header(self.path, self._mapping, status.st_size)
             self._boot = _format.boot_identifier()
             self._listener = _waiting.DoorbellListener(status.st_dev, status.st_ino)
@@ -124,12 +126,31 @@ class Table:
         self._records = np.ndarray((count,), dtype=self.dtype, buffer=self._mapping, offset=header.data_offset)
         return count
 
+    def _check_still_named(self, status: os.stat_result) -> None:
+        """Raises ``ReplacedError`` once the open file has no name, or the path names another file
+        (a migration renames its new table over the old one): its writer has gone for good."""
+        if status.st_nlink == 1 and self._single_name:
+            return  # its only name since it was opened: a file renamed over it would have unlinked it
+        if status.st_nlink >= 1:
+            try:
+                named = os.stat(self.path)
+            except FileNotFoundError:
+                named = None
+            if named is not None and (named.st_dev, named.st_ino) == (status.st_dev, status.st_ino):
+                return
+        raise ReplacedError(self.path, "another file took this table's path (a migration, or a replacement); "
+                                       "open it again to read the new one")
+
     def refresh(self) -> int:
-        """Applies the live-count rule again and remaps if the file grew; returns the count."""
+        """Applies the live-count rule again and remaps if the file grew; returns the count.
+
+        Raises ``TruncatedError`` if another process truncated the file, and ``ReplacedError``
+        once another file took its path (a migration): open the path again to read the new table."""
         status = os.fstat(self._descriptor)
         if status.st_size < self._size:
             raise TruncatedError(self.path, f"the file shrank from {self._size} to {status.st_size} bytes while it was open "
                                             "(another process truncated it)")
+        self._check_still_named(status)
         header, stride = self.header, self.header.schema.stride
         word = self._this_boots_live_word()
         live = _format.live_count(word) if word is not None else None
@@ -259,8 +280,12 @@ class Writer:
                 # linkat(AT_SYMLINK_FOLLOW) of /proc/self/fd/N names the unnamed file; it fails
                 # with FileExistsError if the path is taken. (A directory descriptor makes Python
                 # call linkat rather than link, which would not follow the /proc link.)
-                os.link(f"/proc/self/fd/{self._descriptor}", os.path.abspath(self.path),
-                        src_dir_fd=directory_descriptor, follow_symlinks=True)
+                try:
+                    os.link(f"/proc/self/fd/{self._descriptor}", os.path.abspath(self.path),
+                            src_dir_fd=directory_descriptor, follow_symlinks=True)
+                except FileExistsError:
+                    raise FileExistsError(errno.EEXIST, "a file already exists at the path; create never replaces one",
+                                          self.path) from None
                 if durability != "none":
                     os.fsync(directory_descriptor)
             finally:

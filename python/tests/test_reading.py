@@ -126,3 +126,49 @@ def test_refresh_reports_truncation(tmp_path):
         os.truncate(path, 4096)
         with pytest.raises(mappedrecords.TruncatedError, match="shrank"):
             table.refresh()
+
+
+def test_a_follower_learns_that_its_table_was_migrated(tmp_path):
+    """Swift readers throw `replaced` when a migration renames a new table over the path; so do
+    Python's refresh() and wait(), with the same code, instead of keeping the old count forever."""
+    path = tmp_path / "migrated.mrec"
+    with mappedrecords.create(path, SAMPLE) as writer:
+        writer.append(samples(0, 100))
+    with mappedrecords.open(path) as table:
+        assert table.refresh() == 100
+        mrec("migrate", path, "--schema", "id:i64,value:f64,check:u64,flag:bool,tag:char[7],extra:u32")
+        with pytest.raises(mappedrecords.ReplacedError) as raised:
+            table.refresh()
+        assert raised.value.code == "replaced"
+        assert "open it again" in str(raised.value)
+        started = time.monotonic()
+        with pytest.raises(mappedrecords.ReplacedError):
+            table.wait(100, timeout=30)
+        assert time.monotonic() - started < 2.5  # a sleep lasts at most a second, then it checks again
+    with mappedrecords.open(path) as table:  # the new table, opened again
+        assert len(table) == 100 and "extra" in table.dtype.names
+
+
+def test_a_second_name_that_stays_does_not_hide_a_replacement(tmp_path):
+    path = tmp_path / "linked.mrec"
+    with mappedrecords.create(path, SAMPLE) as writer:
+        writer.append(samples(0, 10))
+    os.link(path, tmp_path / "other-name.mrec")
+    with mappedrecords.open(path) as table:
+        assert table.refresh() == 10  # two names, the path still one of them
+        replacement = tmp_path / "replacement.mrec"
+        with mappedrecords.create(replacement, SAMPLE) as writer:
+            writer.append(samples(0, 3))
+        os.rename(replacement, path)
+        with pytest.raises(mappedrecords.ReplacedError):
+            table.refresh()
+
+
+def test_error_codes_are_swifts():
+    assert mappedrecords.NotATableError.code == "notATable"
+    assert mappedrecords.ByteOrderError.code == "byteOrderMismatch"
+    assert mappedrecords.UnsupportedVersionError.code == "unsupportedVersion"
+    assert mappedrecords.ChecksumError.code == mappedrecords.SchemaError.code == mappedrecords.CountError.code == "corrupt"
+    assert mappedrecords.TruncatedError.code == "truncated"
+    assert mappedrecords.WriterActiveError.code == "writerActive"
+    assert mappedrecords.ReplacedError.code == "replaced"

@@ -94,8 +94,9 @@ def test_the_writer_lock(tmp_path):
 def test_creating_over_an_existing_path_fails(tmp_path):
     path = tmp_path / "taken.mrec"
     path.write_bytes(b"precious")
-    with pytest.raises(FileExistsError):
+    with pytest.raises(FileExistsError) as raised:
         mappedrecords.create(path, SAMPLE)
+    assert raised.value.filename == str(path) and "/proc/self" not in str(raised.value)
     assert path.read_bytes() == b"precious"
 
 
