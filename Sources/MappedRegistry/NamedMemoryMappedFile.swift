@@ -108,6 +108,12 @@ extension MemoryMappedFile {
         name: String, access: MemoryMappedFileAccess? = nil, registry: Registry? = nil
     ) throws(RegistryError) -> NamedMemoryMappedFile {
         let operation = "openExisting"
+        // Linux cannot map memory write-only; refused before the name is joined, as createOrOpen refuses it.
+        guard access != .write else {
+            throw RegistryError(
+                .invalidAccess, operation: operation, path: name,
+                message: "a map cannot be opened write-only (a mapping can always be read); use .readWrite")
+        }
         let (entry, membership) = try Registry.join(
             name, accepting: [.file, .sharedMemory], wanted: "a map", registry: registry, operation: operation)
         return try opening(entry, membership: membership, access: access, operation: operation)

@@ -65,12 +65,13 @@ extension MemoryMappedFile {
         guard let value = system_getenv(inheritedMapVariable) else { return nil }
         _ = system_unsetenv(inheritedMapVariable)
         let parts = value.split(separator: " ")
-        guard parts.count == 2, let number = Int32(parts[0]), number >= 0,
+        // 0, 1 and 2 are standard input, output and error: never a map to take over (and close).
+        guard parts.count == 2, let number = Int32(parts[0]), number > 2,
             let access = MemoryMappedFileAccess.allCases.first(where: { "\($0)" == parts[1] })
         else {
             throw MappedFileError(
                 .invalidAccess, operation: "adoptInherited", path: nil,
-                message: "\(inheritedMapVariable) is '\(value)', not 'DESCRIPTOR ACCESS'")
+                message: "\(inheritedMapVariable) is '\(value)', not 'DESCRIPTOR ACCESS' with a descriptor above 2")
         }
         return try adoptDescriptor(number, access: access)
     }

@@ -25,6 +25,9 @@ public struct MappedViewStream: ~Copyable, Sendable {
     public var length: Int { accessor.capacity }
     /// The bytes between the cursor and the end.
     public var remaining: Int { max(0, length - position) }
+    /// The distance from the page boundary below the stream's first byte to that byte; .NET's
+    /// `MemoryMappedViewStream.PointerOffset`.
+    public var pointerOffset: Int { accessor.pointerOffset }
     /// Whether the stream can be read; .NET's `CanRead`.
     public var canRead: Bool { accessor.canRead }
     /// Whether the stream can be written; .NET's `CanWrite`.

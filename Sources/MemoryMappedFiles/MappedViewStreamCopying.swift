@@ -27,6 +27,7 @@ extension MappedViewStream {
     /// - Throws: `endOfStream`, copying nothing, if `destination` has less room than this has bytes.
     @discardableResult
     public mutating func copy(to destination: inout MappedViewStream) throws(MappedFileError) -> Int {
+        precondition(canRead, "MappedViewStream: cannot copy from a stream with .\(accessor.access) access")
         let count = remaining
         guard count <= destination.remaining else { throw destination.endOfStream(count) }
         unsafe try accessor.withUnsafeMutableBytes { (source) throws(MappedFileError) in
@@ -45,6 +46,7 @@ extension MappedViewStream {
     @discardableResult
     public mutating func copy(to descriptor: Int32) async throws(MappedFileError) -> Int {
         precondition(canRead, "MappedViewStream: cannot copy from a stream with .\(accessor.access) access")
+        try checkNotCancelled("copy(to:)")
         let start = position, count = remaining
         // SAFETY: the stream is borrowed (inout) for the whole call, so the bytes stay mapped
         // until the thread that writes them has finished (the continuation resumes after it).
@@ -72,15 +74,29 @@ extension MappedViewStream {
 
     /// ``read(into:)`` for Swift concurrency; .NET's `ReadAsync`. Like .NET's, it completes at
     /// once: the bytes are already in memory (only a page fault of a file view can wait for the disk).
-    public mutating func read(into buffer: UnsafeMutableRawBufferPointer) async -> Int {
+    /// - Throws: `cancelled`, reading nothing, if the task was cancelled before the call (.NET
+    ///   throws `OperationCanceledException` for a token cancelled before the call).
+    public mutating func read(into buffer: UnsafeMutableRawBufferPointer) async throws(MappedFileError) -> Int {
+        try checkNotCancelled("read(into:)")
         let readNow: (inout MappedViewStream) -> Int = { unsafe $0.read(into: buffer) }  // the synchronous one
         return readNow(&self)
     }
 
     /// ``write(bytes:)`` for Swift concurrency; .NET's `WriteAsync`. It completes at once, as .NET's does.
+    /// - Throws: `cancelled`, writing nothing, if the task was cancelled before the call; and
+    ///   what the synchronous write throws.
     public mutating func write(bytes: RawSpan) async throws(MappedFileError) {
+        try checkNotCancelled("write(bytes:)")
         let writeNow: (inout MappedViewStream, RawSpan) throws(MappedFileError) -> Void = { try $0.write(bytes: $1) }
         try writeNow(&self, bytes)
+    }
+
+    /// Throws `cancelled` if the current task was cancelled: an async call checks on entry.
+    private func checkNotCancelled(_ operation: String) throws(MappedFileError) {
+        guard Task.isCancelled else { return }
+        throw MappedFileError(
+            .cancelled, operation: operation, path: accessor.state.path,
+            message: "the task was cancelled before the call; nothing was done")
     }
 }
 

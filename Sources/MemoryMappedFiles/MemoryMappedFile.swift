@@ -137,6 +137,7 @@ extension MemoryMappedFile {
             path: path, mode: mode, access: access, permissions: permissions, operation: operation)
         let descriptor = OwnedDescriptor(raw, fsyncsOnClose: access == .readWrite || access == .readWriteExecute)
         do throws(MappedFileError) {
+            try honourExclusiveSharing(descriptor, path: path, operation: operation)
             // .create and .truncate empty an existing file only once it is known to be a regular file.
             let truncates = !created && (mode == .create || mode == .truncate)
             let size = try prepareFile(
@@ -146,6 +147,23 @@ extension MemoryMappedFile {
             if created { _ = unsafe system_unlink(path) }
             throw error
         }
+    }
+
+    /// .NET on Unix emulates `FileShare` with `flock(2)`: every `FileStream` takes a shared
+    /// lock, and `FileShare.None` an exclusive one. A file another process holds that way is not
+    /// mapped (`permissionDenied`, .NET's sharing violation), and a map holds a shared lock as
+    /// long as it is open, so a later `FileShare.None` open fails as it would beside a .NET map.
+    /// The lock is advisory: processes that do not ask are not stopped. A file system without
+    /// `flock` (ENOLCK) maps the file as before.
+    private static func honourExclusiveSharing(
+        _ descriptor: borrowing OwnedDescriptor, path: String, operation: String
+    ) throws(MappedFileError) {
+        guard system_flock(descriptor.rawValue, LOCK_SH | LOCK_NB) != 0 else { return }
+        let value = lastErrno
+        guard value == EWOULDBLOCK else { return }
+        throw MappedFileError(
+            .permissionDenied, operation: operation, path: path, systemCall: "flock", errno: value,
+            message: "another process holds the file exclusively (flock LOCK_EX, as .NET's FileShare.None does)")
     }
 
     /// Opens `path` as `mode` asks, without truncating; returns the descriptor and whether
@@ -428,26 +446,35 @@ extension MemoryMappedFile {
 
     /// Adopts a descriptor of a file or memory object, for example one inherited from a
     /// parent process; .NET's `CreateFromFile(FileStream, …, leaveOpen)`.
+    ///
+    /// Everything is checked before the map takes the descriptor: a refused call leaves it open
+    /// and as it was, whatever `leaveOpen` says.
     /// - Parameters:
-    ///   - access: The most access a view may have; `.write` is refused, as for files.
+    ///   - access: The most access a view may have; `.write` is refused, as for files. It must
+    ///     be one the descriptor was opened for: a descriptor opened read-only cannot be adopted
+    ///     for writing, and one opened write-only cannot be adopted at all (a mapping is always
+    ///     readable), as .NET refuses a `FileStream` whose access is less than the map's.
     ///   - capacity: 0 maps the object at its size (an error if it is empty); a larger
-    ///     capacity grows it first, as .NET's `CreateFromFile(FileStream, …, capacity, …)` does.
+    ///     capacity grows it first, as .NET's `CreateFromFile(FileStream, …, capacity, …)` does;
+    ///     a smaller one is `invalidCapacity`, as for a path.
     ///   - leaveOpen: Whether closing the map leaves the descriptor open for its owner; by
     ///     default the map owns it and closes it.
-    /// - Throws: `notFound` for a descriptor number that is not open; `notRegularFile` for a descriptor of anything but a regular file (which memfd and
-    ///   shared-memory objects are) or a block device; `invalidAccess`; `invalidCapacity`.
+    /// - Throws: `notFound` for a descriptor number that is not open; `permissionDenied` for an
+    ///   access the descriptor was not opened for; `notRegularFile` for a descriptor of anything
+    ///   but a regular file (which memfd and shared-memory objects are) or a block device;
+    ///   `invalidAccess`; `invalidCapacity`.
     public static func adoptDescriptor(
         _ rawDescriptor: Int32, access: MemoryMappedFileAccess = .readWrite, capacity: Int = 0, leaveOpen: Bool = false
     ) throws(MappedFileError) -> MemoryMappedFile {
         let operation = "adoptDescriptor"
         // A descriptor number from the environment (inherited, passed in an argument) may name
         // nothing: that is an error to report, not a bug to trap on.
-        guard system_fcntl_getfd(rawDescriptor) >= 0 else {
+        let openFlags = system_fcntl_getfl(rawDescriptor)
+        guard openFlags >= 0 else {
             throw MappedFileError(
-                .notFound, operation: operation, path: nil, systemCall: "fcntl(F_GETFD)", errno: lastErrno,
+                .notFound, operation: operation, path: nil, systemCall: "fcntl(F_GETFL)", errno: lastErrno,
                 message: "descriptor \(rawDescriptor) is not open in this process")
         }
-        let descriptor = OwnedDescriptor(rawDescriptor, leavesOpen: leaveOpen)
         guard capacity >= 0 else {
             throw MappedFileError(
                 .invalidCapacity, operation: operation, path: nil, message: "the capacity \(capacity) is negative")
@@ -457,21 +484,36 @@ extension MemoryMappedFile {
                 .invalidAccess, operation: operation, path: nil,
                 message: "a descriptor cannot be mapped write-only; use .readWrite")
         }
-        let status = try descriptor.status(operation: operation, path: nil)
+        var status = stat()
+        guard system_fstat(rawDescriptor, &status) == 0 else {
+            throw .system("fstat", errno: lastErrno, operation: operation, path: nil)
+        }
         let type = status.st_mode & S_IFMT
         guard type == S_IFREG || type == S_IFBLK else {
             throw MappedFileError(
                 .notRegularFile, operation: operation, path: nil,
                 message: "the descriptor is not a regular file or a block device, and cannot be mapped")
         }
+        let mode = openFlags & O_ACCMODE
+        let needsWrite = access.canWrite && access != .copyOnWrite
+        guard mode != O_WRONLY && (mode == O_RDWR || !needsWrite) else {
+            throw MappedFileError(
+                .permissionDenied, operation: operation, path: nil,
+                message: mode == O_WRONLY
+                    ? "descriptor \(rawDescriptor) was opened write-only, and a mapping must be readable"
+                    : "descriptor \(rawDescriptor) was opened read-only, and cannot be adopted with .\(access) access")
+        }
         let size = Int(status.st_size)
         if capacity > size {
-            guard access.canWrite && access != .copyOnWrite else {
+            guard needsWrite else {
                 throw MappedFileError(
                     .invalidCapacity, operation: operation, path: nil,
                     message: "the object has \(size) bytes, and .\(access) access cannot grow it to \(capacity)")
             }
-            try grow(descriptor, from: size, to: capacity, path: nil, operation: operation)
+        } else if capacity > 0 && capacity < size {
+            throw MappedFileError(
+                .invalidCapacity, operation: operation, path: nil,
+                message: "the capacity \(capacity) is below the object's size of \(size) bytes; give 0 to map it all")
         }
         let finalCapacity = max(size, capacity)
         guard finalCapacity > 0 else {
@@ -479,6 +521,8 @@ extension MemoryMappedFile {
                 .invalidCapacity, operation: operation, path: nil,
                 message: "the object is empty; give a capacity above zero")
         }
+        let descriptor = OwnedDescriptor(rawDescriptor, leavesOpen: leaveOpen)
+        if capacity > size { try grow(descriptor, from: size, to: capacity, path: nil, operation: operation) }
         return MemoryMappedFile(descriptor: descriptor, capacity: finalCapacity, access: access, kind: .descriptor)
     }
 

@@ -222,6 +222,10 @@ internal func system_poll_writable(_ descriptor: Int32, _ milliseconds: Int32) -
 }
 
 internal func system_fcntl_getfd(_ descriptor: Int32) -> Int32 { fcntl(descriptor, F_GETFD) }
+internal func system_fcntl_getfl(_ descriptor: Int32) -> Int32 { fcntl(descriptor, F_GETFL) }
+internal func system_flock(_ descriptor: Int32, _ operation: Int32) -> Int32 {
+    retryingOnInterrupt { flock(descriptor, operation) }
+}
 internal func system_fcntl_setfd(_ descriptor: Int32, _ flags: Int32) -> Int32 { fcntl(descriptor, F_SETFD, flags) }
 
 internal func system_posix_spawn(

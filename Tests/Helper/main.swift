@@ -427,6 +427,14 @@ do throws(MappedFileError) {
         }
         view.write(UInt64(integer(2)), at: integer(0))
 
+    case "adopt-inherited-stdio":  // adopt-inherited-stdio: the variable names 0, 1 or 2; it must be refused, stdout kept
+        do {
+            _ = try MemoryMappedFile.adoptInherited()
+            say("adopted a standard descriptor")
+        } catch {
+            say("refused \(error.code); stdout still open")
+        }
+
     case "adopt-inherited-none":  // adopt-inherited-none: a process started without a map finds none
         guard try MemoryMappedFile.adoptInherited() == nil else { fail("found a map", code: 1) }
 

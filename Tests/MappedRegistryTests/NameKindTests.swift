@@ -8,7 +8,7 @@ import Testing
 // Issue #24 item 7: an open of the wrong kind registers nothing. Issue #28 item 3:
 // createOrOpen of a name a file map holds opens that map, as .NET's CreateOrOpen does.
 
-@Suite("Names of one kind, opened as another", .timeLimit(.minutes(3)))
+@Suite("Names of one kind, opened as another", .serialized, .timeLimit(.minutes(3)))
 final class NameKindTests {
     let directory = TemporaryDirectory()
     var registryPath: String { directory.file("registry") }
@@ -81,7 +81,9 @@ final class NameKindTests {
                 try close()
                 // The last real holder closed: the name and its object are gone.
                 #expect(try registry.entry(named: name) == nil, "\(label) on \(existing): the name outlived its holder")
+                // Only this registry's objects: other suites make their own meanwhile.
                 let left = Set(directoryListing("/dev/shm") ?? []).subtracting(shmBefore)
+                    .filter { $0.contains(".\(registry.objectTag).") }
                 #expect(left.isEmpty, "\(label) on \(existing) left \(left)")
                 pairs += 1
             }
@@ -107,6 +109,23 @@ final class NameKindTests {
         try joined.close()
         try view.close()
         try publisher.close()
+    }
+
+    @Test("write-only access is refused by createNew, createOrOpen and openExisting alike, registering nothing")
+    func writeOnlyIsRefusedEverywhere() throws {
+        let registry = try registry()
+        let map = try MemoryMappedFile.createNew(name: "shared", capacity: 4096, registry: registry)
+        let calls: [(String, () throws -> Void)] = [
+            ("createNew", { try MemoryMappedFile.createNew(name: "other", capacity: 4096, access: .write, registry: registry).close() }),
+            ("createOrOpen", { try MemoryMappedFile.createOrOpen(name: "shared", capacity: 4096, access: .write, registry: registry).close() }),
+            ("openExisting", { try MemoryMappedFile.openExisting(name: "shared", access: .write, registry: registry).close() }),
+        ]
+        for (label, call) in calls {
+            #expect(registryError { try call() }?.code == .invalidAccess, "\(label)")
+        }
+        #expect(try registry.entry(named: "shared")?.holders.count == 1)
+        #expect(try registry.entry(named: "other") == nil)
+        try map.close()
     }
 
     @Test("createFromFile(name:) of a region past the file's end is an error, not a trap")

@@ -68,7 +68,7 @@ struct StreamCopyAndInheritanceTests {
         var stream = try map.makeViewStream()
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 8, alignment: 8)
         defer { buffer.deallocate() }
-        let read = await stream.read(into: buffer)
+        let read = try await stream.read(into: buffer)
         #expect(read == 8 && Array(buffer) == [0, 1, 2, 3, 4, 5, 6, 7])
         try await stream.write(bytes: [UInt8]([9, 9]).span.bytes)
         #expect(stream.position == 10)
