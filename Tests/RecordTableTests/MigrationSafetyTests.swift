@@ -29,7 +29,7 @@ struct MigrationSafetyTests {
     func waitingWriterFollowsTheReplacement() throws {
         let path = directory.file("t.mrec")
         try writeSamples(1000, at: path)
-        let holder = try RecordTable<Sample>.open(path: path, access: .readWrite)
+        let holder = try RecordTable<Sample>.open(path: path, access: .readWrite, waitForWriter: .seconds(10))
         let writer = ChildProcess(helper("table-append-waiting", path, "50"))
         #expect(writer.readLine() == "opening")
         usleep(300_000)  // it waits for the lock of the file it opened
@@ -48,7 +48,7 @@ struct MigrationSafetyTests {
     @Test("two instances of an upgraded app migrate at start-up and append: every record of both is kept")
     func twoInstancesMigrateAtStartUp() throws {
         let path = try writeOld(1000, name: "shared.mrec")
-        let holder = try RecordTable<OldSample>.open(path: path, access: .readWrite)
+        let holder = try RecordTable<OldSample>.open(path: path, access: .readWrite, waitForWriter: .seconds(10))
         let first = ChildProcess(helper("table-migrate-then-append", path, "100"))
         let second = ChildProcess(helper("table-migrate-then-append", path, "50"))
         #expect(first.readLine() == "starting" && second.readLine() == "starting")
@@ -77,7 +77,7 @@ struct MigrationSafetyTests {
             #expect(try RecordTable<Sample>.migrate(path: path).migrated)
             #expect(fileStatus(path).map { $0.st_mode & 0o7777 } == mode, "mode \(String(mode, radix: 8))")
             // The writer's doorbell segment gives no more than the file does.
-            let table = try RecordTable<Sample>.open(path: path, access: .readWrite)
+            let table = try RecordTable<Sample>.open(path: path, access: .readWrite, waitForWriter: .seconds(10))
             let segmentMode = doorbellSegmentMode(path)
             try table.close()
             if let segmentMode {

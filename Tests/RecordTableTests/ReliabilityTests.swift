@@ -347,7 +347,7 @@ struct MutableRecordsTests {
         #expect(pwrite(descriptor, &seven, 1, off_t(dataOffset + stride)) == 1)
         #expect(pwrite(descriptor, &junk, 1, off_t(dataOffset + 2 * stride + 3)) == 1)
         close(descriptor)
-        let writer = try RecordTable<FlaggedCount>.open(path: path, access: .readWrite)
+        let writer = try RecordTable<FlaggedCount>.open(path: path, access: .readWrite, waitForWriter: .seconds(10))
         let flags = writer.withMutableRecords { records in
             var seen: [UInt8] = []
             for index in records.indices {
