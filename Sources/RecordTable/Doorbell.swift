@@ -238,18 +238,16 @@ enum RecordWaiting {
         return view.atomicLoad(UInt64.self, at: TableFormat.liveCountOffset)
     }
 
-    /// The count a reader uses before any capacity check (docs/FORMAT.md, "Which count to use"):
-    /// this boot's live count if its check holds, else the latest commit point's (returned too);
-    /// nil if no commit slot is valid.
-    static func publishedCount(
+    /// What the count rule (``TableFormat/chooseCount(liveWord:commitPoint:capacity:)``) reads
+    /// from a mapping of the table's first page or more: this boot's live word (nil if the live
+    /// area carries another boot's identifier) and the latest valid commit slot. The caller
+    /// reads the file's size after these, as docs/FORMAT.md asks.
+    static func countInputs(
         _ view: borrowing MappedViewAccessor, bootIdentifier: [UInt8]
-    ) -> (count: Int, commitPoint: CommitSlot?)? {
-        if let word = thisBootsLiveWord(view, bootIdentifier: bootIdentifier), let live = LiveCount.count(word) {
-            return (live, nil)
-        }
-        guard let slot = unsafe view.withUnsafeMutableBytes({ unsafe CommitSlot.latest(UnsafeRawBufferPointer($0)) })
-        else { return nil }
-        return (slot.count, slot)
+    ) -> (liveWord: UInt64?, commitPoint: CommitSlot?) {
+        let liveWord = thisBootsLiveWord(view, bootIdentifier: bootIdentifier)
+        let slot = unsafe view.withUnsafeMutableBytes { unsafe CommitSlot.latest(UnsafeRawBufferPointer($0)) }
+        return (liveWord, slot)
     }
 
     /// The live word and the live area's doorbell word, if this boot's writer wrote them.

@@ -64,6 +64,46 @@ struct CommitSlot: Equatable {
     var capacity: Int
 }
 
+/// What the count rule chose (docs/FORMAT.md, "Which count to use").
+enum CountChoice: Equatable {
+    /// The count to use.
+    case count(Int)
+    /// Neither commit slot is valid: the file is damaged.
+    case noCommitPoint
+    /// The count to use lies past the end of the file (the commit point's, the live one having
+    /// failed its own tests): the file was truncated, or the mapping is older than a growth.
+    case pastTheEnd(Int)
+}
+
+extension TableFormat {
+    /// The count a reader uses: docs/FORMAT.md, "Which count to use". Every reader of the
+    /// library (open, refresh, waiting, the updates watcher) decides through this one function.
+    ///
+    /// 1. No valid commit slot: the file is damaged, whatever the live word says.
+    /// 2. This boot's live count, if its check holds and it is at most the capacity.
+    /// 3. Else the commit point's count, if it is at most the capacity.
+    /// 4. Else the count lies past the end.
+    ///
+    /// A caller whose mapping may be older than the file reads the size again and remaps once
+    /// before it takes `pastTheEnd` (or a live count above its mapping) as damage.
+    /// - Parameters:
+    ///   - liveWord: The live word, if the live area carries this boot's identifier; else nil.
+    ///   - commitPoint: The latest valid commit slot, if any.
+    ///   - capacity: Records the file has room for, from the size the caller mapped.
+    static func chooseCount(liveWord: UInt64?, commitPoint: CommitSlot?, capacity: Int) -> CountChoice {
+        guard let commitPoint else { return .noCommitPoint }
+        if let liveWord, let live = LiveCount.count(liveWord), live <= capacity { return .count(live) }
+        return commitPoint.count <= capacity ? .count(commitPoint.count) : .pastTheEnd(commitPoint.count)
+    }
+
+    /// The count the rule would pick if the file had room for every count: what a reader
+    /// compares with its mapping to learn whether to read the file's size again.
+    static func preferredCount(liveWord: UInt64?, commitPoint: CommitSlot?) -> Int? {
+        if let liveWord, let live = LiveCount.count(liveWord) { return live }
+        return commitPoint?.count
+    }
+}
+
 /// The live count as one 8-byte word: 48 bits of count and a 16-bit check, the complement
 /// of the XOR of the count's three 16-bit chunks. Any single damaged byte fails the check.
 @usableFromInline

@@ -375,14 +375,14 @@ public enum Durability: UInt32, Sendable, Hashable, CaseIterable {
         func corrupt(_ message: String) -> RecordTableError {
             RecordTableError(.corrupt, operation: operation, path: path, message: message)
         }
-        guard let slot = unsafe CommitSlot.latest(bytes) else { throw corrupt("neither commit slot is valid") }
+        let slot = unsafe CommitSlot.latest(bytes)
         let capacity = (bytes.count - header.dataOffset) / header.schema.stride
-        var count = slot.count
-        if let liveWord, let live = LiveCount.count(liveWord), live <= capacity { count = live }
-        guard count <= capacity else {
+        switch TableFormat.chooseCount(liveWord: liveWord, commitPoint: slot, capacity: capacity) {
+        case .count(let count): return (header, slot!, count)
+        case .noCommitPoint: throw corrupt("neither commit slot is valid")
+        case .pastTheEnd(let count):
             throw corrupt("the count \(count) points past the end of the file, which has room for \(capacity) records")
         }
-        return (header, slot, count)
     }
 
     /// Hands the view's bytes to a test's takeover hook, if any.
@@ -612,8 +612,12 @@ public enum Durability: UInt32, Sendable, Hashable, CaseIterable {
                     "another file took this table's path (a migration, or a replacement); open it again to read the new one"
             )
         }
-        let newCount = try publishedCount()
-        if unsafe newCount > capacity {
+        // The count rule's inputs, read once: the count chosen below comes from these.
+        let inputs = unsafe RecordWaiting.countInputs(view!, bootIdentifier: bootIdentifier)
+        // The preferred count lies past this mapping: the file may have grown since it was made.
+        if let preferred = TableFormat.preferredCount(liveWord: inputs.liveWord, commitPoint: inputs.commitPoint),
+            unsafe preferred > capacity
+        {
             unsafe precondition(borrowCount == 0, "RecordTable: cannot remap the table while its records are borrowed")
             do throws(MappedFileError) {
                 // The size again, after the count: the writer grows the file before it publishes
@@ -629,24 +633,30 @@ public enum Durability: UInt32, Sendable, Hashable, CaseIterable {
             // SAFETY: the new mapping replaces the old one.
             unsafe base = unsafe view!.withUnsafeMutableBytes { $0.baseAddress! }
             unsafe records = unsafe base + header.dataOffset
-            guard unsafe newCount <= capacity else {
-                throw RecordTableError(
-                    .corrupt, operation: "refresh", path: path,
-                    message:
-                        unsafe "the count \(newCount) points past the end of the file (room for \(capacity) records)")
-            }
         }
+        let newCount = try chosenCount(inputs, operation: "refresh")
         unsafe count = newCount
         return newCount
     }
 
-    /// The live count if this boot's writer published it, else the latest commit point's count.
-    private func publishedCount() throws(RecordTableError) -> Int {
-        guard let published = unsafe RecordWaiting.publishedCount(view!, bootIdentifier: bootIdentifier) else {
-            throw RecordTableError(.corrupt, operation: "refresh", path: path, message: "neither commit slot is valid")
+    /// The count rule (``TableFormat/chooseCount(liveWord:commitPoint:capacity:)``) over this
+    /// mapping: a live count past it falls back to the commit point, as `open` does. Keeps the
+    /// latest commit point it read.
+    private func chosenCount(
+        _ inputs: (liveWord: UInt64?, commitPoint: CommitSlot?), operation: String
+    ) throws(RecordTableError) -> Int {
+        if let slot = inputs.commitPoint { unsafe committed = slot }
+        switch TableFormat.chooseCount(
+            liveWord: inputs.liveWord, commitPoint: inputs.commitPoint, capacity: unsafe capacity)
+        {
+        case .count(let count): return count
+        case .noCommitPoint:
+            throw RecordTableError(.corrupt, operation: operation, path: path, message: "neither commit slot is valid")
+        case .pastTheEnd(let count):
+            throw RecordTableError(
+                .corrupt, operation: operation, path: path,
+                message: unsafe "the count \(count) points past the end of the file (room for \(capacity) records)")
         }
-        if let commitPoint = published.commitPoint { unsafe committed = commitPoint }
-        return published.count
     }
 
     /// Waits until the count passes `known` or `timeout` passes; returns the count. Spins first
@@ -663,8 +673,11 @@ public enum Durability: UInt32, Sendable, Hashable, CaseIterable {
             let seen = unsafe view!.atomicLoad(UInt64.self, at: TableFormat.liveCountOffset)
             // Records that fit the mapping need no system call to be read: take them at once
             // (refresh() also checks the file's size, which costs a microsecond on the hot path).
-            if let live = LiveCount.count(seen), live > known, unsafe live <= capacity,
-                unsafe Self.thisBootsLiveWord(view!, bootIdentifier: bootIdentifier) == seen
+            if LiveCount.count(seen).map({ $0 > known }) == true,
+                unsafe Self.thisBootsLiveWord(view!, bootIdentifier: bootIdentifier) == seen,
+                let live = try? chosenCount(
+                    unsafe RecordWaiting.countInputs(view!, bootIdentifier: bootIdentifier), operation: "waitForRecords"),
+                live > known
             {
                 unsafe count = live
                 return live

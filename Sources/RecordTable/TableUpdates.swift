@@ -18,6 +18,8 @@ public struct TableUpdates: AsyncSequence, Sendable {
     private let path: String
     private let bootIdentifier: [UInt8]
     private let startCount: Int
+    private let dataOffset: Int
+    private let stride: Int
 
     /// Owns the duplicate descriptor that iterators map.
     fileprivate final class SharedDescriptor: Sendable {
@@ -31,11 +33,17 @@ public struct TableUpdates: AsyncSequence, Sendable {
         path = storage.path
         bootIdentifier = storage.bootIdentifier
         startCount = unsafe storage.count
+        dataOffset = storage.header.dataOffset
+        stride = storage.header.schema.stride
     }
 
     /// An iterator that yields counts that differ from the table's count when `updates()` was called.
     public func makeAsyncIterator() -> Iterator {
-        Iterator(watcher: Watcher(descriptor: descriptor, path: path, bootIdentifier: bootIdentifier), last: startCount)
+        Iterator(
+            watcher: Watcher(
+                descriptor: descriptor, path: path, bootIdentifier: bootIdentifier, dataOffset: dataOffset,
+                stride: stride),
+            last: startCount)
     }
 
     /// Yields each new count.
@@ -79,11 +87,15 @@ public struct TableUpdates: AsyncSequence, Sendable {
         private let path: String
         private let bootIdentifier: [UInt8]
         private let listener: DoorbellListener
+        private let dataOffset: Int
+        private let stride: Int
 
-        init(descriptor: SharedDescriptor, path: String, bootIdentifier: [UInt8]) {
+        init(descriptor: SharedDescriptor, path: String, bootIdentifier: [UInt8], dataOffset: Int, stride: Int) {
             self.descriptor = descriptor
             self.path = path
             self.bootIdentifier = bootIdentifier
+            self.dataOffset = dataOffset
+            self.stride = stride
             listener = DoorbellListener(forTableOn: descriptor.rawValue)
         }
 
@@ -93,7 +105,8 @@ public struct TableUpdates: AsyncSequence, Sendable {
                 let map = try MemoryMappedFile.adoptDescriptor(descriptor.rawValue, access: .read, leaveOpen: true)
                 let view = try map.makeViewAccessor(offset: 0, length: TableFormat.pageSize, access: .read)
                 return FirstPage(
-                    map: map, view: view, path: path, bootIdentifier: bootIdentifier, listener: listener)
+                    map: map, view: view, path: path, bootIdentifier: bootIdentifier, listener: listener,
+                    dataOffset: dataOffset, stride: stride)
             } catch {
                 throw RecordTableError(error, operation: "updates", path: path)
             }
@@ -107,10 +120,16 @@ public struct TableUpdates: AsyncSequence, Sendable {
         let path: String
         let bootIdentifier: [UInt8]
         let listener: DoorbellListener
+        /// Where records start, and their stride: the capacity from the file's size.
+        let dataOffset: Int
+        let stride: Int
 
         /// The live word and the count readers should use (docs/FORMAT.md, "Which count to use").
         /// One fstat first, so that a truncated file is an error here and never a SIGBUS.
         mutating func read() throws(RecordTableError) -> (seen: UInt64, count: Int) {
+            // The live word and the slots first, the file's size after them (docs/FORMAT.md).
+            let seen = view.atomicLoad(UInt64.self, at: TableFormat.liveCountOffset)
+            let inputs = RecordWaiting.countInputs(view, bootIdentifier: bootIdentifier)
             let file: (capacity: Int, isLinked: Bool)
             do {
                 file = try map.refreshCapacityAndLinks()
@@ -122,12 +141,20 @@ public struct TableUpdates: AsyncSequence, Sendable {
                     .replaced, operation: "updates", path: path,
                     message: "another file took this table's path; open it again to follow the new one")
             }
-            let seen = view.atomicLoad(UInt64.self, at: TableFormat.liveCountOffset)
-            guard let published = RecordWaiting.publishedCount(view, bootIdentifier: bootIdentifier) else {
+            // The count rule over what was read before the size: a live count past the file
+            // falls back to the commit point, as refresh() and open do.
+            let capacity = Swift.max(0, file.capacity - dataOffset) / stride
+            switch TableFormat.chooseCount(liveWord: inputs.liveWord, commitPoint: inputs.commitPoint, capacity: capacity)
+            {
+            case .count(let count): return (seen, count)
+            case .noCommitPoint:
                 throw RecordTableError(
                     .corrupt, operation: "updates", path: path, message: "neither commit slot is valid")
+            case .pastTheEnd(let count):
+                throw RecordTableError(
+                    .corrupt, operation: "updates", path: path,
+                    message: "the count \(count) points past the end of the file (room for \(capacity) records)")
             }
-            return (seen, published.count)
         }
 
         /// Registers with the doorbell; returns the word's address, its expected value and the longest sleep.

@@ -393,22 +393,37 @@ def decode_header(path: str, header, file_size: int) -> Header:
     return Header(schema, dict(items), items, flags, (major, minor), data_offset, static_length)
 
 
-def choose_count(path: str, header, data_offset: int, stride: int, file_size: int, boot: bytes) -> Tuple[int, Optional[CommitSlot]]:
-    """docs/FORMAT.md, "Which count to use": the live count if this boot wrote a valid one that
-    fits, else the latest commit point's; a count past the end is CountError."""
-    capacity = (file_size - data_offset) // stride
-    slot = latest_slot(header)
+def count_rule(path: str, live_word: Optional[int], slot: Optional[CommitSlot], capacity: int) -> int:
+    """docs/FORMAT.md, "Which count to use": the one statement of the rule in this package, which
+    open, refresh and wait all call (Swift's is TableFormat.chooseCount).
+
+    ``live_word`` is the live word if the live area carries this boot's identifier, else None;
+    ``slot`` the latest valid commit slot; ``capacity`` the records the mapped file has room for.
+    No valid slot is damage whatever the live word says; this boot's live count is used if its
+    check holds and it fits; else the commit point's, if it fits; else the file was truncated."""
     if slot is None:
         raise CountError(path, "neither commit slot is valid")
-    count = slot.count
-    if bytes(header[LIVE_OFFSET:LIVE_OFFSET + 16]) == boot:
-        (word,) = struct.unpack_from("<Q", header, LIVE_WORD_OFFSET)
-        live = live_count(word)
-        if live is not None and live <= capacity:
-            count = live
-    if count > capacity:
-        raise CountError(path, f"the count {count} points past the end of the file, which has room for {capacity} records")
-    return count, slot
+    live = live_count(live_word) if live_word is not None else None
+    if live is not None and live <= capacity:
+        return live
+    if slot.count > capacity:
+        raise CountError(path, f"the count {slot.count} points past the end of the file, "
+                               f"which has room for {capacity} records")
+    return slot.count
+
+
+def preferred_count(live_word: Optional[int], slot: Optional[CommitSlot]) -> Optional[int]:
+    """The count the rule would pick with room for any count: a reader whose mapping is smaller
+    reads the file's size again (the writer grows the file before it publishes past the end)."""
+    live = live_count(live_word) if live_word is not None else None
+    return live if live is not None else (slot.count if slot is not None else None)
+
+
+def this_boots_live_word(header, boot: bytes) -> Optional[int]:
+    """The live word, if the live area carries ``boot``; else None."""
+    if bytes(header[LIVE_OFFSET:LIVE_OFFSET + 16]) != boot:
+        return None
+    return struct.unpack_from("<Q", header, LIVE_WORD_OFFSET)[0]
 
 
 def encode_header(schema: Schema, metadata: List[Tuple[str, str]], durability: str, capacity: int, boot: bytes) -> bytes:

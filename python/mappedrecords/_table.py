@@ -113,15 +113,15 @@ class Table:
             return None
         return _load_u64(self._address + _format.LIVE_WORD_OFFSET)
 
-    def _refresh_count(self) -> int:
+    def _count_inputs(self):
+        """What the count rule reads: this boot's live word (atomic loads) and the latest slot."""
+        return self._this_boots_live_word(), _format.latest_slot(self._mapping)
+
+    def _refresh_count(self, inputs=None) -> int:
         header, stride = self.header, self.header.schema.stride
-        word = self._this_boots_live_word()
-        live = _format.live_count(word) if word is not None else None
+        word, slot = inputs if inputs is not None else self._count_inputs()
         capacity = (self._size - header.data_offset) // stride
-        if live is not None and live <= capacity:
-            count = live
-        else:
-            count, _ = _format.choose_count(self.path, self._mapping, header.data_offset, stride, self._size, self._boot)
+        count = _format.count_rule(self.path, word, slot, capacity)
         self._count = count
         self._records = np.ndarray((count,), dtype=self.dtype, buffer=self._mapping, offset=header.data_offset)
         return count
@@ -152,21 +152,16 @@ class Table:
                                             "(another process truncated it)")
         self._check_still_named(status)
         header, stride = self.header, self.header.schema.stride
-        word = self._this_boots_live_word()
-        live = _format.live_count(word) if word is not None else None
-        if live is None:
-            slot = _format.latest_slot(self._mapping)
-            if slot is None:
-                raise _format.CountError(self.path, "neither commit slot is valid")
-            live = slot.count
-        if live > (self._size - header.data_offset) // stride:
+        inputs = self._count_inputs()  # read once: the count chosen comes from these
+        preferred = _format.preferred_count(*inputs)
+        if preferred is not None and preferred > (self._size - header.data_offset) // stride:
             # The writer grows the file before it publishes a count past the old end, so the size
             # is read again after the count.
             status = os.fstat(self._descriptor)
             if status.st_size > self._size:
                 self._mapping, self._address = _map(self._descriptor, status.st_size, writable=False)
                 self._size = status.st_size
-        return self._refresh_count()
+        return self._refresh_count(inputs)
 
     def wait(self, beyond: int, timeout: float) -> int:
         """Waits until there are more than ``beyond`` records or ``timeout`` seconds pass; returns
