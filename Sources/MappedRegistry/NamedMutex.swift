@@ -10,8 +10,11 @@ import Synchronization
 /// the mutex is made consistent again, so it never becomes unusable. Uncontended locking
 /// stays in user space (a futex).
 ///
-/// Ownership belongs to a thread, as in .NET: unlock on the thread that locked. Unlocking a
-/// mutex this thread does not own traps. Like maps, the name goes away after its last user.
+/// Ownership belongs to a thread, as in .NET: unlock on the thread that locked. The mutex is
+/// not recursive. Any process that opens the name can write the mutex's memory, so every status
+/// pthread answers is checked: a mutex that another process damaged, or that cannot be made
+/// consistent, is a thrown `RegistryError` (`corrupt`), never a trap. Like maps, the name goes
+/// away after its last user.
 @safe public final class NamedMutex: @unchecked Sendable {
     // SAFETY (Sendable): the pthread mutex is itself the synchronization; the view is never remapped.
 
@@ -65,10 +68,9 @@ import Synchronization
             let memory = self.memory
             Self.abandoned.withLock { $0.append(memory) }
         case 0:
-            unsafe pthread_mutex_unlock(mutex)  // it was free: give it back
+            _ = unsafe pthread_mutex_unlock(mutex)  // it was free: give it back
         case EOWNERDEAD:
-            unsafe pthread_mutex_consistent(mutex)
-            unsafe pthread_mutex_unlock(mutex)
+            if unsafe pthread_mutex_consistent(mutex) == 0 { _ = unsafe pthread_mutex_unlock(mutex) }
         default:
             break  // another thread or process holds it
         }
@@ -79,7 +81,7 @@ import Synchronization
     public convenience init(name: String, initiallyOwned: Bool = false, registry: Registry? = nil) throws(RegistryError)
     {
         try self.init(name: name, mustCreate: false, registry: registry)
-        if initiallyOwned && createdNew { _ = lock() }
+        if initiallyOwned && createdNew { _ = try lock() }
     }
 
     /// Opens an existing mutex; .NET's `Mutex.OpenExisting`. Throws `notFound` if there is none.
@@ -93,14 +95,30 @@ import Synchronization
         let object = unsafe try SmallNamedObject.openOrCreate(
             name, kind: .mutex, size: Self.objectSize, mustCreate: mustCreate, registry: registry,
             operation: "NamedMutex"
-        ) { bytes in
+        ) { (bytes) throws(RegistryError) in
             var attributes = pthread_mutexattr_t()
-            unsafe pthread_mutexattr_init(&attributes)
-            unsafe pthread_mutexattr_setpshared(&attributes, Int32(PTHREAD_PROCESS_SHARED))
-            unsafe pthread_mutexattr_setrobust(&attributes, Int32(PTHREAD_MUTEX_ROBUST))
-            unsafe pthread_mutexattr_settype(&attributes, Int32(PTHREAD_MUTEX_ERRORCHECK))
-            unsafe pthread_mutex_init(bytes.baseAddress!.bindMemory(to: pthread_mutex_t.self, capacity: 1), &attributes)
-            unsafe pthread_mutexattr_destroy(&attributes)
+            func check(_ status: Int32, _ call: String) throws(RegistryError) {
+                guard status == 0 else {
+                    throw RegistryError(
+                        .ioError, operation: "NamedMutex", path: name, systemCall: call, errno: status,
+                        message: "could not make the mutex (\(call) answered \(status))")
+                }
+            }
+            try check(unsafe pthread_mutexattr_init(&attributes), "pthread_mutexattr_init")
+            defer { _ = unsafe pthread_mutexattr_destroy(&attributes) }
+            try check(
+                unsafe pthread_mutexattr_setpshared(&attributes, Int32(PTHREAD_PROCESS_SHARED)),
+                "pthread_mutexattr_setpshared")
+            try check(
+                unsafe pthread_mutexattr_setrobust(&attributes, Int32(PTHREAD_MUTEX_ROBUST)),
+                "pthread_mutexattr_setrobust")
+            try check(
+                unsafe pthread_mutexattr_settype(&attributes, Int32(PTHREAD_MUTEX_ERRORCHECK)),
+                "pthread_mutexattr_settype")
+            try check(
+                unsafe pthread_mutex_init(
+                    bytes.baseAddress!.bindMemory(to: pthread_mutex_t.self, capacity: 1), &attributes),
+                "pthread_mutex_init")
         }
         self.init(name: name, createdNew: object.createdNew, named: object.named, view: object.view)
     }
@@ -108,52 +126,87 @@ import Synchronization
     // MARK: Locking
 
     /// Waits for the mutex and takes it; .NET's `WaitOne()`.
+    /// - Throws: `corrupt` if the mutex cannot be taken: this thread holds it already (it is not
+    ///   recursive), or another process damaged its memory.
     @discardableResult
-    public func lock() -> LockResult {
-        unsafe result(of: pthread_mutex_lock(mutex), operation: "lock")!
+    public func lock() throws(RegistryError) -> LockResult {
+        guard let result = try unsafe result(of: pthread_mutex_lock(mutex), operation: "lock") else {
+            throw RegistryError(
+                .corrupt, operation: "lock", path: name,
+                message: "the mutex answered 'busy' to a waiting lock; another process damaged its memory")
+        }
+        return result
     }
 
     /// Takes the mutex if it is free; returns nil if another thread or process holds it.
-    public func tryLock() -> LockResult? {
-        unsafe result(of: pthread_mutex_trylock(mutex), operation: "tryLock")
+    /// - Throws: as ``lock()``.
+    public func tryLock() throws(RegistryError) -> LockResult? {
+        try unsafe result(of: pthread_mutex_trylock(mutex), operation: "tryLock")
     }
 
     /// Waits at most `timeout` for the mutex; returns nil if it did not get it; .NET's `WaitOne(timeout)`.
-    public func lock(timeout: Duration) -> LockResult? {
+    /// - Throws: as ``lock()``.
+    public func lock(timeout: Duration) throws(RegistryError) -> LockResult? {
         var deadline = timespec()
         unsafe clock_gettime(CLOCK_REALTIME, &deadline)
         let (seconds, attoseconds) = timeout.components
         let nanoseconds = Int(deadline.tv_nsec) + Int(attoseconds / 1_000_000_000)
         deadline.tv_sec += Int(seconds) + nanoseconds / 1_000_000_000
         deadline.tv_nsec = nanoseconds % 1_000_000_000
-        return unsafe result(of: pthread_mutex_timedlock(mutex, &deadline), operation: "lock(timeout:)")
+        return try unsafe result(of: pthread_mutex_timedlock(mutex, &deadline), operation: "lock(timeout:)")
     }
 
-    /// Releases the mutex; .NET's `ReleaseMutex()`. Traps unless this thread owns it.
-    public func unlock() {
+    /// Releases the mutex; .NET's `ReleaseMutex()`.
+    /// - Throws: `corrupt` if this thread does not own it (.NET's `ApplicationException`), or
+    ///   another process damaged its memory.
+    public func unlock() throws(RegistryError) {
         let status = unsafe pthread_mutex_unlock(mutex)
-        precondition(status == 0, "NamedMutex '\(name)': unlock by a thread that does not own it")
+        guard status == 0 else {
+            throw RegistryError(
+                .corrupt, operation: "unlock", path: name, systemCall: "pthread_mutex_unlock", errno: status,
+                message: status == EPERM
+                    ? "this thread does not own the mutex (or another process damaged its memory)"
+                    : "the mutex's memory is damaged (pthread_mutex_unlock answered \(status))")
+        }
     }
 
     /// Runs `body` holding the mutex. `body` learns whether a previous owner died holding it.
-    public func withLock<Result, Failure: Error>(
-        _ body: (LockResult) throws(Failure) -> Result
-    ) throws(Failure) -> Result {
-        let how = lock()
-        defer { unlock() }
-        return try body(how)
+    /// - Throws: what `body` throws, or the `RegistryError` of taking or releasing the mutex.
+    public func withLock<Result>(_ body: (LockResult) throws -> Result) throws -> Result {
+        let how = try lock()
+        let result: Swift.Result<Result, any Error>
+        do { result = .success(try body(how)) } catch { result = .failure(error) }
+        try unlock()
+        return try result.get()
     }
 
-    private func result(of status: Int32, operation: String) -> LockResult? {
+    /// What a lock call's status means: taken (after a dead owner, made consistent again), not
+    /// taken (busy, timed out), or an error for every other status.
+    private func result(of status: Int32, operation: String) throws(RegistryError) -> LockResult? {
+        func failure(_ message: String, errno: Int32) -> RegistryError {
+            RegistryError(
+                .corrupt, operation: operation, path: name, systemCall: "pthread_mutex_lock", errno: errno,
+                message: message)
+        }
         switch status {
         case 0: return .acquired
         case EOWNERDEAD:
             // The owner died holding it: take it over and make it usable again.
-            unsafe pthread_mutex_consistent(mutex)
+            let consistent = unsafe pthread_mutex_consistent(mutex)
+            guard consistent == 0 else {
+                _ = unsafe pthread_mutex_unlock(mutex)
+                throw failure("the owner died holding it, and it could not be made consistent", errno: consistent)
+            }
             return .acquiredAfterOwnerDied
         case EBUSY, ETIMEDOUT: return nil
-        case EDEADLK: preconditionFailure("NamedMutex '\(name)': \(operation) by the thread that already owns it")
-        default: preconditionFailure("NamedMutex '\(name)': \(operation) failed with \(status)")
+        case EDEADLK:
+            throw failure(
+                "this thread holds it already (a NamedMutex is not recursive), or another process damaged its memory",
+                errno: status)
+        case ENOTRECOVERABLE:
+            throw failure("an owner died holding it and the next one did not make it consistent", errno: status)
+        default:
+            throw failure("the mutex's memory is damaged (the lock answered \(status))", errno: status)
         }
     }
 

@@ -26,7 +26,7 @@ struct SmallNamedObject: ~Copyable {
     /// one that has the name.
     static func openOrCreate(
         _ name: String, kind: RegistryEntry.Kind, size: Int, mustCreate: Bool, registry: Registry?, operation: String,
-        initialize: (UnsafeMutableRawBufferPointer) -> Void
+        initialize: (UnsafeMutableRawBufferPointer) throws(RegistryError) -> Void
     ) throws(RegistryError) -> SmallNamedObject {
         try Registry.validate(name, operation: operation)
         let registry = try Registry.resolve(registry)
@@ -42,7 +42,12 @@ struct SmallNamedObject: ~Copyable {
             try? MemoryMappedFile.removeSharedMemory(systemName: systemName)  // no one else knows it
             throw error
         }
-        unsafe candidateView.withUnsafeMutableBytes { unsafe initialize($0) }
+        do {
+            try unsafe candidateView.withUnsafeMutableBytes { (bytes) throws(RegistryError) in try unsafe initialize(bytes) }
+        } catch {
+            try? MemoryMappedFile.removeSharedMemory(systemName: systemName)  // no one else knows it
+            throw error
+        }
         let entry = RegistryEntry(
             name: name, kind: kind, object: systemName, offset: 0, length: size,
             access: .readWrite, createdNanoseconds: realtimeNanoseconds(), holders: [])

@@ -304,7 +304,7 @@ func registryCommand() throws(RegistryError) -> Bool {
     case "mutex-hold":  // mutex-hold DIR NAME: lock the named mutex, report how, wait to be killed
         let registry = try Registry.open(directory: argument(0))
         let mutex = try NamedMutex(name: argument(1), registry: registry)
-        say(mutex.lock() == .acquired ? "acquired" : "acquiredAfterOwnerDied")
+        say(try mutex.lock() == .acquired ? "acquired" : "acquiredAfterOwnerDied")
         _ = readLineFromParent()
 
     case "mutex-count":  // mutex-count DIR MUTEX MAP N: N locked increments of a plain counter
@@ -315,9 +315,9 @@ func registryCommand() throws(RegistryError) -> Bool {
         say("ready")
         _ = readLineFromParent()
         for _ in 0..<integer(3) {
-            mutex.lock()
+            try mutex.lock()
             view.write(view.read(UInt64.self, at: 0) + 1, at: 0)  // not atomic: only the mutex makes this exact
-            mutex.unlock()
+            try mutex.unlock()
         }
         say("done")
 

@@ -128,6 +128,25 @@ final class NameKindTests {
         try map.close()
     }
 
+    @Test("a mutex whose memory another process damaged is a thrown corrupt, never a trap")
+    func damagedMutexThrows() throws {
+        let registry = try registry()
+        let mutex = try NamedMutex(name: "scribbled", registry: registry)
+        let object = try #require(try registry.entry(named: "scribbled")?.object)
+        // As a hostile peer would: the mutex's kind word (glibc: bytes 16-19) made nonsense.
+        let descriptor = open("/dev/shm/" + object, O_RDWR)
+        var nonsense: UInt32 = 0x7F  // a type no pthread function knows: EINVAL
+        #expect(pwrite(descriptor, &nonsense, 4, 16) == 4)
+        close(descriptor)
+        for (label, attempt) in [
+            ("tryLock", { _ = try mutex.tryLock() }), ("lock(timeout:)", { _ = try mutex.lock(timeout: .milliseconds(50)) }),
+            ("lock", { _ = try mutex.lock() }), ("unlock", { try mutex.unlock() }),
+        ] as [(String, () throws -> Void)] {
+            let error = registryError { try attempt() }
+            #expect(error?.code == .corrupt, "\(label): \(String(describing: error))")
+        }
+    }
+
     @Test("createFromFile(name:) of a region past the file's end is an error, not a trap")
     func regionPastTheEnd() throws {
         let registry = try registry()

@@ -58,8 +58,8 @@ let benchmarks: @Sendable () -> Void = {
     }
     Benchmark("lock + unlock uncontended: NamedMutex", configuration: perOperation) { benchmark in
         for _ in benchmark.scaledIterations {
-            mutex.lock()
-            mutex.unlock()
+            try mutex.lock()
+            try mutex.unlock()
         }
     }
     Benchmark(
@@ -73,8 +73,8 @@ let benchmarks: @Sendable () -> Void = {
                 contender = fork()
                 if contender == 0 {
                     while true {
-                        mutex.lock()
-                        mutex.unlock()
+                        try mutex.lock()
+                        try mutex.unlock()
                         contenderCount.pointee &+= 1
                     }
                 }
@@ -88,8 +88,8 @@ let benchmarks: @Sendable () -> Void = {
             })
     ) { benchmark in
         for _ in benchmark.scaledIterations {
-            mutex.lock()
-            mutex.unlock()
+            try mutex.lock()
+            try mutex.unlock()
         }
     }
 }

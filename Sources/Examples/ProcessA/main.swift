@@ -18,7 +18,7 @@ do {
     var stream = try mmf.makeViewStream()
     try stream.write(Int32(1))  // BinaryWriter.Write(1): four bytes, 01 00 00 00
     try stream.close()
-    mutex.unlock()
+    try mutex.unlock()
 
     say("Start Process B and press ENTER to continue.")
     _ = readLine()
@@ -26,13 +26,13 @@ do {
     say("Start Process C and press ENTER to continue.")
     _ = readLine()
 
-    mutex.lock()
+    try mutex.lock()
     var reader = try mmf.makeViewStream()
     func says(_ value: Bool?) -> String { value == true ? "True" : "False" }
     print("Process A says: \(says(reader.read(Bool.self)))")
     print("Process B says: \(says(reader.read(Bool.self)))")
     print("Process C says: \(says(reader.read(Bool.self)))")
-    mutex.unlock()
+    try mutex.unlock()
 } catch {
     print("Process A: \(error)")
 }
