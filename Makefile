@@ -8,7 +8,7 @@ APT_PACKAGES ?= liblmdb-dev python3 python3-venv
 PYTHON_VENV ?= .build/python-venv
 DEMO_DIR ?= demo-output
 
-.PHONY: all deps build test python-venv python-test demo bench compare latency fuzz sanitize soak clean
+.PHONY: all deps build lint test python-venv python-test demo bench compare latency fuzz sanitize soak clean
 
 SECONDS ?= 60
 MINUTES ?= 30
@@ -22,13 +22,18 @@ deps:
 build: deps
 	$(SWIFT) build
 
+# Formatting is a gate: any finding of `swift format lint --strict` fails the build
+# (.swift-format; Tests/.swift-format leaves test helpers without doc comments).
+lint:
+	$(SWIFT) format lint --strict --recursive Sources Tests
+
 # The whole suite: unit tests, real child processes, traps (exit tests), a 64 GiB sparse file,
 # the I/O-failure sweep and 1,000 power-loss images; then 30 s of fuzzing per target. It fails
 # if the run leaves anything in /tmp or /dev/shm.
 # The toolchain's own temporary files (SwiftPM's locks and folders) go to .build/tmp, so that
 # the leftover check sees only what the tests themselves leave.
 test: export TMPDIR := $(CURDIR)/.build/tmp
-test: deps
+test: deps lint
 	@mkdir -p .build/tmp && Tests/leftovers.sh before .build/leftovers-before.txt
 	$(SWIFT) build --build-tests
 	$(SWIFT) test

@@ -11,8 +11,10 @@ let swiftSettings: [SwiftSetting] = [
 ]
 
 /// The library layers also check memory safety (SE-0458): every use of an unsafe pointer or
-/// an unsafe API is marked `unsafe`, so each one can be found and reviewed.
-let librarySettings: [SwiftSetting] = swiftSettings + [.strictMemorySafety()]
+/// an unsafe API is marked `unsafe`, so each one can be found and reviewed. Their warnings are
+/// errors (SE-0480), an unmarked unsafe use among them: the build is the gate, not a habit.
+/// (SwiftPM does not apply warning control to a package used as a remote dependency.)
+let librarySettings: [SwiftSetting] = swiftSettings + [.strictMemorySafety(), .treatAllWarnings(as: .error)]
 
 let package = Package(
     name: "MappedRecords",

@@ -46,7 +46,8 @@ enum RecordDiagnostic: DiagnosticMessage {
             return
                 "@MappedRecord applies to a concrete struct: a file has one fixed layout, and a generic struct has one per type argument. Declare a struct for each layout (such as \(name)OfDouble) and mark it @MappedRecord"
         case .emptyCount:
-            return "a field holds at least one element; a count of 0 stores nothing. Remove the property, or give it a count of 1 or more"
+            return
+                "a field holds at least one element; a count of 0 stores nothing. Remove the property, or give it a count of 1 or more"
         case .tooLarge(let bytes):
             return
                 "the record is at least \(bytes) bytes here, more than the format's 16 MiB (16,777,216 bytes) per record; store large data in a table of its own, and an index here"

@@ -83,7 +83,6 @@ enum UnsupportedType {
     }
 }
 
-
 extension MappedRecordMacro {
     /// Why a declared type cannot be a field, and the part of it to blame, judged from its
     /// spelling; nil when it may be one. Types this cannot see (a class behind a name, an enum)
@@ -157,7 +156,8 @@ extension MappedRecordMacro {
             return tuple.elements.reduce(0) { saturatingAdd($0, leastByteCount(of: $1.type)) }
         }
         if let sugar = type.as(InlineArrayTypeSyntax.self) {
-            guard let count = integer(sugar.count.argument.trimmedDescription), case .type(let element) = sugar.element.argument
+            guard let count = integer(sugar.count.argument.trimmedDescription),
+                case .type(let element) = sugar.element.argument
             else { return 0 }
             return saturatingMultiply(count, leastByteCount(of: element))
         }

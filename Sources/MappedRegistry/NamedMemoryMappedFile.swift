@@ -160,14 +160,17 @@ extension MemoryMappedFile {
             try MemoryMappedFile.createFromFile(path: path, mode: mode, capacity: capacity, access: access)
         }
         let fileSize = map.capacity
-        precondition(regionOffset >= 0 && regionLength >= 0, "createFromFile: the region's offset and length must not be negative")
+        precondition(
+            regionOffset >= 0 && regionLength >= 0,
+            "createFromFile: the region's offset and length must not be negative")
         // The file's size is another process's to change: a region past its end is an error to
         // report, not a bug to trap on.
         guard regionOffset <= fileSize && regionLength <= fileSize - regionOffset else {
             throw RegistryError(
                 .invalidCapacity, operation: operation, path: path,
                 message:
-                    "the region \(regionOffset)..<\(regionOffset + regionLength) lies outside the file's \(fileSize) bytes")
+                    "the region \(regionOffset)..<\(regionOffset + regionLength) lies outside the file's \(fileSize) bytes"
+            )
         }
         let absolutePath = path.hasPrefix("/") ? path : currentDirectory() + "/" + path
         let holder = try registry.acquireHolder()

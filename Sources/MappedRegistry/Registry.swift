@@ -420,7 +420,8 @@ public final class Registry: Sendable {
     /// - Parameter kinds: The kinds the caller can use; a live entry of another kind is
     ///   `wrongKind`, refused before `holder` is added, so a failed open registers nothing.
     func claim(
-        _ name: String, holder: UInt64, candidate: RegistryEntry?, mustCreate: Bool, accepting kinds: [RegistryEntry.Kind],
+        _ name: String, holder: UInt64, candidate: RegistryEntry?, mustCreate: Bool,
+        accepting kinds: [RegistryEntry.Kind],
         wanted: String, operation: String
     ) throws(RegistryError) -> Claim {
         retryPendingReleases()

@@ -43,7 +43,9 @@ struct SmallNamedObject: ~Copyable {
             throw error
         }
         do {
-            try unsafe candidateView.withUnsafeMutableBytes { (bytes) throws(RegistryError) in try unsafe initialize(bytes) }
+            try unsafe candidateView.withUnsafeMutableBytes { (bytes) throws(RegistryError) in
+                try unsafe initialize(bytes)
+            }
         } catch {
             try? MemoryMappedFile.removeSharedMemory(systemName: systemName)  // no one else knows it
             throw error

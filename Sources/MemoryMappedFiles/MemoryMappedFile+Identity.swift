@@ -86,8 +86,12 @@ extension MemoryMappedFile {
         }
         guard size > 0 else { return }
         var names = [CChar](repeating: 0, count: size)
-        let listed = unsafe names.withUnsafeMutableBufferPointer { unsafe system_flistxattr(source, $0.baseAddress, size) }
-        guard listed >= 0 else { throw .system("flistxattr", errno: lastErrno, operation: operation, path: other.state.path) }
+        let listed = unsafe names.withUnsafeMutableBufferPointer {
+            unsafe system_flistxattr(source, $0.baseAddress, size)
+        }
+        guard listed >= 0 else {
+            throw .system("flistxattr", errno: lastErrno, operation: operation, path: other.state.path)
+        }
         var start = 0
         while start < listed {
             let end = names[start..<listed].firstIndex(of: 0) ?? listed
@@ -96,14 +100,22 @@ extension MemoryMappedFile {
             guard !name.isEmpty else { continue }
             let length = unsafe system_fgetxattr(source, name, nil, 0)
             guard length >= 0 else {
-                throw .system("fgetxattr", errno: lastErrno, operation: operation, path: other.state.path, message: "cannot read the attribute \(name)")
+                throw .system(
+                    "fgetxattr", errno: lastErrno, operation: operation, path: other.state.path,
+                    message: "cannot read the attribute \(name)")
             }
             var value = [UInt8](repeating: 0, count: max(length, 1))
-            let read = unsafe value.withUnsafeMutableBytes { unsafe system_fgetxattr(source, name, $0.baseAddress, length) }
-            guard read >= 0 else {
-                throw .system("fgetxattr", errno: lastErrno, operation: operation, path: other.state.path, message: "cannot read the attribute \(name)")
+            let read = unsafe value.withUnsafeMutableBytes {
+                unsafe system_fgetxattr(source, name, $0.baseAddress, length)
             }
-            let written = unsafe value.withUnsafeBytes { unsafe system_fsetxattr(descriptor.rawValue, name, $0.baseAddress, read) }
+            guard read >= 0 else {
+                throw .system(
+                    "fgetxattr", errno: lastErrno, operation: operation, path: other.state.path,
+                    message: "cannot read the attribute \(name)")
+            }
+            let written = unsafe value.withUnsafeBytes {
+                unsafe system_fsetxattr(descriptor.rawValue, name, $0.baseAddress, read)
+            }
             guard written == 0 else {
                 throw .system(
                     "fsetxattr", errno: lastErrno, operation: operation, path: state.path,

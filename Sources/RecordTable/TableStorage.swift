@@ -288,7 +288,8 @@ public enum Durability: UInt32, Sendable, Hashable, CaseIterable {
         while true {
             let map: MemoryMappedFile
             do {
-                map = try MemoryMappedFile.createFromFile(path: path, mode: .open, access: writable ? .readWrite : .read)
+                map = try MemoryMappedFile.createFromFile(
+                    path: path, mode: .open, access: writable ? .readWrite : .read)
             } catch {
                 throw RecordTableError(error, operation: "open", path: path)
             }
@@ -566,12 +567,16 @@ public enum Durability: UInt32, Sendable, Hashable, CaseIterable {
 
     /// The file's owner, group and mode.
     func ownership() throws(RecordTableError) -> FileOwnership {
-        do { return unsafe try map!.ownership() } catch { throw RecordTableError(error, operation: "ownership", path: path) }
+        do { return unsafe try map!.ownership() } catch {
+            throw RecordTableError(error, operation: "ownership", path: path)
+        }
     }
 
     /// How many names (hard links) the file has.
     func linkCount() throws(RecordTableError) -> Int {
-        do { return unsafe try map!.linkCount() } catch { throw RecordTableError(error, operation: "linkCount", path: path) }
+        do { return unsafe try map!.linkCount() } catch {
+            throw RecordTableError(error, operation: "linkCount", path: path)
+        }
     }
 
     /// Copies this table's file's extended attributes (ACLs among them) to `other`.
@@ -676,7 +681,8 @@ public enum Durability: UInt32, Sendable, Hashable, CaseIterable {
             if LiveCount.count(seen).map({ $0 > known }) == true,
                 unsafe Self.thisBootsLiveWord(view!, bootIdentifier: bootIdentifier) == seen,
                 let live = try? chosenCount(
-                    unsafe RecordWaiting.countInputs(view!, bootIdentifier: bootIdentifier), operation: "waitForRecords"),
+                    unsafe RecordWaiting.countInputs(view!, bootIdentifier: bootIdentifier), operation: "waitForRecords"
+                ),
                 live > known
             {
                 unsafe count = live
@@ -690,7 +696,8 @@ public enum Durability: UInt32, Sendable, Hashable, CaseIterable {
                 continue
             }
             let sleep = unsafe RecordWaiting.prepareSleep(
-                view!, seen: seen, target: known.saturatingSuccessor, listener: listener, bootIdentifier: bootIdentifier,
+                view!, seen: seen, target: known.saturatingSuccessor, listener: listener,
+                bootIdentifier: bootIdentifier,
                 remaining: deadline - now,
                 backoff: &backoff)
             _ = unsafe view!.waitForWake(

@@ -144,7 +144,8 @@ public struct TableUpdates: AsyncSequence, Sendable {
             // The count rule over what was read before the size: a live count past the file
             // falls back to the commit point, as refresh() and open do.
             let capacity = Swift.max(0, file.capacity - dataOffset) / stride
-            switch TableFormat.chooseCount(liveWord: inputs.liveWord, commitPoint: inputs.commitPoint, capacity: capacity)
+            switch TableFormat.chooseCount(
+                liveWord: inputs.liveWord, commitPoint: inputs.commitPoint, capacity: capacity)
             {
             case .count(let count): return (seen, count)
             case .noCommitPoint:

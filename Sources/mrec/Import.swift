@@ -153,9 +153,9 @@ final class CSVFile {
             let view = try map.makeViewAccessor()
             try map.close(flush: false)
             return CSVFile(view: view)
-        } catch where error.code == .invalidCapacity {
+        } catch  where error.code == .invalidCapacity {
             return CSVFile(view: nil)  // with capacity 0 this means an empty file
-        } catch where error.code == .notRegularFile {
+        } catch  where error.code == .notRegularFile {
             return try CSVFile(view: nil, contents: readWhole(path))
         } catch {
             complain(error.description)
@@ -359,7 +359,9 @@ extension RecordField {
 extension RecordField {
     /// Why `value`, parsed from `text`, is out of the type's range: an infinity that the text
     /// does not spell out (`1e400` is too large, not infinite), or nil.
-    static func outOfRange<F: BinaryFloatingPoint>(_ value: F, _ text: Substring, _ type: String, largest: String)
+    static func outOfRange<F: BinaryFloatingPoint>(
+        _ value: F, _ text: Substring, _ type: String, largest: String
+    )
         -> String?
     {
         guard value.isInfinite else { return nil }

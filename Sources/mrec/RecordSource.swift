@@ -61,7 +61,7 @@ final class RawStructFile: RecordSource {
             let view = count == 0 ? nil : try map.makeViewAccessor(offset: offset, length: count * schema.stride)
             try map.close(flush: false)
             return RawStructFile(schema: schema, count: count, bigEndian: bigEndian, offset: offset, view: view)
-        } catch where error.code == .invalidCapacity {
+        } catch  where error.code == .invalidCapacity {
             // With capacity 0, the only invalid capacity is an empty file: no records.
             return RawStructFile(schema: schema, count: 0, bigEndian: bigEndian, offset: offset, view: nil)
         } catch {

@@ -59,7 +59,7 @@ func openSampleWriter(_ path: String, durability: Durability) throws(RecordTable
     do {
         return try RecordTable<Sample>.open(
             path: path, access: .readWrite, durability: durability, waitForWriter: .seconds(10))
-    } catch where error.code == .notFound {
+    } catch  where error.code == .notFound {
         return try RecordTable<Sample>.create(path: path, durability: durability)
     }
 }
@@ -102,7 +102,7 @@ func tableCommand() throws(RecordTableError) -> Bool {
         while opened == nil {
             do {
                 opened = try RecordTable<Sample>.open(path: argument(0), access: .readOnly)
-            } catch where error.code == .notFound || error.code == .notATable {
+            } catch  where error.code == .notFound || error.code == .notATable {
                 guard ContinuousClock.now < deadline else { fail("the table never appeared", code: 1) }
                 usleep(1000)
             }
@@ -136,7 +136,8 @@ func tableCommand() throws(RecordTableError) -> Bool {
         let report = try TableMigration.migrate(path: argument(0), to: try schemaNamed(argument(1)))
         say("migrated \(report.records)")
 
-    case "table-append-waiting":  // table-append-waiting PATH N: say "opening", wait up to 20 s for the writer lock, append N samples
+    // table-append-waiting PATH N: say "opening", wait up to 20 s for the writer lock, append N samples
+    case "table-append-waiting":
         say("opening")
         let table = try RecordTable<Sample>.open(path: argument(0), access: .readWrite, waitForWriter: .seconds(20))
         for _ in 0..<integer(1) { try table.append(Sample(id: Int64(table.count))) }
@@ -145,7 +146,8 @@ func tableCommand() throws(RecordTableError) -> Bool {
         try table.close()
         say("appended \(count)")
 
-    case "table-migrate-then-append":  // table-migrate-then-append PATH N: an app's start-up: migrate to Sample, then append N
+    // table-migrate-then-append PATH N: an app's start-up: migrate to Sample, then append N
+    case "table-migrate-then-append":
         say("starting")
         let report = try RecordTable<Sample>.migrate(path: argument(0), waitForWriter: .seconds(20))
         let table = try RecordTable<Sample>.open(path: argument(0), access: .readWrite, waitForWriter: .seconds(20))
@@ -155,7 +157,8 @@ func tableCommand() throws(RecordTableError) -> Bool {
         try table.close()
         say("\(report.migrated ? "migrated" : "found it migrated"), appended \(count)")
 
-    case "migrate-as-nobody":  // migrate-as-nobody PATH: as uid 65534, migrate the table to Sample; report the error code
+    // migrate-as-nobody PATH: as uid 65534, migrate the table to Sample; report the error code
+    case "migrate-as-nobody":
         guard setgid(65534) == 0, setuid(65534) == 0 else { fail("cannot drop privileges", code: 2) }
         do {
             let report = try RecordTable<Sample>.migrate(path: argument(0))
@@ -164,7 +167,8 @@ func tableCommand() throws(RecordTableError) -> Bool {
             say("refused \(error.code): \(error.message)")
         }
 
-    case "append-as-nobody":  // append-as-nobody PATH: as uid 65534, open the Sample table for writing and append one record
+    // append-as-nobody PATH: as uid 65534, open the Sample table for writing and append one record
+    case "append-as-nobody":
         guard setgid(65534) == 0, setuid(65534) == 0 else { fail("cannot drop privileges", code: 2) }
         let table = try RecordTable<Sample>.open(path: argument(0), access: .readWrite)
         try table.append(Sample(id: Int64(table.count)))
@@ -202,7 +206,7 @@ func tableCommand() throws(RecordTableError) -> Bool {
         while ContinuousClock.now < deadline {
             do {
                 _ = try table.waitForRecords(beyond: table.count, timeout: .milliseconds(20))
-            } catch where error.code == .replaced {
+            } catch  where error.code == .replaced {
                 say("replaced")
                 return true
             }
@@ -219,7 +223,8 @@ func tableCommand() throws(RecordTableError) -> Bool {
         let count = try table.waitForRecords(beyond: integer(1), timeout: .milliseconds(integer(2)), strategy: strategy)
         say("count \(count) at \(monotonicNanoseconds()) writer \(try table.writerIsActive() ? "active" : "gone")")
 
-    case "table-append-hold":  // table-append-hold PATH: open for writing; each line "N" appends N records; killed or EOF ends it
+    // table-append-hold PATH: open for writing; each line "N" appends N records; killed or EOF ends it
+    case "table-append-hold":
         let table = try RecordTable<Sample>.open(path: argument(0), access: .readWrite)
         say("writing \(table.count)")
         while let line = readLineFromParent(), let n = Int(line) {
@@ -254,7 +259,8 @@ func registryCommand() throws(RegistryError) -> Bool {
         _ = try Registry.open(directory: argument(0))
         say("opened")
 
-    case "table-publish-hold":  // table-publish-hold DIR PATH NAME: publish the table read-only, close it, hold the name until a line
+    // table-publish-hold DIR PATH NAME: publish the table read-only, close it, hold the name until a line
+    case "table-publish-hold":
         let registry = try Registry.open(directory: argument(0))
         let publication = try TablePublication(publishing: argument(1), as: argument(2), registry: registry)
         say("published")
@@ -321,7 +327,8 @@ func registryCommand() throws(RegistryError) -> Bool {
         }
         say("done")
 
-    case "registry-churn":  // registry-churn DIR WORKER ITERATIONS FILE START: random named-map operations, sometimes kill -9 itself
+    // registry-churn DIR WORKER ITERATIONS FILE START: random named-map operations, sometimes kill -9 itself
+    case "registry-churn":
         let registry = try Registry.open(directory: argument(0))
         let worker = integer(1), iterations = integer(2)
         var generator = SystemRandomNumberGenerator()
@@ -338,7 +345,7 @@ func registryCommand() throws(RegistryError) -> Bool {
                     let map = try MemoryMappedFile.openExisting(name: name, registry: registry)
                     _ = try map.makeViewAccessor().read(UInt8.self, at: worker)
                     try map.close()
-                } catch where error.code == .notFound {}
+                } catch  where error.code == .notFound {}
             case 7..<9:
                 // A persisted byte, written through a named map of the shared file, then closed.
                 let map = try MemoryMappedFile.createFromFile(
@@ -427,7 +434,8 @@ do throws(MappedFileError) {
         }
         view.write(UInt64(integer(2)), at: integer(0))
 
-    case "adopt-inherited-stdio":  // adopt-inherited-stdio: the variable names 0, 1 or 2; it must be refused, stdout kept
+    // adopt-inherited-stdio: the variable names 0, 1 or 2; it must be refused, stdout kept
+    case "adopt-inherited-stdio":
         do {
             _ = try MemoryMappedFile.adoptInherited()
             say("adopted a standard descriptor")

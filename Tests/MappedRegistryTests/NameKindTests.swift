@@ -43,18 +43,33 @@ final class NameKindTests {
     /// Every way to open or create an object of `kind` by name; each returns after closing what it opened.
     func openers(registry: Registry) -> [(String, Kind, (String) throws -> Void)] {
         [
-            ("createOrOpen(name:)", .sharedMemory, { name in
-                try MemoryMappedFile.createOrOpen(name: name, capacity: 4096, registry: registry).close()
-            }),
-            ("openExisting(name:)", .sharedMemory, { name in
-                try MemoryMappedFile.openExisting(name: name, registry: registry).close()
-            }),
+            (
+                "createOrOpen(name:)", .sharedMemory,
+                { name in
+                    try MemoryMappedFile.createOrOpen(name: name, capacity: 4096, registry: registry).close()
+                }
+            ),
+            (
+                "openExisting(name:)", .sharedMemory,
+                { name in
+                    try MemoryMappedFile.openExisting(name: name, registry: registry).close()
+                }
+            ),
             ("NamedMutex(name:)", .mutex, { name in _ = try NamedMutex(name: name, registry: registry) }),
-            ("NamedMutex.openExisting", .mutex, { name in _ = try NamedMutex.openExisting(name: name, registry: registry) }),
-            ("NamedEvent(name:)", .event, { name in
-                _ = try NamedEvent(name: name, mode: .autoReset, registry: registry)
-            }),
-            ("NamedEvent.openExisting", .event, { name in _ = try NamedEvent.openExisting(name: name, registry: registry) }),
+            (
+                "NamedMutex.openExisting", .mutex,
+                { name in _ = try NamedMutex.openExisting(name: name, registry: registry) }
+            ),
+            (
+                "NamedEvent(name:)", .event,
+                { name in
+                    _ = try NamedEvent(name: name, mode: .autoReset, registry: registry)
+                }
+            ),
+            (
+                "NamedEvent.openExisting", .event,
+                { name in _ = try NamedEvent.openExisting(name: name, registry: registry) }
+            ),
         ]
     }
 
@@ -77,7 +92,8 @@ final class NameKindTests {
                 #expect(
                     error?.message.contains(" a event") == false && error?.message.contains("belongs to") == true,
                     "\(String(describing: error?.message))")
-                #expect(try registry.entry(named: name)?.holders.count == 1, "\(label) on \(existing) registered a holder")
+                #expect(
+                    try registry.entry(named: name)?.holders.count == 1, "\(label) on \(existing) registered a holder")
                 try close()
                 // The last real holder closed: the name and its object are gone.
                 #expect(try registry.entry(named: name) == nil, "\(label) on \(existing): the name outlived its holder")
@@ -116,9 +132,25 @@ final class NameKindTests {
         let registry = try registry()
         let map = try MemoryMappedFile.createNew(name: "shared", capacity: 4096, registry: registry)
         let calls: [(String, () throws -> Void)] = [
-            ("createNew", { try MemoryMappedFile.createNew(name: "other", capacity: 4096, access: .write, registry: registry).close() }),
-            ("createOrOpen", { try MemoryMappedFile.createOrOpen(name: "shared", capacity: 4096, access: .write, registry: registry).close() }),
-            ("openExisting", { try MemoryMappedFile.openExisting(name: "shared", access: .write, registry: registry).close() }),
+            (
+                "createNew",
+                {
+                    try MemoryMappedFile.createNew(name: "other", capacity: 4096, access: .write, registry: registry)
+                        .close()
+                }
+            ),
+            (
+                "createOrOpen",
+                {
+                    try MemoryMappedFile.createOrOpen(
+                        name: "shared", capacity: 4096, access: .write, registry: registry
+                    ).close()
+                }
+            ),
+            (
+                "openExisting",
+                { try MemoryMappedFile.openExisting(name: "shared", access: .write, registry: registry).close() }
+            ),
         ]
         for (label, call) in calls {
             #expect(registryError { try call() }?.code == .invalidAccess, "\(label)")
@@ -139,7 +171,8 @@ final class NameKindTests {
         #expect(pwrite(descriptor, &nonsense, 4, 16) == 4)
         close(descriptor)
         for (label, attempt) in [
-            ("tryLock", { _ = try mutex.tryLock() }), ("lock(timeout:)", { _ = try mutex.lock(timeout: .milliseconds(50)) }),
+            ("tryLock", { _ = try mutex.tryLock() }),
+            ("lock(timeout:)", { _ = try mutex.lock(timeout: .milliseconds(50)) }),
             ("lock", { _ = try mutex.lock() }), ("unlock", { try mutex.unlock() }),
         ] as [(String, () throws -> Void)] {
             let error = registryError { try attempt() }

@@ -58,8 +58,10 @@ struct DotNetConformanceTests {
     func inheritedStandardDescriptors() {
         for number in 0...2 {
             let (end, output) = run(
-                helper("adopt-inherited-stdio"), environment: ["\(MemoryMappedFile.inheritedMapVariable)=\(number) read"])
-            #expect(end == .exited(0) && output == "refused invalidAccess; stdout still open", "fd \(number): \(output)")
+                helper("adopt-inherited-stdio"),
+                environment: ["\(MemoryMappedFile.inheritedMapVariable)=\(number) read"])
+            #expect(
+                end == .exited(0) && output == "refused invalidAccess; stdout still open", "fd \(number): \(output)")
         }
     }
 
@@ -84,7 +86,9 @@ struct DotNetConformanceTests {
             defer { buffer.deallocate() }
             let read = await Result { () async throws(MappedFileError) in try await stream.read(into: buffer) }
             let bytes: [UInt8] = [1, 2, 3]
-            let written = await Result { () async throws(MappedFileError) in try await stream.write(bytes: bytes.span.bytes) }
+            let written = await Result { () async throws(MappedFileError) in
+                try await stream.write(bytes: bytes.span.bytes)
+            }
             let pipeEnds = UnsafeMutablePointer<Int32>.allocate(capacity: 2)
             defer { pipeEnds.deallocate() }
             _ = pipe(pipeEnds)

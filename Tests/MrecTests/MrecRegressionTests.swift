@@ -384,9 +384,11 @@ extension MrecMigrateTests {
     func floatDefaultsAreRangeChecked() throws {
         let path = try trades()
         let before = readWholeFile(path)
-        let huge = mrec("migrate", path, "--schema", "id:i64,price:f64,qty:i32,side:u8,level:f32", "--default", "level=1e400")
+        let huge = mrec(
+            "migrate", path, "--schema", "id:i64,price:f64,qty:i32,side:u8,level:f32", "--default", "level=1e400")
         #expect(huge.0 == .exited(2) && huge.2.contains("beyond f32's range"), "\(huge)")
-        let f32 = mrec("migrate", path, "--schema", "id:i64,price:f64,qty:i32,side:u8,level:f32", "--default", "level=1e39")
+        let f32 = mrec(
+            "migrate", path, "--schema", "id:i64,price:f64,qty:i32,side:u8,level:f32", "--default", "level=1e39")
         #expect(f32.0 == .exited(2) && f32.2.contains("beyond f32's range"), "\(f32)")
         #expect(readWholeFile(path) == before)
         let infinite = mrec(

@@ -44,7 +44,7 @@ struct DefectRegressionTests {
                     let table = try DynamicRecordTable.open(path: directory.file("t\(index).mrec"))
                     seen += 1
                     try table.close()
-                } catch where error.code == .notFound {
+                } catch  where error.code == .notFound {
                     continue
                 } catch {
                     problems.append("t\(index): \(error)")

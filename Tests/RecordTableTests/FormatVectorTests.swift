@@ -37,7 +37,8 @@ struct FormatVectorTests {
         let path = directory.file(vector.file)
         var bytes = readWholeFile(FormatVector.folder + "/" + vector.file)
         if vector.thisBoot == true {
-            bytes.replaceSubrange(TableFormat.liveOffset..<TableFormat.liveOffset + 16, with: TableStorage.currentBootIdentifier)
+            bytes.replaceSubrange(
+                TableFormat.liveOffset..<TableFormat.liveOffset + 16, with: TableStorage.currentBootIdentifier)
         }
         writeFile(path, bytes)
         if let expected = vector.error {

@@ -81,7 +81,9 @@ struct MigrationSafetyTests {
             let segmentMode = doorbellSegmentMode(path)
             try table.close()
             if let segmentMode {
-                #expect(segmentMode & 0o007 == 0, "the doorbell of a \(String(mode, radix: 8)) table is \(String(segmentMode, radix: 8))")
+                #expect(
+                    segmentMode & 0o007 == 0,
+                    "the doorbell of a \(String(mode, radix: 8)) table is \(String(segmentMode, radix: 8))")
             }
         }
     }
@@ -155,7 +157,8 @@ struct MigrationSafetyTests {
         }
         #expect(try RecordTable<Sample>.migrate(path: path).migrated)
         let (_, value) = run([
-            "/usr/bin/python3", "-c", "import os, sys; print(os.getxattr(sys.argv[1], 'user.owner-team').decode())", path,
+            "/usr/bin/python3", "-c", "import os, sys; print(os.getxattr(sys.argv[1], 'user.owner-team').decode())",
+            path,
         ])
         #expect(value == "pricing")
     }
@@ -178,7 +181,9 @@ struct MigrationSafetyTests {
         #expect(link(path, directory.file("other-name.mrec")) == 0)
         let before = readWholeFile(path)
         let error = tableError { try RecordTable<Sample>.migrate(path: path) }
-        #expect(error?.code == .invalidArgument && error?.message.contains("2 hard links") == true, "\(String(describing: error))")
+        #expect(
+            error?.code == .invalidArgument && error?.message.contains("2 hard links") == true,
+            "\(String(describing: error))")
         let unchanged = sameBytes(readWholeFile(path), before)
         #expect(unchanged, "the table changed")
         #expect(try RecordTable<OldSample>.open(path: directory.file("other-name.mrec")).count == 10)

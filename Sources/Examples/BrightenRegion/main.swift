@@ -27,7 +27,7 @@ do throws(MappedFileError) {
         "Process \(getpid()) brightened 1,500,000 bytes at offset 4,000,000: \(before) -> \(accessor.read(MyColor.self, at: 0))"
     )
     try accessor.close()
-} catch where error.code == .notFound {
+} catch  where error.code == .notFound {
     print("The image file does not exist. Run brighten-image first.")
     exit(1)
 } catch {
