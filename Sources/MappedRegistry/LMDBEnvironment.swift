@@ -3,7 +3,7 @@ import Glibc
 import Synchronization
 
 #if MAPPED_RECORDS_FAULT_INJECTION
-@_spi(Testing) import MemoryMappedFiles
+import MemoryMappedFiles
 #endif
 
 /// One LMDB environment, opened once per directory per process (LMDB forbids opening it

@@ -606,7 +606,7 @@ extension RegistryEntry {
     static let formatVersion: UInt8 = 2
 
     /// The entry as LMDB stores it (SPI for the fuzz tests).
-    @_spi(Testing) public func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         var bytes: [UInt8] = [
             Self.formatVersion, kind.rawValue, UInt8(MemoryMappedFileAccess.allCases.firstIndex(of: access)!), 0,
         ]
@@ -646,7 +646,7 @@ extension RegistryEntry {
 
     /// Decodes an entry as LMDB stores it, validating every field, refusing anything malformed
     /// with `corrupt` (SPI for the fuzz tests). `name` names a version 1 entry, which has no name of its own.
-    @_spi(Testing) public static func decode(
+    package static func decode(
         _ bytes: [UInt8], name: String, path: String
     ) throws(RegistryError) -> RegistryEntry {
         func corrupt(_ message: String) -> RegistryError {

@@ -8,31 +8,31 @@ import Glibc
 /// Failures injected into this thread's system calls, for tests (docs/RELIABILITY.md).
 ///
 /// Plans are per thread: tests running in parallel on other threads are not affected.
-@_spi(Testing) public enum FaultInjection {
+package enum FaultInjection {
     /// The calls that can be made to fail.
-    public enum Call: Int, CaseIterable, Sendable, CustomStringConvertible {
+    package enum Call: Int, CaseIterable, Sendable, CustomStringConvertible {
         case posixFallocate, ftruncate, msync, fsync, mmap, lmdbCommit
 
         /// The call's name.
-        public var description: String {
+        package var description: String {
             ["posix_fallocate", "ftruncate", "msync", "fsync", "mmap", "mdb_txn_commit"][rawValue]
         }
     }
 
     /// What to fail: the `failAt`-th call (counting from 1) of `call`, and every later one if
     /// `persistent`; with `errno`.
-    public struct Plan: Sendable {
+    package struct Plan: Sendable {
         /// The system call to fail.
-        public var call: Call
+        package var call: Call
         /// Which call fails first, counting from 1.
-        public var failAt: Int
+        package var failAt: Int
         /// Whether every later call fails too.
-        public var persistent: Bool
+        package var persistent: Bool
         /// The errno the failures report.
-        public var errno: Int32
+        package var errno: Int32
 
         /// Creates a plan.
-        public init(call: Call, failAt: Int, persistent: Bool, errno: Int32 = EIO) {
+        package init(call: Call, failAt: Int, persistent: Bool, errno: Int32 = EIO) {
             self.call = call
             self.failAt = failAt
             self.persistent = persistent
@@ -67,7 +67,7 @@ import Glibc
 
     /// Runs `body` with `plan` armed on this thread (or none, to count calls); returns how many
     /// times each call was made and how many failures were injected.
-    public static func run<Result>(
+    package static func run<Result>(
         _ plan: Plan?, _ body: () throws -> Result
     ) rethrows -> (result: Result, counts: [Call: Int], failures: Int) {
         let state = self.state
@@ -83,13 +83,13 @@ import Glibc
 
     /// Calls `observer` at every sync point of this thread (msync of a file's range, fsync of a
     /// file: `range` nil), before the call. Pass nil to stop.
-    public static func observeSyncs(_ observer: ((_ path: String, _ range: Range<Int>?) -> Void)?) {
+    package static func observeSyncs(_ observer: ((_ path: String, _ range: Range<Int>?) -> Void)?) {
         state.syncObserver = observer
     }
 
     /// Counts a call; the errno to fail it with, or nil to let it run. The registry's LMDB
     /// commit calls it too.
-    public static func injectedFailure(_ call: Call) -> Int32? {
+    package static func injectedFailure(_ call: Call) -> Int32? {
         let state = self.state
         state.counts[call.rawValue] += 1
         guard let plan = state.plan, plan.call == call else { return nil }

@@ -7,7 +7,7 @@ public let systemPageSize: Int = system_sysconf(Int32(_SC_PAGESIZE))
 /// This boot's identifier: the 16 bytes of `/proc/sys/kernel/random/boot_id`, or 16 zero bytes
 /// if it cannot be read. Every boot (so every power loss or kernel crash) gets a new one, which
 /// tells data that only a running system keeps apart from data on disk.
-public let systemBootIdentifier: [UInt8] = {
+package let systemBootIdentifier: [UInt8] = {
     let descriptor = unsafe system_open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC, 0)
     guard descriptor >= 0 else { return [UInt8](repeating: 0, count: 16) }
     defer { _ = system_close(descriptor) }
@@ -60,7 +60,7 @@ final class MappingState: Sendable {
 /// Counts of open maps and views, for finding leaks.
 ///
 /// Debug builds print a warning at exit when any map or view was never closed.
-public enum MappingDiagnostics {
+package enum MappingDiagnostics {
     private static let openMaps = Atomic<Int>(0)
     private static let openViews = Atomic<Int>(0)
     #if DEBUG
@@ -77,9 +77,9 @@ public enum MappingDiagnostics {
     #endif
 
     /// Maps (open descriptors) in this process that are not closed yet.
-    public static var openMapCount: Int { openMaps.load(ordering: .relaxed) }
+    package static var openMapCount: Int { openMaps.load(ordering: .relaxed) }
     /// Views (mappings) in this process that are not closed yet.
-    public static var openViewCount: Int { openViews.load(ordering: .relaxed) }
+    package static var openViewCount: Int { openViews.load(ordering: .relaxed) }
 
     static func mapOpened() {
         #if DEBUG

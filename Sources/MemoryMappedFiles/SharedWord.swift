@@ -87,9 +87,9 @@ extension MappedViewAccessor {
 /// The futex calls behind ``MappedViewAccessor/waitForWake(onWordAt:whileEqualTo:timeout:)``, for
 /// words this library maps by other means (the table's doorbell). Not for general use: the
 /// caller guarantees that the word stays mapped for the duration of each call.
-public enum SharedWord {
+package enum SharedWord {
     /// Sleeps while `*word == expected`, at most `timeout`; false if the timeout passed.
-    public static func wait(_ word: UnsafePointer<UInt32>, whileEqualTo expected: UInt32, timeout: Duration?) -> Bool {
+    package static func wait(_ word: UnsafePointer<UInt32>, whileEqualTo expected: UInt32, timeout: Duration?) -> Bool {
         let nanoseconds = timeout.map(nanosecondsClamped) ?? -1
         if unsafe system_futex_wait(word, expected, nanoseconds) == 0 { return true }
         switch lastErrno {
@@ -103,7 +103,7 @@ public enum SharedWord {
 
     /// Wakes up to `count` waiters on `word`; returns how many.
     @discardableResult
-    public static func wake(_ word: UnsafePointer<UInt32>, count: Int = Int.max) -> Int {
+    package static func wake(_ word: UnsafePointer<UInt32>, count: Int = Int.max) -> Int {
         let woken = unsafe system_futex_wake(word, Int32(clamping: count))
         precondition(woken >= 0, "SharedWord: futex wake failed with errno \(lastErrno)")
         return Int(woken)
@@ -112,7 +112,8 @@ public enum SharedWord {
     /// ``wait(_:whileEqualTo:timeout:)`` for Swift concurrency, on a thread of its own (the word
     /// is given as an address, since a pointer cannot cross to that thread); cancelling the task
     /// wakes every waiter on the word. The caller keeps the word mapped until this returns.
-    public static func waitOnOwnThread(address: UInt, whileEqualTo expected: UInt32, timeout: Duration?) async -> Bool {
+    package static func waitOnOwnThread(address: UInt, whileEqualTo expected: UInt32, timeout: Duration?) async -> Bool
+    {
         // SAFETY: `address` stays mapped until this function returns (the caller's borrow), and
         // the thread's last use of it is before it resumes the continuation.
         await withTaskCancellationHandler {
@@ -139,7 +140,7 @@ func nanosecondsClamped(_ duration: Duration) -> Int64 {
 
 /// Starts `body` on a new, detached thread: blocking calls that must not hold a thread of the
 /// cooperative pool. Trapping if the system cannot make a thread is .NET's behaviour too.
-public func runOnNewThread(_ body: @escaping @Sendable () -> Void) {
+package func runOnNewThread(_ body: @escaping @Sendable () -> Void) {
     final class Box: Sendable {
         let body: @Sendable () -> Void
         init(_ body: @escaping @Sendable () -> Void) { self.body = body }

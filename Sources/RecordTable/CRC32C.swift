@@ -5,15 +5,15 @@ import CMappedShims
 ///
 /// It runs on the CPU's CRC instruction where there is one (SSE 4.2 on x86-64, the CRC
 /// extension on ARMv8), about 20 times faster than a table, and on a table elsewhere.
-public enum CRC32C {
+package enum CRC32C {
     /// The checksum of `bytes`, continuing from `previous` (0 to start).
-    public static func checksum(_ bytes: UnsafeRawBufferPointer, continuing previous: UInt32 = 0) -> UInt32 {
+    package static func checksum(_ bytes: UnsafeRawBufferPointer, continuing previous: UInt32 = 0) -> UInt32 {
         guard let start = bytes.baseAddress else { return previous }
         return unsafe cmapped_crc32c(previous, start, bytes.count, 0)
     }
 
     /// The checksum of an array of bytes.
-    public static func checksum(_ bytes: [UInt8]) -> UInt32 {
+    package static func checksum(_ bytes: [UInt8]) -> UInt32 {
         unsafe bytes.withUnsafeBytes { unsafe checksum($0) }
     }
 

@@ -3,7 +3,7 @@
 // trap nor hang: bad input is a thrown, typed error.
 
 import Glibc
-@_spi(Testing) import MappedRegistry
+import MappedRegistry
 import MemoryMappedFiles
 import RecordTable
 

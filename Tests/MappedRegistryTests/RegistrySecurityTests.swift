@@ -4,7 +4,7 @@ import RecordTable
 import TestSupport
 import Testing
 
-@_spi(Testing) @testable import MappedRegistry
+@testable import MappedRegistry
 
 /// Regression tests for issue #12, items 1, 2, 3 and 8. The attacks run as two real users:
 /// root, and uid 65534 (nobody), which a helper process becomes with setuid.

@@ -1,5 +1,5 @@
 import Glibc
-@_spi(Testing) import MemoryMappedFiles
+import MemoryMappedFiles
 import TestSupport
 import Testing
 
