@@ -1,0 +1,49 @@
+// Advisory open-file-description locks on byte ranges of the file.
+
+import Glibc
+
+// MARK: - Locks
+
+extension MemoryMappedFile {
+    /// Takes an exclusive advisory lock on `bytes` of the file, if no other open file
+    /// holds one there; returns whether it did.
+    ///
+    /// The lock belongs to this map's open file (an OFD lock): the kernel releases it when
+    /// the map closes, or when the process dies, even by `kill -9`. So a crashed holder
+    /// never blocks the next one. Locks are advisory: they stop only others who ask.
+    /// The byte range may lie past the end of the file.
+    public func tryLock(bytes: Range<Int>) throws(MappedFileError) -> Bool {
+        var lock = Self.lockRecord(F_WRLCK, bytes)
+        guard system_fcntl_lock(descriptor.rawValue, getting: false, &lock) == 0 else {
+            let value = lastErrno
+            if value == EAGAIN || value == EACCES { return false }
+            throw .system("fcntl", errno: value, operation: "tryLock", path: state.path)
+        }
+        return true
+    }
+
+    private static func lockRecord(_ type: Int32, _ bytes: Range<Int>) -> flock {
+        var lock = flock()
+        lock.l_type = Int16(type)
+        lock.l_whence = Int16(SEEK_SET)
+        lock.l_start = off_t(bytes.lowerBound)
+        lock.l_len = off_t(bytes.count)
+        return lock
+    }
+
+    /// Releases a lock this map took with ``tryLock(bytes:)``.
+    public func unlock(bytes: Range<Int>) {
+        var lock = Self.lockRecord(F_UNLCK, bytes)
+        // Unlocking cannot fail on a valid descriptor
+        _ = system_fcntl_lock(descriptor.rawValue, getting: false, &lock)
+    }
+
+    /// Whether another open file holds a lock on `bytes` (one this map holds does not count).
+    public func isLockedElsewhere(bytes: Range<Int>) throws(MappedFileError) -> Bool {
+        var lock = Self.lockRecord(F_WRLCK, bytes)
+        guard system_fcntl_lock(descriptor.rawValue, getting: true, &lock) == 0 else {
+            throw .system("fcntl", errno: lastErrno, operation: "isLockedElsewhere", path: state.path)
+        }
+        return lock.l_type != Int16(F_UNLCK)
+    }
+}
