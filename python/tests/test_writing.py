@@ -1,5 +1,6 @@
 """Python writes, and Swift (mrec verify, mrec dump, RecordTable) reads."""
 
+import os
 import subprocess
 
 import numpy as np
@@ -108,3 +109,17 @@ def test_bad_dtypes_are_refused(tmp_path):
     with pytest.raises(ValueError, match="overlap"):
         mappedrecords.create(tmp_path / "c.mrec", np.dtype({"names": ["x", "y"], "formats": ["<i4", "<i4"], "offsets": [0, 2], "itemsize": 8}))
     assert not list(tmp_path.iterdir())
+
+
+def test_the_python_writer_locks_the_file_it_links(tmp_path):
+    """The Python writer takes the writer lock on its new file before the file has a name, so the
+    file at the path is always the one it locked: no migration can rename another over it
+    between the lock and the first append (the race a Swift writer that waits for the lock must
+    check for). It cannot open an existing table for writing, so it never waits for a lock."""
+    path = tmp_path / "locked.mrec"
+    with mappedrecords.create(path, SAMPLE) as writer:
+        locked = os.fstat(writer._descriptor)
+        named = os.stat(path)
+        assert (named.st_dev, named.st_ino) == (locked.st_dev, locked.st_ino)
+        with mappedrecords.open(path) as reader:
+            assert reader.writer_is_active()
