@@ -20,6 +20,16 @@ extension RecordSchema {
             }
             guard let colon = item.firstIndex(of: ":") else { throw problem("not name:type") }
             let name = String(item[..<colon].trimmingSpaces)
+            // Text cannot carry a name with control characters (a tab may hide inside a grapheme
+            // cluster that trimming does not see) or with the separators of this syntax: such a
+            // name would not read back from `specification`.
+            guard
+                !name.unicodeScalars.contains(where: {
+                    $0.properties.generalCategory == .control || "@[],:".unicodeScalars.contains($0)
+                })
+            else {
+                throw problem("a field name written as text cannot hold control characters or any of @ [ ] , :")
+            }
             var rest = item[item.index(after: colon)...].trimmingSpaces
 
             var offset: Int?
