@@ -20,15 +20,20 @@ extension RecordSchema {
             }
             guard let colon = item.firstIndex(of: ":") else { throw problem("not name:type") }
             let name = String(item[..<colon].trimmingSpaces)
-            // Text cannot carry a name with control characters (a tab may hide inside a grapheme
-            // cluster that trimming does not see) or with the separators of this syntax: such a
-            // name would not read back from `specification`.
+            // Text cannot carry a name with control characters, with the separators of this
+            // syntax, or starting with a combining mark (after a comma it would join the comma
+            // in one grapheme cluster, and the field would not split off): such a name would not
+            // read back from `specification`.
+            let marks: Set<Unicode.GeneralCategory> = [.nonspacingMark, .spacingMark, .enclosingMark]
             guard
                 !name.unicodeScalars.contains(where: {
                     $0.properties.generalCategory == .control || "@[],:".unicodeScalars.contains($0)
-                })
+                }),
+                name.unicodeScalars.first.map({ !marks.contains($0.properties.generalCategory) }) ?? true
             else {
-                throw problem("a field name written as text cannot hold control characters or any of @ [ ] , :")
+                throw problem(
+                    "a field name written as text cannot hold control characters or any of @ [ ] , :, nor start with a combining mark"
+                )
             }
             var rest = item[item.index(after: colon)...].trimmingSpaces
 
