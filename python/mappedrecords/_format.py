@@ -23,6 +23,12 @@ LIVE_OFFSET = 1536
 LIVE_WORD_OFFSET = LIVE_OFFSET + 16
 DOORBELL_WORD_OFFSET = LIVE_OFFSET + 24
 SCHEMA_OFFSET = 2048
+STRIDE_OFFSET = 24  # u32 stride in the fixed header (then u32 alignment)
+DATA_OFFSET_OFFSET = 32  # u64 dataOffset in the fixed header
+STATIC_LENGTH_OFFSET = 56  # u32 staticLength in the fixed header
+# The fixed header's first 64 bytes say everything about a table's layout (its checksum covers the
+# schema and metadata): two versions of a file with equal bytes here lay their records out alike.
+SIGNATURE_BYTES = 64
 FIELD_ENTRY_SIZE = 64
 PAGE_SIZE = 4096
 MAX_FIELDS = 1024
@@ -30,6 +36,8 @@ MAX_NAME_BYTES = 47
 MAX_STRIDE = 1 << 24
 MAX_COUNT = (1 << 48) - 1
 MAX_METADATA_BYTES = 1 << 20
+# The longest header a valid table has: the fixed part, every field entry and the most metadata.
+MAX_HEADER_BYTES = -(-(SCHEMA_OFFSET + MAX_FIELDS * FIELD_ENTRY_SIZE + MAX_METADATA_BYTES) // PAGE_SIZE) * PAGE_SIZE
 DURABILITY = {"none": 0, "batch": 1, "everyAppend": 2}
 
 
@@ -340,7 +348,7 @@ def decode_header(path: str, header, file_size: int) -> Header:
     (flags,) = struct.unpack_from("<I", header, 20)
     if flags & INCOMPATIBLE_FLAGS:
         raise UnsupportedVersionError(path, f"it needs features this package does not know (flags 0x{flags:x})")
-    (static_length,) = struct.unpack_from("<I", header, 56)
+    (static_length,) = struct.unpack_from("<I", header, STATIC_LENGTH_OFFSET)
     if static_length > len(header) - SCHEMA_OFFSET:
         raise SchemaError(path, f"the schema region ({static_length} bytes) runs past the header")
     (stored,) = struct.unpack_from("<I", header, 16)

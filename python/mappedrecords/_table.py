@@ -10,12 +10,13 @@ import os
 import stat
 import struct
 import time
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from . import _format, _waiting
-from ._format import FormatError, NotATableError, ReplacedError, TruncatedError, WriterActiveError
+from ._format import NotATableError, ReplacedError, TruncatedError
+from ._interop import TableInterop, check_columns, check_range
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -33,7 +34,7 @@ def _load_u64(address: int) -> int:
     return ctypes.c_uint64.from_address(address).value
 
 
-class Table:
+class Table(TableInterop):
     """A table opened for reading: ``mappedrecords.open(path)``; a context manager.
 
     ``records`` is a zero-copy numpy structured array of the committed records, mapped from the
@@ -187,18 +188,23 @@ class Table:
         answer = fcntl.fcntl(self._descriptor, fcntl.F_OFD_GETLK, probe)
         return struct.unpack("hhxxxxqqixxxx", answer)[0] != fcntl.F_UNLCK
 
-    # Conversions
+    def read(self, start: int = 0, stop: Optional[int] = None, columns: Optional[Sequence[str]] = None) -> np.ndarray:
+        """Records ``start`` to ``stop`` (default: the committed count) of the last refresh, as a
+        zero-copy read-only structured array; with ``columns``, a view of those fields only."""
+        end = check_range(self._count, start, stop)
+        selected = check_columns(self.schema, columns)
+        records = self._records[start:end]
+        return records if selected is None else records[selected]
 
-    def to_arrow(self, columns: Optional[Sequence[str]] = None):
-        """The records as a ``pyarrow.Table`` (a copy) of every field, or of ``columns``: numbers
-        and bools as such, ``char`` fields as UTF-8 strings (up to the first NUL; invalid UTF-8
-        repaired with U+FFFD), ``bytes`` as fixed-size binary, arrays as fixed-size lists."""
-        from ._arrow import to_arrow
-        return to_arrow(self._records, self.schema, columns)
-
-    def to_pandas(self, columns: Optional[Sequence[str]] = None):
-        """The records as a ``pandas.DataFrame`` (through Arrow), of every field or of ``columns``."""
-        return self.to_arrow(columns).to_pandas()
+    def __array__(self, dtype: Any = None, copy: Optional[bool] = None) -> np.ndarray:
+        """``np.asarray(table)``: the committed records, a zero-copy read-only view (a copy only
+        with ``copy=True`` or a ``dtype`` that needs converting)."""
+        records = self._records
+        if dtype is not None and np.dtype(dtype) != records.dtype:
+            if copy is False:
+                raise ValueError(f"the records are {records.dtype}; converting them to {dtype} needs a copy")
+            return records.astype(dtype)
+        return records.copy() if copy else records
 
     # Closing
 
@@ -230,176 +236,3 @@ class Table:
         return f"<mappedrecords.Table {self.path!r}: {self._count} records of {self.schema.describe()}>"
 
 
-def open(path: PathLike) -> Table:  # noqa: A001 - the package's entry point, like io.open
-    """Opens a table for reading; raises a ``FormatError`` subclass for anything that is not a
-    table this package reads, ``FileNotFoundError``/``PermissionError`` from the OS."""
-    return Table(path)
-
-
-class Writer:
-    """A new table, written by this process: ``mappedrecords.create(path, dtype)``; a context manager.
-
-    It follows docs/FORMAT.md's writer protocol: the file is written while it has no name and
-    linked into place whole; this process holds the writer lock while it is open; records are
-    published with the live word, after they are written; ``commit()`` syncs (in the durable
-    modes) and writes the next commit slot. It makes no doorbell (readers of its tables check in
-    intervals of at most 100 ms).
-    """
-
-    def __init__(self, path: PathLike, dtype, metadata=None, durability: str = "batch", capacity: int = 1024):
-        if durability not in _format.DURABILITY:
-            raise ValueError(f"durability must be one of {', '.join(_format.DURABILITY)}, not {durability!r}")
-        if capacity < 0 or capacity > _format.MAX_COUNT:
-            raise ValueError(f"the capacity {capacity} is outside 0 to 2^48 - 1")
-        self.path = os.fspath(path)
-        self.schema = _format.schema_from_dtype(dtype)
-        self.dtype = self.schema.dtype
-        self.durability = durability
-        items = list(metadata.items()) if isinstance(metadata, Mapping) else list(metadata or [])
-        self._boot = _format.boot_identifier()
-        self._header = _format.encode_header(self.schema, items, durability, max(capacity, 1), self._boot)
-        self._data_offset = len(self._header)
-        stride = self.schema.stride
-        size = -(-(self._data_offset + max(capacity, 1) * stride) // _format.PAGE_SIZE) * _format.PAGE_SIZE
-        directory = os.path.dirname(os.path.abspath(self.path))
-        self._descriptor = os.open(directory, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o644)
-        try:
-            lock = struct.pack("hhxxxxqqixxxx", fcntl.F_WRLCK, os.SEEK_SET, 0, 1, 0)
-            fcntl.fcntl(self._descriptor, fcntl.F_OFD_SETLK, lock)
-            os.posix_fallocate(self._descriptor, 0, size)
-            os.pwrite(self._descriptor, self._header, 0)
-            if durability != "none":
-                os.fsync(self._descriptor)
-            directory_descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            try:
-                # linkat(AT_SYMLINK_FOLLOW) of /proc/self/fd/N names the unnamed file; it fails
-                # with FileExistsError if the path is taken. (A directory descriptor makes Python
-                # call linkat rather than link, which would not follow the /proc link.)
-                try:
-                    os.link(f"/proc/self/fd/{self._descriptor}", os.path.abspath(self.path),
-                            src_dir_fd=directory_descriptor, follow_symlinks=True)
-                except FileExistsError:
-                    raise FileExistsError(errno.EEXIST, "a file already exists at the path; create never replaces one",
-                                          self.path) from None
-                if durability != "none":
-                    os.fsync(directory_descriptor)
-            finally:
-                os.close(directory_descriptor)
-        except BaseException:
-            os.close(self._descriptor)
-            raise
-        self._size = size
-        self._mapping, self._address = _map(self._descriptor, size, writable=True)
-        self._count = 0
-        self._generation = 1
-        self._synced_below = 0
-        self._closed = False
-        self._padding = self._has_padding()
-
-    def _has_padding(self) -> bool:
-        covered = np.zeros(self.schema.stride, dtype=bool)
-        for f in self.schema.fields:
-            covered[f.offset:f.offset + f.size] = True
-        return not covered.all()
-
-    @property
-    def capacity(self) -> int:
-        return (self._size - self._data_offset) // self.schema.stride
-
-    def __len__(self) -> int:
-        return self._count
-
-    def _grow(self, minimum: int) -> None:
-        stride = self.schema.stride
-        target = max(minimum, self.capacity + max(self.capacity, (1 << 16) // stride))
-        size = -(-(self._data_offset + target * stride) // _format.PAGE_SIZE) * _format.PAGE_SIZE
-        os.posix_fallocate(self._descriptor, 0, size)  # the file grows before any count covers it
-        old = self._mapping
-        self._mapping, self._address = _map(self._descriptor, size, writable=True)
-        self._size = size
-        try:
-            old.close()
-        except BufferError:
-            pass
-
-    def append(self, records) -> None:
-        """Appends records (a structured array or anything numpy converts to this dtype, matched by
-        field name) and publishes them together: readers see all or none."""
-        self._require_open()
-        source = np.asarray(records)
-        if source.dtype != self.dtype or self._padding:
-            # Field by field into zeros: padding bytes are stored as zeros (docs/FORMAT.md).
-            converted = np.zeros(source.shape, dtype=self.dtype)
-            if source.dtype.names is None:
-                raise ValueError("append takes a structured array with this table's field names")
-            for name in self.dtype.names:
-                converted[name] = source[name]
-            source = converted
-        source = np.ascontiguousarray(source).reshape(-1)
-        n = len(source)
-        if n == 0:
-            return
-        if self._count + n > _format.MAX_COUNT:
-            raise ValueError("a table holds at most 2^48 - 1 records")
-        if self._count + n > self.capacity:
-            self._grow(self._count + n)
-        start = self._data_offset + self._count * self.schema.stride
-        destination = np.frombuffer(self._mapping, dtype=np.uint8, count=source.nbytes, offset=start)
-        destination[:] = source.view(np.uint8)
-        del destination
-        self._publish(self._count + n)
-
-    def _publish(self, count: int) -> None:
-        _waiting.full_barrier()
-        ctypes.c_uint64.from_address(self._address + _format.LIVE_WORD_OFFSET).value = _format.live_word(count)
-        self._count = count
-        if self.durability == "everyAppend":
-            self.commit()
-
-    def commit(self) -> None:
-        """Writes a commit point for the current count; in the durable modes the new records reach
-        the disk first (msync), and the slot after them."""
-        self._require_open()
-        stride, page = self.schema.stride, _format.PAGE_SIZE
-        if self.durability != "none" and self._synced_below < self._count:
-            start = (self._data_offset + self._synced_below * stride) // page * page
-            end = self._data_offset + self._count * stride
-            self._mapping.flush(start, end - start)
-        slot = _format.CommitSlot(self._generation + 1, self._count, self.capacity)
-        offset = _format.SLOT_OFFSETS[slot.generation % 2]
-        self._mapping[offset:offset + _format.SLOT_SIZE] = slot.encode()
-        if self.durability != "none":
-            self._mapping.flush(0, page)
-        self._generation = slot.generation
-        self._synced_below = self._count
-
-    def close(self) -> None:
-        """Commits, releases the writer lock and closes the file. Closing twice does nothing."""
-        if self._closed:
-            return
-        try:
-            self.commit()
-        finally:
-            self._closed = True
-            try:
-                self._mapping.close()
-            except BufferError:
-                pass
-            os.close(self._descriptor)
-
-    def _require_open(self) -> None:
-        if self._closed:
-            raise ValueError(f"the writer of {self.path} is closed")
-
-    def __enter__(self) -> "Writer":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-def create(path: PathLike, dtype, metadata=None, durability: str = "batch", capacity: int = 1024) -> Writer:
-    """Creates a table at ``path`` (``FileExistsError`` if the path is taken) for records of
-    ``dtype``, a numpy structured dtype; see ``Writer``. ``durability`` is ``none``, ``batch`` or
-    ``everyAppend`` (docs/FORMAT.md)."""
-    return Writer(path, dtype, metadata=metadata, durability=durability, capacity=capacity)

@@ -15,8 +15,16 @@ from . import _format
 
 _SYSCALLS = {"x86_64": (202, 324), "aarch64": (98, 283)}  # (futex, membarrier)
 _FUTEX_WAIT = 0
+_FUTEX_WAKE = 1
 _MEMBARRIER_CMD_GLOBAL_EXPEDITED = 1 << 1
+_MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED = 1 << 2
+_IPC_PRIVATE = 0
+_IPC_CREAT = 0o1000
+_IPC_EXCL = 0o2000
+_IPC_RMID = 0
+_IPC_SET = 1
 _IPC_STAT = 2
+_INT_MAX = 0x7FFFFFFF
 _DOORBELL_MAGIC = 0x4C4C45424345524D
 _REGISTRATION_OFFSET = 64
 _SEGMENT_SIZE = 4096
@@ -45,6 +53,8 @@ _libc.syscall.restype = ctypes.c_long
 _libc.shmat.restype = ctypes.c_void_p
 _libc.shmat.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
 _libc.shmdt.argtypes = [ctypes.c_void_p]
+_libc.shmget.restype = ctypes.c_int
+_libc.shmget.argtypes = [ctypes.c_int, ctypes.c_size_t, ctypes.c_int]
 _libc.shmctl.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.POINTER(_ShmidDs)]
 _numbers = _SYSCALLS.get(platform.machine())
 
@@ -67,6 +77,21 @@ def futex_wait(address: int, expected: int, timeout: float) -> None:
     spec = _Timespec(seconds, int((timeout - seconds) * 1e9))
     _libc.syscall(ctypes.c_long(_numbers[0]), ctypes.c_void_p(address), ctypes.c_int(_FUTEX_WAIT),
                   ctypes.c_uint32(expected), ctypes.byref(spec), ctypes.c_void_p(0), ctypes.c_int(0))
+
+
+def futex_wake_all(address: int) -> None:
+    """Wakes every process sleeping on the u32 at ``address`` (a shared futex)."""
+    if _numbers is not None:
+        _libc.syscall(ctypes.c_long(_numbers[0]), ctypes.c_void_p(address), ctypes.c_int(_FUTEX_WAKE),
+                      ctypes.c_int(_INT_MAX), ctypes.c_void_p(0), ctypes.c_void_p(0), ctypes.c_int(0))
+
+
+def _register_for_barriers() -> bool:
+    """A writer's ``membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED)``, once per process."""
+    if _numbers is None:
+        return False
+    return _libc.syscall(ctypes.c_long(_numbers[1]), ctypes.c_int(_MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED),
+                         ctypes.c_int(0)) == 0
 
 
 def _load_libatomic():
@@ -93,6 +118,60 @@ def _compare_exchange_u64(address: int, expected: int, desired: int) -> int:
     _ATOMIC_COMPARE_EXCHANGE(address, ctypes.addressof(found), desired, False, _SEQUENTIALLY_CONSISTENT,
                              _SEQUENTIALLY_CONSISTENT)
     return found.value
+
+
+_WRITER_BARRIERS: Optional[bool] = None
+
+
+class WriterDoorbell:
+    """A writer's side of the doorbell (docs/FORMAT.md, "Doorbell"): a 4 KiB System V segment,
+    created, attached and marked for removal at once, so that nothing outlives the processes
+    that have it attached. ``make`` returns None where the system offers none."""
+
+    def __init__(self, segment: int, live_area_word: int):
+        self.segment = segment
+        self.registration = segment + _REGISTRATION_OFFSET
+        self.live_area_word = live_area_word
+
+    @staticmethod
+    def make(descriptor: int) -> Optional["WriterDoorbell"]:
+        global _WRITER_BARRIERS
+        if _WRITER_BARRIERS is None:
+            _WRITER_BARRIERS = _register_for_barriers()
+        if not _WRITER_BARRIERS or _ATOMIC_COMPARE_EXCHANGE is None:
+            return None
+        status = os.fstat(descriptor)
+        # Read-write for the owner, and for the group and others if they may read the table.
+        mode = 0o600 | (0o060 if status.st_mode & 0o040 else 0) | (0o006 if status.st_mode & 0o004 else 0)
+        identifier = _libc.shmget(_IPC_PRIVATE, _SEGMENT_SIZE, _IPC_CREAT | _IPC_EXCL | mode)
+        if identifier < 0:
+            return None
+        segment_status = _ShmidDs()
+        if _libc.shmctl(identifier, _IPC_STAT, ctypes.byref(segment_status)) == 0:
+            segment_status.perm.gid = status.st_gid  # the table's readers, not the writer's group
+            _libc.shmctl(identifier, _IPC_SET, ctypes.byref(segment_status))
+        address = _libc.shmat(identifier, None, 0)
+        # Marked for removal at once: it lives while someone has it attached, and no longer.
+        _libc.shmctl(identifier, _IPC_RMID, ctypes.byref(segment_status))
+        if address is None or address == ctypes.c_void_p(-1).value:
+            return None
+        ctypes.memmove(address + 8, struct.pack("<QQI", status.st_dev, status.st_ino, os.getpid()), 20)
+        full_barrier()  # the identity before the magic that vouches for it
+        ctypes.c_uint64.from_address(address).value = _DOORBELL_MAGIC
+        word = ((identifier + 1) & 0xFFFFFFFF) | (os.geteuid() << 32)
+        return WriterDoorbell(address, word)
+
+    def ring_if_registered(self, count: int, live_word_address: int) -> None:
+        """After a publish of ``count``: wakes every sleeper if one waits for no more than it."""
+        registered = ctypes.c_uint64.from_address(self.registration).value
+        if registered and count >= (~registered & 0xFFFFFFFFFFFFFFFF):
+            _compare_exchange_u64(self.registration, registered, 0)
+            futex_wake_all(live_word_address)
+
+    def close(self) -> None:
+        if self.segment:
+            _libc.shmdt(ctypes.c_void_p(self.segment))
+            self.segment = 0
 
 
 class DoorbellListener:

@@ -1,110 +1,84 @@
-"""Many tables as one Dask DataFrame, read where they lie.
+"""Many tables as one Dask DataFrame, read where they lie: local paths, ``file://``, or any
+fsspec URL (``s3://``, ``gs://``, ``az://``, ``http(s)://``, ``memory://``), with globs.
 
-Each partition is a range of records of one file. The graph holds paths and ranges, never
-data: each task opens its file on its worker and maps only its range (Dask's documented recipe
-for memory-mapped arrays, one ``np.memmap`` per chunk). Across machines, either each node keeps
-its own tables and Dask's worker resources put the tasks there, or the tables sit on a shared
-file system (docs/PYTHON.md; mind docs/CAVEATS.md on mapped files over NFS).
+Each partition is a range of records of one file. The graph holds URLs, byte ranges and the
+file's planned identity, never data: each task maps its range (local files, zero-copy, as
+Dask's recipe for memory-mapped arrays does) or fetches it in one ranged request of whole
+records (remote files) and decodes it with ``np.frombuffer``. A table is row-major, so the
+bytes of one column are interleaved with the others: a column projection reads the whole range
+and keeps the columns asked for (per-column ranges would be one request per record).
 """
 
 from __future__ import annotations
 
-import glob as _glob
-import os
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 
 import numpy as np
 
 from . import _format
-from ._table import Table
+from ._dataset import SORTED_BY_KEY, Partition, PathsOrGlob, plan, read_partition
+from ._interop import check_columns
 
-SORTED_BY_KEY = "sorted_by"
+if TYPE_CHECKING:
+    import dask.dataframe
+    import pandas
 
-
-def _expand(paths_or_glob: Union[str, Sequence[str]]) -> List[str]:
-    if isinstance(paths_or_glob, (str, os.PathLike)):
-        text = os.fspath(paths_or_glob)
-        paths = sorted(_glob.glob(text)) if any(c in text for c in "*?[") else [text]
-    else:
-        paths = [os.fspath(p) for p in paths_or_glob]
-    if not paths:
-        raise FileNotFoundError(f"no table matches {paths_or_glob!r}")
-    return paths
+__all__ = ["read_dataframe", "load_partition", "SORTED_BY_KEY"]
 
 
-def _frame(records: np.ndarray, schema, index: Optional[str]):
+def _frame(records: np.ndarray, schema: _format.Schema, index: Optional[str],
+           columns: Optional[Sequence[str]]) -> "pandas.DataFrame":
     """A pandas DataFrame of the records: numbers and bools as numpy columns, char as str."""
     import pandas as pd
 
     from ._arrow import column_to_arrow
 
-    columns = {}
+    wanted = list(columns) if columns is not None else [f.name for f in schema.fields]
+    if index is not None and index not in wanted:
+        wanted.append(index)
+    frame_columns = {}
     for field in schema.fields:
+        if field.name not in wanted:
+            continue
         column = records[field.name]
         if field.type in ("char", "bytes") or field.count > 1:
-            columns[field.name] = column_to_arrow(column, field).to_pandas()
+            frame_columns[field.name] = column_to_arrow(column, field).to_pandas()
         else:
-            columns[field.name] = np.ascontiguousarray(column)
-    frame = pd.DataFrame(columns)
+            frame_columns[field.name] = np.ascontiguousarray(column)
+    frame = pd.DataFrame(frame_columns, columns=[n for n in wanted])
     return frame.set_index(index) if index else frame
 
 
-def load_partition(part: Tuple[str, int, int, int, Tuple, Optional[str]]):
-    """One task: maps records [start, stop) of one file on this worker and returns them as pandas."""
-    path, start, stop, data_offset, fields, index = part
-    schema = _format.Schema(tuple(_format.Field(*f) for f in fields[1]), fields[0], fields[2])
-    records = np.memmap(path, dtype=schema.dtype, mode="r", offset=data_offset + start * schema.stride, shape=(stop - start,))
-    return _frame(records, schema, index)
+def load_partition(part: Partition, index: Optional[str] = None,
+                   columns: Optional[Sequence[str]] = None) -> "pandas.DataFrame":
+    """One task: reads one partition where it lies (a mapped range of a local file, or one
+    ranged request) and returns it as pandas."""
+    wanted = None if columns is None else list(columns) + ([index] if index and index not in columns else [])
+    return _frame(read_partition(part, wanted), part.schema, index, columns)
 
 
-def read_dataframe(paths_or_glob, records_per_partition: int = 1 << 20):
+def read_dataframe(paths_or_glob: PathsOrGlob, records_per_partition: int = 1 << 20,
+                   storage_options: Optional[Mapping[str, Any]] = None,
+                   columns: Optional[Sequence[str]] = None) -> "dask.dataframe.DataFrame":
     """A ``dask.dataframe.DataFrame`` of every committed record of the tables (a list of paths or
-    a glob), one partition per ``records_per_partition`` records of a file.
+    URLs, or a glob: ``"s3://bucket/trades/*.mrec"``), one partition per
+    ``records_per_partition`` records of a file; of ``columns`` only, if given.
 
-    The tables must share a schema. Each file's header is read here, once (count by the live-count
-    rule, so a table being appended to is read up to its committed count at this moment). When
-    every table's metadata has ``sorted_by=FIELD`` and the ranges follow each other in order, the
-    frame is indexed by that field and its divisions are known.
+    The tables must share a schema. Each file's header is read here, once, and its count taken
+    once by the count rule: a table being appended to is read up to the count committed at this
+    moment, and a task whose file was replaced since (another layout, or fewer records) raises
+    ``ReplacedError`` or ``TruncatedError`` naming it. ``storage_options`` go to fsspec (and into
+    the graph, for the workers); credentials may also come from the environment, as fsspec
+    documents. When every table's metadata has ``sorted_by=FIELD`` and the ranges follow each
+    other in order, the frame is indexed by that field and its divisions are known.
     """
     import dask.dataframe as dd
 
-    if records_per_partition <= 0:
-        raise ValueError("records_per_partition must be positive")
-    paths = _expand(paths_or_glob)
-    parts = []
-    schema = None
-    sorted_fields = set()
-    boundaries = []
-    for path in paths:
-        with Table(path) as table:
-            if schema is None:
-                schema = table.schema
-            elif table.schema != schema:
-                raise _format.SchemaError(path, f"its schema ({table.schema.describe()}) differs from "
-                                                f"{paths[0]}'s ({schema.describe()})")
-            sorted_fields.add(table.metadata.get(SORTED_BY_KEY))
-            count = len(table)
-            fields = (schema.stride, tuple((f.name, f.type, f.offset, f.count) for f in schema.fields), schema.alignment)
-            for start in range(0, count, records_per_partition):
-                stop = min(count, start + records_per_partition)
-                parts.append([os.path.abspath(path), start, stop, table.header.data_offset, fields])
-                sorted_by = table.metadata.get(SORTED_BY_KEY)
-                if sorted_by in table.dtype.names:
-                    column = table.records[sorted_by]
-                    boundaries.append((column[start].item(), column[stop - 1].item()))
-    index = next(iter(sorted_fields)) if len(sorted_fields) == 1 else None
-    if index is not None and index not in [f.name for f in schema.fields]:
-        index = None
-    divisions = None
-    if index is not None and parts and len(boundaries) == len(parts):
-        firsts = [first for first, _ in boundaries]
-        candidate = firsts + [boundaries[-1][1]]
-        if all(a <= b for a, b in zip(candidate, candidate[1:])) and all(a < b for a, b in zip(firsts, firsts[1:])):
-            divisions = tuple(candidate)
-        else:
-            index = None
-    parts = [tuple(p) + (index,) for p in parts]
-    meta = _frame(np.zeros(0, dtype=schema.dtype), schema, index)
-    if not parts:
+    planned = plan(paths_or_glob, records_per_partition, storage_options)
+    selected = check_columns(planned.schema, columns)
+    index = planned.index
+    meta = _frame(np.zeros(0, dtype=planned.schema.dtype), planned.schema, index, selected)
+    if not planned.partitions:
         return dd.from_pandas(meta, npartitions=1)
-    return dd.from_map(load_partition, parts, meta=meta, divisions=divisions, enforce_metadata=False)
+    return dd.from_map(load_partition, planned.partitions, index=index, columns=selected, meta=meta,
+                       divisions=planned.divisions, enforce_metadata=False)
