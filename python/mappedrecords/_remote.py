@@ -25,6 +25,9 @@ from ._interop import TableInterop, check_columns, check_range
 # the whole schema region; a second request fetches the rest of a longer header.
 FIRST_REQUEST_BYTES = 64 * 1024
 _LOCAL_PROTOCOLS = ("file", "local")
+# Conditional reads of a file whose ETag keeps moving (a writer appending) before the reader
+# reads unconditionally and checks the layout after.
+_CONDITIONAL_ATTEMPTS = 4
 
 
 def is_local(url: str) -> bool:
@@ -70,6 +73,7 @@ class RemoteFile:
 
     def _stat(self) -> Dict[str, Any]:
         try:
+            self.fs.invalidate_cache(self.path)  # a listing cached by a glob may be stale
             info = self.fs.info(self.path)
         except FileNotFoundError:
             raise FileNotFoundError(2, "no table at this URL", self.url) from None
@@ -89,11 +93,18 @@ class RemoteFile:
         etag = self.identity.get("etag")
         conditional = etag and self.protocol in ("http", "https", "s3", "s3a")
         if conditional:
-            try:
-                data = self._fetch_if_match(start, end, etag)
-            except _Changed:
+            data = None
+            for _ in range(_CONDITIONAL_ATTEMPTS):
+                try:
+                    data = self._fetch_if_match(start, end, self.identity.get("etag"))
+                    break
+                except _Changed:
+                    self._revalidate(end)
+            if data is None:
+                # A writer appends faster than a read comes back: read, then check that the file
+                # still has this layout and these records (appending never moves a record).
+                data = self.fs.cat_file(self.path, start=start, end=end)
                 self._revalidate(end)
-                data = self._fetch_if_match(start, end, self.identity.get("etag"))
         else:
             now = self._stat()
             if now != self.identity:
@@ -146,9 +157,26 @@ class RemoteFile:
         try:
             return bytes(sync(self.fs.loop, get))
         except Exception as error:
-            if "PreconditionFailed" in repr(error) or "412" in str(error):
+            if _precondition_failed(error):
                 raise _Changed() from None
             raise
+
+
+def _precondition_failed(error: BaseException) -> bool:
+    """Whether S3 refused a conditional read (botocore's ``PreconditionFailed``, which s3fs
+    translates into an OSError whose cause is the botocore error)."""
+    seen: Optional[BaseException] = error
+    while seen is not None:
+        response = getattr(seen, "response", None)
+        if isinstance(response, dict):
+            code = response.get("Error", {}).get("Code")
+            status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code == "PreconditionFailed" or status == 412:
+                return True
+        if "pre-conditions you specified did not hold" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _identity(url: str, info: Mapping[str, Any]) -> Dict[str, Any]:

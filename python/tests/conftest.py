@@ -50,3 +50,37 @@ def mrec(*arguments, check=True):
 @pytest.fixture
 def helper_path():
     return binary("mapped-test-helper")
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    """A Range-honouring HTTP server on 127.0.0.1 over tmp_path/http (see servers.py)."""
+    from servers import RangeServer
+
+    root = tmp_path / "http"
+    root.mkdir()
+    server = RangeServer(root)
+    server.root = root
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def s3_server():
+    """An S3 API server on 127.0.0.1 (moto), with a bucket "tables"; yields the s3fs storage options."""
+    pytest.importorskip("s3fs")
+    moto_server = pytest.importorskip("moto.server")
+    import boto3
+
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        options = {"key": "testing", "secret": "testing", "client_kwargs": {"endpoint_url": endpoint, "region_name": "us-east-1"}}
+        client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing",
+                              region_name="us-east-1")
+        client.create_bucket(Bucket="tables")
+        yield {"options": options, "client": client, "endpoint": endpoint}
+    finally:
+        server.stop()

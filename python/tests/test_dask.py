@@ -90,3 +90,97 @@ def test_unsorted_tables_have_unknown_divisions(tmp_path):
     assert not frame.known_divisions
     assert frame["value"].sum().compute(scheduler="synchronous") == pytest.approx(
         sum(rows(0, 100, seed=i)["value"].sum() for i in range(2)))
+
+
+def _populate_memory(files):
+    import fsspec
+
+    memory = fsspec.filesystem("memory")
+    for name, data in files.items():
+        memory.pipe(f"/mr-dask/{name}", data)
+
+
+def _clear_memory():
+    import fsspec
+
+    memory = fsspec.filesystem("memory")
+    if memory.exists("/mr-dask"):
+        memory.rm("/mr-dask", recursive=True)
+
+
+def test_the_same_tables_from_every_store_give_identical_frames(tmp_path, cluster, http_server, s3_server):
+    """Eight tables from local paths, file://, memory://, HTTP and S3, under worker processes."""
+    files = {}
+    for i in range(8):
+        path = http_server.root / f"part{i}.mrec"
+        with mappedrecords.create(path, DTYPE, metadata={"sorted_by": "id"}) as writer:
+            writer.append(rows(i * 5_000, 5_000, seed=i))
+        files[path.name] = path.read_bytes()
+        s3_server["client"].upload_file(str(path), "tables", f"trades/{path.name}")
+    cluster.run(_populate_memory, files)  # each worker process has its own memory:// store
+    _populate_memory(files)
+    try:
+        sources = {
+            "local": (str(http_server.root / "part*.mrec"), None),
+            "file": (f"file://{http_server.root}/part*.mrec", None),
+            "memory": ("memory://mr-dask/part*.mrec", None),
+            "http": ([f"{http_server.url}/part{i}.mrec" for i in range(8)], None),
+            "s3": ("s3://tables/trades/part*.mrec", s3_server["options"]),
+        }
+        frames = {}
+        for name, (where, options) in sources.items():
+            frame = read_dataframe(where, records_per_partition=2_000, storage_options=options)
+            assert frame.npartitions == 8 * 3 and frame.known_divisions, name
+            frames[name] = frame.compute()
+        for name, frame in frames.items():
+            assert frame.equals(frames["local"]), name
+        assert len(frames["local"]) == 40_000
+        projected = read_dataframe(sources["http"][0], records_per_partition=2_000, columns=["value"]).compute()
+        assert list(projected.columns) == ["value"] and projected.index.name == "id"
+        assert projected["value"].equals(frames["local"]["value"])
+    finally:
+        cluster.run(_clear_memory)
+        _clear_memory()
+
+
+def test_a_partition_is_one_ranged_request(http_server):
+    for i in range(2):
+        with mappedrecords.create(http_server.root / f"p{i}.mrec", DTYPE) as writer:
+            writer.append(rows(0, 10_000, seed=i))
+    urls = [f"{http_server.url}/p{i}.mrec" for i in range(2)]
+    frame = read_dataframe(urls, records_per_partition=2_500)
+    http_server.reset()
+    assert len(frame.compute(scheduler="synchronous")) == 20_000
+    assert http_server.requests() == frame.npartitions == 8
+    assert all(method == "GET" and ranged for method, _, ranged in http_server.server.log)
+
+
+def test_a_remote_reader_of_a_table_a_swift_writer_appends_to(http_server, helper_path):
+    """Counts never go back and no record is torn while a Swift writer appends (the table served over HTTP)."""
+    import subprocess
+    import time
+
+    path = http_server.root / "live.mrec"
+    writer = subprocess.Popen([helper_path, "table-append-for", str(path), "4"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().startswith("open")
+        url = f"{http_server.url}/live.mrec"
+        seen = 0
+        rounds = 0
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline or rounds < 3:
+            frame = read_dataframe([url], records_per_partition=1 << 18).compute(scheduler="synchronous")
+            count = len(frame)
+            assert count >= seen, f"the count went back from {seen} to {count}"
+            ids = np.arange(count, dtype=np.int64)
+            assert (frame["id"].to_numpy() == ids).all()
+            check = (ids.view(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) ^ np.uint64(0xDEADBEEF)  # Sample's
+            assert (frame["check"].to_numpy() == check).all(), "a torn or wrong record"
+            seen = count
+            rounds += 1
+        assert rounds >= 3 and seen > 0
+        assert writer.wait(20) == 0
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+            writer.wait()
