@@ -52,13 +52,23 @@ $(PYTHON_VENV)/.installed: python/pyproject.toml
 python-venv: deps $(PYTHON_VENV)/.installed
 
 # The Python package's tests, across languages: they run mrec and the Swift test helper.
+# The package is built as an sdist and a py3-none-any wheel (python -m build), the wheel is
+# installed, mypy --strict checks the package and a user's program against it, and the tests
+# import the installed wheel, so that a file missing from it fails here.
+PYTHON_DIST ?= .build/python-dist
 python-test: export TMPDIR := $(CURDIR)/.build/tmp
 python-test: python-venv
 	@mkdir -p .build/tmp
 	$(SWIFT) build --product mrec
 	$(SWIFT) build --product mapped-test-helper
-	$(PYTHON_VENV)/bin/pip install --quiet --no-deps --force-reinstall "./python"
-	MAPPEDRECORDS_BIN="$$($(SWIFT) build --show-bin-path)" $(PYTHON_VENV)/bin/python -m pytest -p no:logging -p no:cacheprovider python/tests
+	rm -rf $(PYTHON_DIST) python/build python/mappedrecords.egg-info
+	$(PYTHON_VENV)/bin/python -m build --outdir $(PYTHON_DIST) python
+	rm -rf python/build python/mappedrecords.egg-info
+	$(PYTHON_VENV)/bin/pip install --quiet --no-deps --force-reinstall $(PYTHON_DIST)/mappedrecords-*-py3-none-any.whl
+	cd python && $(CURDIR)/$(PYTHON_VENV)/bin/mypy --cache-dir $(CURDIR)/.build/mypy-cache mappedrecords
+	cd .build/tmp && $(CURDIR)/$(PYTHON_VENV)/bin/mypy --strict --cache-dir $(CURDIR)/.build/mypy-cache-user $(CURDIR)/python/tests/typing_usage.py
+	cd .build/tmp && MAPPEDRECORDS_TEST_INSTALLED=1 MAPPEDRECORDS_BIN="$$(cd $(CURDIR) && $(SWIFT) build --show-bin-path)" \
+	  $(CURDIR)/$(PYTHON_VENV)/bin/python -m pytest -p no:logging -p no:cacheprovider --rootdir $(CURDIR)/python $(CURDIR)/python/tests
 
 # The main job: `mrec demo` (a writer and two readers share a table by name), then the seed's
 # examples as real processes: two sharing an image file, and Process A, B and C sharing memory

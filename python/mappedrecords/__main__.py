@@ -5,17 +5,21 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any, Optional, Sequence, Union
 
-from . import FormatError, open as open_table
+from . import FormatError, RemoteTable, Table, open as open_table
 
 
-def _info(table) -> None:
+def _info(table: Union[Table, RemoteTable]) -> None:
     print(f"file:       {table.path}")
     print(f"format:     {table.header.version[0]}.{table.header.version[1]}")
     print(f"records:    {len(table)} (capacity {table.capacity})")
     print(f"stride:     {table.schema.stride} bytes, alignment {table.schema.alignment}")
     print(f"durability: {table.header.durability}")
-    print(f"writer:     {'active' if table.writer_is_active() else 'none'}")
+    if isinstance(table, Table):
+        print(f"writer:     {'active' if table.writer_is_active() else 'none'}")
+    else:
+        print("writer:     unknown (a remote table: the writer lock lives on the writer's machine)")
     print("fields:")
     for f in table.schema.fields:
         kind = f.type if f.count == 1 else f"{f.type}[{f.count}]"
@@ -26,7 +30,7 @@ def _info(table) -> None:
             print(f"  {key} = {value}")
 
 
-def _dump(table, limit) -> None:
+def _dump(table: Union[Table, RemoteTable], limit: Optional[int]) -> None:
     frame = table.to_arrow()
     if limit is not None:
         frame = frame.slice(0, limit)
@@ -34,7 +38,7 @@ def _dump(table, limit) -> None:
         print(json.dumps(row, default=lambda v: v.hex() if isinstance(v, bytes) else str(v)))
 
 
-def _export(table, arguments) -> None:
+def _export(table: Union[Table, RemoteTable], arguments: argparse.Namespace) -> None:
     frame = table.to_arrow()
     if arguments.parquet:
         import pyarrow.parquet as pq
@@ -52,7 +56,7 @@ def _export(table, arguments) -> None:
     print(f"{table.path}: exported {len(table)} records to {target}", file=sys.stderr)
 
 
-def main(argv=None) -> int:
+def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mappedrecords", description="Show and export MappedRecords tables.")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("info", help="the header: fields, count, metadata").add_argument("file")

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Optional, Sequence
+
 import numpy as np
 
+from ._format import Field, Schema
 
-def _text_column(column: np.ndarray, width: int):
+if TYPE_CHECKING:
+    import pyarrow
+
+
+def _text_column(column: np.ndarray, width: int) -> Any:
     """``char[N]`` as UTF-8 strings: each value ends at its first NUL; invalid UTF-8 is repaired.
 
     Vectorized over the record bytes in place (a strided uint8 view, no copy): one pass per byte
@@ -33,7 +40,7 @@ def _text_column(column: np.ndarray, width: int):
     return array
 
 
-def column_to_arrow(column: np.ndarray, field):
+def column_to_arrow(column: np.ndarray, field: Field) -> Any:
     import pyarrow as pa
 
     n = len(column)
@@ -48,7 +55,7 @@ def column_to_arrow(column: np.ndarray, field):
     return pa.array(np.ascontiguousarray(column))
 
 
-def to_arrow(records: np.ndarray, schema, names=None):
+def to_arrow(records: np.ndarray, schema: Schema, names: Optional[Sequence[str]] = None) -> "pyarrow.Table":
     import pyarrow as pa
 
     fields = schema.fields if names is None else [_field(schema, name) for name in names]
@@ -56,7 +63,7 @@ def to_arrow(records: np.ndarray, schema, names=None):
     return pa.Table.from_arrays(columns, names=[f.name for f in fields])
 
 
-def _field(schema, name):
+def _field(schema: Schema, name: str) -> Field:
     for f in schema.fields:
         if f.name == name:
             return f

@@ -135,7 +135,7 @@ def _open_for_planning(url: str, storage_options: Optional[Mapping[str, Any]]) -
 def _planned_identity(table: Union[Table, RemoteTable], url: str) -> Tuple[Tuple[Tuple[str, Any], ...], bytes, str]:
     if isinstance(table, Table):
         status = os.fstat(table._descriptor)
-        return (("device", status.st_dev), ("inode", status.st_ino)), bytes(table._mapping[:_format.SIGNATURE_BYTES]), \
+        return (("device", status.st_dev), ("inode", status.st_ino)), table.layout_signature(), \
             os.path.abspath(table.path)
     return tuple(sorted(table.identity.items())), table._file.signature or b"", url
 
@@ -151,7 +151,7 @@ def read_partition(part: Partition, columns: Optional[Sequence[str]] = None) -> 
     else:
         file = RemoteFile(part.url, dict(part.storage_options), identity=dict(part.identity), signature=part.signature)
         records = np.frombuffer(file.fetch(start, end), dtype=part.schema.dtype, count=count)
-    return records if selected is None else records[selected]
+    return records if selected is None else records[list(selected)]
 
 
 def _read_local(part: Partition, start: int, count: int) -> np.ndarray:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, NoReturn, Optional, Tuple, Union
+
+Buffer = Union[bytes, bytearray, memoryview, Any]  # bytes or an mmap: anything struct and slicing read
 
 import google_crc32c
 import numpy as np
@@ -144,7 +146,7 @@ class Field:
         return self.element_size * self.count
 
     @property
-    def numpy_format(self):
+    def numpy_format(self) -> Any:
         base = TYPES[self.code][2]
         if self.type in ("bytes", "char"):
             return f"{base}{self.count}"
@@ -182,7 +184,7 @@ class Schema:
         parts = [f"{f.name}:{f.type}{'' if f.count == 1 else f'[{f.count}]'}@{f.offset}" for f in self.fields]
         return ",".join(parts)
 
-    def check(self, problem) -> None:
+    def check(self, problem: Callable[[str], NoReturn]) -> None:
         """Applies the schema rules; calls ``problem(message)``, which raises, on the first broken one."""
         if not 1 <= len(self.fields) <= MAX_FIELDS:
             problem(f"the schema has {len(self.fields)} fields; 1 to {MAX_FIELDS} are allowed")
@@ -210,7 +212,7 @@ class Schema:
             spans.append((f.offset, f.offset + f.size, f.name))
 
 
-def schema_from_dtype(dtype) -> Schema:
+def schema_from_dtype(dtype: Any) -> Schema:
     """The schema of a numpy structured dtype: one field per named field, at its offset.
 
     Scalars of ``i1…i8``, ``u1…u8``, ``f4``, ``f8`` and ``?``, fixed arrays of them (``(f4, (3,))``),
@@ -251,22 +253,22 @@ def schema_from_dtype(dtype) -> Schema:
         alignment = stride & -stride
     schema = Schema(tuple(fields), stride, min(alignment, 4096))
 
-    def problem(message):
+    def problem(message: str) -> NoReturn:
         raise ValueError(message)
 
     schema.check(problem)
     return schema
 
 
-def crc32c(data) -> int:
-    return google_crc32c.value(bytes(data))
+def crc32c(data: Buffer) -> int:
+    return int(google_crc32c.value(bytes(data)))
 
 
-def header_checksum(header: bytes, static_length: int) -> int:
+def header_checksum(header: Buffer, static_length: int) -> int:
     """CRC-32C over bytes 0–511 (bytes 16–19 read as zero), then the schema region."""
     data = bytearray(header[:512])
     data[16:20] = b"\x00\x00\x00\x00"
-    return google_crc32c.value(bytes(data) + bytes(header[SCHEMA_OFFSET:SCHEMA_OFFSET + static_length]))
+    return int(google_crc32c.value(bytes(data) + bytes(header[SCHEMA_OFFSET:SCHEMA_OFFSET + static_length])))
 
 
 def live_word(count: int) -> int:
@@ -304,7 +306,7 @@ class CommitSlot:
         return CommitSlot(generation, count, capacity)
 
 
-def latest_slot(header) -> Optional[CommitSlot]:
+def latest_slot(header: Buffer) -> Optional[CommitSlot]:
     slots = [CommitSlot.decode(bytes(header[o:o + SLOT_SIZE])) for o in SLOT_OFFSETS]
     valid = [s for s in slots if s is not None]
     return max(valid, key=lambda s: s.generation) if valid else None
@@ -327,7 +329,7 @@ class Header:
         return {0: "none", 1: "batch", 2: "everyAppend"}.get(self.flags & 3, "none")
 
 
-def decode_header(path: str, header, file_size: int) -> Header:
+def decode_header(path: str, header: Buffer, file_size: int) -> Header:
     """Validates a header in the order docs/FORMAT.md gives ("Order of checks"), raising the
     FormatError subclass of the first rule broken. ``header`` holds at least the first
     min(file_size, dataOffset) bytes."""
@@ -360,7 +362,7 @@ def decode_header(path: str, header, file_size: int) -> Header:
     if field_count * FIELD_ENTRY_SIZE > static_length:
         raise SchemaError(path, f"{field_count} fields do not fit in the schema region of {static_length} bytes")
 
-    def bad(message):
+    def bad(message: str) -> NoReturn:
         raise SchemaError(path, f"the schema is not valid: {message}")
 
     fields = []
@@ -427,11 +429,11 @@ def preferred_count(live_word: Optional[int], slot: Optional[CommitSlot]) -> Opt
     return live if live is not None else (slot.count if slot is not None else None)
 
 
-def this_boots_live_word(header, boot: bytes) -> Optional[int]:
+def this_boots_live_word(header: Buffer, boot: bytes) -> Optional[int]:
     """The live word, if the live area carries ``boot``; else None."""
     if bytes(header[LIVE_OFFSET:LIVE_OFFSET + 16]) != boot:
         return None
-    return struct.unpack_from("<Q", header, LIVE_WORD_OFFSET)[0]
+    return int(struct.unpack_from("<Q", header, LIVE_WORD_OFFSET)[0])
 
 
 def encode_header(schema: Schema, metadata: List[Tuple[str, str]], durability: str, capacity: int, boot: bytes) -> bytes:

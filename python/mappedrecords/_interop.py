@@ -49,7 +49,9 @@ def check_columns(schema: _format.Schema, names: Optional[Sequence[str]]) -> Opt
 class TableInterop:
     """Mixed into local and remote tables; they provide ``schema`` and ``read(start, stop, columns)``."""
 
-    schema: _format.Schema
+    @property
+    def schema(self) -> _format.Schema:
+        raise NotImplementedError
 
     def __len__(self) -> int:
         raise NotImplementedError
@@ -84,7 +86,8 @@ class TableInterop:
 
     def to_pandas(self, columns: Optional[Sequence[str]] = None) -> "pandas.DataFrame":
         """The records as a ``pandas.DataFrame`` (through Arrow), of every field or of ``columns``."""
-        return self.to_arrow(columns).to_pandas()
+        frame: "pandas.DataFrame" = self.to_arrow(columns).to_pandas()
+        return frame
 
     def __arrow_c_schema__(self) -> Any:
         """The Arrow schema as a PyCapsule (the Arrow PyCapsule interface)."""

@@ -245,6 +245,11 @@ class RemoteTable(TableInterop):
         return dict(self.header.metadata)
 
     @property
+    def capacity(self) -> int:
+        """Records the file had room for when it was opened or refreshed."""
+        return (self._file.size - self.header.data_offset) // self.header.schema.stride
+
+    @property
     def identity(self) -> Dict[str, Any]:
         """Size, ETag and modification time of the file as the open saw them."""
         return dict(self._file.identity)
@@ -265,7 +270,7 @@ class RemoteTable(TableInterop):
             stride, offset = self.schema.stride, self.header.data_offset
             data = self._file.fetch(offset + start * stride, offset + end * stride)
             records = np.frombuffer(data, dtype=self.dtype, count=end - start)
-        return records if selected is None else records[selected]
+        return records if selected is None else records[list(selected)]
 
     @property
     def records(self) -> np.ndarray:

@@ -66,7 +66,7 @@ class Table(TableInterop):
             self._boot = _format.boot_identifier()
             self._listener = _waiting.DoorbellListener(status.st_dev, status.st_ino)
             self._count = 0
-            self._records = None
+            self._records: np.ndarray = np.zeros(0, dtype=self.header.schema.dtype)
             self._refresh_count()
         except BaseException:
             self.close()
@@ -102,7 +102,7 @@ class Table(TableInterop):
     def __len__(self) -> int:
         return self._count
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: Any) -> Any:
         return self._records[key]
 
     # Following a growing table
@@ -114,11 +114,11 @@ class Table(TableInterop):
             return None
         return _load_u64(self._address + _format.LIVE_WORD_OFFSET)
 
-    def _count_inputs(self):
+    def _count_inputs(self) -> Tuple[Optional[int], Optional[_format.CommitSlot]]:
         """What the count rule reads: this boot's live word (atomic loads) and the latest slot."""
         return self._this_boots_live_word(), _format.latest_slot(self._mapping)
 
-    def _refresh_count(self, inputs=None) -> int:
+    def _refresh_count(self, inputs: Optional[Tuple[Optional[int], Optional[_format.CommitSlot]]] = None) -> int:
         header, stride = self.header, self.header.schema.stride
         word, slot = inputs if inputs is not None else self._count_inputs()
         capacity = (self._size - header.data_offset) // stride
@@ -182,11 +182,16 @@ class Table(TableInterop):
             _waiting.sleep_once(self._listener, self._address + _format.LIVE_WORD_OFFSET, seen, beyond + 1, this_boot,
                                 doorbell, remaining, backoff)
 
+    def layout_signature(self) -> bytes:
+        """The first 64 bytes of the header: equal in two versions of a file that lay their
+        records out alike (the header checksum covers the schema and metadata)."""
+        return bytes(self._mapping[:_format.SIGNATURE_BYTES])
+
     def writer_is_active(self) -> bool:
         """Whether a process holds the writer lock (an open-file-description lock on byte 0)."""
         probe = struct.pack("hhxxxxqqixxxx", fcntl.F_WRLCK, os.SEEK_SET, 0, 1, 0)
         answer = fcntl.fcntl(self._descriptor, fcntl.F_OFD_GETLK, probe)
-        return struct.unpack("hhxxxxqqixxxx", answer)[0] != fcntl.F_UNLCK
+        return bool(struct.unpack("hhxxxxqqixxxx", answer)[0] != fcntl.F_UNLCK)
 
     def read(self, start: int = 0, stop: Optional[int] = None, columns: Optional[Sequence[str]] = None) -> np.ndarray:
         """Records ``start`` to ``stop`` (default: the committed count) of the last refresh, as a
@@ -194,7 +199,7 @@ class Table(TableInterop):
         end = check_range(self._count, start, stop)
         selected = check_columns(self.schema, columns)
         records = self._records[start:end]
-        return records if selected is None else records[selected]
+        return records if selected is None else records[list(selected)]
 
     def __array__(self, dtype: Any = None, copy: Optional[bool] = None) -> np.ndarray:
         """``np.asarray(table)``: the committed records, a zero-copy read-only view (a copy only
@@ -210,7 +215,9 @@ class Table(TableInterop):
 
     def close(self) -> None:
         """Unmaps (once no array from ``records`` is left) and closes the file."""
-        self._records = None
+        if hasattr(self, "header"):
+            self._records = np.zeros(0, dtype=self.header.schema.dtype)
+        self._count = 0
         listener = getattr(self, "_listener", None)
         if listener is not None:
             listener.close()
@@ -220,7 +227,7 @@ class Table(TableInterop):
                 mapping.close()
             except BufferError:
                 pass  # arrays the caller holds keep the mapping; it goes when they do
-            self._mapping = None
+            self._mapping = None  # type: ignore[assignment]  # closed: nothing reads it again
         descriptor = getattr(self, "_descriptor", -1)
         if descriptor >= 0:
             os.close(descriptor)
@@ -229,7 +236,7 @@ class Table(TableInterop):
     def __enter__(self) -> "Table":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __repr__(self) -> str:

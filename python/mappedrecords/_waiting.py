@@ -9,7 +9,7 @@ import os
 import platform
 import struct
 import time
-from typing import Optional
+from typing import Any, List, Optional, Tuple
 
 from . import _format
 
@@ -62,7 +62,8 @@ _numbers = _SYSCALLS.get(platform.machine())
 def _membarrier_works() -> bool:
     if _numbers is None:
         return False
-    return _libc.syscall(ctypes.c_long(_numbers[1]), ctypes.c_int(_MEMBARRIER_CMD_GLOBAL_EXPEDITED), ctypes.c_int(0)) == 0
+    return bool(_libc.syscall(ctypes.c_long(_numbers[1]), ctypes.c_int(_MEMBARRIER_CMD_GLOBAL_EXPEDITED),
+                              ctypes.c_int(0)) == 0)
 
 
 _BARRIERS_WORK = _membarrier_works()
@@ -90,11 +91,11 @@ def _register_for_barriers() -> bool:
     """A writer's ``membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED)``, once per process."""
     if _numbers is None:
         return False
-    return _libc.syscall(ctypes.c_long(_numbers[1]), ctypes.c_int(_MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED),
-                         ctypes.c_int(0)) == 0
+    return bool(_libc.syscall(ctypes.c_long(_numbers[1]), ctypes.c_int(_MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED),
+                              ctypes.c_int(0)) == 0)
 
 
-def _load_libatomic():
+def _load_libatomic() -> Any:
     name = ctypes.util.find_library("atomic")
     if name is None:
         return None
@@ -227,11 +228,13 @@ class DoorbellListener:
                 break
             current = found
         # The reader's half of the asymmetric fence (docs/FORMAT.md, "Doorbell").
-        return _libc.syscall(ctypes.c_long(_numbers[1]), ctypes.c_int(_MEMBARRIER_CMD_GLOBAL_EXPEDITED), ctypes.c_int(0)) == 0
+        assert _numbers is not None  # _BARRIERS_WORK needs them
+        return bool(_libc.syscall(ctypes.c_long(_numbers[1]), ctypes.c_int(_MEMBARRIER_CMD_GLOBAL_EXPEDITED),
+                                  ctypes.c_int(0)) == 0)
 
 
 def sleep_once(listener: DoorbellListener, live_address: int, seen: int, target: int, this_boot: bool,
-               doorbell_word: int, remaining: float, backoff: list) -> None:
+               doorbell_word: int, remaining: float, backoff: List[float]) -> None:
     """One sleep on the live word, registered with the doorbell (until the count reaches
     ``target``) when there is one."""
     if this_boot and listener.register(target, doorbell_word):
@@ -248,6 +251,6 @@ def full_barrier() -> None:
         _libc.syscall(ctypes.c_long(_numbers[1]), ctypes.c_int(1 << 0), ctypes.c_int(0))  # MEMBARRIER_CMD_GLOBAL
 
 
-def file_identity(descriptor: int):
+def file_identity(descriptor: int) -> Tuple[int, int]:
     status = os.fstat(descriptor)
     return status.st_dev, status.st_ino

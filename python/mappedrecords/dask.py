@@ -79,6 +79,9 @@ def read_dataframe(paths_or_glob: PathsOrGlob, records_per_partition: int = 1 <<
     index = planned.index
     meta = _frame(np.zeros(0, dtype=planned.schema.dtype), planned.schema, index, selected)
     if not planned.partitions:
-        return dd.from_pandas(meta, npartitions=1)
-    return dd.from_map(load_partition, planned.partitions, index=index, columns=selected, meta=meta,
-                       divisions=planned.divisions, enforce_metadata=False)
+        empty: "dask.dataframe.DataFrame" = dd.from_pandas(meta, npartitions=1)  # type: ignore[no-untyped-call]
+        return empty
+    frame: "dask.dataframe.DataFrame" = dd.from_map(  # type: ignore[no-untyped-call]
+        load_partition, planned.partitions, index=index, columns=selected, meta=meta, divisions=planned.divisions,
+        enforce_metadata=False)
+    return frame

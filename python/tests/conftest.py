@@ -11,7 +11,12 @@ import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "python"))  # test the working tree, not an installed copy
+if os.environ.get("MAPPEDRECORDS_TEST_INSTALLED") != "1":
+    sys.path.insert(0, os.path.join(ROOT, "python"))  # test the working tree, not an installed copy
+else:  # make python-test: the wheel it built and installed, so that a file missing from it fails
+    import mappedrecords
+
+    assert "site-packages" in mappedrecords.__file__, f"testing {mappedrecords.__file__}, not the installed wheel"
 BIN = os.environ.get("MAPPEDRECORDS_BIN", os.path.join(ROOT, ".build", "debug"))
 
 # Tests/TestSupport/Sample.swift: the self-checking record of the Swift tests.
