@@ -15,9 +15,38 @@ if TYPE_CHECKING:
 def _text_column(column: np.ndarray, width: int) -> Any:
     """``char[N]`` as UTF-8 strings: each value ends at its first NUL; invalid UTF-8 is repaired.
 
-    Vectorized over the record bytes in place (a strided uint8 view, no copy): one pass per byte
-    position finds each value's first NUL, one masked copy gathers the text, and Arrow validates
-    the UTF-8."""
+    The values' bytes, copied once into a contiguous buffer, become a string array of padded
+    values (offsets ``i × N``, no gather); Arrow validates the UTF-8 and trims the trailing NULs
+    in C++. A value with a NUL before other bytes is cut at that NUL after (it is found by
+    comparing the NUL bytes counted with those trimmed, so the common case pays one pass)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = len(column)
+    raw = np.ascontiguousarray(column).view(np.uint8).reshape(-1)
+    offsets = np.arange(0, (n + 1) * width, width, dtype=np.int64)
+    padded = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(raw))
+    try:
+        padded.validate(full=True)
+    except pa.ArrowInvalid:  # invalid UTF-8 (perhaps only after a NUL): the careful path
+        return _text_column_repairing(column, width)
+    nuls = int(np.count_nonzero(raw == 0))
+    if nuls == 0:
+        return padded  # every value fills its field
+    trimmed = pc.utf8_rtrim(padded, characters="\x00")
+    if n * width - int(pc.sum(pc.binary_length(trimmed)).as_py() or 0) == nuls:
+        return trimmed  # every NUL was trailing
+    first = pc.find_substring(trimmed, "\x00").to_numpy(zero_copy_only=False)
+    rows = np.nonzero(first >= 0)[0]
+    cut = [value.split("\x00", 1)[0] for value in trimmed.take(pa.array(rows)).to_pylist()]
+    mask = np.zeros(n, dtype=bool)
+    mask[rows] = True
+    return pc.replace_with_mask(trimmed, pa.array(mask), pa.array(cut, type=pa.large_string()))
+
+
+def _text_column_repairing(column: np.ndarray, width: int) -> Any:
+    """The careful path for columns with invalid UTF-8: each value's first NUL is found in numpy,
+    the values gathered, and each invalid one decoded with U+FFFD replacements (as mrec shows it)."""
     import pyarrow as pa
 
     n = len(column)
@@ -27,14 +56,11 @@ def _text_column(column: np.ndarray, width: int) -> Any:
         lengths[raw[:, position] == 0] = position
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    if n and offsets[-1] == n * width:
-        data = np.ascontiguousarray(raw).reshape(-1)
-    else:
-        data = raw[np.arange(width)[None, :] < lengths[:, None]]
+    data = raw[np.arange(width)[None, :] < lengths[:, None]]
     array = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(data)))
     try:
         array.validate(full=True)
-    except pa.ArrowInvalid:  # invalid UTF-8: repair each value as mrec shows it (U+FFFD)
+    except pa.ArrowInvalid:
         values = [bytes(row[:length]).decode("utf-8", errors="replace") for row, length in zip(raw, lengths)]
         array = pa.array(values, type=pa.large_string())
     return array

@@ -85,3 +85,22 @@ def test_an_empty_table_streams_its_schema(tmp_path):
         arrow = pa.table(table)
         assert arrow.num_rows == 0 and arrow.schema.names == list(SAMPLE.names)
         assert pl.DataFrame(table).height == 0
+
+
+def test_text_ends_at_the_first_nul_on_every_path(tmp_path):
+    """Full-width values (no trim), trailing NULs (trimmed in Arrow), a NUL before other bytes
+    (cut after the trim) and invalid UTF-8 (the repairing path) all read as mrec shows them."""
+    dtype = np.dtype([("t", "S6")])
+    cases = {
+        "full": ([b"abcdef", b"ghijkl"], ["abcdef", "ghijkl"]),
+        "trailing": ([b"ab", b"", b"abcdef"], ["ab", "", "abcdef"]),
+        "embedded": ([b"ab\x00cd", b"\x00xyz", b"ok"], ["ab", "", "ok"]),
+        "invalid": ([b"\xff\xfeok", b"a\x00\xff", b"fine"], ["\ufffd\ufffdok", "a", "fine"]),
+    }
+    for name, (values, expected) in cases.items():
+        path = tmp_path / f"{name}.mrec"
+        with mappedrecords.create(path, dtype) as writer:
+            writer.append(np.array([(v,) for v in values], dtype=dtype))
+        with mappedrecords.open(path) as table:
+            assert table.to_arrow().column("t").to_pylist() == expected, name
+            assert pl.DataFrame(table)["t"].to_list() == expected, name
