@@ -93,11 +93,19 @@ final class Child {
     let output = Pipe()
     private var buffered: [UInt8] = []
 
+    let input = Pipe()
+
     init(_ executable: String, _ arguments: [String]) throws {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.standardOutput = output
+        process.standardInput = input
         try process.run()
+    }
+
+    /// Sends one line to the child's standard input.
+    func send(_ line: String) {
+        input.fileHandleForWriting.write((line + "\n").data(using: .utf8)!)
     }
 
     /// The next line, or nil at the end of the output.
@@ -156,6 +164,33 @@ func measure(directory: String, spinReader: String, mode: String, interval: Dura
     return outcome
 }
 
+/// A Python writer process (Benchmarks/latency/python_writer.py) and a blocking Swift reader.
+func measurePythonWriter(directory: String, python: String, interval: Duration, samples: Int) throws -> Outcome {
+    let path = directory + "/latency-python.mrec"
+    unlink(path)
+    let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("latency/python_writer.py").path
+    let step = UInt64(interval / .microseconds(1))
+    let writer = try Child(python, [script, path, "\(samples)", "\(step)"])
+    guard writer.readLine() == "created" else { throw CocoaError(.fileReadUnknown) }
+    let child = try Child(selfPath, ["reader", path, "block", "\(samples)"])
+    guard child.readLine() == "ready" else { throw CocoaError(.fileReadUnknown) }
+    usleep(200_000)  // the reader is waiting now
+    writer.send("go")
+    var outcome = Outcome()
+    while let line = child.readLine() {
+        if line.hasPrefix("cpu-us ") {
+            outcome.cpuMicroseconds = Int(line.dropFirst(7)) ?? 0
+        } else if let value = UInt64(line) {
+            _ = outcome.histogram.record(value)
+        }
+    }
+    child.process.waitUntilExit()
+    writer.process.waitUntilExit()
+    unlink(path)
+    return outcome
+}
+
 /// Appends `records` one at a time with `followers` blocked followers; records per second.
 func appendRate(directory: String, followers: Int, records: Int, onlyTheLast: Bool = false) throws -> Double {
     let path = directory + "/throughput.mrec"
@@ -185,7 +220,7 @@ func microseconds(_ nanoseconds: UInt64) -> String {
     return value < 10 ? String(format: "%.2f", value) : String(format: "%.0f", value)
 }
 
-func run(directory: String, spinReader: String) throws {
+func run(directory: String, spinReader: String, python: String?) throws {
     let modes = ["block", "spin", "poll", "c-spin"]
     let names = [
         "block": "blocking futex (`.block`)", "spin": "spin (`.spin`)", "poll": "the old backoff polling",
@@ -203,6 +238,14 @@ func run(directory: String, spinReader: String) throws {
             let h = outcome.histogram
             print(
                 "| \(label) | \(names[mode]!) | \(microseconds(h.valueAtPercentile(50))) | \(microseconds(h.valueAtPercentile(99))) | \(microseconds(h.valueAtPercentile(99.9))) | \(microseconds(h.max)) | \(h.totalCount) |"
+            )
+            fflush(nil)
+        }
+        if let python {
+            let h = try measurePythonWriter(directory: directory, python: python, interval: interval, samples: samples)
+                .histogram
+            print(
+                "| \(label) | blocking futex, **Python writer** | \(microseconds(h.valueAtPercentile(50))) | \(microseconds(h.valueAtPercentile(99))) | \(microseconds(h.valueAtPercentile(99.9))) | \(microseconds(h.max)) | \(h.totalCount) |"
             )
             fflush(nil)
         }
@@ -252,8 +295,8 @@ func run(directory: String, spinReader: String) throws {
 switch arguments.count > 1 ? arguments[1] : "" {
 case "reader": try reader(path: arguments[2], mode: arguments[3], count: Int(arguments[4])!)
 case "follower": try follower(path: arguments[2], target: Int(arguments[3])!, onlyTheLast: arguments[4] == "last")
-case "run": try run(directory: arguments[2], spinReader: arguments[3])
+case "run": try run(directory: arguments[2], spinReader: arguments[3], python: arguments.count > 4 ? arguments[4] : nil)
 default:
-    FileHandle.standardError.write("usage: latency-mappedrecords run DIR SPIN_READER\n".data(using: .utf8)!)
+    FileHandle.standardError.write("usage: latency-mappedrecords run DIR SPIN_READER [PYTHON]\n".data(using: .utf8)!)
     exit(2)
 }

@@ -10,9 +10,12 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/mapped-records-latency.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 gcc -O2 -o "$work/spin-reader" latency/spin_reader.c
 report="$root/docs/compare/latency.md"
+# The Python writer's case runs the package from the working tree in the test venv.
+make -C "$root" --no-print-directory python-venv >/dev/null
+export PYTHONPATH="$root/python"
 {
   echo "# make latency: $(date -u +%Y-%m-%d), $(nproc) CPUs, $(uname -r)"
   echo
-  "$binary" run "$work" "$work/spin-reader"
+  "$binary" run "$work" "$work/spin-reader" "$root/.build/python-venv/bin/python"
 } | tee "$report.tmp"
 mv "$report.tmp" "$report"
