@@ -3,15 +3,16 @@
 
 SWIFT ?= swift
 # Debian packages the build needs: LMDB for the name registry; Python's venv for the Python package's tests.
-APT_PACKAGES ?= liblmdb-dev python3 python3-venv
+APT_PACKAGES ?= liblmdb-dev python3 python3-venv valgrind
 # The Python package (python/) and its test extras live in a virtual environment in the build folder.
 PYTHON_VENV ?= .build/python-venv
 DEMO_DIR ?= demo-output
 
-.PHONY: all deps build lint test python-venv python-test demo bench compare latency fuzz sanitize soak clean
+.PHONY: all deps build lint test perfgate python-venv python-test demo bench compare latency fuzz sanitize soak clean
 
 SECONDS ?= 60
 MINUTES ?= 30
+UPDATE ?= 0
 
 all: build
 
@@ -37,9 +38,17 @@ test: deps lint
 	@mkdir -p .build/tmp && Tests/leftovers.sh before .build/leftovers-before.txt
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
+	$(MAKE) perfgate
 	$(MAKE) python-test
 	Tests/Fuzz/run.sh 30
 	@Tests/leftovers.sh after .build/leftovers-before.txt
+
+# Instructions per operation of the hot paths (callgrind), against Tests/PerfGate/baseline.txt:
+# fails when one grows more than 5 %. UPDATE=1 rewrites the baseline (commit it, saying why).
+perfgate: export TMPDIR := $(CURDIR)/.build/tmp
+perfgate: deps
+	@mkdir -p .build/tmp
+	UPDATE=$(UPDATE) Tests/PerfGate/run.sh
 
 # A virtual environment under the build folder with python/ and its test extras (numpy, pyarrow,
 # pandas, dask, distributed, pytest) from PyPI; made once, refreshed when pyproject.toml changes.

@@ -108,6 +108,10 @@ let package = Package(
             swiftSettings: swiftSettings),
 
         // A helper the tests start as a real second process.
+        // The instruction-count gate's driver (make perfgate): release, no macro, no test support.
+        .executableTarget(
+            name: "mapped-perfgate", dependencies: ["MemoryMappedFiles", "RecordTable", "MappedRegistry"],
+            path: "Tests/PerfGate", exclude: ["run.sh", "baseline.txt"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "mapped-test-helper",
             dependencies: ["MemoryMappedFiles", "RecordTable", "MappedRegistry", "TestSupport"],

@@ -40,15 +40,25 @@ public enum TableAccess: Sendable, Hashable {
 /// Reading a record copies it out. Fields of types with invalid bit patterns (Bool) are
 /// checked: any non-zero byte reads as `true`. Another process truncating the file raises
 /// `SIGBUS` in readers (docs/CAVEATS.md).
-public final class RecordTable<Record: MappedRecord>: RandomAccessCollection, MutableCollection {
+@safe public final class RecordTable<Record: MappedRecord>: RandomAccessCollection, MutableCollection {
     @usableFromInline let storage: TableStorage
     /// Offsets of Bool bytes in a record; loads normalize them.
     @usableFromInline let boolOffsets: [Int]
+    /// Room for one record, where `table[unchecked:]` mends the Bools of a copy; nil for records
+    /// without Bools. (The table is used from one task at a time.)
+    @usableFromInline let mendingScratch: UnsafeMutableRawPointer?
 
     private init(storage: TableStorage) {
         self.storage = storage
         self.boolOffsets = Record.schema.boolOffsets
+        unsafe self.mendingScratch =
+            boolOffsets.isEmpty
+            ? nil
+            : UnsafeMutableRawPointer.allocate(
+                byteCount: MemoryLayout<Record>.size, alignment: MemoryLayout<Record>.alignment)
     }
+
+    deinit { unsafe mendingScratch?.deallocate() }
 
     /// Creates a new table file for `Record`; fails with `alreadyExists` if there is one.
     /// - Parameters:

@@ -93,6 +93,30 @@ func randomReads(_ table: RecordTable<Record>) -> Double {
 }
 
 @inline(never)
+func uncheckedRandomReads(_ table: RecordTable<Record>) -> Double {
+    var sum = 0.0
+    for index in indices { sum += unsafe table[unchecked: index].x }
+    return sum
+}
+
+@inline(never)
+func randomUpdates(_ table: RecordTable<Record>) {
+    for (step, index) in indices.enumerated() { table[index].y = Double(step) }
+}
+
+@inline(never)
+func uncheckedRandomUpdates(_ table: RecordTable<Record>) {
+    for (step, index) in indices.enumerated() { unsafe table[unchecked: index].y = Double(step) }
+}
+
+@inline(never)
+func rawRandomUpdates(_ base: UnsafeMutableRawPointer) {
+    for (step, index) in indices.enumerated() {
+        base.storeBytes(of: Double(step), toByteOffset: index &* 32 &+ 16, as: Double.self)
+    }
+}
+
+@inline(never)
 func rawRandomReads(_ base: UnsafeRawPointer) -> Double {
     var sum = 0.0
     for index in indices { sum += base.load(fromByteOffset: index &* 32 &+ 8, as: Double.self) }
@@ -149,6 +173,18 @@ let benchmarks: @Sendable () -> Void = {
     }
     Benchmark("random read 512 MiB: table[i]", configuration: perSample) { _ in
         blackHole(randomReads(largeTable))
+    }
+    Benchmark("random read 512 MiB: table[unchecked:]", configuration: perSample) { _ in
+        blackHole(uncheckedRandomReads(largeTable))
+    }
+    Benchmark("random update 512 MiB: raw pointer", configuration: perSample) { _ in
+        rawRandomUpdates(UnsafeMutableRawPointer(mutating: largeBase()))
+    }
+    Benchmark("random update 512 MiB: table[i]", configuration: perSample) { _ in
+        randomUpdates(largeTable)
+    }
+    Benchmark("random update 512 MiB: table[unchecked:]", configuration: perSample) { _ in
+        uncheckedRandomUpdates(largeTable)
     }
     Benchmark("scan 512 MiB: raw pointer", configuration: perSample) { _ in
         blackHole(rawScan(largeBase(), count: largeCount))
