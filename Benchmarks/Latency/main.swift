@@ -1,7 +1,8 @@
 // `make latency`: how soon a record appended in one process is visible in another, for each way
 // a reader can wait, beside a C busy-spin reader, all in one run (docs/PERFORMANCE.md, "Waking readers").
 //
-//   latency-mappedrecords run DIR SPIN_READER      the whole benchmark; a Markdown report on stdout
+//   latency-mappedrecords run DIR SPIN_READER FUTEX_PAIR [PYTHON]
+//                                                  the whole benchmark; a Markdown report on stdout
 //   latency-mappedrecords reader PATH MODE COUNT   a reader process: block, spin or poll
 //   latency-mappedrecords follower PATH TARGET     a blocked follower, for the throughput case
 
@@ -191,6 +192,17 @@ func measurePythonWriter(directory: String, python: String, interval: Duration, 
     return outcome
 }
 
+/// The C futex pair (Benchmarks/latency/futex_pair.c): the floor for a reader that sleeps in the kernel.
+func measureFutexPair(_ futexPair: String, interval: Duration, samples: Int) throws -> Outcome {
+    let child = try Child(futexPair, ["\(UInt64(interval / .microseconds(1)))", "\(samples)"])
+    var outcome = Outcome()
+    while let line = child.readLine() {
+        if let value = UInt64(line) { _ = outcome.histogram.record(value) }
+    }
+    child.process.waitUntilExit()
+    return outcome
+}
+
 /// Appends `records` one at a time with `followers` blocked followers; records per second.
 func appendRate(directory: String, followers: Int, records: Int, onlyTheLast: Bool = false) throws -> Double {
     let path = directory + "/throughput.mrec"
@@ -220,7 +232,7 @@ func microseconds(_ nanoseconds: UInt64) -> String {
     return value < 10 ? String(format: "%.2f", value) : String(format: "%.0f", value)
 }
 
-func run(directory: String, spinReader: String, python: String?) throws {
+func run(directory: String, spinReader: String, futexPair: String, python: String?) throws {
     let modes = ["block", "spin", "poll", "c-spin"]
     let names = [
         "block": "blocking futex (`.block`)", "spin": "spin (`.spin`)", "poll": "the old backoff polling",
@@ -241,6 +253,11 @@ func run(directory: String, spinReader: String, python: String?) throws {
             )
             fflush(nil)
         }
+        let floor = try measureFutexPair(futexPair, interval: interval, samples: samples).histogram
+        print(
+            "| \(label) | C futex pair baseline (FUTEX_WAIT/FUTEX_WAKE) | \(microseconds(floor.valueAtPercentile(50))) | \(microseconds(floor.valueAtPercentile(99))) | \(microseconds(floor.valueAtPercentile(99.9))) | \(microseconds(floor.max)) | \(floor.totalCount) |"
+        )
+        fflush(nil)
         if let python {
             let h = try measurePythonWriter(directory: directory, python: python, interval: interval, samples: samples)
                 .histogram
@@ -295,8 +312,11 @@ func run(directory: String, spinReader: String, python: String?) throws {
 switch arguments.count > 1 ? arguments[1] : "" {
 case "reader": try reader(path: arguments[2], mode: arguments[3], count: Int(arguments[4])!)
 case "follower": try follower(path: arguments[2], target: Int(arguments[3])!, onlyTheLast: arguments[4] == "last")
-case "run": try run(directory: arguments[2], spinReader: arguments[3], python: arguments.count > 4 ? arguments[4] : nil)
+case "run":
+    try run(
+        directory: arguments[2], spinReader: arguments[3], futexPair: arguments[4],
+        python: arguments.count > 5 ? arguments[5] : nil)
 default:
-    FileHandle.standardError.write("usage: latency-mappedrecords run DIR SPIN_READER [PYTHON]\n".data(using: .utf8)!)
+    FileHandle.standardError.write("usage: latency-mappedrecords run DIR SPIN_READER FUTEX_PAIR [PYTHON]\n".data(using: .utf8)!)
     exit(2)
 }

@@ -9,6 +9,7 @@ binary="$(swift build -c release --show-bin-path)/latency-mappedrecords"
 work="$(mktemp -d "${TMPDIR:-/tmp}/mapped-records-latency.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 gcc -O2 -o "$work/spin-reader" latency/spin_reader.c
+gcc -O2 -o "$work/futex-pair" latency/futex_pair.c
 report="$root/docs/compare/latency.md"
 # The Python writer's case runs the package from the working tree in the test venv.
 make -C "$root" --no-print-directory python-venv >/dev/null
@@ -16,6 +17,6 @@ export PYTHONPATH="$root/python"
 {
   echo "# make latency: $(date -u +%Y-%m-%d), $(nproc) CPUs, $(uname -r)"
   echo
-  "$binary" run "$work" "$work/spin-reader" "$root/.build/python-venv/bin/python"
+  "$binary" run "$work" "$work/spin-reader" "$work/futex-pair" "$root/.build/python-venv/bin/python"
 } | tee "$report.tmp"
 mv "$report.tmp" "$report"

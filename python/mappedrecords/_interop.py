@@ -14,8 +14,10 @@ if TYPE_CHECKING:
     import pandas
     import pyarrow
 
-# Records per Arrow record batch when a table streams itself through the C stream interface.
-BATCH_RECORDS = 1 << 20
+# Bytes of records per Arrow record batch when a table streams itself through the C stream
+# interface: large batches, since engines that gather a stream into one frame copy it again when
+# it comes in many chunks (Polars: 300 ms for 512 MiB in one batch, 404 ms in 16).
+BATCH_BYTES = 256 << 20
 
 
 def arrow_schema(schema: _format.Schema, names: Optional[Sequence[str]] = None) -> "pyarrow.Schema":
@@ -63,8 +65,9 @@ class TableInterop:
         from ._arrow import to_arrow
 
         count = len(self)
-        for start in range(0, count, BATCH_RECORDS):
-            records = self.read(start, min(count, start + BATCH_RECORDS))
+        step = max(1, BATCH_BYTES // self.schema.stride)
+        for start in range(0, count, step):
+            records = self.read(start, min(count, start + step))
             yield from to_arrow(records, self.schema, columns).to_batches()
 
     def columns(self, names: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
@@ -95,7 +98,7 @@ class TableInterop:
 
     def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
         """The committed records as an Arrow C stream (a PyCapsule), one record batch per
-        ``BATCH_RECORDS`` records, converted as ``to_arrow`` converts: ``pa.table(t)``,
+        256 MiB of records, converted as ``to_arrow`` converts: ``pa.table(t)``,
         ``pl.DataFrame(t)`` and DuckDB's ``FROM t`` read it. ``requested_schema`` (a capsule)
         is honoured where pyarrow can cast to it."""
         import pyarrow as pa
