@@ -8,7 +8,7 @@ APT_PACKAGES ?= liblmdb-dev python3 python3-venv valgrind
 PYTHON_VENV ?= .build/python-venv
 DEMO_DIR ?= demo-output
 
-.PHONY: all deps build lint test perfgate python-venv python-test demo bench compare latency fuzz sanitize soak clean
+.PHONY: all deps build lint docs test perfgate python-venv python-test demo bench compare latency fuzz sanitize soak clean
 
 SECONDS ?= 60
 MINUTES ?= 30
@@ -38,10 +38,18 @@ test: deps lint
 	@mkdir -p .build/tmp && Tests/leftovers.sh before .build/leftovers-before.txt
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
+	$(MAKE) docs
 	$(MAKE) perfgate
 	$(MAKE) python-test
 	Tests/Fuzz/run.sh 30
 	@Tests/leftovers.sh after .build/leftovers-before.txt
+
+# The DocC documentation of the three library modules (Sources/<Module>/<Module>.docc), with
+# DocC's warnings as errors; writes .build/docs/<Module>.doccarchive (`docc preview` serves one).
+docs: export TMPDIR := $(CURDIR)/.build/tmp
+docs: deps
+	@mkdir -p .build/tmp
+	Tests/docs.sh
 
 # Instructions per operation of the hot paths (callgrind), against Tests/PerfGate/baseline.txt:
 # fails when one grows more than 5 %. UPDATE=1 rewrites the baseline (commit it, saying why).

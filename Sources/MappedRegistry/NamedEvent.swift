@@ -2,7 +2,7 @@ import MemoryMappedFiles
 
 /// An event that processes share by name; .NET's named `EventWaitHandle`.
 ///
-/// ``set()`` signals it; ``wait(timeout:)`` waits until it is signalled. An **auto-reset**
+/// ``set()`` signals it; `wait(timeout:)` waits until it is signalled. An **auto-reset**
 /// event releases one waiter per `set()` and returns to unsignalled as that waiter goes
 /// (.NET's `AutoResetEvent`); a **manual-reset** event stays signalled, releasing every
 /// waiter, until ``reset()`` (.NET's `ManualResetEvent`). Setting a signalled event does nothing.
@@ -65,6 +65,8 @@ public final class NamedEvent: @unchecked Sendable {
     /// Opens the event with this name, or creates it; .NET's
     /// `new EventWaitHandle(initialState, mode, name, out createdNew)`.
     /// - Parameters:
+    ///   - name: The event's name in the registry.
+    ///   - registry: The registry; the default registry if nil.
     ///   - mode: The reset mode, if this call creates it; an existing event keeps its own.
     ///   - initiallySignaled: Whether it starts signalled, if this call creates it.
     public convenience init(

@@ -29,7 +29,7 @@ public struct NamedMemoryMappedFile: ~Copyable, Sendable {
     public var capacity: Int { regionLength }
 
     /// Makes a random-access view of the named region: `offset` is relative to the region,
-    /// and a `length` of 0 runs to the region's end. See ``MemoryMappedFiles/MemoryMappedFile/makeViewAccessor(offset:length:access:)``.
+    /// and a `length` of 0 runs to the region's end. See `MemoryMappedFile.makeViewAccessor(offset:length:access:)`.
     public func makeViewAccessor(
         offset: Int = 0, length: Int = 0, access: MemoryMappedFileAccess? = nil
     ) throws(RegistryError) -> MappedViewAccessor {

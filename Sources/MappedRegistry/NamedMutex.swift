@@ -77,7 +77,10 @@ import Synchronization
     }
 
     /// Opens the mutex with this name, or creates it; .NET's `new Mutex(initiallyOwned, name, out createdNew)`.
-    /// - Parameter initiallyOwned: Lock it at once, if this call creates it.
+    /// - Parameters:
+    ///   - name: The mutex's name in the registry.
+    ///   - registry: The registry; the default registry if nil.
+    ///   - initiallyOwned: Lock it at once, if this call creates it.
     public convenience init(name: String, initiallyOwned: Bool = false, registry: Registry? = nil) throws(RegistryError)
     {
         try self.init(name: name, mustCreate: false, registry: registry)

@@ -3,7 +3,7 @@ import MemoryMappedFiles
 
 /// An error from the registry, or from the map, mutex or event behind a name.
 ///
-/// It uses the vocabulary of ``MemoryMappedFiles/MappedFileError``: `code`, `operation`,
+/// It uses the vocabulary of `MappedFileError` (MemoryMappedFiles): `code`, `operation`,
 /// `path`, `systemCall`, `errno`, `message` and `cause`. An LMDB failure is kept apart from
 /// an errno: `lmdbCode` holds LMDB's own return codes (`MDB_MAP_FULL`, `MDB_CORRUPTED`, …),
 /// and `errno` only ever holds an errno, whichever layer reported it. A failure of the mapping

@@ -2,7 +2,7 @@ import MemoryMappedFiles
 import RecordTable
 
 /// A name published for a table file, independent of any table handle; the name lives while
-/// this is open (or until its process dies). Most code wants ``RecordTable/publish(as:registry:)``,
+/// this is open (or until its process dies). Most code wants `RecordTable.publish(as:registry:)`,
 /// whose names live as long as the table.
 public struct TablePublication: ~Copyable, Sendable {
     let named: NamedMemoryMappedFile
@@ -22,7 +22,7 @@ public struct TablePublication: ~Copyable, Sendable {
     }
 }
 
-/// A name that a table keeps while it is open (``RecordTable/publish(as:registry:)``).
+/// A name that a table keeps while it is open (`RecordTable.publish(as:registry:)`).
 final class PublishedName: TableCompanion, @unchecked Sendable {
     // SAFETY (Sendable): used from the table's thread, as the table is.
     let name: String

@@ -31,7 +31,10 @@ extension MemoryMappedFile {
     /// or file with the same access; returns the child's process id (wait for it with `waitpid`).
     /// The child shares the map's pages: anonymous memory and shared memory included. No other
     /// descriptor of this process is passed on.
-    /// - Parameter environment: The child's environment (`NAME=value` strings); this process's by default.
+    /// - Parameters:
+    ///   - executable: The path of the program to start.
+    ///   - arguments: Its arguments, after its name.
+    ///   - environment: The child's environment (`NAME=value` strings); this process's by default.
     public func spawnChild(
         executable: String, arguments: [String] = [], environment: [String]? = nil
     ) throws(MappedFileError) -> pid_t {

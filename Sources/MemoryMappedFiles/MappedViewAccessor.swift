@@ -190,7 +190,7 @@ extension MappedViewAccessor {
 
 extension MappedViewAccessor {
     /// Loads a `UInt64` at `offset` atomically, with acquire ordering: everything another
-    /// process wrote before its matching ``atomicStore(_:at:)`` is visible after this load.
+    /// process wrote before its matching `atomicStore(_:at:)` is visible after this load.
     /// Traps if `offset` is out of range or not a multiple of 8.
     @inlinable
     public func atomicLoad(_ type: UInt64.Type, at offset: Int) -> UInt64 {
@@ -204,7 +204,7 @@ extension MappedViewAccessor {
 
     /// Stores a `UInt64` at `offset` atomically, with release ordering: everything this
     /// process wrote before it is visible to a process that loads the value with
-    /// ``atomicLoad(_:at:)``. Traps if `offset` is out of range or not a multiple of 8.
+    /// `atomicLoad(_:at:)`. Traps if `offset` is out of range or not a multiple of 8.
     @inlinable
     public mutating func atomicStore(_ value: UInt64, at offset: Int) {
         checkWrite(offset, 8)

@@ -13,6 +13,7 @@ extension MemoryMappedFile {
     /// is freed when the map and its last view are closed.
     /// - Parameters:
     ///   - capacity: The size in bytes; above zero.
+    ///   - access: The most access a view may have.
     ///   - options: `.delayAllocatePages` to allocate memory as pages are first touched.
     public static func createAnonymous(
         capacity: Int,
@@ -44,6 +45,7 @@ extension MemoryMappedFile {
     ///   - mode: `.createNew`, `.openOrCreate`, `.open`, `.create` or `.truncate`.
     ///   - capacity: The size for a new object. An existing object smaller than this grows;
     ///     0 opens an existing object at its own size.
+    ///   - access: The most access a view may have.
     ///   - options: `.delayAllocatePages` to allocate memory as pages are first touched.
     ///   - permissions: The mode of a new object; only the owner by default.
     public static func createSharedMemory(
@@ -121,6 +123,7 @@ extension MemoryMappedFile {
     /// Everything is checked before the map takes the descriptor: a refused call leaves it open
     /// and as it was, whatever `leaveOpen` says.
     /// - Parameters:
+    ///   - rawDescriptor: The open descriptor of the file or shared-memory object.
     ///   - access: The most access a view may have; `.write` is refused, as for files. It must
     ///     be one the descriptor was opened for: a descriptor opened read-only cannot be adopted
     ///     for writing, and one opened write-only cannot be adopted at all (a mapping is always

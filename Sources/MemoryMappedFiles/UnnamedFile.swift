@@ -98,7 +98,7 @@ extension MemoryMappedFile {
     /// Puts a file made by ``createUnnamedFile(destinedFor:capacity:permissions:)`` at its path
     /// *in place of* the file there, atomically: a process that opens the path gets the old
     /// file or this one, whole, never neither. Processes that had the old file open keep it
-    /// (its link count drops to 0; ``status()`` shows that).
+    /// (its link count drops to 0; `status()` shows that).
     ///
     /// The file is first linked to `.NAME.PID.replacing` beside the path, then renamed over it.
     /// A crash between the two leaves that name behind; ``removeLeftoverReplacements(for:)``

@@ -122,7 +122,10 @@ public struct FieldDeclaration<Record>: Sendable {
     let previousName: String?
 
     /// The field `name`, stored at `keyPath`; its offset comes from `MemoryLayout.offset(of:)`.
-    /// - Parameter previousName: The name the field had in older files (schema evolution).
+    /// - Parameters:
+    ///   - name: The field's name in the file.
+    ///   - keyPath: The stored property that holds it.
+    ///   - previousName: The name the field had in older files (schema evolution).
     public static func field<Value: RecordFieldValue>(
         _ name: String, _ keyPath: KeyPath<Record, Value> & Sendable, renamedFrom previousName: String? = nil
     ) -> FieldDeclaration {

@@ -62,6 +62,7 @@ public enum TableAccess: Sendable, Hashable {
 
     /// Creates a new table file for `Record`; fails with `alreadyExists` if there is one.
     /// - Parameters:
+    ///   - path: Where the file goes; nothing may exist there yet.
     ///   - capacity: Records to make room for now; the table grows as needed anyway.
     ///   - durability: When records become safe from power loss.
     ///   - metadata: Small key-value pairs stored in the header (keys 1 to 255 bytes).
@@ -80,15 +81,16 @@ public enum TableAccess: Sendable, Hashable {
     /// Opens a table file whose schema must match `Record`'s.
     ///
     /// Opening takes the writer lock only when asked: `access` defaults to `.readOnly` here, in
-    /// ``open(name:access:durability:registry:)`` and in `DynamicRecordTable.open`, alike. Pass
+    /// `open(name:access:durability:registry:)` (MappedRegistry) and in `DynamicRecordTable.open`, alike. Pass
     /// `.readWrite` to append or change records (one process at a time).
     ///
     /// A reader (`.readOnly`) may also open a file that has *more* fields than `Record`, when
     /// every field of `Record` is in the file with the same type, count and offset and the
     /// stride is the same: the file's other fields are not read. A writer needs the exact
     /// schema, since its writes would zero the bytes of fields it does not know; use
-    /// ``migrate(path:options:)`` to rewrite the file.
+    /// `migrate(path:options:)` to rewrite the file.
     /// - Parameters:
+    ///   - path: The table file.
     ///   - access: `.readWrite` to write (one process at a time), `.readOnly` to read.
     ///   - durability: The writer's durability mode; ignored for readers.
     ///   - waitForWriter: How long to wait for another writer to close; by default `open`
@@ -146,6 +148,7 @@ public enum TableAccess: Sendable, Hashable {
 
     /// The record at `index`. Reading copies it out; writing changes it in place (a writer only).
     /// Traps if `index` is outside `0..<count`.
+    /// - Complexity: O(1): one compare and the record's load or store.
     @inlinable
     public subscript(index: Int) -> Record {
         get { load(index) }
@@ -242,6 +245,8 @@ public enum TableAccess: Sendable, Hashable {
 
     /// Appends a record. It is visible to readers, and safe from a process crash, when this returns.
     /// - Throws: `noSpace` if the file cannot grow; the table keeps its old count.
+    /// - Complexity: Amortized O(1), with no system call unless the file grows (by its
+    ///   capacity, at least 64 KiB) or a reader sleeps on the doorbell.
     @inlinable
     public func append(_ record: Record) throws(RecordTableError) {
         let address = unsafe try storage.slotsForAppending(1)
@@ -256,6 +261,7 @@ public enum TableAccess: Sendable, Hashable {
     /// A batch of 1 MiB or more, of records without padding, is written with one `pwrite`
     /// instead of through the mapping: the kernel then fills fresh pages directly, where a first
     /// touch through the mapping would have it zero-fill each page first.
+    /// - Complexity: O(*n*) for *n* records: one copy, one publish.
     @inlinable
     public func append(contentsOf newRecords: Span<Record>) throws(RecordTableError) {
         guard !newRecords.isEmpty else { return }
@@ -287,6 +293,7 @@ public enum TableAccess: Sendable, Hashable {
     }
 
     /// Removes the last `n` records (the file keeps its size). Traps if `n > count`.
+    /// - Complexity: O(1): one publish of the lower count.
     public func removeLast(_ n: Int = 1) throws(RecordTableError) {
         try storage.removeLast(n)
     }
@@ -305,6 +312,8 @@ public enum TableAccess: Sendable, Hashable {
 
     /// Writes a commit point; in `.batch` and `.everyAppend` modes, syncs the records first,
     /// so that they survive a power loss.
+    /// - Complexity: O(*n*) in the records written since the last commit (one `msync` of
+    ///   them, one of the slot); O(1) in mode `.none`.
     public func commit() throws(RecordTableError) {
         try storage.commit()
     }
@@ -313,6 +322,8 @@ public enum TableAccess: Sendable, Hashable {
 
     /// Moves a reader's snapshot to the count the writer has published, remapping if the
     /// file grew; returns the new count. A writer's count is always current.
+    /// - Complexity: O(1): no system call while the count fits the mapping; a remap when
+    ///   the file grew.
     @discardableResult
     public func refresh() throws(RecordTableError) -> Int {
         try storage.refresh()

@@ -2,7 +2,7 @@ import MemoryMappedFiles
 
 /// An error from a table's file or its environment.
 ///
-/// Like ``MemoryMappedFiles/MappedFileError`` it names the operation, the path, and the system
+/// Like `MappedFileError` (MemoryMappedFiles) it names the operation, the path, and the system
 /// call and errno where there was one, with the same field names. A failure of the mapping
 /// layer (or of the registry, for a table opened by name) is kept as the `cause`. Mistakes in
 /// code (an index out of range, appending to a read-only table) trap instead.
