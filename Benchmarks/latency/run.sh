@@ -8,7 +8,7 @@ swift build -c release --product latency-mappedrecords
 binary="$(swift build -c release --show-bin-path)/latency-mappedrecords"
 work="$(mktemp -d "${TMPDIR:-/tmp}/mapped-records-latency.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
-gcc -O2 -o "$work/spin-reader" latency/spin_reader.c
+gcc -O2 -I "$root/Sources/CMappedShims/include" -o "$work/spin-reader" latency/spin_reader.c
 gcc -O2 -o "$work/futex-pair" latency/futex_pair.c
 report="$root/docs/compare/latency.md"
 # The Python writer's case runs the package from the working tree in the test venv.

@@ -27,9 +27,32 @@ enum TableFormat {
     static let writerLockBytes = 0..<1
     static let maximumMetadataBytes = 1 << 20
 
-    // Offsets in the fixed header.
+    // Offsets in the fixed header (docs/FORMAT.md, "Fixed header"): the one place they are written.
+    static let byteOrderMarkOffset = 8
+    static let versionMajorOffset = 12
+    static let versionMinorOffset = 14
     static let checksumOffset = 16
+    static let flagsOffset = 20
+    static let strideOffset = 24
+    static let alignmentOffset = 28
+    static let dataOffsetOffset = 32
+    static let fieldCountOffset = 40
+    static let metadataCountOffset = 44
+    static let schemaHashOffset = 48
+    static let staticLengthOffset = 56
     static let fixedHeaderSize = 64
+
+    // Offsets in a field entry of the schema region (docs/FORMAT.md, "Schema region").
+    static let fieldNameBytes = 48
+    static let fieldTypeOffset = 48
+    static let fieldOffsetOffset = 52
+    static let fieldCountInEntryOffset = 56
+
+    // Offsets in a commit slot (docs/FORMAT.md, "Commit slots").
+    static let slotGenerationOffset = 0
+    static let slotCountOffset = 8
+    static let slotCapacityOffset = 16
+    static let slotChecksumOffset = 56
 }
 
 /// A problem found while decoding a file; the table layer turns it into a `RecordTableError`.
@@ -189,25 +212,25 @@ extension TableHeader {
         let staticLength = schema.fields.count * TableFormat.fieldEntrySize + Self.metadataSize(metadata)
         unsafe bytes.withUnsafeMutableBytes { buffer in
             unsafe buffer.copyBytes(from: TableFormat.magic)
-            unsafe buffer.storeLittleEndian(TableFormat.byteOrderMark, at: 8)
-            unsafe buffer.storeLittleEndian(TableFormat.versionMajor, at: 12)
-            unsafe buffer.storeLittleEndian(versionMinor, at: 14)
-            unsafe buffer.storeLittleEndian(flags, at: 20)
-            unsafe buffer.storeLittleEndian(UInt32(schema.stride), at: 24)
-            unsafe buffer.storeLittleEndian(UInt32(schema.alignment), at: 28)
-            unsafe buffer.storeLittleEndian(UInt64(dataOffset), at: 32)
-            unsafe buffer.storeLittleEndian(UInt32(schema.fields.count), at: 40)
-            unsafe buffer.storeLittleEndian(UInt32(metadata.count), at: 44)
-            unsafe buffer.storeLittleEndian(schema.hash64, at: 48)
-            unsafe buffer.storeLittleEndian(UInt32(staticLength), at: 56)
+            unsafe buffer.storeLittleEndian(TableFormat.byteOrderMark, at: TableFormat.byteOrderMarkOffset)
+            unsafe buffer.storeLittleEndian(TableFormat.versionMajor, at: TableFormat.versionMajorOffset)
+            unsafe buffer.storeLittleEndian(versionMinor, at: TableFormat.versionMinorOffset)
+            unsafe buffer.storeLittleEndian(flags, at: TableFormat.flagsOffset)
+            unsafe buffer.storeLittleEndian(UInt32(schema.stride), at: TableFormat.strideOffset)
+            unsafe buffer.storeLittleEndian(UInt32(schema.alignment), at: TableFormat.alignmentOffset)
+            unsafe buffer.storeLittleEndian(UInt64(dataOffset), at: TableFormat.dataOffsetOffset)
+            unsafe buffer.storeLittleEndian(UInt32(schema.fields.count), at: TableFormat.fieldCountOffset)
+            unsafe buffer.storeLittleEndian(UInt32(metadata.count), at: TableFormat.metadataCountOffset)
+            unsafe buffer.storeLittleEndian(schema.hash64, at: TableFormat.schemaHashOffset)
+            unsafe buffer.storeLittleEndian(UInt32(staticLength), at: TableFormat.staticLengthOffset)
             var offset = TableFormat.schemaOffset
             for field in schema.fields {
                 let name = Array(field.name.utf8)
                 unsafe UnsafeMutableRawBufferPointer(rebasing: buffer[offset..<offset + name.count]).copyBytes(
                     from: name)
-                unsafe buffer[offset + 48] = field.type.rawValue
-                unsafe buffer.storeLittleEndian(UInt32(field.offset), at: offset + 52)
-                unsafe buffer.storeLittleEndian(UInt32(field.count), at: offset + 56)
+                unsafe buffer[offset + TableFormat.fieldTypeOffset] = field.type.rawValue
+                unsafe buffer.storeLittleEndian(UInt32(field.offset), at: offset + TableFormat.fieldOffsetOffset)
+                unsafe buffer.storeLittleEndian(UInt32(field.count), at: offset + TableFormat.fieldCountInEntryOffset)
                 offset += TableFormat.fieldEntrySize
             }
             for entry in metadata {
@@ -251,20 +274,26 @@ extension CommitSlot {
 
     func encode(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) {
         let slot = unsafe UnsafeMutableRawBufferPointer(rebasing: buffer[offset..<offset + TableFormat.slotSize])
-        unsafe slot.storeLittleEndian(generation, at: 0)
-        unsafe slot.storeLittleEndian(UInt64(count), at: 8)
-        unsafe slot.storeLittleEndian(UInt64(capacity), at: 16)
-        unsafe slot.storeLittleEndian(CRC32C.checksum(UnsafeRawBufferPointer(rebasing: slot[0..<56])), at: 56)
+        unsafe slot.storeLittleEndian(generation, at: TableFormat.slotGenerationOffset)
+        unsafe slot.storeLittleEndian(UInt64(count), at: TableFormat.slotCountOffset)
+        unsafe slot.storeLittleEndian(UInt64(capacity), at: TableFormat.slotCapacityOffset)
+        unsafe slot.storeLittleEndian(
+            CRC32C.checksum(UnsafeRawBufferPointer(rebasing: slot[0..<TableFormat.slotChecksumOffset])),
+            at: TableFormat.slotChecksumOffset)
     }
 
     /// The slot at `offset`, or nil if it was never written or its checksum does not match.
     static func decode(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> CommitSlot? {
         let slot = unsafe RawSpan(_unsafeBytes: bytes).extracting(offset..<offset + TableFormat.slotSize)
-        let generation = slot.loadLittleEndian(0, as: UInt64.self)
-        guard generation > 0, slot.loadLittleEndian(56, as: UInt32.self) == slot.crc32c(0..<56) else {
+        let generation = slot.loadLittleEndian(TableFormat.slotGenerationOffset, as: UInt64.self)
+        guard generation > 0,
+            slot.loadLittleEndian(TableFormat.slotChecksumOffset, as: UInt32.self)
+                == slot.crc32c(0..<TableFormat.slotChecksumOffset)
+        else {
             return nil
         }
-        let count = slot.loadLittleEndian(8, as: UInt64.self), capacity = slot.loadLittleEndian(16, as: UInt64.self)
+        let count = slot.loadLittleEndian(TableFormat.slotCountOffset, as: UInt64.self),
+            capacity = slot.loadLittleEndian(TableFormat.slotCapacityOffset, as: UInt64.self)
         guard count <= capacity, capacity <= UInt64(Int.max) else { return nil }
         return CommitSlot(generation: generation, count: Int(count), capacity: Int(capacity))
     }
@@ -306,7 +335,7 @@ extension TableHeader {
         else {
             throw FormatProblem(.notATable, "it does not start with the magic bytes of a record table (MRECTBL)")
         }
-        let mark = bytes.loadLittleEndian(8, as: UInt32.self)
+        let mark = bytes.loadLittleEndian(TableFormat.byteOrderMarkOffset, as: UInt32.self)
         guard mark == TableFormat.byteOrderMark else {
             if mark == TableFormat.byteOrderMark.byteSwapped {
                 throw FormatProblem(.byteOrderMismatch, "it was written with the opposite byte order (big-endian)")
@@ -316,19 +345,20 @@ extension TableHeader {
         guard bytes.byteCount >= TableFormat.pageSize else {
             throw FormatProblem(.corrupt, "the file has \(fileSize) bytes, fewer than the 4096-byte header")
         }
-        let major = bytes.loadLittleEndian(12, as: UInt16.self), minor = bytes.loadLittleEndian(14, as: UInt16.self)
+        let major = bytes.loadLittleEndian(TableFormat.versionMajorOffset, as: UInt16.self),
+            minor = bytes.loadLittleEndian(TableFormat.versionMinorOffset, as: UInt16.self)
         guard major == TableFormat.versionMajor else {
             throw FormatProblem(
                 .unsupportedVersion,
                 "it has format version \(major).\(minor); this library reads version \(TableFormat.versionMajor).x")
         }
-        let flags = bytes.loadLittleEndian(20, as: UInt32.self)
+        let flags = bytes.loadLittleEndian(TableFormat.flagsOffset, as: UInt32.self)
         guard flags & TableFormat.incompatibleFlagsMask == 0 else {
             throw FormatProblem(
                 .unsupportedVersion,
                 "it needs features this library does not know (flags 0x\(String(flags, radix: 16)))")
         }
-        let staticLength = Int(bytes.loadLittleEndian(56, as: UInt32.self))
+        let staticLength = Int(bytes.loadLittleEndian(TableFormat.staticLengthOffset, as: UInt32.self))
         guard staticLength <= bytes.byteCount - TableFormat.schemaOffset else {
             throw FormatProblem(.corrupt, "the schema region (\(staticLength) bytes) runs past the header")
         }
@@ -336,7 +366,7 @@ extension TableHeader {
         guard storedChecksum == checksum(bytes, staticLength: staticLength) else {
             throw FormatProblem(.corrupt, "the header checksum does not match; the header is damaged")
         }
-        let dataOffset64 = bytes.loadLittleEndian(32, as: UInt64.self)
+        let dataOffset64 = bytes.loadLittleEndian(TableFormat.dataOffsetOffset, as: UInt64.self)
         guard dataOffset64 % UInt64(TableFormat.pageSize) == 0,
             dataOffset64 >= UInt64(TableFormat.schemaOffset + staticLength),
             dataOffset64 <= UInt64(fileSize)
@@ -344,10 +374,10 @@ extension TableHeader {
             throw FormatProblem(
                 .corrupt, "the data offset \(dataOffset64) is not a page boundary inside the file after the schema")
         }
-        let stride = Int(bytes.loadLittleEndian(24, as: UInt32.self)),
-            alignment = Int(bytes.loadLittleEndian(28, as: UInt32.self))
-        let fieldCount = Int(bytes.loadLittleEndian(40, as: UInt32.self)),
-            metadataCount = Int(bytes.loadLittleEndian(44, as: UInt32.self))
+        let stride = Int(bytes.loadLittleEndian(TableFormat.strideOffset, as: UInt32.self)),
+            alignment = Int(bytes.loadLittleEndian(TableFormat.alignmentOffset, as: UInt32.self))
+        let fieldCount = Int(bytes.loadLittleEndian(TableFormat.fieldCountOffset, as: UInt32.self)),
+            metadataCount = Int(bytes.loadLittleEndian(TableFormat.metadataCountOffset, as: UInt32.self))
         guard fieldCount * TableFormat.fieldEntrySize <= staticLength else {
             throw FormatProblem(
                 .corrupt, "\(fieldCount) fields do not fit in the schema region of \(staticLength) bytes")
@@ -356,18 +386,21 @@ extension TableHeader {
         var offset = TableFormat.schemaOffset
         for _ in 0..<fieldCount {
             var nameLength = 0
-            while nameLength < 48 && bytes.byte(at: offset + nameLength) != 0 { nameLength += 1 }
+            while nameLength < TableFormat.fieldNameBytes && bytes.byte(at: offset + nameLength) != 0 {
+                nameLength += 1
+            }
             guard let name = bytes.utf8String(offset..<offset + nameLength) else {
                 throw FormatProblem(.corrupt, "a field name at byte \(offset) is not valid UTF-8")
             }
-            let code = bytes.byte(at: offset + 48)
+            let code = bytes.byte(at: offset + TableFormat.fieldTypeOffset)
             guard let type = FieldType(rawValue: code) else {
                 throw FormatProblem(.corrupt, "field '\(name)' has the unknown type code \(code)")
             }
             fields.append(
                 RecordField(
-                    name: name, type: type, offset: Int(bytes.loadLittleEndian(offset + 52, as: UInt32.self)),
-                    count: Int(bytes.loadLittleEndian(offset + 56, as: UInt32.self))))
+                    name: name, type: type,
+                    offset: Int(bytes.loadLittleEndian(offset + TableFormat.fieldOffsetOffset, as: UInt32.self)),
+                    count: Int(bytes.loadLittleEndian(offset + TableFormat.fieldCountInEntryOffset, as: UInt32.self))))
             offset += TableFormat.fieldEntrySize
         }
         let schema: RecordSchema
@@ -376,7 +409,7 @@ extension TableHeader {
         } catch {
             throw FormatProblem(.corrupt, "the schema is not valid: \(error.description)")
         }
-        guard bytes.loadLittleEndian(48, as: UInt64.self) == schema.hash64 else {
+        guard bytes.loadLittleEndian(TableFormat.schemaHashOffset, as: UInt64.self) == schema.hash64 else {
             throw FormatProblem(.corrupt, "the schema hash does not match the schema")
         }
         let schemaEnd = TableFormat.schemaOffset + staticLength

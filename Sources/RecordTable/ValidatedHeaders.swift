@@ -32,7 +32,7 @@ enum ValidatedHeaders {
     /// to hold them, or the schema region is larger than the cache keeps.
     private static func keyRanges(_ bytes: RawSpan) -> (fixed: Range<Int>, schema: Range<Int>)? {
         guard bytes.byteCount >= TableFormat.pageSize else { return nil }
-        let schemaLength = Int(bytes.loadLittleEndian(56, as: UInt32.self))
+        let schemaLength = Int(bytes.loadLittleEndian(TableFormat.staticLengthOffset, as: UInt32.self))
         guard schemaLength <= largestCachedRegion, schemaLength <= bytes.byteCount - TableFormat.schemaOffset else {
             return nil
         }

@@ -1,3 +1,4 @@
+import CMappedShims
 import Foundation
 import Glibc
 import TestSupport
@@ -65,5 +66,15 @@ struct FormatVectorTests {
         let files = Set((directoryListing(FormatVector.folder) ?? []).filter { $0.hasSuffix(".mrec") })
         #expect(files == Set(FormatVector.all.map(\.file)))
         #expect(FormatVector.all.count >= 30)
+    }
+
+    @Test("C's declaration of the layout (MappedTableLayout.h) agrees with TableFormat")
+    func cLayoutAgrees() {
+        #expect(Int(MREC_STRIDE_OFFSET) == TableFormat.strideOffset)
+        #expect(Int(MREC_DATA_OFFSET_OFFSET) == TableFormat.dataOffsetOffset)
+        #expect(Int(MREC_LIVE_AREA_OFFSET) == TableFormat.liveOffset)
+        #expect(Int(MREC_LIVE_WORD_OFFSET) == TableFormat.liveCountOffset)
+        #expect(Int(MREC_DOORBELL_WORD_OFFSET) == DoorbellFormat.liveAreaOffset)
+        #expect(UInt64(MREC_LIVE_COUNT_MASK) == UInt64(LiveCount.maximum))
     }
 }

@@ -25,9 +25,21 @@ LIVE_OFFSET = 1536
 LIVE_WORD_OFFSET = LIVE_OFFSET + 16
 DOORBELL_WORD_OFFSET = LIVE_OFFSET + 24
 SCHEMA_OFFSET = 2048
-STRIDE_OFFSET = 24  # u32 stride in the fixed header (then u32 alignment)
-DATA_OFFSET_OFFSET = 32  # u64 dataOffset in the fixed header
-STATIC_LENGTH_OFFSET = 56  # u32 staticLength in the fixed header
+# Offsets in the fixed header (docs/FORMAT.md, "Fixed header"): the one place they are written.
+BYTE_ORDER_MARK_OFFSET = 8  # u32, then u16 major and u16 minor version at 12 and 14
+VERSION_OFFSET = 12
+CHECKSUM_OFFSET = 16  # u32 CRC-32C
+FLAGS_OFFSET = 20  # u32; the fields from here to staticLength are consecutive (see HEADER_FIELDS)
+STRIDE_OFFSET = 24  # u32 stride, u32 alignment, u64 dataOffset, u32 fieldCount, u32 metadataCount, u64 hash
+DATA_OFFSET_OFFSET = 32  # u64 dataOffset
+STATIC_LENGTH_OFFSET = 56  # u32 staticLength
+HEADER_FIELDS = "<IIIQIIQI"  # flags … staticLength, from FLAGS_OFFSET
+# Offsets in a field entry of the schema region (docs/FORMAT.md, "Schema region").
+FIELD_NAME_BYTES = 48
+FIELD_TYPE_OFFSET = 48  # u8 type code
+FIELD_OFFSET_OFFSET = 52  # u32 byte offset in the record, then u32 element count
+# Offsets in a commit slot (docs/FORMAT.md, "Commit slots"): u64 generation, count, capacity; CRC at 56.
+SLOT_CHECKSUM_OFFSET = 56
 # The fixed header's first 64 bytes say everything about a table's layout (its checksum covers the
 # schema and metadata): two versions of a file with equal bytes here lay their records out alike.
 SIGNATURE_BYTES = 64
@@ -267,7 +279,7 @@ def crc32c(data: Buffer) -> int:
 def header_checksum(header: Buffer, static_length: int) -> int:
     """CRC-32C over bytes 0–511 (bytes 16–19 read as zero), then the schema region."""
     data = bytearray(header[:512])
-    data[16:20] = b"\x00\x00\x00\x00"
+    data[CHECKSUM_OFFSET:CHECKSUM_OFFSET + 4] = b"\x00\x00\x00\x00"
     return int(google_crc32c.value(bytes(data) + bytes(header[SCHEMA_OFFSET:SCHEMA_OFFSET + static_length])))
 
 
@@ -295,13 +307,13 @@ class CommitSlot:
 
     def encode(self) -> bytes:
         head = struct.pack("<QQQ", self.generation, self.count, self.capacity) + bytes(32)
-        return head + struct.pack("<II", crc32c(head), 0)
+        return head + struct.pack("<II", crc32c(head), 0)  # the CRC at SLOT_CHECKSUM_OFFSET
 
     @staticmethod
     def decode(data: bytes) -> Optional["CommitSlot"]:
         generation, count, capacity = struct.unpack_from("<QQQ", data, 0)
-        (stored,) = struct.unpack_from("<I", data, 56)
-        if generation == 0 or stored != crc32c(data[:56]) or count > capacity:
+        (stored,) = struct.unpack_from("<I", data, SLOT_CHECKSUM_OFFSET)
+        if generation == 0 or stored != crc32c(data[:SLOT_CHECKSUM_OFFSET]) or count > capacity:
             return None
         return CommitSlot(generation, count, capacity)
 
@@ -337,26 +349,26 @@ def decode_header(path: str, header: Buffer, file_size: int) -> Header:
         raise NotATableError(path, "the file is empty, not a record table")
     if len(header) < 12 or bytes(header[:8]) != MAGIC:
         raise NotATableError(path, "it does not start with the magic bytes of a record table (MRECTBL)")
-    (mark,) = struct.unpack_from("<I", header, 8)
+    (mark,) = struct.unpack_from("<I", header, BYTE_ORDER_MARK_OFFSET)
     if mark != BYTE_ORDER_MARK:
         if mark == 0x0D0C0B0A:
             raise ByteOrderError(path, "it was written with the opposite byte order (big-endian)")
         raise FormatError(path, f"the byte-order mark is 0x{mark:x}, not 0x0a0b0c0d")
     if file_size < PAGE_SIZE or len(header) < PAGE_SIZE:
         raise FormatError(path, f"the file has {file_size} bytes, fewer than the 4096-byte header")
-    major, minor = struct.unpack_from("<HH", header, 12)
+    major, minor = struct.unpack_from("<HH", header, VERSION_OFFSET)
     if major != VERSION_MAJOR:
         raise UnsupportedVersionError(path, f"it has format version {major}.{minor}; this package reads version {VERSION_MAJOR}.x")
-    (flags,) = struct.unpack_from("<I", header, 20)
+    (flags,) = struct.unpack_from("<I", header, FLAGS_OFFSET)
     if flags & INCOMPATIBLE_FLAGS:
         raise UnsupportedVersionError(path, f"it needs features this package does not know (flags 0x{flags:x})")
     (static_length,) = struct.unpack_from("<I", header, STATIC_LENGTH_OFFSET)
     if static_length > len(header) - SCHEMA_OFFSET:
         raise SchemaError(path, f"the schema region ({static_length} bytes) runs past the header")
-    (stored,) = struct.unpack_from("<I", header, 16)
+    (stored,) = struct.unpack_from("<I", header, CHECKSUM_OFFSET)
     if stored != header_checksum(header, static_length):
         raise ChecksumError(path, "the header checksum does not match; the header is damaged")
-    stride, alignment, data_offset, field_count, metadata_count, schema_hash = struct.unpack_from("<IIQIIQ", header, 24)
+    stride, alignment, data_offset, field_count, metadata_count, schema_hash = struct.unpack_from("<IIQIIQ", header, STRIDE_OFFSET)
     if data_offset % PAGE_SIZE or data_offset < SCHEMA_OFFSET + static_length or data_offset > file_size:
         raise FormatError(path, f"the data offset {data_offset} is not a page boundary inside the file after the schema")
     if field_count * FIELD_ENTRY_SIZE > static_length:
@@ -368,15 +380,15 @@ def decode_header(path: str, header: Buffer, file_size: int) -> Header:
     fields = []
     offset = SCHEMA_OFFSET
     for _ in range(field_count):
-        raw = bytes(header[offset:offset + 48]).split(b"\x00", 1)[0]
+        raw = bytes(header[offset:offset + FIELD_NAME_BYTES]).split(b"\x00", 1)[0]
         try:
             name = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise SchemaError(path, f"a field name at byte {offset} is not valid UTF-8") from None
-        code = header[offset + 48]
+        code = header[offset + FIELD_TYPE_OFFSET]
         if code not in TYPES:
             raise SchemaError(path, f"field {name!r} has the unknown type code {code}")
-        field_offset, count = struct.unpack_from("<II", header, offset + 52)
+        field_offset, count = struct.unpack_from("<II", header, offset + FIELD_OFFSET_OFFSET)
         fields.append(Field(name=name, type=TYPES[code][0], offset=field_offset, count=count))
         offset += FIELD_ENTRY_SIZE
     schema = Schema(tuple(fields), stride, alignment)
@@ -442,7 +454,7 @@ def encode_header(schema: Schema, metadata: List[Tuple[str, str]], durability: s
     entries = bytearray()
     for f in schema.fields:
         name = f.name.encode()
-        entries += name + bytes(48 - len(name)) + bytes([f.code, 0, 0, 0]) + struct.pack("<III", f.offset, f.count, 0)
+        entries += name + bytes(FIELD_NAME_BYTES - len(name)) + bytes([f.code, 0, 0, 0]) + struct.pack("<III", f.offset, f.count, 0)
     for key, value in metadata:
         k, v = key.encode(), value.encode()
         if not 1 <= len(k) <= 255 or len(v) > 65535:
@@ -455,11 +467,11 @@ def encode_header(schema: Schema, metadata: List[Tuple[str, str]], durability: s
     data_offset = max(PAGE_SIZE, -(-(SCHEMA_OFFSET + static_length) // PAGE_SIZE) * PAGE_SIZE)
     header = bytearray(data_offset)
     header[0:8] = MAGIC
-    struct.pack_into("<IHH", header, 8, BYTE_ORDER_MARK, VERSION_MAJOR, VERSION_MINOR)
-    struct.pack_into("<IIIQIIQI", header, 20, DURABILITY[durability], schema.stride, schema.alignment, data_offset,
+    struct.pack_into("<IHH", header, BYTE_ORDER_MARK_OFFSET, BYTE_ORDER_MARK, VERSION_MAJOR, VERSION_MINOR)
+    struct.pack_into(HEADER_FIELDS, header, FLAGS_OFFSET, DURABILITY[durability], schema.stride, schema.alignment, data_offset,
                      len(schema.fields), len(metadata), schema.hash64(), static_length)
     header[SCHEMA_OFFSET:SCHEMA_OFFSET + static_length] = entries
-    struct.pack_into("<I", header, 16, header_checksum(header, static_length))
+    struct.pack_into("<I", header, CHECKSUM_OFFSET, header_checksum(header, static_length))
     header[SLOT_OFFSETS[1]:SLOT_OFFSETS[1] + SLOT_SIZE] = CommitSlot(1, 0, capacity).encode()
     header[LIVE_OFFSET:LIVE_OFFSET + 16] = boot
     return bytes(header)

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "MappedTableLayout.h"
 
 /// memfd_create(2): an anonymous, unlinked tmpfs file.
 int cmapped_memfd_create(const char *name, unsigned int flags);
