@@ -8,7 +8,7 @@ APT_PACKAGES ?= liblmdb-dev python3 python3-venv valgrind
 PYTHON_VENV ?= .build/python-venv
 DEMO_DIR ?= demo-output
 
-.PHONY: all deps build lint docs test perfgate python-venv python-test demo bench compare latency fuzz sanitize soak clean
+.PHONY: all deps build lint docs man test perfgate python-venv python-test demo bench compare latency fuzz sanitize soak clean
 
 SECONDS ?= 60
 MINUTES ?= 30
@@ -50,6 +50,14 @@ docs: export TMPDIR := $(CURDIR)/.build/tmp
 docs: deps
 	@mkdir -p .build/tmp
 	Tests/docs.sh
+
+# mrec's manual page, docs/man/mrec.1, from its --help texts (swift-argument-parser's generate-manual
+# plug-in; it builds the package in release mode first). `man -l docs/man/mrec.1` reads it.
+man: export TMPDIR := $(CURDIR)/.build/tmp
+man: deps
+	@mkdir -p .build/tmp docs/man
+	$(SWIFT) package generate-manual
+	cp .build/plugins/GenerateManual/outputs/mrec/mrec.1 docs/man/mrec.1
 
 # Instructions per operation of the hot paths (callgrind), against Tests/PerfGate/baseline.txt:
 # fails when one grows more than 5 %. UPDATE=1 rewrites the baseline (commit it, saying why).
