@@ -213,6 +213,9 @@ public enum TableMigration {
     }
 
     /// Migrates the table at `path` to `target` by field names (see ``MigrationPlan``).
+    /// - Complexity: O(*n*) in the records: one pass that reads each record once and writes
+    ///   the new table, then one `fsync` and one rename; memory stays bounded (a window of the
+    ///   old file at a time).
     @discardableResult
     public static func migrate(
         path: String, to target: RecordSchema, options: MigrationOptions = .init(),
@@ -249,6 +252,7 @@ extension RecordTable {
     ///   `valueDoesNotFit` (naming the first record and field), `writerActive` (after
     ///   `waitForWriter`), `noSpace`
     ///   (the old table is untouched), and every error of opening.
+    /// - Complexity: O(*n*) in the records: one pass, one `fsync`, one rename.
     @discardableResult
     public static func migrate(
         path: String, options: MigrationOptions = .init(), waitForWriter: Duration = TableMigration.defaultWriterWait
@@ -262,6 +266,7 @@ extension RecordTable {
 extension RecordTable where Record: VersionedRecord {
     /// Migrates the table at `path` through the stages of `plan`, from the version the file
     /// records (or whose schema it has) to `Record`'s, in one pass and one rewrite.
+    /// - Complexity: O(*n*) in the records, whatever the number of stages: one pass.
     @discardableResult
     public static func migrate<Plan: RecordMigrationPlan>(
         path: String, plan: Plan.Type, waitForWriter: Duration = TableMigration.defaultWriterWait
