@@ -47,7 +47,7 @@ let package = Package(
         .target(
             name: "RecordTable",
             dependencies: [
-                "MemoryMappedFiles", "CMappedShims",
+                "MemoryMappedFiles",
                 .target(name: "MappedRecordMacros", condition: .when(traits: ["MappedRecordMacro"])),
             ],
             swiftSettings: librarySettings),

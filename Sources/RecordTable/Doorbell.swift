@@ -1,4 +1,3 @@
-import CMappedShims
 import Glibc
 import MemoryMappedFiles
 
@@ -117,7 +116,7 @@ enum DoorbellFormat {
         unsafe segment.storeBytes(of: UInt64(file.st_ino), toByteOffset: DoorbellFormat.inodeOffset, as: UInt64.self)
         unsafe segment.storeBytes(
             of: UInt32(bitPattern: system_getpid()), toByteOffset: DoorbellFormat.writerProcessOffset, as: UInt32.self)
-        unsafe cmapped_store_release_u64(segment + DoorbellFormat.magicOffset, DoorbellFormat.magic)
+        unsafe SharedAtomics.storeRelease(segment + DoorbellFormat.magicOffset, DoorbellFormat.magic)
         return unsafe WriterDoorbell(
             segment: segment,
             liveAreaWord: DoorbellFormat.liveAreaWord(identifier: identifier, creator: system_geteuid()))
@@ -126,7 +125,7 @@ enum DoorbellFormat {
     /// Clears the registration word `registered` that a publish reached (the caller then wakes
     /// every sleeper); a sleeper that lowered the target since keeps its registration.
     func clearRegistration(_ registered: UInt64) {
-        _ = unsafe cmapped_compare_exchange_u64(registration, registered, 0)
+        _ = unsafe SharedAtomics.compareExchange(registration, expected: registered, desired: 0)
     }
 }
 
@@ -166,9 +165,9 @@ enum DoorbellFormat {
         // target, so lowering the target is raising the word.
         let word = unsafe segment + DoorbellFormat.registrationOffset
         let wanted = ~UInt64(max(0, min(target, LiveCount.maximum)))
-        var current = unsafe cmapped_load_acquire_u64(word)
+        var current = unsafe SharedAtomics.loadAcquire(word)
         while current < wanted {
-            let found = unsafe cmapped_compare_exchange_u64(word, current, wanted)
+            let found = unsafe SharedAtomics.compareExchange(word, expected: current, desired: wanted)
             if found == current { break }
             current = found
         }
@@ -187,7 +186,7 @@ enum DoorbellFormat {
             UInt64(status.shm_perm.cuid) == liveAreaWord >> 32,
             let attached = unsafe system_shmat(identifier, 0), Int(bitPattern: attached) != -1
         else { return }
-        guard unsafe cmapped_load_acquire_u64(attached + DoorbellFormat.magicOffset) == DoorbellFormat.magic,
+        guard unsafe SharedAtomics.loadAcquire(attached + DoorbellFormat.magicOffset) == DoorbellFormat.magic,
             unsafe attached.load(fromByteOffset: DoorbellFormat.deviceOffset, as: UInt64.self) == device,
             unsafe attached.load(fromByteOffset: DoorbellFormat.inodeOffset, as: UInt64.self) == inode
         else {

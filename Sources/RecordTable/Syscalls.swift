@@ -1,7 +1,7 @@
 // The few system calls this module makes itself; mapping and file I/O go through MemoryMappedFiles.
 
-import CMappedShims
 import Glibc
+import MemoryMappedFiles
 
 /// Sleeps for `microseconds`.
 func sleepMicroseconds(_ microseconds: Int) {
@@ -45,6 +45,6 @@ func system_shmctl(_ identifier: Int32, _ command: Int32, _ status: inout shmid_
 }
 func system_geteuid() -> uid_t { geteuid() }
 func system_getpid() -> pid_t { getpid() }
-func system_membarrier_register() -> Int32 { cmapped_membarrier_register() }
-func system_membarrier_global() -> Int32 { cmapped_membarrier_global() }
+func system_membarrier_register() -> Int32 { ProcessBarrier.registerForGlobal() }
+func system_membarrier_global() -> Int32 { ProcessBarrier.global() }
 var lastErrno: Int32 { Glibc.errno }

@@ -8,6 +8,8 @@
 //   2048   schema: 64-byte field entries, then metadata entries
 //   dataOffset (a multiple of 4096): records, `stride` bytes apart
 
+import MemoryMappedFiles
+
 @usableFromInline
 enum TableFormat {
     static let magic: [UInt8] = Array("MRECTBL".utf8) + [0]

@@ -1,6 +1,5 @@
 // Reading a table another process writes: refresh, the count rule, and waiting for records.
 
-import CMappedShims
 import Glibc
 import MemoryMappedFiles
 

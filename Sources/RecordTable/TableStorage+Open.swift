@@ -1,7 +1,6 @@
 // Creating and opening a table: the file made whole before it has a name, the writer lock
 // (checked against the path once held), the header validated, the count chosen, the live area taken over.
 
-import CMappedShims
 import Glibc
 import MemoryMappedFiles
 

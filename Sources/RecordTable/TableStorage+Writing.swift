@@ -1,7 +1,6 @@
 // Writing: growth, appends, publishing the count, the commit protocol, and a migration's
 // bulk writes and replacement.
 
-import CMappedShims
 import Glibc
 import MemoryMappedFiles
 
@@ -63,7 +62,7 @@ extension TableStorage {
         unsafe view!.atomicStore(LiveCount.word(newCount), at: TableFormat.liveCountOffset)
         // The word is the complement of the smallest target a sleeper waits for (0: no sleeper,
         // which no count reaches): one load and one compare.
-        let registered = unsafe cmapped_load_after_stores_u64(doorbellRegistration)
+        let registered = unsafe SharedAtomics.loadAfterStores(doorbellRegistration)
         if _slowPath(UInt64(truncatingIfNeeded: newCount) >= ~registered) { ringDoorbell(registered: registered) }
         if _slowPath(durability == .everyAppend) { try commit() }
     }
@@ -79,7 +78,7 @@ extension TableStorage {
 
     /// Whether this writer has a doorbell, and whether a reader is registered on it (tests).
     var hasDoorbell: Bool { writerDoorbell != nil }
-    var doorbellHasSleeper: Bool { unsafe cmapped_load_acquire_u64(doorbellRegistration) != 0 }
+    var doorbellHasSleeper: Bool { unsafe SharedAtomics.loadAcquire(doorbellRegistration) != 0 }
 
     /// Paging advice for the records in `range` (clamped to the capacity).
     func advise(_ advice: MappingAdvice, records range: Range<Int>) {

@@ -1,4 +1,3 @@
-import CMappedShims
 import Glibc
 import MemoryMappedFiles
 

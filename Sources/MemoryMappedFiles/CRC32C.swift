@@ -19,7 +19,7 @@ package enum CRC32C {
 
     /// The same checksum computed a byte at a time from a table, whatever the CPU: tests
     /// check the instruction against it.
-    static func portableChecksum(_ bytes: UnsafeRawBufferPointer, continuing previous: UInt32 = 0) -> UInt32 {
+    package static func portableChecksum(_ bytes: UnsafeRawBufferPointer, continuing previous: UInt32 = 0) -> UInt32 {
         guard let start = bytes.baseAddress else { return previous }
         return unsafe cmapped_crc32c(previous, start, bytes.count, 1)
     }
