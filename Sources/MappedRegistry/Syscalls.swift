@@ -1,5 +1,6 @@
 // The few system calls the registry makes itself; maps, locks and shared memory go
-// through MemoryMappedFiles.
+// through MemoryMappedFiles, whose package wrappers (system_close, system_fstat,
+// system_posix_fallocate, system_getpid, system_geteuid, lastErrno) it uses too.
 
 import Glibc
 
@@ -9,17 +10,8 @@ func system_mkdirat(_ directory: Int32, _ path: String, _ mode: mode_t) -> Int32
 func system_openat(_ directory: Int32, _ path: String, _ flags: Int32, _ mode: mode_t) -> Int32 {
     unsafe openat(directory, path, flags, mode)
 }
-func system_fstat(_ descriptor: Int32, _ status: inout stat) -> Int32 { unsafe fstat(descriptor, &status) }
-func system_close(_ descriptor: Int32) -> Int32 { close(descriptor) }
 func system_access(_ path: String, _ mode: Int32) -> Int32 { unsafe access(path, mode) }
-/// Returns 0 or an errno value (posix_fallocate does not set errno).
-func system_posix_fallocate(_ descriptor: Int32, _ offset: off_t, _ length: off_t) -> Int32 {
-    posix_fallocate(descriptor, offset, length)
-}
-func system_geteuid() -> uid_t { geteuid() }
-func system_getpid() -> pid_t { getpid() }
 func system_getenv(_ name: String) -> String? { unsafe getenv(name).map { unsafe String(cString: $0) } }
-var lastErrno: Int32 { Glibc.errno }
 
 /// Real time in nanoseconds since 1970.
 func realtimeNanoseconds() -> UInt64 {

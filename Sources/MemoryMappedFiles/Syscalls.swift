@@ -1,4 +1,6 @@
-// Every system call the module makes, as a one-line wrapper.
+// Every system call the module makes, as a one-line wrapper. The few that the table and
+// registry layers make too are `package`, so that the package has one wrapper for each (and
+// one fault-injection hook: a registry's posix_fallocate fails under the same injection).
 //
 // Nothing else in the module calls Glibc for I/O or memory mapping directly;
 // keeping them here gives one place to audit, and one place to inject faults.
@@ -9,17 +11,17 @@ import Glibc
 
 /// The calling thread's errno. Read it immediately after the failing call.
 @usableFromInline
-internal var lastErrno: Int32 { Glibc.errno }
+package var lastErrno: Int32 { Glibc.errno }
 
 internal func system_open(_ path: UnsafePointer<CChar>, _ flags: Int32, _ mode: mode_t) -> Int32 {
     unsafe open(path, flags, mode)
 }
 
-internal func system_close(_ descriptor: Int32) -> Int32 {
+package func system_close(_ descriptor: Int32) -> Int32 {
     close(descriptor)
 }
 
-internal func system_fstat(_ descriptor: Int32, _ status: inout stat) -> Int32 {
+package func system_fstat(_ descriptor: Int32, _ status: inout stat) -> Int32 {
     unsafe fstat(descriptor, &status)
 }
 
@@ -29,7 +31,7 @@ internal func system_ftruncate(_ descriptor: Int32, _ length: off_t) -> Int32 {
 }
 
 /// Returns 0 or an errno value (posix_fallocate does not set errno).
-internal func system_posix_fallocate(_ descriptor: Int32, _ offset: off_t, _ length: off_t) -> Int32 {
+package func system_posix_fallocate(_ descriptor: Int32, _ offset: off_t, _ length: off_t) -> Int32 {
     if let injected = injectedFailure(.posixFallocate) { return injected }
     return posix_fallocate(descriptor, offset, length)
 }
@@ -72,7 +74,7 @@ internal func system_rename(_ oldPath: UnsafePointer<CChar>, _ newPath: UnsafePo
     unsafe rename(oldPath, newPath)
 }
 
-internal func system_getpid() -> pid_t {
+package func system_getpid() -> pid_t {
     getpid()
 }
 
@@ -119,7 +121,7 @@ internal func system_getrlimit(_ resource: __rlimit_resource_t, _ limit: inout r
     unsafe getrlimit(resource, &limit)
 }
 
-internal func system_geteuid() -> uid_t {
+package func system_geteuid() -> uid_t {
     geteuid()
 }
 

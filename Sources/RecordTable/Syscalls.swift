@@ -32,9 +32,7 @@ func system_realpath(_ path: String) -> String? {
 
 // MARK: The doorbell (Doorbell.swift): System V shared memory and membarrier(2)
 
-func system_fstat(_ descriptor: Int32, _ status: inout stat) -> Int32 { unsafe fstat(descriptor, &status) }
 func system_dup_cloexec(_ descriptor: Int32) -> Int32 { fcntl(descriptor, F_DUPFD_CLOEXEC, 0) }
-func system_close(_ descriptor: Int32) -> Int32 { close(descriptor) }
 func system_shmget_private(_ size: Int, _ flags: Int32) -> Int32 { shmget(IPC_PRIVATE, size, flags) }
 func system_shmat(_ identifier: Int32, _ flags: Int32) -> UnsafeMutableRawPointer? {
     unsafe shmat(identifier, nil, flags)
@@ -43,8 +41,5 @@ func system_shmdt(_ address: UnsafeRawPointer) -> Int32 { unsafe shmdt(address) 
 func system_shmctl(_ identifier: Int32, _ command: Int32, _ status: inout shmid_ds) -> Int32 {
     unsafe shmctl(identifier, command, &status)
 }
-func system_geteuid() -> uid_t { geteuid() }
-func system_getpid() -> pid_t { getpid() }
 func system_membarrier_register() -> Int32 { ProcessBarrier.registerForGlobal() }
 func system_membarrier_global() -> Int32 { ProcessBarrier.global() }
-var lastErrno: Int32 { Glibc.errno }
