@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "MemoryMappedFiles", targets: ["MemoryMappedFiles"]),
         .library(name: "RecordTable", targets: ["RecordTable"]),
         .library(name: "MappedRegistry", targets: ["MappedRegistry"]),
+        .library(name: "NamedTables", targets: ["NamedTables"]),
         .executable(name: "mrec", targets: ["mrec"]),
     ],
     // The @MappedRecord macro needs swift-syntax. It is on by default; an app that wants only the
@@ -64,14 +65,20 @@ let package = Package(
         .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
         // Layer 3: named maps, regions and mutexes across processes, through an LMDB registry.
         .target(
-            name: "MappedRegistry", dependencies: ["MemoryMappedFiles", "RecordTable", "CLMDB"],
+            name: "MappedRegistry", dependencies: ["MemoryMappedFiles", "CLMDB"],
+            swiftSettings: librarySettings),
+        // Record tables by name (`table.publish(as:)`, `RecordTable.open(name:)`): the glue between
+        // the table format and the registry, so that neither depends on the other.
+        .target(
+            name: "NamedTables", dependencies: ["MemoryMappedFiles", "RecordTable", "MappedRegistry"],
             swiftSettings: librarySettings),
 
         // Layer 4: the record tool.
         .executableTarget(
             name: "mrec",
             dependencies: [
-                "RecordTable", "MappedRegistry", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "RecordTable", "MappedRegistry", "NamedTables",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings),
 
@@ -114,7 +121,7 @@ let package = Package(
             path: "Tests/PerfGate", exclude: ["run.sh", "baseline.txt"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "mapped-test-helper",
-            dependencies: ["MemoryMappedFiles", "RecordTable", "MappedRegistry", "TestSupport"],
+            dependencies: ["MemoryMappedFiles", "RecordTable", "MappedRegistry", "NamedTables", "TestSupport"],
             path: "Tests/Helper", swiftSettings: swiftSettings),
         .testTarget(
             name: "MemoryMappedFilesTests", dependencies: ["MemoryMappedFiles", "TestSupport"],
@@ -127,7 +134,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "MappedRegistryTests",
-            dependencies: ["MappedRegistry", "MemoryMappedFiles", "RecordTable", "TestSupport"],
+            dependencies: ["MappedRegistry", "MemoryMappedFiles", "RecordTable", "NamedTables", "TestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "FuzzCorpusTests", dependencies: ["FuzzTargets", "TestSupport"], swiftSettings: swiftSettings),

@@ -68,7 +68,7 @@ public final class Registry: Sendable {
     }
 
     /// `registry`, or the default one.
-    static func resolve(_ registry: Registry?) throws(RegistryError) -> Registry {
+    package static func resolve(_ registry: Registry?) throws(RegistryError) -> Registry {
         if let registry { return registry }
         return try open()
     }

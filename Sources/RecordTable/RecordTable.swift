@@ -81,7 +81,7 @@ public enum TableAccess: Sendable, Hashable {
     /// Opens a table file whose schema must match `Record`'s.
     ///
     /// Opening takes the writer lock only when asked: `access` defaults to `.readOnly` here, in
-    /// `open(name:access:durability:registry:)` (MappedRegistry) and in `DynamicRecordTable.open`, alike. Pass
+    /// `open(name:access:durability:registry:)` (NamedTables) and in `DynamicRecordTable.open`, alike. Pass
     /// `.readWrite` to append or change records (one process at a time).
     ///
     /// A reader (`.readOnly`) may also open a file that has *more* fields than `Record`, when

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import MappedRegistry
+import NamedTables
 import RecordTable
 
 /// The demo's record: the 32-byte record of docs/PERFORMANCE.md.

@@ -5,6 +5,7 @@ import Dispatch
 import Glibc
 import MappedRegistry
 import MemoryMappedFiles
+import NamedTables
 import RecordTable
 import TestSupport
 

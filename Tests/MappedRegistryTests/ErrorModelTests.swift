@@ -2,6 +2,7 @@ import CLMDB
 import Glibc
 import MappedRegistry
 import MemoryMappedFiles
+import NamedTables
 import RecordTable
 import TestSupport
 import Testing

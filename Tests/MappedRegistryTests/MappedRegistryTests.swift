@@ -1,5 +1,6 @@
 import Glibc
 import MemoryMappedFiles
+import NamedTables
 import RecordTable
 import TestSupport
 import Testing

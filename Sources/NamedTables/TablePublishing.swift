@@ -1,3 +1,8 @@
+// Record tables by name: the glue between the table format (RecordTable) and the name
+// registry (MappedRegistry), so that neither depends on the other. Apps that want named tables
+// import this module; apps that embed tables need neither LMDB nor the registry.
+
+import MappedRegistry
 import MemoryMappedFiles
 import RecordTable
 
