@@ -53,7 +53,7 @@ public struct MigrationStage: Sendable {
             fromVersion: Old.schemaVersion, toVersion: New.schemaVersion, fromSchema: from, toSchema: to
         ) {
             () throws(RecordTableError) in
-            try MigrationPlan(from: from, to: to, options: options).transform()
+            try SchemaMapping(from: from, to: to, options: options).transform()
         }
     }
 
@@ -202,17 +202,17 @@ public enum TableMigration {
     /// Plans the migration of the table at `path` to `target`, without changing anything.
     public static func plan(
         path: String, to target: RecordSchema, options: MigrationOptions = .init()
-    ) throws(RecordTableError) -> MigrationPlan {
+    ) throws(RecordTableError) -> SchemaMapping {
         let table = try DynamicRecordTable.open(path: path)
         defer { try? table.close() }
         do {
-            return try MigrationPlan(from: table.schema, to: target, options: options)
+            return try SchemaMapping(from: table.schema, to: target, options: options)
         } catch {
             throw RecordTableError(error.code, operation: "migrate", path: path, message: error.message, cause: error)
         }
     }
 
-    /// Migrates the table at `path` to `target` by field names (see ``MigrationPlan``).
+    /// Migrates the table at `path` to `target` by field names (see ``SchemaMapping``).
     /// - Complexity: O(*n*) in the records: one pass that reads each record once and writes
     ///   the new table, then one `fsync` and one rename; memory stays bounded (a window of the
     ///   old file at a time).
@@ -232,7 +232,7 @@ public enum TableMigration {
             guard schema != target else { return nil }
             do throws(RecordTableError) {
                 return (
-                    try MigrationPlan(from: schema, to: target, options: options).transform(),
+                    try SchemaMapping(from: schema, to: target, options: options).transform(),
                     metadata.settingVersion(version)
                 )
             } catch {

@@ -54,7 +54,7 @@ struct Migrate: ParsableCommand {
             options.defaults[field.name] = field.value(in: scratch.span.bytes)
         }
 
-        let plan: MigrationPlan
+        let plan: SchemaMapping
         let count: Int
         do {
             plan = try TableMigration.plan(path: file, to: target, options: options)
@@ -67,7 +67,7 @@ struct Migrate: ParsableCommand {
         }
         var out = Output()
         out.line("plan for \(file): \(count) records, stride \(plan.source.stride) -> \(plan.target.stride)")
-        for step in plan.steps { out.line("  " + step.description) }
+        for step in plan.fields { out.line("  " + step.description) }
         out.flush()
         guard !dryRun else { return }
         guard !plan.isIdentity else {

@@ -24,8 +24,9 @@ public struct MigrationOptions: Sendable {
     }
 }
 
-/// How one field of the new schema gets its value, or how an old one goes.
-public struct MigrationStep: Sendable, Hashable, CustomStringConvertible {
+/// How one field of the new schema gets its value, or how an old one goes: kept, moved,
+/// widened, narrowed, added or dropped. (Before this release: `MigrationStep`.)
+public struct FieldMapping: Sendable, Hashable, CustomStringConvertible {
     /// What happens to the field.
     public enum Kind: String, Sendable, Hashable {
         /// The same type at the same offset.
@@ -68,14 +69,17 @@ public struct MigrationStep: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// How a table of one schema becomes a table of another: a step per field, by name.
-public struct MigrationPlan: Sendable {
+/// How a table of one schema becomes a table of another: a ``FieldMapping`` per field, matched
+/// by name. ``TableMigration/plan(path:to:options:)`` makes one for a file without changing it;
+/// `RecordTable.migrate(path:options:)` and ``TableMigration/migrate(path:to:options:waitForWriter:)``
+/// make one and run it. (Before this release: `MigrationPlan`.)
+public struct SchemaMapping: Sendable {
     /// The old schema (the file's).
     public let source: RecordSchema
     /// The new schema.
     public let target: RecordSchema
-    /// One step per field of the new schema, in its order, then the dropped fields.
-    public let steps: [MigrationStep]
+    /// One mapping per field of the new schema, in its order, then the dropped fields.
+    public let fields: [FieldMapping]
 
     /// Whether nothing changes: the same layout.
     public var isIdentity: Bool { source == target }
@@ -107,7 +111,7 @@ public struct MigrationPlan: Sendable {
         for name in options.drops where source.field(named: name) == nil {
             throw refuse("dropping '\(name)': the old schema has no such field", code: .invalidArgument)
         }
-        var steps: [MigrationStep] = []
+        var steps: [FieldMapping] = []
         var used = Set<String>()
         for field in target.fields {
             let old =
@@ -118,7 +122,7 @@ public struct MigrationPlan: Sendable {
                 if let value, let problem = FieldCodec.encodingProblem(value, for: field) {
                     throw refuse("the default for '\(field.name)': \(problem)", code: .invalidArgument)
                 }
-                steps.append(MigrationStep(kind: .added, target: field, source: nil, defaultValue: value))
+                steps.append(FieldMapping(kind: .added, target: field, source: nil, defaultValue: value))
                 continue
             }
             used.insert(old.name)
@@ -128,11 +132,11 @@ public struct MigrationPlan: Sendable {
                         + "\(field.type.name)\(field.count == 1 ? "" : "[\(field.count)]") by itself; give the migration a custom stage"
                 )
             }
-            let kind: MigrationStep.Kind =
+            let kind: FieldMapping.Kind =
                 change == .same
                 ? (old.offset == field.offset ? .kept : .moved)
                 : change == .widen ? .widened : .narrowed
-            steps.append(MigrationStep(kind: kind, target: field, source: old, defaultValue: nil))
+            steps.append(FieldMapping(kind: kind, target: field, source: old, defaultValue: nil))
         }
         let lost = source.fields.filter { !used.contains($0.name) }
         let unasked = lost.filter { !options.drops.contains($0.name) }
@@ -141,10 +145,10 @@ public struct MigrationPlan: Sendable {
                 "the new schema has no field for \(unasked.map { "'\($0.name)'" }.joined(separator: ", ")); "
                     + "dropping loses data, so ask for it (MigrationOptions.drops, mrec migrate --drop), or rename it")
         }
-        steps += lost.map { MigrationStep(kind: .dropped, target: nil, source: $0, defaultValue: nil) }
+        steps += lost.map { FieldMapping(kind: .dropped, target: nil, source: $0, defaultValue: nil) }
         self.source = source
         self.target = target
-        self.steps = steps
+        self.fields = steps
     }
 
     /// The record transform this plan compiles to: plain integer operations (no Strings or
@@ -153,7 +157,7 @@ public struct MigrationPlan: Sendable {
     func transform() -> RecordTransform {
         var operations: [FieldOperation] = []
         var template = [UInt8](repeating: 0, count: target.stride)
-        for step in steps {
+        for step in fields {
             guard let target = step.target else { continue }
             if let source = step.source {
                 operations.append(FieldOperation(source: source, target: target))
@@ -192,4 +196,18 @@ public struct MigrationPlan: Sendable {
             },
             targetSchema: target)
     }
+}
+
+/// The name of ``SchemaMapping`` before this release.
+@available(*, deprecated, renamed: "SchemaMapping")
+public typealias MigrationPlan = SchemaMapping
+
+/// The name of ``FieldMapping`` before this release.
+@available(*, deprecated, renamed: "FieldMapping")
+public typealias MigrationStep = FieldMapping
+
+extension SchemaMapping {
+    /// The name of ``fields`` before this release.
+    @available(*, deprecated, renamed: "fields")
+    public var steps: [FieldMapping] { fields }
 }
