@@ -15,7 +15,7 @@ import MemoryMappedFiles
 /// ```
 public struct RegistryError: MappedRecordsError, CustomDebugStringConvertible {
     /// What went wrong.
-    public enum Code: String, Hashable, Sendable {
+    public enum Code: String, MappedErrorCode {
         /// No live map, region, mutex or event has this name (.NET's `FileNotFoundException`).
         case notFound
         /// `createNew` found a live entry with this name.
@@ -46,13 +46,8 @@ public struct RegistryError: MappedRecordsError, CustomDebugStringConvertible {
         @available(*, deprecated, renamed: "permissionDenied")
         public static var accessDenied: Code { .permissionDenied }
 
-        /// Matches a `RegistryError` with this code: `catch RegistryError.notFound { … }`.
-        public static func ~= (code: Self, error: any Error) -> Bool {
-            (error as? RegistryError)?.code == code
-        }
-
-        /// Matches an error of a typed `throws(RegistryError)` with this code.
-        public static func ~= (code: Self, error: RegistryError) -> Bool { error.code == code }
+        /// The code of `error` (matching, `~=`, comes from `MappedErrorCode`).
+        public static func code(of error: RegistryError) -> Self { error.code }
     }
 
     /// What went wrong.

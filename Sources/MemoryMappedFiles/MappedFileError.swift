@@ -18,7 +18,7 @@ import Glibc
 /// ```
 public struct MappedFileError: MappedRecordsError, CustomDebugStringConvertible {
     /// What went wrong, in a form code can switch on.
-    public enum Code: String, Hashable, Sendable {
+    public enum Code: String, MappedErrorCode {
         /// The file or shared-memory object does not exist (ENOENT).
         case notFound
         /// The file or object exists already and the mode asked for a new one (EEXIST).
@@ -54,13 +54,8 @@ public struct MappedFileError: MappedRecordsError, CustomDebugStringConvertible 
         /// Any other errno; `errno` holds it.
         case other
 
-        /// Matches a `MappedFileError` with this code: `catch MappedFileError.notFound { … }`.
-        public static func ~= (code: Self, error: any Error) -> Bool {
-            (error as? MappedFileError)?.code == code
-        }
-
-        /// Matches an error of a typed `throws(MappedFileError)` with this code.
-        public static func ~= (code: Self, error: MappedFileError) -> Bool { error.code == code }
+        /// The code of `error` (matching, `~=`, comes from ``MappedErrorCode``).
+        public static func code(of error: MappedFileError) -> Self { error.code }
     }
 
     /// What went wrong.
@@ -186,6 +181,38 @@ public protocol MappedRecordsError: Error, Sendable, CustomStringConvertible {
     var message: String { get }
     /// The lower layer's error this one reports, if any, with its own code and operation.
     var cause: (any Error & Sendable)? { get }
+}
+
+/// The codes of one error type (`MappedFileError.Code`, `RecordTableError.Code`,
+/// `RegistryError.Code`): the matching of a code against an error is defined here once, so that
+/// `catch MappedFileError.notFound`, `catch RecordTableError.Code.corrupt` and
+/// `case .notFound = error.code` work alike for every error type of the package.
+///
+/// A code is a case of its type's `Code` enum, plus a static member of the error type that names
+/// it (`public static var notFound: Code { .notFound }`), so that `catch MappedFileError.notFound`
+/// reads as it does for Foundation's errors: two lines per code, since Swift cannot derive static
+/// members from an enum's cases. The codes stay enums, so a `switch` over them is checked for
+/// exhaustiveness by the compiler; a client that switches exhaustively must add a case when a
+/// release adds a code (the price of that check; swift-system's `Errno` is a struct to avoid it,
+/// at the cost of the check). Each enum has an `other`-like code for what the package cannot
+/// name, and new codes are added only in releases that say so.
+public protocol MappedErrorCode: RawRepresentable, Hashable, Sendable where RawValue == String {
+    /// The error type whose codes these are.
+    associatedtype Failure: Error
+
+    /// The code of `error`.
+    static func code(of error: Failure) -> Self
+}
+
+extension MappedErrorCode {
+    /// Matches an error of this code's type with this code: `catch MappedFileError.notFound { … }`.
+    public static func ~= (code: Self, error: any Error) -> Bool {
+        guard let failure = error as? Failure else { return false }
+        return Self.code(of: failure) == code
+    }
+
+    /// Matches an error of a typed `throws(Failure)` with this code.
+    public static func ~= (code: Self, error: Failure) -> Bool { Self.code(of: error) == code }
 }
 
 extension MappedRecordsError {

@@ -13,7 +13,7 @@ import MemoryMappedFiles
 /// ```
 public struct RecordTableError: MappedRecordsError, CustomDebugStringConvertible {
     /// What went wrong.
-    public enum Code: String, Hashable, Sendable {
+    public enum Code: String, MappedErrorCode {
         /// The file does not exist.
         case notFound
         /// `create` found a file at the path.
@@ -47,13 +47,8 @@ public struct RecordTableError: MappedRecordsError, CustomDebugStringConvertible
         /// An I/O error or another errno; `errno` holds it.
         case ioError
 
-        /// Matches a `RecordTableError` with this code: `catch RecordTableError.writerActive { … }`.
-        public static func ~= (code: Self, error: any Error) -> Bool {
-            (error as? RecordTableError)?.code == code
-        }
-
-        /// Matches an error of a typed `throws(RecordTableError)` with this code.
-        public static func ~= (code: Self, error: RecordTableError) -> Bool { error.code == code }
+        /// The code of `error` (matching, `~=`, comes from `MappedErrorCode`).
+        public static func code(of error: RecordTableError) -> Self { error.code }
     }
 
     /// What went wrong.
