@@ -162,7 +162,7 @@ public final class DynamicRecordTable {
     public var createdDurability: Durability { Durability(rawValue: storage.header.flags & 3) ?? .none }
     /// The latest commit point: its generation and count.
     public var committed: (generation: UInt64, count: Int) {
-        unsafe (storage.committed.generation, storage.committed.count)
+        (storage.committed.generation, storage.committed.count)
     }
 
     /// The record at `index`, decoded later field by field. Traps outside `0..<count`.

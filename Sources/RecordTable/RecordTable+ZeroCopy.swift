@@ -31,8 +31,8 @@ extension RecordTable {
                 }
             }
         }
-        unsafe storage.borrowCount += 1
-        defer { unsafe storage.borrowCount -= 1 }
+        storage.borrowCount += 1
+        defer { storage.borrowCount -= 1 }
         // SAFETY: the range is inside the mapping, which cannot change while borrowCount > 0.
         let span = unsafe Span<Record>(_unsafeStart: start.assumingMemoryBound(to: Record.self), count: range.count)
         return body(span)
@@ -61,9 +61,9 @@ extension RecordTable {
                 unsafe normalizeBools(start + (index - range.lowerBound) * MemoryLayout<Record>.stride)
             }
         }
-        unsafe storage.borrowCount += 1
+        storage.borrowCount += 1
         defer {
-            unsafe storage.borrowCount -= 1
+            storage.borrowCount -= 1
             if storage.hasPadding { unsafe storage.zeroPadding(start, count: range.count) }
             if !range.isEmpty { storage.markWritten(index: range.lowerBound) }
         }

@@ -133,7 +133,7 @@ public enum TableAccess: Sendable, Hashable {
     /// Records the file has room for before it grows.
     public var capacity: Int { unsafe storage.capacity }
     /// The records at the last commit point this process wrote or read.
-    public var committedCount: Int { unsafe storage.committed.count }
+    public var committedCount: Int { storage.committed.count }
     /// Whether ``close()`` was called.
     public var isClosed: Bool { unsafe storage.isClosed }
 

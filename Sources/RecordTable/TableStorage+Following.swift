@@ -15,7 +15,7 @@ extension TableStorage {
         guard !isWritable else { return unsafe count }
         let file: (capacity: Int, isLinked: Bool)
         do {
-            file = unsafe try map!.refreshCapacityAndLinks()
+            file = try map!.refreshCapacityAndLinks()
         } catch {
             throw RecordTableError(error, operation: "refresh", path: path)
         }
@@ -32,12 +32,12 @@ extension TableStorage {
         if let preferred = TableFormat.preferredCount(liveWord: inputs.liveWord, commitPoint: inputs.commitPoint),
             unsafe preferred > capacity
         {
-            unsafe precondition(borrowCount == 0, "RecordTable: cannot remap the table while its records are borrowed")
+            precondition(borrowCount == 0, "RecordTable: cannot remap the table while its records are borrowed")
             do throws(MappedFileError) {
                 // The size again, after the count: the writer grows the file before it publishes
                 // a count past the old end, so only a size read after the count covers it.
-                let mappedBytes = unsafe try map!.refreshCapacity()
-                let newView = unsafe try map!.makeViewAccessor()
+                let mappedBytes = try map!.refreshCapacity()
+                let newView = try map!.makeViewAccessor()
                 unsafe try view.take()?.close(flush: false)
                 unsafe view = Optional(newView)
                 unsafe capacity = (mappedBytes - header.dataOffset) / header.schema.stride
@@ -59,7 +59,7 @@ extension TableStorage {
     func chosenCount(
         _ inputs: (liveWord: UInt64?, commitPoint: CommitSlot?), operation: String
     ) throws(RecordTableError) -> Int {
-        if let slot = inputs.commitPoint { unsafe committed = slot }
+        if let slot = inputs.commitPoint { committed = slot }
         switch TableFormat.chooseCount(
             liveWord: inputs.liveWord, commitPoint: inputs.commitPoint, capacity: unsafe capacity)
         {
@@ -131,7 +131,7 @@ extension TableStorage {
     func writerIsActive() throws(RecordTableError) -> Bool {
         guard !isWritable else { return true }
         do {
-            return unsafe try map!.isLockedElsewhere(bytes: TableFormat.writerLockBytes)
+            return try map!.isLockedElsewhere(bytes: TableFormat.writerLockBytes)
         } catch {
             throw RecordTableError(error, operation: "writerIsActive", path: path)
         }

@@ -16,7 +16,7 @@ extension TableStorage {
     func reserve(_ minimum: Int) throws(RecordTableError) {
         requireWritable("reserveCapacity")
         guard unsafe minimum > capacity else { return }
-        unsafe precondition(borrowCount == 0, "RecordTable: cannot grow the table while its records are borrowed")
+        precondition(borrowCount == 0, "RecordTable: cannot grow the table while its records are borrowed")
         let stride = header.schema.stride
         let step = unsafe min(max(capacity, (1 << 16) / stride), (1 << 30) / stride)
         let target = unsafe Swift.max(minimum, capacity + step)
@@ -26,8 +26,8 @@ extension TableStorage {
                 message: "\(target) records of \(stride) bytes are more than a file can hold")
         }
         do throws(MappedFileError) {
-            unsafe try map!.grow(toCapacity: newSize)
-            let newView = unsafe try map!.makeViewAccessor()
+            try map!.grow(toCapacity: newSize)
+            let newView = try map!.makeViewAccessor()
             unsafe try view.take()?.close(flush: false)
             unsafe view = Optional(newView)
         } catch {
@@ -73,7 +73,7 @@ extension TableStorage {
     func ringDoorbell(registered: UInt64) {
         writerDoorbell?.clearRegistration(registered)
         unsafe view!.wakeWaiters(onWordAt: TableFormat.liveCountOffset)
-        unsafe doorbellRings &+= 1
+        doorbellRings &+= 1
     }
 
     /// Whether this writer has a doorbell, and whether a reader is registered on it (tests).
@@ -133,7 +133,7 @@ extension TableStorage {
         } catch {
             throw RecordTableError(error, operation: "commit", path: path)
         }
-        unsafe committed = slot
+        committed = slot
         unsafe syncedBelow = unsafe count
     }
 
@@ -155,34 +155,34 @@ extension TableStorage {
         } catch {
             throw RecordTableError(error, operation: "writeRecords", path: path)
         }
-        if startingWriteback { unsafe map!.startWriteback(range: offset..<offset + bytes.count) }
+        if startingWriteback { map!.startWriteback(range: offset..<offset + bytes.count) }
     }
 
     /// The file's owner, group and mode.
     func ownership() throws(RecordTableError) -> FileOwnership {
-        do { return unsafe try map!.ownership() } catch {
+        do { return try map!.ownership() } catch {
             throw RecordTableError(error, operation: "ownership", path: path)
         }
     }
 
     /// How many names (hard links) the file has.
     func linkCount() throws(RecordTableError) -> Int {
-        do { return unsafe try map!.linkCount() } catch {
+        do { return try map!.linkCount() } catch {
             throw RecordTableError(error, operation: "linkCount", path: path)
         }
     }
 
     /// Copies this table's file's extended attributes (ACLs among them) to `other`.
     func copyExtendedAttributes(to other: borrowing MemoryMappedFile) throws(MappedFileError) {
-        unsafe try other.copyExtendedAttributes(from: map!)
+        try other.copyExtendedAttributes(from: map!)
     }
 
     /// Puts this table, made by `create(…replacing: true)`, over the file at its path: fsyncs
     /// it whole, then renames it into place and syncs the directory.
     func replaceFile() throws(RecordTableError) {
         do throws(MappedFileError) {
-            unsafe try map!.flush()
-            unsafe try map!.replaceFile(syncingDirectory: true)
+            try map!.flush()
+            try map!.replaceFile(syncingDirectory: true)
         } catch {
             throw RecordTableError(error, operation: "replaceFile", path: path)
         }

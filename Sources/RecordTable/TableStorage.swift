@@ -12,9 +12,10 @@ import MemoryMappedFiles
     /// This boot's identifier; the live count is trusted only when the file's matches.
     let bootIdentifier: [UInt8]
 
-    // The table is used from one thread at a time and never re-enters itself, so these
-    // need no dynamic exclusivity checks (which cost a runtime call per append).
-    @exclusivity(unchecked) var map: MemoryMappedFile?
+    // The table is used from one thread at a time and never re-enters itself, so the fields
+    // on the per-record paths (reads, in-place writes, appends, publish) need no dynamic
+    // exclusivity checks, which cost a runtime call each; the rest keep them.
+    var map: MemoryMappedFile?
     @usableFromInline @exclusivity(unchecked) var view: MappedViewAccessor?
     /// The record stride, for the inlined append path.
     @usableFromInline let stride: Int
@@ -47,18 +48,18 @@ import MemoryMappedFiles
     /// Records the mapped file has room for.
     @usableFromInline @exclusivity(unchecked) var capacity: Int
     /// The last commit point read or written.
-    @exclusivity(unchecked) var committed: CommitSlot
+    var committed: CommitSlot
     /// Records below this index are on disk (durable modes); in-place writes lower it.
     @usableFromInline @exclusivity(unchecked) var syncedBelow: Int {
         didSet { updateFastPathLimits() }
     }
     /// How many closures are borrowing records zero-copy; growth must not remap meanwhile.
-    @exclusivity(unchecked) var borrowCount = 0
+    var borrowCount = 0
     @usableFromInline @exclusivity(unchecked) var isClosed = false
     /// What lives as long as this table (RecordTable.attach): told when it closes.
     var companions: [any TableCompanion] = []
     /// How many times this writer rang (tests check that a crashed sleeper costs one ring).
-    @usableFromInline @exclusivity(unchecked) var doorbellRings = 0
+    @usableFromInline var doorbellRings = 0
     /// A writer's doorbell (Doorbell.swift), if the system offers one.
     var writerDoorbell: WriterDoorbell?
     /// The doorbell's registration word, or a word that is always 0: `publish` loads it once.
@@ -85,13 +86,13 @@ import MemoryMappedFiles
         unsafe self.records = unsafe base + header.dataOffset
         unsafe self.capacity = (view.capacity - header.dataOffset) / header.schema.stride
         unsafe self.count = count
-        unsafe self.committed = committed
+        self.committed = committed
         unsafe self.syncedBelow = committed.count
         self.hasBools = header.schema.hasBools
         self.paddingRuns = header.schema.paddingRuns
         self.hasPadding = !paddingRuns.isEmpty
         self.fileDescriptor = map.fileDescriptor
-        unsafe self.map = Optional(map)
+        self.map = Optional(map)
         unsafe self.view = Optional(view)
         self.ringsReaders = isWritable && ringsReaders
         updateFastPathLimits()
@@ -147,7 +148,7 @@ import MemoryMappedFiles
     /// old table exactly as it found it).
     func close(committing: Bool = true) throws(RecordTableError) {
         guard unsafe !isClosed else { return }
-        unsafe precondition(borrowCount == 0, "RecordTable: cannot close the table while its records are borrowed")
+        precondition(borrowCount == 0, "RecordTable: cannot close the table while its records are borrowed")
         var failure: RecordTableError?
         if isWritable && committing {
             do { try commit() } catch { failure = error }
@@ -160,7 +161,7 @@ import MemoryMappedFiles
         companions = []
         for companion in closing { companion.tableDidClose() }
         unsafe try? view.take()?.close(flush: false)
-        unsafe try? map.take()?.close(flush: false)
+        try? map.take()?.close(flush: false)
         if let failure { throw failure }
     }
 }
