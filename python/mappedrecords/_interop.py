@@ -51,9 +51,22 @@ def check_columns(schema: _format.Schema, names: Optional[Sequence[str]]) -> Opt
 class TableInterop:
     """Mixed into local and remote tables; they provide ``schema`` and ``read(start, stop, columns)``."""
 
+    header: _format.Header
+
     @property
     def schema(self) -> _format.Schema:
-        raise NotImplementedError
+        """The fields, stride and alignment."""
+        return self.header.schema
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The numpy structured dtype of one record (offsets and itemsize as in the file)."""
+        return self.header.schema.dtype
+
+    @property
+    def metadata(self) -> Dict[str, str]:
+        """The metadata entries as a dict (the last of duplicate keys wins)."""
+        return dict(self.header.metadata)
 
     def __len__(self) -> int:
         raise NotImplementedError

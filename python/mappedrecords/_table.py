@@ -75,21 +75,6 @@ class Table(TableInterop):
     # What the file says about itself
 
     @property
-    def schema(self) -> _format.Schema:
-        """The fields, stride and alignment."""
-        return self.header.schema
-
-    @property
-    def dtype(self) -> np.dtype:
-        """The numpy structured dtype of one record (offsets and itemsize as in the file)."""
-        return self.header.schema.dtype
-
-    @property
-    def metadata(self) -> Dict[str, str]:
-        """The metadata entries as a dict (the last of duplicate keys wins)."""
-        return dict(self.header.metadata)
-
-    @property
     def capacity(self) -> int:
         """Records the mapped file has room for."""
         return (self._size - self.header.data_offset) // self.header.schema.stride
