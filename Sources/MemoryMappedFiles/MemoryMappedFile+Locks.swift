@@ -22,6 +22,35 @@ extension MemoryMappedFile {
         return true
     }
 
+    /// Takes a shared advisory lock on `bytes` of the file, if no other open file holds an
+    /// exclusive one there; returns whether it did. Any number of open files may hold shared
+    /// locks on the same bytes at once; an exclusive lock (``tryLock(bytes:)``) excludes them,
+    /// and they exclude it. Like ``tryLock(bytes:)``, an OFD lock the kernel releases when the
+    /// map closes or the process dies.
+    public func tryLockShared(bytes: Range<Int>) throws(MappedFileError) -> Bool {
+        var lock = Self.lockRecord(F_RDLCK, bytes)
+        guard system_fcntl_lock(descriptor.rawValue, getting: false, &lock) == 0 else {
+            let value = lastErrno
+            if value == EAGAIN || value == EACCES { return false }
+            throw .system("fcntl", errno: value, operation: "tryLockShared", path: state.path)
+        }
+        return true
+    }
+
+    /// Takes an exclusive advisory lock on `bytes`, waiting for as long as another open file
+    /// holds one there. Taking a lock this map already holds returns at once. A holder that
+    /// dies releases it, so the wait ends then (an OFD lock, as ``tryLock(bytes:)``).
+    /// - Throws: The error of `fcntl`, such as EDEADLK where the kernel finds that the wait
+    ///   could never end.
+    public func lock(bytes: Range<Int>) throws(MappedFileError) {
+        var lock = Self.lockRecord(F_WRLCK, bytes)
+        while system_fcntl_lock_waiting(descriptor.rawValue, &lock) != 0 {
+            let value = lastErrno
+            if value == EINTR { continue }
+            throw .system("fcntl", errno: value, operation: "lock", path: state.path)
+        }
+    }
+
     private static func lockRecord(_ type: Int32, _ bytes: Range<Int>) -> flock {
         var lock = flock()
         lock.l_type = Int16(type)
@@ -31,7 +60,8 @@ extension MemoryMappedFile {
         return lock
     }
 
-    /// Releases a lock this map took with ``tryLock(bytes:)``.
+    /// Releases a lock this map took with ``tryLock(bytes:)``, ``tryLockShared(bytes:)`` or
+    /// ``lock(bytes:)``.
     public func unlock(bytes: Range<Int>) {
         var lock = Self.lockRecord(F_UNLCK, bytes)
         // Unlocking cannot fail on a valid descriptor

@@ -122,6 +122,16 @@ enum DoorbellFormat {
             liveAreaWord: DoorbellFormat.liveAreaWord(identifier: identifier, creator: system_geteuid()))
     }
 
+    /// The doorbell another appender of the table open on `descriptor` created and named with
+    /// `named` in the live area, attached to ring it too; nil if it is gone or not what it claims.
+    static func attach(named: UInt64, forTableOn descriptor: Int32) -> WriterDoorbell? {
+        guard DoorbellFormat.barriersWork, let file = DoorbellFormat.fileIdentity(descriptor),
+            let segment = unsafe DoorbellFormat.attachSegment(
+                named: named, device: UInt64(file.st_dev), inode: UInt64(file.st_ino))
+        else { return nil }
+        return unsafe WriterDoorbell(segment: segment, liveAreaWord: named)
+    }
+
     /// Clears the registration word `registered` that a publish reached (the caller then wakes
     /// every sleeper); a sleeper that lowered the target since keeps its registration.
     func clearRegistration(_ registered: UInt64) {
@@ -175,25 +185,33 @@ enum DoorbellFormat {
         return system_membarrier_global() == 0
     }
 
-    /// Attaches the segment `liveAreaWord` names, if it is what it claims: created by the uid the
-    /// live area gives, 4 KiB, and marked with this table's device and inode.
+    /// Attaches the segment `liveAreaWord` names, if it is what it claims.
     private func attach(_ liveAreaWord: UInt64) {
         attachedFor = liveAreaWord
-        let identifier = Int32(bitPattern: UInt32(truncatingIfNeeded: liveAreaWord) &- 1)
+        unsafe segment = unsafe DoorbellFormat.attachSegment(named: liveAreaWord, device: device, inode: inode)
+    }
+}
+
+extension DoorbellFormat {
+    /// Attaches the segment that the live area's doorbell word `named` names, if it is what it
+    /// claims: created by the uid the word gives, 4 KiB, and marked with the table's device and
+    /// inode. Nil otherwise (or if it is gone).
+    static func attachSegment(named: UInt64, device: UInt64, inode: UInt64) -> UnsafeMutableRawPointer? {
+        let identifier = Int32(bitPattern: UInt32(truncatingIfNeeded: named) &- 1)
         var status = shmid_ds()
-        guard system_shmctl(identifier, IPC_STAT, &status) == 0,
-            status.shm_segsz == DoorbellFormat.segmentSize,
-            UInt64(status.shm_perm.cuid) == liveAreaWord >> 32,
+        guard named & 0xFFFF_FFFF != 0, system_shmctl(identifier, IPC_STAT, &status) == 0,
+            status.shm_segsz == segmentSize,
+            UInt64(status.shm_perm.cuid) == named >> 32,
             let attached = unsafe system_shmat(identifier, 0), Int(bitPattern: attached) != -1
-        else { return }
-        guard unsafe SharedAtomics.loadAcquire(attached + DoorbellFormat.magicOffset) == DoorbellFormat.magic,
-            unsafe attached.load(fromByteOffset: DoorbellFormat.deviceOffset, as: UInt64.self) == device,
-            unsafe attached.load(fromByteOffset: DoorbellFormat.inodeOffset, as: UInt64.self) == inode
+        else { return nil }
+        guard unsafe SharedAtomics.loadAcquire(attached + magicOffset) == magic,
+            unsafe attached.load(fromByteOffset: deviceOffset, as: UInt64.self) == device,
+            unsafe attached.load(fromByteOffset: inodeOffset, as: UInt64.self) == inode
         else {
             _ = unsafe system_shmdt(attached)
-            return
+            return nil
         }
-        unsafe segment = unsafe attached
+        return unsafe attached
     }
 }
 

@@ -131,7 +131,8 @@ public final class DynamicRecordTable {
     ) throws(RecordTableError) -> DynamicRecordTable {
         unsafe DynamicRecordTable(
             storage: try TableStorage.open(
-                path: path, writable: access == .readWrite, durability: durability, waitForWriter: waitForWriter))
+                path: path, writable: access != .readOnly, sharedAppender: access == .sharedAppend,
+                durability: durability, waitForWriter: waitForWriter))
     }
 
     /// Creates a table file with `schema`; see ``RecordTable/create(path:capacity:durability:metadata:)``.

@@ -54,7 +54,7 @@ extension RecordTable {
     public func withMutableRecords<Result, Failure: Error>(
         in range: Range<Int>? = nil, _ body: (inout MutableSpan<Record>) throws(Failure) -> Result
     ) throws(Failure) -> Result {
-        precondition(storage.isWritable, "RecordTable: cannot write to a table opened read-only")
+        if !storage.updatesInPlace { storage.refuseInPlaceUpdate("withMutableRecords") }
         let (range, start) = unsafe borrowedRange(range)
         if !boolOffsets.isEmpty {
             for index in range {

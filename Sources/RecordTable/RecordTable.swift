@@ -6,6 +6,11 @@ public enum TableAccess: Sendable, Hashable {
     case readOnly
     /// Read and write: one process at a time (an OFD lock that the kernel releases if it dies).
     case readWrite
+    /// Append beside other processes that opened the table the same way: each append or batch
+    /// holds the appender lock for its own duration only, and is whole and contiguous for
+    /// readers. Excludes a `.readWrite` writer, and is excluded by one. In-place changes
+    /// (`table[i] = …`, `removeLast`) trap: they need the exclusive writer.
+    case sharedAppend
 }
 
 /// A persistent array of fixed-size records in a self-describing file (docs/FORMAT.md).
@@ -91,7 +96,8 @@ public enum TableAccess: Sendable, Hashable {
     /// `migrate(path:options:)` to rewrite the file.
     /// - Parameters:
     ///   - path: The table file.
-    ///   - access: `.readWrite` to write (one process at a time), `.readOnly` to read.
+    ///   - access: `.readWrite` to write (one process at a time), `.sharedAppend` to append
+    ///     beside other processes, `.readOnly` to read.
     ///   - durability: The writer's durability mode; ignored for readers.
     ///   - waitForWriter: How long to wait for another writer to close; by default `open`
     ///     fails at once with `writerActive`.
@@ -101,7 +107,8 @@ public enum TableAccess: Sendable, Hashable {
         path: String, access: TableAccess = .readOnly, durability: Durability = .batch, waitForWriter: Duration? = nil
     ) throws(RecordTableError) -> RecordTable {
         let storage = unsafe try TableStorage.open(
-            path: path, writable: access == .readWrite, durability: durability, waitForWriter: waitForWriter)
+            path: path, writable: access != .readOnly, sharedAppender: access == .sharedAppend, durability: durability,
+            waitForWriter: waitForWriter)
         // The same layout, field for field, is the common case and needs no report.
         let fileSchema = storage.header.schema
         if fileSchema != Record.schema {
@@ -200,7 +207,7 @@ public enum TableAccess: Sendable, Hashable {
     @usableFromInline @inline(never)
     func prepareSlowStore(at index: Int) {
         checkIndex(index)
-        precondition(storage.isWritable, "RecordTable: cannot write to a table opened read-only")
+        if !storage.updatesInPlace { storage.refuseInPlaceUpdate("an in-place write") }
         unsafe normalizeBools(storage.records + index * MemoryLayout<Record>.stride)
     }
 
@@ -222,7 +229,7 @@ public enum TableAccess: Sendable, Hashable {
     @inlinable
     func store(_ record: Record, at index: Int) {
         checkIndex(index)
-        precondition(storage.isWritable, "RecordTable: cannot write to a table opened read-only")
+        if _slowPath(!storage.updatesInPlace) { storage.refuseInPlaceUpdate("an in-place write") }
         // SAFETY: index < count <= capacity, inside the writable mapping.
         let address = unsafe storage.records + index &* MemoryLayout<Record>.stride
         unsafe address.storeBytes(of: record, as: Record.self)

@@ -46,6 +46,10 @@ public struct RecordTableError: MappedRecordsError, CustomDebugStringConvertible
         case valueDoesNotFit
         /// An I/O error or another errno; `errno` holds it.
         case ioError
+        /// The table is sealed: its series went on to the next file, so it takes no more records.
+        case sealed
+        /// A follower of a series fell behind its retention: the file it needed was removed.
+        case fellBehind
 
         /// The code of `error` (matching, `~=`, comes from `MappedErrorCode`).
         public static func code(of error: RecordTableError) -> Self { error.code }
@@ -153,4 +157,8 @@ extension RecordTableError {
     public static var valueDoesNotFit: Code { .valueDoesNotFit }
     /// Matches ``Code/ioError`` in a `catch` clause or a `switch`.
     public static var ioError: Code { .ioError }
+    /// Matches ``Code/sealed`` in a `catch` clause or a `switch`.
+    public static var sealed: Code { .sealed }
+    /// Matches ``Code/fellBehind`` in a `catch` clause or a `switch`.
+    public static var fellBehind: Code { .fellBehind }
 }

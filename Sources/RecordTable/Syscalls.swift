@@ -17,6 +17,11 @@ func monotonicNanoseconds() -> UInt64 {
     return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
 }
 
+/// getenv(3): the variable's value, or nil.
+func system_getenvironment(_ name: String) -> String? {
+    unsafe getenv(name).map { unsafe String(cString: $0) }
+}
+
 /// Whether `path` is a symbolic link (lstat); false if it cannot be read.
 func system_isSymbolicLink(_ path: String) -> Bool {
     var status = stat()

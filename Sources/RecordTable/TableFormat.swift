@@ -15,7 +15,8 @@ enum TableFormat {
     static let magic: [UInt8] = Array("MRECTBL".utf8) + [0]
     static let byteOrderMark: UInt32 = 0x0A0B_0C0D
     static let versionMajor: UInt16 = 1
-    static let versionMinor: UInt16 = 1  // 1: the doorbell in the live area (docs/FORMAT.md)
+    /// 1: the doorbell in the live area; 2: shared appenders and the seal mark (docs/FORMAT.md).
+    static let versionMinor: UInt16 = 2
     /// Flag bits 16…31 are features a reader must understand; version 1 defines none.
     static let incompatibleFlagsMask: UInt32 = 0xFFFF_0000
     static let slotOffsets = [512, 1024]
@@ -27,6 +28,10 @@ enum TableFormat {
     static let pageSize = 4096
     /// The byte the writer locks (an OFD lock): one writer at a time.
     static let writerLockBytes = 0..<1
+    /// Held (exclusively) by a shared appender for the time of one append or commit (minor 2).
+    static let appenderLockBytes = 1..<2
+    /// In the live area: 0, or the seal mark naming the file that follows in a series (minor 2).
+    static let sealWordOffset = liveOffset + 32
     static let maximumMetadataBytes = 1 << 20
 
     // Offsets in the fixed header (docs/FORMAT.md, "Fixed header"): the one place they are written.
@@ -126,32 +131,6 @@ extension TableFormat {
     static func preferredCount(liveWord: UInt64?, commitPoint: CommitSlot?) -> Int? {
         if let liveWord, let live = LiveCount.count(liveWord) { return live }
         return commitPoint?.count
-    }
-}
-
-/// The live count as one 8-byte word: 48 bits of count and a 16-bit check, the complement
-/// of the XOR of the count's three 16-bit chunks. Any single damaged byte fails the check.
-@usableFromInline
-enum LiveCount {
-    static let maximum = (1 << 48) - 1
-    /// A word whose check fails (the check of count 0 is 0xFFFF): "no live count".
-    static let invalidWord: UInt64 = 0
-
-    @inlinable @inline(__always)
-    static func word(_ count: Int) -> UInt64 {
-        let value = UInt64(count)
-        return value | check(value) << 48
-    }
-
-    /// The count in `word`, or nil if the check fails.
-    static func count(_ word: UInt64) -> Int? {
-        let value = word & 0xFFFF_FFFF_FFFF
-        return word >> 48 == check(value) ? Int(value) : nil
-    }
-
-    @inlinable @inline(__always)
-    static func check(_ value: UInt64) -> UInt64 {
-        ~(value ^ value >> 16 ^ value >> 32) & 0xFFFF
     }
 }
 

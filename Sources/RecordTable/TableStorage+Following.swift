@@ -10,16 +10,18 @@ extension TableStorage {
     /// One `fstat` first: a file that another process truncated is a `truncated` error here,
     /// before any read of its missing pages could raise SIGBUS; a file that another replaced
     /// at its path (a migration) is `replaced`.
-    func refresh() throws(RecordTableError) -> Int {
+    /// - Parameter requiringName: Fail with `replaced` once the file has no name (false: a
+    ///   series' reader, whose retention removes whole sealed files it may still be reading).
+    func refresh(requiringName: Bool = true) throws(RecordTableError) -> Int {
         unsafe precondition(!isClosed, "RecordTable: refresh on a closed table")
-        guard !isWritable else { return unsafe count }
+        guard !updatesInPlace else { return unsafe count }
         let file: (capacity: Int, isLinked: Bool)
         do {
             file = try map!.refreshCapacityAndLinks()
         } catch {
             throw RecordTableError(error, operation: "refresh", path: path)
         }
-        guard file.isLinked else {
+        guard file.isLinked || !requiringName else {
             throw RecordTableError(
                 .replaced, operation: "refresh", path: path,
                 message:
@@ -99,7 +101,8 @@ extension TableStorage {
             }
             let current = try refresh()
             let now = monotonicNanoseconds()
-            if current > known || now >= deadline || isWritable { return current }
+            // A sealed table takes no more records: its follower moves to the next file.
+            if current > known || now >= deadline || updatesInPlace || sealedSuccessor() != nil { return current }
             if now < spinUntil {
                 unsafe RecordWaiting.spin(view!, seen: seen, until: spinUntil)
                 continue

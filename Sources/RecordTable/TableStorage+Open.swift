@@ -71,12 +71,22 @@ extension TableStorage {
     ///   store of a writer's takeover of the live area, to check what a reader sees then.
     /// - Parameter ringsReaders: Publish a doorbell and wake sleepers (a writer); false for a
     ///   migration's hold on the table it replaces, which never publishes and must not change it.
+    /// - Parameter sharedAppender: Open as one of several appenders (`.sharedAppend`): a shared
+    ///   lock on byte 0, and the count read and the live area taken over under the appender lock.
     static func open(
-        path: String, writable: Bool, durability: Durability, waitForWriter: Duration?, ringsReaders: Bool = true,
+        path: String, writable: Bool, sharedAppender: Bool = false, durability: Durability, waitForWriter: Duration?,
+        ringsReaders: Bool = true,
         bootIdentifier: [UInt8] = currentBootIdentifier, takeoverStep: ((UnsafeRawBufferPointer) -> Void)? = nil
     ) throws(RecordTableError) -> TableStorage {
         let operation = "open"
-        var opened = try mapFile(path: path, writable: writable, waitForWriter: waitForWriter)
+        let shared = writable && sharedAppender
+        var opened = try mapFile(path: path, writable: writable, shared: shared, waitForWriter: waitForWriter)
+        if shared {
+            // Held until joinAppenders: no append moves the count between its reading and the takeover.
+            do { try opened.map.lock(bytes: TableFormat.appenderLockBytes) } catch {
+                throw RecordTableError(error, operation: operation, path: path)
+            }
+        }
         let decoded: (TableHeader, CommitSlot, Int)
         do {
             decoded = try decodeMapped(opened.view, bootIdentifier: bootIdentifier, path: path, operation: operation)
@@ -91,6 +101,11 @@ extension TableStorage {
             decoded = try decodeMapped(opened.view, bootIdentifier: bootIdentifier, path: path, operation: operation)
         }
         let (header, slot, count) = decoded
+        if writable, let next = SealMark.next(opened.view.atomicLoad(UInt64.self, at: TableFormat.sealWordOffset)) {
+            throw RecordTableError(
+                .sealed, operation: operation, path: path,
+                message: "the table is sealed: its series continues in file \(next); open that one to append")
+        }
         if writable {
             // Take over: publish this boot and the recovered count for readers. When the boot
             // identifier changes, the live word is invalidated *first*: a reader that sees this
@@ -107,9 +122,12 @@ extension TableStorage {
             opened.view.atomicStore(LiveCount.word(count), at: TableFormat.liveCountOffset)
             unsafe report(opened.view, to: takeoverStep)
         }
-        return TableStorage(
+        let storage = TableStorage(
             path: path, header: header, isWritable: writable, durability: durability, bootIdentifier: bootIdentifier,
-            map: opened.map, view: opened.view, count: count, committed: slot, ringsReaders: ringsReaders)
+            map: opened.map, view: opened.view, count: count, committed: slot, ringsReaders: ringsReaders,
+            sharedAppender: shared)
+        if shared { storage.joinAppenders() }
+        return storage
     }
 
     /// A file opened and mapped whole.
@@ -129,7 +147,7 @@ extension TableStorage {
     /// would go to a file no one opens again. On such a change it opens the path again, up to
     /// ``reopenAttempts`` times, then fails with `replaced`.
     static func mapFile(
-        path: String, writable: Bool, waitForWriter: Duration?
+        path: String, writable: Bool, shared: Bool = false, waitForWriter: Duration?
     ) throws(RecordTableError) -> MappedFile {
         let deadline = monotonicNanoseconds().saturatingAdd((waitForWriter ?? .zero).saturatingNanoseconds)
         var attempt = 0
@@ -144,7 +162,7 @@ extension TableStorage {
             if writable {
                 var acquired = false, isTheLockedFile = false
                 do throws(MappedFileError) {
-                    acquired = try waitForWriterLock(map, until: deadline)
+                    acquired = try waitForWriterLock(map, shared: shared, until: deadline)
                     if acquired { isTheLockedFile = try map.isNamed(by: path) }
                 } catch {
                     throw RecordTableError(error, operation: "open", path: path)
@@ -152,7 +170,9 @@ extension TableStorage {
                 guard acquired else {
                     throw RecordTableError(
                         .writerActive, operation: "open", path: path,
-                        message: "another process has the table open for writing")
+                        message: shared
+                            ? "another process has the table open as its exclusive writer"
+                            : "another process has the table open for writing")
                 }
                 guard isTheLockedFile else {
                     try? map.close(flush: false)
@@ -176,14 +196,17 @@ extension TableStorage {
         }
     }
 
-    /// Takes the writer lock, trying again with backoff until `deadline` (monotonic
+    /// Takes the writer lock (shared: a shared appender's read lock on the same byte), trying again with backoff until `deadline` (monotonic
     /// nanoseconds) has passed; returns whether it got it. (The outcome is a value, not an
     /// error message to match.)
     static func waitForWriterLock(
-        _ map: borrowing MemoryMappedFile, until deadline: UInt64
+        _ map: borrowing MemoryMappedFile, shared: Bool = false, until deadline: UInt64
     ) throws(MappedFileError) -> Bool {
         var pause = 100
-        while try !map.tryLock(bytes: TableFormat.writerLockBytes) {
+        while try
+            !(shared
+            ? map.tryLockShared(bytes: TableFormat.writerLockBytes) : map.tryLock(bytes: TableFormat.writerLockBytes))
+        {
             guard monotonicNanoseconds() < deadline else { return false }
             sleepMicroseconds(pause)
             pause = min(pause * 2, 10_000)

@@ -12,10 +12,22 @@ extension TableStorage {
         precondition(isWritable, "RecordTable: \(operation) on a table opened read-only")
     }
 
+    /// Traps: an in-place write (or `removeLast`) on a table that is not its exclusive writer's.
+    @usableFromInline @inline(never)
+    func refuseInPlaceUpdate(_ operation: String) -> Never {
+        if isSharedAppender {
+            preconditionFailure(
+                "RecordTable: \(operation) on a table opened for shared appending; in-place changes need the exclusive writer (.readWrite)"
+            )
+        }
+        preconditionFailure("RecordTable: cannot write to a table opened read-only")
+    }
+
     /// Makes room for `minimum` records, growing the file in chunks.
     func reserve(_ minimum: Int) throws(RecordTableError) {
         requireWritable("reserveCapacity")
         guard unsafe minimum > capacity else { return }
+        if isSharedAppender && !holdsAppenderLock { return try reserveShared(minimum) }
         precondition(borrowCount == 0, "RecordTable: cannot grow the table while its records are borrowed")
         let stride = header.schema.stride
         let step = unsafe min(max(capacity, (1 << 16) / stride), (1 << 30) / stride)
@@ -43,12 +55,13 @@ extension TableStorage {
     /// (A closed or read-only table has capacity 0 or fails in `reserve`, which traps.)
     @inlinable @inline(__always)
     func slotsForAppending(_ extra: Int) throws(RecordTableError) -> UnsafeMutableRawPointer {
-        if unsafe _slowPath(count + extra > capacity || !isWritable) { try makeRoom(extra) }
+        if unsafe _slowPath(count + extra > appendLimit) { try makeRoom(extra) }
         return unsafe records + count &* stride
     }
 
     @usableFromInline
     func makeRoom(_ extra: Int) throws(RecordTableError) {
+        if isSharedAppender { return try beginSharedAppend(extra) }
         unsafe precondition(count + extra <= LiveCount.maximum, "RecordTable: more than 2^48 - 1 records")
         unsafe try reserve(count + extra)
     }
@@ -64,7 +77,14 @@ extension TableStorage {
         // which no count reaches): one load and one compare.
         let registered = unsafe SharedAtomics.loadAfterStores(doorbellRegistration)
         if _slowPath(UInt64(truncatingIfNeeded: newCount) >= ~registered) { ringDoorbell(registered: registered) }
-        if _slowPath(durability == .everyAppend) { try commit() }
+        if _slowPath(publishHasFollowUp) { try followUpPublish() }
+    }
+
+    /// After a publish: a shared appender releases the appender lock; `.everyAppend` commits.
+    @usableFromInline @inline(never)
+    func followUpPublish() throws(RecordTableError) {
+        if isSharedAppender { endSharedAppend() }
+        if durability == .everyAppend { try commit() }
     }
 
     /// The count reached the smallest target a sleeper registered: clears the registration and
@@ -111,6 +131,7 @@ extension TableStorage {
 
     func removeLast(_ n: Int) throws(RecordTableError) {
         requireWritable("removeLast")
+        if isSharedAppender { refuseInPlaceUpdate("removeLast") }
         unsafe precondition(n >= 0 && n <= count, unsafe "RecordTable: cannot remove \(n) of \(count) records")
         unsafe try publish(count: count - n)
     }
@@ -119,6 +140,13 @@ extension TableStorage {
     @usableFromInline
     func commit() throws(RecordTableError) {
         requireWritable("commit")
+        if isSharedAppender { return try commitShared() }
+        try writeCommitPoint()
+    }
+
+    /// The commit itself: sync (in the durable modes) what is not yet on disk, then write the
+    /// next slot and sync it. A shared appender calls it under the appender lock.
+    func writeCommitPoint() throws(RecordTableError) {
         let stride = header.schema.stride
         let slot = unsafe CommitSlot(generation: committed.generation + 1, count: count, capacity: capacity)
         let slotOffset = slot.offset

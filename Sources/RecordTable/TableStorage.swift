@@ -8,6 +8,13 @@ import MemoryMappedFiles
     let path: String
     let header: TableHeader
     @usableFromInline let isWritable: Bool
+    /// Whether this process appends beside others (`.sharedAppend`): each append takes the
+    /// appender lock and catches up with the others' count (TableStorage+SharedAppending.swift).
+    @usableFromInline let isSharedAppender: Bool
+    /// Whether in-place writes are allowed: the exclusive writer's alone.
+    @usableFromInline let updatesInPlace: Bool
+    /// Whether this appender holds the appender lock now (between an append's start and its publish).
+    var holdsAppenderLock = false
     @usableFromInline let durability: Durability
     /// This boot's identifier; the live count is trusted only when the file's matches.
     let bootIdentifier: [UInt8]
@@ -46,7 +53,16 @@ import MemoryMappedFiles
     /// Whether `paddingRuns` is not empty: one load on the typed write paths.
     @usableFromInline let hasPadding: Bool
     /// Records the mapped file has room for.
-    @usableFromInline @exclusivity(unchecked) var capacity: Int
+    @usableFromInline @exclusivity(unchecked) var capacity: Int {
+        didSet { unsafe appendLimit = updatesInPlace ? capacity : 0 }
+    }
+    /// Appends that stay at or below this count take the inline path: the capacity for the
+    /// exclusive writer; 0 for shared appenders (every append takes the lock) and readers (whose
+    /// appends trap), so that one compare sends both off the fast path.
+    @usableFromInline @exclusivity(unchecked) var appendLimit = 0
+    /// Whether `publish` has more to do than store the count: commit (`.everyAppend`) or
+    /// release the appender lock (a shared appender). One load on the publish path.
+    @usableFromInline let publishHasFollowUp: Bool
     /// The last commit point read or written.
     var committed: CommitSlot
     /// Records below this index are on disk (durable modes); in-place writes lower it.
@@ -72,11 +88,14 @@ import MemoryMappedFiles
     init(
         path: String, header: TableHeader, isWritable: Bool, durability: Durability, bootIdentifier: [UInt8],
         map: consuming MemoryMappedFile, view: consuming MappedViewAccessor, count: Int, committed: CommitSlot,
-        ringsReaders: Bool = true
+        ringsReaders: Bool = true, sharedAppender: Bool = false
     ) {
         self.path = path
         self.header = header
         self.isWritable = isWritable
+        self.isSharedAppender = isWritable && sharedAppender
+        self.updatesInPlace = isWritable && !sharedAppender
+        self.publishHasFollowUp = durability == .everyAppend || (isWritable && sharedAppender)
         self.durability = durability
         self.bootIdentifier = bootIdentifier
         self.stride = header.schema.stride
@@ -95,8 +114,10 @@ import MemoryMappedFiles
         self.map = Optional(map)
         unsafe self.view = Optional(view)
         self.ringsReaders = isWritable && ringsReaders
+        unsafe appendLimit = updatesInPlace ? capacity : 0
         updateFastPathLimits()
-        if self.ringsReaders { installDoorbell() }
+        // Shared appenders adopt the doorbell under the appender lock (TableStorage+SharedAppending).
+        if self.ringsReaders && !isSharedAppender { installDoorbell() }
     }
 
     /// Whether this writer publishes a doorbell: not a migration's hold on the old table, which
@@ -128,7 +149,7 @@ import MemoryMappedFiles
 
     func updateFastPathLimits() {
         unsafe plainLoadLimit = unsafe hasBools ? 0 : count
-        let storeLimit = unsafe hasBools || hasPadding || !isWritable ? 0 : count
+        let storeLimit = unsafe hasBools || hasPadding || !updatesInPlace ? 0 : count
         unsafe plainStoreStart = unsafe durability == .none ? 0 : min(syncedBelow, storeLimit)
         unsafe plainStoreSpan = unsafe storeLimit - plainStoreStart
     }
@@ -153,8 +174,9 @@ import MemoryMappedFiles
         if isWritable && committing {
             do { try commit() } catch { failure = error }
         }
-        removeDoorbell()
+        if isSharedAppender { leaveAppenders() } else { removeDoorbell() }
         unsafe isClosed = true
+        holdsAppenderLock = false  // closing the descriptor releases it
         unsafe count = 0
         unsafe capacity = 0
         let closing = companions

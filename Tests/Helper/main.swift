@@ -234,6 +234,100 @@ func tableCommand() throws(RecordTableError) -> Bool {
         }
         try table.close()
 
+    case "journal-append":
+        // journal-append PATH WRITER TOTAL DURABILITY: as a shared appender, append this writer's
+        // records TOTAL of them in all, resuming after the last one the table holds, in batches of
+        // 1 to 64 each followed by commit(); after each commit, store the count acknowledged in
+        // PATH.ackWRITER (8 bytes), then pause up to 1 ms. Says "done N" at the end.
+        let path = argument(0), writer = integer(1), total = integer(2)
+        let journal = try RecordTable<JournalEntry>.open(
+            path: path, access: .sharedAppend, durability: durabilityNamed(argument(3)), waitForWriter: .seconds(10))
+        var next = 0
+        try journal.refresh()
+        for entry in journal where Int(entry.writer) == writer { next = max(next, Int(entry.sequence) + 1) }
+        let ackFile = open(path + ".ack\(writer)", O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
+        guard ackFile >= 0 else { fail("journal-append: cannot open the ack file", code: 3) }
+        var generator = SystemRandomNumberGenerator()
+        while next < total {
+            let size = min(total - next, Int.random(in: 1...64, using: &generator))
+            try journal.append(
+                contentsOf: (0..<size).map { JournalEntry(writer: writer, sequence: next + $0, batchSize: size) })
+            try journal.commit()
+            next += size
+            var acknowledged = Int64(next)
+            _ = pwrite(ackFile, &acknowledged, 8, 0)
+            usleep(UInt32.random(in: 0...1_000, using: &generator))
+        }
+        try journal.close()
+        say("done \(next)")
+
+    case "series-append":
+        // series-append DIR TOTAL ROLL RETENTION ACCESS: append Samples with ids following the
+        // last one in the series, in batches of 1 to 20, committing each and saying "ack ID"
+        // (the last id committed), until id TOTAL - 1; then "done". Crashes where
+        // MAPPED_RECORDS_CRASH_AT_ROLL_STEP says (debug builds).
+        let series = try TableSeries<Sample>.open(
+            directory: argument(0), access: argument(4) == "shared" ? .sharedAppend : .readWrite,
+            roll: seriesRoll(argument(2)), retention: seriesRetention(argument(3)), durability: .none)
+        var next = try lastSampleID(in: series).map { Int($0) + 1 } ?? 0
+        let total = integer(1)
+        var generator = SystemRandomNumberGenerator()
+        while next < total {
+            let size = min(total - next, Int.random(in: 1...20, using: &generator))
+            try series.append(contentsOf: (0..<size).map { Sample(id: Int64(next + $0)) })
+            try series.commit()
+            next += size
+            say("ack \(next - 1)")
+        }
+        try series.close()
+        say("done")
+
+    case "journal-series":
+        // journal-series DIR WRITER TOTAL ROLL: journal-append's records, to a series, as one of
+        // several shared appenders that roll it.
+        let series = try TableSeries<JournalEntry>.open(
+            directory: argument(0), access: .sharedAppend, roll: seriesRoll(argument(3)), durability: .none)
+        let writer = integer(1), total = integer(2)
+        var next = 0
+        var generator = SystemRandomNumberGenerator()
+        while next < total {
+            let size = min(total - next, Int.random(in: 1...64, using: &generator))
+            try series.append(
+                contentsOf: (0..<size).map { JournalEntry(writer: writer, sequence: next + $0, batchSize: size) })
+            if Bool.random(using: &generator) { try series.commit() }
+            next += size
+        }
+        try series.close()
+        say("done \(next)")
+
+    case "series-follow":
+        // series-follow DIR TOTAL SECONDS: follow the series from its start until TOTAL records
+        // were seen, checking that the ids are 0, 1, 2, … exactly once; "ok N FILES" or "bad …".
+        let series = try TableSeries<Sample>.open(directory: argument(0))
+        let total = integer(1)
+        let deadline = ContinuousClock.now + .seconds(integer(2))
+        var position = SeriesPosition(file: 1, index: 0)
+        var seen = 0
+        var files = Set<Int>()
+        say("following")
+        while seen < total && ContinuousClock.now < deadline {
+            _ = try series.waitForRecords(beyond: position, timeout: .milliseconds(200))
+            files.insert(position.file)
+            for sample in try series.read(from: &position) {
+                guard sample == Sample(id: Int64(seen)) else {
+                    fail("bad: record \(seen) is \(sample.id) at \(position)", code: 1)
+                }
+                seen += 1
+            }
+        }
+        say(seen == total ? "ok \(seen) \(files.count)" : "bad: saw \(seen) of \(total) records")
+
+    case "table-hold-appender":  // table-hold-appender PATH: hold a shared appender's lock until a line arrives
+        let table = try RecordTable<Sample>.open(path: argument(0), access: .sharedAppend)
+        say("appending")
+        _ = readLineFromParent()
+        try table.close()
+
     case "table-hold-writer":  // table-hold-writer PATH: hold the writer lock until a line arrives
         let table = try RecordTable<Sample>.open(path: argument(0), access: .readWrite)
         say("writing")
@@ -495,4 +589,38 @@ do throws(MappedFileError) {
 } catch {
     say("error \(error.code.rawValue)")
     fail(error.description, code: 3)
+}
+
+/// A series' roll rule from its command-line form: never, records:N, bytes:N, hourly, daily.
+func seriesRoll(_ text: String) -> SeriesRoll {
+    let parts = text.split(separator: ":")
+    switch (parts.first, parts.count == 2 ? Int(parts[1]) : nil) {
+    case ("records", let n?): return .records(n)
+    case ("bytes", let n?): return .bytes(n)
+    case ("hourly", nil): return .hourly
+    case ("daily", nil): return .daily
+    case ("never", nil): return .never
+    default: fail("unknown roll \(text)", code: 2)
+    }
+}
+
+/// A series' retention from its command-line form: forever, files:N, age:SECONDS.
+func seriesRetention(_ text: String) -> SeriesRetention {
+    let parts = text.split(separator: ":")
+    switch (parts.first, parts.count == 2 ? Int(parts[1]) : nil) {
+    case ("files", let n?): return .files(n)
+    case ("age", let n?): return .age(.seconds(n))
+    case ("forever", nil): return .forever
+    default: fail("unknown retention \(text)", code: 2)
+    }
+}
+
+/// The id of the last Sample of the series, if it has one.
+func lastSampleID(in series: TableSeries<Sample>) throws(RecordTableError) -> Int64? {
+    for number in try series.fileNumbers().reversed() {
+        let table = try RecordTable<Sample>.open(path: series.path(ofFile: number))
+        defer { try? table.close() }
+        if let last = table.last { return last.id }
+    }
+    return nil
 }

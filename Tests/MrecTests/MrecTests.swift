@@ -31,7 +31,7 @@ struct MrecTests {
             output == """
                 file            \(path)
                 size            8192 bytes
-                format          version 1.1, header checksum valid
+                format          version 1.2, header checksum valid
                 durability      batch (as created)
                 records         3 of capacity 128, stride 32, alignment 8
                 data offset     4096
@@ -47,7 +47,7 @@ struct MrecTests {
                   unit = m
                 """)
         let (_, json, _) = mrec("info", "--json", path)
-        #expect(json.hasPrefix("{\"path\":\"\(path)\",\"fileSize\":8192,\"formatVersion\":\"1.1\""))
+        #expect(json.hasPrefix("{\"path\":\"\(path)\",\"fileSize\":8192,\"formatVersion\":\"1.2\""))
         #expect(json.contains("\"fields\":[{\"name\":\"id\",\"type\":\"i64\",\"offset\":0,\"count\":1},"))
         #expect(json.hasSuffix("\"metadata\":{\"unit\":\"m\"}}"))
     }
@@ -96,7 +96,7 @@ struct MrecTests {
         writeFile(directory.file("future.mrec"), bytes)
         let future = mrec("info", directory.file("future.mrec"))
         #expect(future.0 == .exited(1))
-        #expect(future.2.contains("it has format version 2.1; this library reads version 1.x"))
+        #expect(future.2.contains("it has format version 2.2; this library reads version 1.x"))
 
         #expect(mrec("dump", "--fields", "nope", path).0 == .exited(2))
         #expect(mrec("dump", "--range", "x..y", path).0 == .exited(2))

@@ -167,7 +167,7 @@ struct RecordTableTests {
         #expect(record["missing"] == nil)
         #expect(table.schema == Sample.schema)
         #expect(table.dataOffset == 4096)
-        #expect(table.formatVersion == "1.1")
+        #expect(table.formatVersion == "1.2")
         try table.close()
 
         let copyPath = directory.file("copy.mrec")

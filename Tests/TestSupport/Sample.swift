@@ -45,3 +45,32 @@ public struct OldSample: Equatable, Sendable {
         self.check = sample.check
     }
 }
+
+/// A record of a journal that several processes append to: who wrote it, its place in that
+/// writer's sequence, the batch it came in, and a check of all three, so that a torn record, a
+/// record from another writer's slot, or a duplicate shows by looking at the records alone.
+@MappedRecord
+public struct JournalEntry: Equatable, Sendable {
+    public var writer: Int32
+    public var batchSize: Int32
+    public var sequence: Int64
+    public var check: UInt64
+
+    /// The `sequence`-th record of `writer`, in a batch of `batchSize`.
+    public init(writer: Int, sequence: Int, batchSize: Int) {
+        self.writer = Int32(writer)
+        self.batchSize = Int32(batchSize)
+        self.sequence = Int64(sequence)
+        self.check = JournalEntry.expectedCheck(writer: self.writer, sequence: self.sequence, batchSize: self.batchSize)
+    }
+
+    public static func expectedCheck(writer: Int32, sequence: Int64, batchSize: Int32) -> UInt64 {
+        (UInt64(bitPattern: sequence) &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(UInt32(bitPattern: writer)) << 40)
+            ^ UInt64(UInt32(bitPattern: batchSize)) ^ 0x5EED
+    }
+
+    /// Whether the check matches the other fields.
+    public var isWhole: Bool {
+        check == JournalEntry.expectedCheck(writer: writer, sequence: sequence, batchSize: batchSize)
+    }
+}

@@ -9,6 +9,7 @@
 #define MREC_LIVE_AREA_OFFSET 1536    // 16 bytes of boot identifier, then the live word
 #define MREC_LIVE_WORD_OFFSET 1552    // u64: bits 0-47 the live count, 48-63 its check
 #define MREC_DOORBELL_WORD_OFFSET 1560 // u64: the writer's doorbell (docs/FORMAT.md, "Doorbell")
+#define MREC_SEAL_WORD_OFFSET 1568   // u64: 0, or the next file of a series (minor 2, "Series")
 #define MREC_LIVE_COUNT_MASK 0xFFFFFFFFFFFFull
 
 #endif

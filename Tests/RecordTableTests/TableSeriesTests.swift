@@ -1,0 +1,251 @@
+import Glibc
+import TestSupport
+import Testing
+
+@testable import RecordTable
+
+/// Series of tables that roll (docs/FORMAT.md, "Series").
+@Suite("Table series: rolling, sealing, retention, following across files", .serialized, .timeLimit(.minutes(5)))
+struct TableSeriesTests {
+    let directory = TemporaryDirectory()
+
+    /// The seal mark of file `number` of the series in `path`: the next file's number, or nil.
+    func sealMark(_ path: String, _ number: Int) -> Int? {
+        SealMark.next(preadUInt64(path + "/" + SeriesFormat.fileName(number), offset: TableFormat.sealWordOffset))
+    }
+
+    @Test(
+        "a writer rolls by record count: each file an ordinary table, sealed naming the next; a reader reads one sequence"
+    )
+    func rollsByRecords() throws {
+        let path = directory.file("trades")
+        let series = try TableSeries<Sample>.open(directory: path, access: .readWrite, roll: .records(100))
+        var id: Int64 = 0
+        for round in 0..<150 {
+            let batch = (0..<Int64(round % 13 + 1)).map { Sample(id: id + $0) }
+            try series.append(contentsOf: batch)
+            id += Int64(batch.count)
+        }
+        try series.append(Sample(id: id))
+        id += 1
+        try series.commit()
+        let numbers = try series.fileNumbers()
+        #expect(numbers == Array(1...numbers.count))
+        #expect(numbers.count >= 10)
+        #expect(series.currentFile == numbers.last)
+        try series.close()
+
+        var total = 0
+        for number in numbers {
+            // Every file is a table anyone opens as usual; no batch is split, none overfills a file.
+            let table = try RecordTable<Sample>.open(path: path + "/" + SeriesFormat.fileName(number))
+            #expect(table.count <= 100 && table.count > 0)
+            #expect(table.first?.id == Int64(total))
+            total += table.count
+            #expect(sealMark(path, number) == (number == numbers.last ? nil : number + 1))
+            #expect(table.metadata.contains { $0.key == SeriesFormat.createdKey })
+            try table.close()
+        }
+        #expect(total == Int(id))
+
+        let reader = try TableSeries<Sample>.open(directory: path)
+        #expect(try reader.count() == Int(id))
+        var position = try reader.startPosition()
+        var read: [Sample] = []
+        while true {
+            let chunk = try reader.read(from: &position, maxCount: 37)
+            if chunk.isEmpty { break }
+            read += chunk
+        }
+        #expect(read == (0..<id).map { Sample(id: $0) })
+        #expect(position == (try reader.endPosition()))
+        // A saved position resumes exactly there, across files.
+        var resumed = SeriesPosition(file: 2, index: 50)
+        let rest = try reader.read(from: &resumed)
+        #expect(rest.first?.id == Int64(try RecordTable<Sample>.open(path: path + "/00000001.mrec").count + 50))
+        #expect(rest.last?.id == id - 1)
+        try reader.close()
+    }
+
+    @Test("a writer rolls by size; the roll and retention rules are checked")
+    func rollsBySize() throws {
+        let path = directory.file("sized")
+        let series = try TableSeries<Sample>.open(directory: path, access: .readWrite, roll: .bytes(8192))
+        for id in 0..<1_000 { try series.append(Sample(id: Int64(id))) }
+        try series.close()
+        let perFile = (8192 - 4096) / MemoryLayout<Sample>.stride
+        #expect(try TableSeries<Sample>.open(directory: path).fileNumbers().count == (1_000 + perFile - 1) / perFile)
+        #expect(
+            tableError { try TableSeries<Sample>.open(directory: path, access: .readWrite, roll: .records(0)) }?.code
+                == .invalidArgument)
+        #expect(
+            tableError { try TableSeries<Sample>.open(directory: path, access: .readWrite, retention: .files(0)) }?
+                .code == .invalidArgument)
+        #expect(tableError { try TableSeries<Sample>.open(directory: directory.file("none")) }?.code == .notFound)
+    }
+
+    @Test("an exclusive series writer excludes another; a sealed file refuses writers")
+    func exclusiveWriters() throws {
+        let path = directory.file("exclusive")
+        let series = try TableSeries<Sample>.open(directory: path, access: .readWrite, roll: .records(10))
+        for id in 0..<25 { try series.append(Sample(id: Int64(id))) }
+        #expect(tableError { try TableSeries<Sample>.open(directory: path, access: .readWrite) }?.code == .writerActive)
+        #expect(
+            tableError { try TableSeries<Sample>.open(directory: path, access: .sharedAppend) }?.code == .writerActive)
+        let sealed = tableError { try RecordTable<Sample>.open(path: path + "/00000001.mrec", access: .readWrite) }
+        #expect(sealed?.code == .sealed)
+        #expect(sealed?.message.contains("continues in file 2") == true)
+        try series.close()
+    }
+
+    @Test("time rolls: a file per UTC day, by the clock the writer reads; age retention removes old days")
+    func rollsDaily() throws {
+        let path = directory.file("daily")
+        let day: Int64 = 86_400, start: Int64 = 1_790_000_000 / day * day
+        func append(at clock: Int64, id: Int, retention: String = "forever") {
+            let writer = ChildProcess(
+                helper("series-append", path, String(id + 1), "daily", retention, "exclusive"),
+                environment: ["MAPPED_RECORDS_TEST_CLOCK=\(clock)"])
+            let output = writer.readAll()
+            #expect(writer.wait() == .exited(0), "\(output)")
+        }
+        append(at: start + 10, id: 0)
+        append(at: start + 3_600, id: 1)
+        append(at: start + day + 5, id: 2)
+        append(at: start + 2 * day, id: 3)
+        let series = try TableSeries<Sample>.open(directory: path)
+        #expect(try series.fileNumbers() == [1, 2, 3])
+        let cycles = try [1, 2, 3].map { number in
+            try RecordTable<Sample>.open(path: series.path(ofFile: number)).metadata
+                .first { $0.key == SeriesFormat.cycleKey }?.value
+        }
+        #expect(cycles == [String(start), String(start + day), String(start + 2 * day)])
+        // Four days later, keeping two days: the files that ended more than two days ago go.
+        append(at: start + 4 * day + 1, id: 4, retention: "age:\(2 * day)")
+        #expect(try series.fileNumbers() == [3, 4])
+        var position = try series.startPosition()
+        #expect(try series.read(from: &position).map(\.id) == [3, 4])
+    }
+
+    @Test(
+        "retention keeps the newest files; a reader holding a removed file keeps reading; a follower behind gets fellBehind"
+    )
+    func retention() throws {
+        let path = directory.file("kept")
+        let series = try TableSeries<Sample>.open(
+            directory: path, access: .readWrite, roll: .records(10), retention: .files(3))
+        for id in 0..<10 { try series.append(Sample(id: Int64(id))) }
+        let reader = try TableSeries<Sample>.open(directory: path)
+        var held = SeriesPosition(file: 1, index: 0)
+        #expect(try reader.read(from: &held, maxCount: 5).count == 5)  // file 1 is open in the reader now
+        for id in 10..<100 { try series.append(Sample(id: Int64(id))) }
+        #expect(try series.fileNumbers() == [8, 9, 10])
+        #expect(!fileExists(path + "/00000001.mrec"))
+        // The removed file is still open in the reader: it reads on to its end, then needs file 2.
+        #expect(try reader.read(from: &held, maxCount: 5).map(\.id) == [5, 6, 7, 8, 9])
+        let behind = tableError { try reader.read(from: &held) }
+        #expect(behind?.code == .fellBehind)
+        #expect(behind?.message.contains("the oldest file now is 8, so this reader is 6 file(s) behind") == true)
+        #expect(tableError { try reader.waitForRecords(beyond: held, timeout: .zero) }?.code == .fellBehind)
+        try series.close()
+        try reader.close()
+    }
+
+    @Test("a follower crosses 3+ rolls while writers are killed at each step of a roll: every record once, in order")
+    func followerAcrossKilledRolls() throws {
+        let path = directory.file("crashing")
+        let total = 1_000
+        let follower = ChildProcess(helper("series-follow", path, String(total), "120"))
+        try TableSeries<Sample>.open(directory: path, access: .readWrite).close()
+        #expect(follower.readLine() == "following")
+        var acknowledged = -1
+        for round in 0..<9 {
+            let step = round % 3 + 1
+            let writer = ChildProcess(
+                helper("series-append", path, String(total), "records:50", "forever", "exclusive"),
+                environment: ["MAPPED_RECORDS_CRASH_AT_ROLL_STEP=\(step)"])
+            var lines: [String] = []
+            while let line = writer.readLine() { lines.append(line) }
+            #expect(writer.wait() == .signaled(SIGKILL), "round \(round), step \(step): \(lines)")
+            if let last = lines.last(where: { $0.hasPrefix("ack ") }) { acknowledged = Int(last.dropFirst(4))! }
+            // What was acknowledged is there, after the crash at this step of the roll.
+            let series = try TableSeries<Sample>.open(directory: path)
+            var position = try series.startPosition()
+            let ids = try series.read(from: &position).map(\.id)
+            #expect(ids == (0..<Int64(ids.count)).map { $0 })
+            #expect(ids.count > acknowledged)
+        }
+        let last = ChildProcess(helper("series-append", path, String(total), "records:50", "forever", "exclusive"))
+        let output = last.readAll()
+        #expect(last.wait() == .exited(0), "\(output)")
+        let verdict = follower.readAll()
+        #expect(follower.wait() == .exited(0), "\(verdict)")
+        let fields = verdict.split(separator: " ")
+        #expect(fields.first == "ok", "\(verdict)")
+        #expect((Int(fields.last ?? "") ?? 0) >= 4, "the follower crossed too few files: \(verdict)")
+        // Every file but the newest is sealed, naming the next.
+        let numbers = try TableSeries<Sample>.open(directory: path).fileNumbers()
+        for number in numbers { #expect(sealMark(path, number) == (number == numbers.last ? nil : number + 1)) }
+    }
+
+    @Test("3 shared appender processes roll one series: each writer's records once, in order, no batch split")
+    func sharedAppendersRoll() throws {
+        let path = directory.file("shared")
+        let writers = 3, total = 20_000
+        let processes = (0..<writers).map {
+            ChildProcess(helper("journal-series", path, String($0), String(total), "records:1000"))
+        }
+        for (writer, process) in processes.enumerated() {
+            let output = process.readAll()
+            #expect(process.wait() == .exited(0), "writer \(writer): \(output)")
+        }
+        let series = try TableSeries<JournalEntry>.open(directory: path)
+        var next = [Int](repeating: 0, count: writers)
+        var problems = 0
+        for number in try series.fileNumbers() {
+            let table = try RecordTable<JournalEntry>.open(path: series.path(ofFile: number))
+            #expect(table.count <= 1_000)
+            var index = 0
+            while index < table.count {
+                let entry = table[index]
+                let writer = Int(entry.writer)
+                guard entry.isWhole, writer < writers, Int(entry.sequence) == next[writer],
+                    index + Int(entry.batchSize) <= table.count
+                else {
+                    problems += 1
+                    break
+                }
+                next[writer] += Int(entry.batchSize)
+                index += Int(entry.batchSize)
+            }
+            #expect(sealMark(path, number) == (number == (try series.fileNumbers().last) ? nil : number + 1))
+        }
+        #expect(problems == 0)
+        #expect(next == [Int](repeating: total, count: writers))
+    }
+
+    @Test("updates() yields the end position as records arrive, across a roll")
+    func updatesAcrossRolls() async throws {
+        let path = directory.file("async")
+        let writer = try TableSeries<Sample>.open(directory: path, access: .readWrite, roll: .records(5))
+        let reader = try TableSeries<Sample>.open(directory: path)
+        let updates = try reader.updates(from: SeriesPosition(file: 1, index: 0))
+        let task = Task {
+            var ends: [SeriesPosition] = []
+            for try await end in updates {
+                ends.append(end)
+                if end.file == 3 { break }
+            }
+            return ends
+        }
+        for id in 0..<12 {
+            try writer.append(Sample(id: Int64(id)))
+            usleep(5_000)
+        }
+        let ends = try await task.value
+        #expect(ends.last == SeriesPosition(file: 3, index: ends.last?.index ?? 0))
+        #expect(ends == ends.sorted())
+        try writer.close()
+        try reader.close()
+    }
+}
