@@ -8,7 +8,7 @@ APT_PACKAGES ?= liblmdb-dev python3 python3-venv valgrind
 PYTHON_VENV ?= .build/python-venv
 DEMO_DIR ?= demo-output
 
-.PHONY: all deps build lint docs man test perfgate python-venv python-test demo bench compare latency fuzz sanitize soak clean
+.PHONY: all deps build lint docs man test perfgate python-venv python-test demo bench compare latency journal fuzz sanitize soak clean
 
 SECONDS ?= 60
 MINUTES ?= 30
@@ -127,6 +127,11 @@ compare: deps
 # C busy-spin reader; idle CPU; append throughput with blocked followers. Writes docs/compare/latency.md.
 latency: deps
 	Benchmarks/latency/run.sh
+
+# Shared appenders (one, and two processes together) against the exclusive writer, and a
+# follower crossing a series' rolls. Writes docs/compare/journal.md (about 2 minutes).
+journal: deps
+	Benchmarks/journal/run.sh
 
 # Each fuzz target for $(SECONDS) s under libFuzzer and AddressSanitizer (docs/RELIABILITY.md).
 fuzz: deps

@@ -73,6 +73,12 @@ let package = Package(
             ],
             path: "Latency"
         ),
+        // `make journal` (Benchmarks/journal/run.sh): shared appenders and series against the exclusive writer.
+        .executableTarget(
+            name: "journal-mappedrecords",
+            dependencies: [.product(name: "RecordTable", package: libraryPackage)],
+            path: "Journal"
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

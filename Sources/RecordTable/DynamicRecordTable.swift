@@ -157,6 +157,9 @@ public final class DynamicRecordTable {
     public var capacity: Int { unsafe storage.capacity }
     /// Where the records start in the file (a multiple of 4096).
     public var dataOffset: Int { storage.header.dataOffset }
+    /// The number of the file that follows this one in its series, if the table is sealed
+    /// (docs/FORMAT.md, "Series"); nil for a table that still takes records.
+    public var sealedSuccessor: Int? { storage.sealedSuccessor() }
     /// The format version, as `major.minor`.
     public var formatVersion: String { "\(TableFormat.versionMajor).\(storage.header.versionMinor)" }
     /// The durability mode the file was created with.

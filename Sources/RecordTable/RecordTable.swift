@@ -143,6 +143,9 @@ public enum TableAccess: Sendable, Hashable {
     public var committedCount: Int { storage.committed.count }
     /// Whether ``close()`` was called.
     public var isClosed: Bool { unsafe storage.isClosed }
+    /// The number of the file that follows this one in its series, if the table is sealed
+    /// (``TableSeries``); nil for a table that still takes records.
+    public var sealedSuccessor: Int? { storage.sealedSuccessor() }
 
     // MARK: Collection
 

@@ -15,13 +15,14 @@ struct Dump: ParsableCommand {
               mrec dump --format csv --fields id,x --range 100..<200 points.mrec
               mrec dump --format jsonl --limit 10 points.mrec
               mrec dump --follow points.mrec          (like tail -f; Ctrl-C ends it)
+              mrec dump --follow trades/              (a series, across its rolls)
               mrec dump --layout 'r:i16,g:i16,b:i16,a:i16' --limit 4 image.data
               mrec dump --layout 'id:u32,x:f64@8' --stride 16 --offset 64 --big-endian a.bin
             """)
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case table, csv, jsonl, hex }
 
-    @Argument(help: "The table file, or a raw struct file with --layout.") var file: String
+    @Argument(help: "The table file, a series' directory, or a raw struct file with --layout.") var file: String
     @Option(help: "table, csv, jsonl or hex.") var format: Format = .table
     @Option(help: "Records to print: 100..<200, 100...199, 100.. or ..<50.") var range: String?
     @Option(help: "Fields to print, comma-separated.") var fields: String?
@@ -57,6 +58,8 @@ struct Dump: ParsableCommand {
                 throw usageError("the layout '\(layout)': \(error.description)")
             }
             source = try RawStructFile.open(file, schema: schema, offset: offset, bigEndian: bigEndian)
+        } else if isDirectory(file) {
+            source = try SeriesSource(directory: file)
         } else {
             source = try openTable(file)
         }
@@ -110,7 +113,15 @@ struct Dump: ParsableCommand {
         }
         out.flush()
 
-        guard follow, let table = source as? DynamicRecordTable else { return }
+        guard follow else { return }
+        let table: any FollowedSource
+        if let series = source as? SeriesSource {
+            table = series
+        } else if let single = source as? DynamicRecordTable {
+            table = single
+        } else {
+            return
+        }
         var next = max(bounds.upperBound, requested.lowerBound)
         let end =
             limit.map {
@@ -273,3 +284,17 @@ extension String {
         count >= width ? self : String(repeating: " ", count: width - count) + self
     }
 }
+
+/// What `dump --follow` follows: a table, or a series across its files.
+protocol FollowedSource {
+    func waitForRecords(beyond known: Int, timeout: Duration) throws(RecordTableError) -> Int
+    func writerIsActive() throws(RecordTableError) -> Bool
+}
+
+extension DynamicRecordTable: FollowedSource {
+    func waitForRecords(beyond known: Int, timeout: Duration) throws(RecordTableError) -> Int {
+        try waitForRecords(beyond: known, timeout: timeout, strategy: .block)
+    }
+}
+
+extension SeriesSource: FollowedSource {}

@@ -4,13 +4,16 @@ import RecordTable
 
 struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show a table's header and schema.",
-        discussion: "Example:\n  mrec info points.mrec\n  mrec info --json points.mrec")
+        abstract: "Show a table's header and schema, or a series' files.",
+        discussion:
+            "Example:\n  mrec info points.mrec\n  mrec info --json points.mrec\n  mrec info trades/        (a series: its files, counts and seals)"
+    )
 
-    @Argument(help: "The table file.") var file: String
+    @Argument(help: "The table file, or a series' directory.") var file: String
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
+        if isDirectory(file) { return try seriesInfo(file, json: json) }
         let table = try openTable(file)
         var status = stat()
         stat(file, &status)

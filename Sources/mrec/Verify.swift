@@ -8,13 +8,16 @@ struct Verify: ParsableCommand {
         discussion: """
             Reads every committed record: Bool bytes must be 0 or 1 (damage), text must be UTF-8 and padding zero (warnings).
             Exit status 0 when there is no damage (warnings allowed), 1 with the findings otherwise.
+            On a series' directory: every file, one schema, and each file but the newest sealed naming the next.
             Example:
               mrec verify points.mrec
+              mrec verify trades/
             """)
 
-    @Argument(help: "The table file.") var file: String
+    @Argument(help: "The table file, or a series' directory.") var file: String
 
     func run() throws {
+        if isDirectory(file) { return try seriesVerify(file) }
         let table = try openTable(file)
         let showProgress = standardErrorIsTerminal && table.count > 100_000
         let report = table.verify { done in

@@ -248,4 +248,51 @@ struct TableSeriesTests {
         try writer.close()
         try reader.close()
     }
+
+    @Test("the README's example of shared journals and series runs as written")
+    func readmeExample() throws {
+        // Relative paths, as in the README: inside this test's directory (nothing else here uses the cwd).
+        var original = [CChar](repeating: 0, count: 4096)
+        #expect(getcwd(&original, original.count) != nil)
+        #expect(chdir(directory.path) == 0)
+        defer { _ = chdir(original) }
+        let trade = Trade(id: 1, price: 101.5, qty: 10, side: 1)
+        let batch = (2..<6).map { Trade(id: Int64($0), price: 100, qty: 1, side: 0) }
+        try RecordTable<Trade>.create(path: "trades.mrec").close()
+
+        // in each of several processes at once
+        let journal = try RecordTable<Trade>.open(path: "trades.mrec", access: .sharedAppend)
+        try journal.append(trade)  // one record, atomic
+        try journal.append(contentsOf: batch)  // contiguous and all-or-nothing for readers
+        try journal.commit()  // what this process appended is durable (per Durability)
+        try journal.close()
+
+        // a directory of tables that rolls: 00000001.mrec, 00000002.mrec, …
+        let series = try TableSeries<Trade>.open(
+            directory: "trades", access: .readWrite,  // or .sharedAppend, .readOnly (default)
+            roll: .records(1_000_000),  // or .bytes(n), .hourly, .daily (UTC)
+            retention: .files(7))  // or .age(.seconds(n)), .forever (default)
+        try series.append(trade)
+        try series.append(contentsOf: batch)
+        try series.commit()
+        try series.close()
+
+        // read or follow it as one sequence, from a saved position if you like
+        let reader = try TableSeries<Trade>.open(directory: "trades")
+        var position = try reader.startPosition()  // (file, index)
+        let records = try reader.read(from: &position)  // crosses from each sealed file to the next
+        let end = try reader.waitForRecords(beyond: position, timeout: .milliseconds(10))
+        #expect(records == [trade] + batch)
+        #expect(end == SeriesPosition(file: 1, index: 5))
+        #expect(try RecordTable<Trade>.open(path: "trades.mrec").count == 5)
+    }
+}
+
+/// The README's record.
+@MappedRecord
+struct Trade: Equatable {
+    var id: Int64
+    var price: Double
+    var qty: Int32
+    var side: UInt8
 }

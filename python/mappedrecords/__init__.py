@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from typing import Any, Literal, Mapping, Optional, Union, overload
 
-from ._dataset import Dataset, Partition, dataset
+from ._dataset import Dataset, Partition, dataset, series_files
 from ._format import (
     ByteOrderError,
     ChecksumError,
@@ -38,7 +38,7 @@ from ._table import Table
 from ._writer import Writer, append_to, create
 
 __all__ = [
-    "open", "create", "append_to", "dataset", "Table", "RemoteTable", "Writer", "Dataset", "Partition", "Field",
+    "open", "create", "append_to", "dataset", "series_files", "Table", "RemoteTable", "Writer", "Dataset", "Partition", "Field",
     "Schema", "schema_from_dtype", "FormatError", "NotATableError", "ByteOrderError", "UnsupportedVersionError",
     "ChecksumError", "SchemaError", "CountError", "TruncatedError", "WriterActiveError", "ReplacedError",
 ]

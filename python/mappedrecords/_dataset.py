@@ -65,7 +65,8 @@ def expand(paths_or_glob: PathsOrGlob, storage_options: Optional[Mapping[str, An
     if isinstance(paths_or_glob, (str, os.PathLike)):
         text = os.fspath(paths_or_glob)
         if not any(c in text for c in "*?["):
-            return [text]
+            files = series_files(text, storage_options)
+            return files if files is not None else [text]
         if is_local(text):
             found = sorted(_glob.glob(local_path(text)))
         else:
@@ -78,6 +79,30 @@ def expand(paths_or_glob: PathsOrGlob, storage_options: Optional[Mapping[str, An
             raise FileNotFoundError(2, "no table matches the pattern", text)
         return found
     return [os.fspath(p) for p in paths_or_glob]
+
+
+def series_files(directory: str, storage_options: Optional[Mapping[str, Any]] = None) -> Optional[List[str]]:
+    """The files of the series in ``directory``, oldest first (docs/FORMAT.md, "Series": files
+    named ``00000001.mrec``, ``00000002.mrec``, … in order of their numbers); None if ``directory``
+    is not a directory, so that a path to one table stays that table."""
+    if is_local(directory):
+        prefix = local_path(directory)
+        if not os.path.isdir(prefix):
+            return None
+        names = os.listdir(prefix)
+    else:
+        import fsspec
+
+        fs, stripped = fsspec.core.url_to_fs(directory, **dict(storage_options or {}))
+        if not fs.isdir(stripped):
+            return None
+        prefix = directory
+        names = [str(entry).rstrip("/").rsplit("/", 1)[-1] for entry in fs.ls(stripped, detail=False)]
+    numbered = sorted((number, name) for name in names
+                      if (number := _format.series_file_number(name)) is not None)
+    if not numbered:
+        raise FileNotFoundError(2, "no series files (00000001.mrec, …) in this directory", directory)
+    return [prefix.rstrip("/") + "/" + name for _, name in numbered]
 
 
 def plan(paths_or_glob: PathsOrGlob, records_per_partition: int, storage_options: Optional[Mapping[str, Any]] = None,

@@ -24,6 +24,7 @@ SLOT_SIZE = 64
 LIVE_OFFSET = 1536
 LIVE_WORD_OFFSET = LIVE_OFFSET + 16
 DOORBELL_WORD_OFFSET = LIVE_OFFSET + 24
+SEAL_WORD_OFFSET = LIVE_OFFSET + 32  # minor 2: the next file of a series once sealed ("Series")
 SCHEMA_OFFSET = 2048
 # Offsets in the fixed header (docs/FORMAT.md, "Fixed header"): the one place they are written.
 BYTE_ORDER_MARK_OFFSET = 8  # u32, then u16 major and u16 minor version at 12 and 14
@@ -291,6 +292,33 @@ def live_word(count: int) -> int:
 def live_count(word: int) -> Optional[int]:
     count = word & 0xFFFFFFFFFFFF
     return count if word >> 48 == (~(count ^ (count >> 16) ^ (count >> 32)) & 0xFFFF) else None
+
+
+def sealed_successor(word: int) -> Optional[int]:
+    """The next file's number in a seal mark (encoded as a live word is), or None: not sealed."""
+    number = live_count(word)
+    return number if number else None
+
+
+# A series (docs/FORMAT.md, "Series"): a directory of tables named by number.
+SERIES_DIGITS = 8
+SERIES_EXTENSION = ".mrec"
+
+
+def series_file_name(number: int) -> str:
+    """``00000042.mrec`` for 42."""
+    return f"{number:0{SERIES_DIGITS}d}{SERIES_EXTENSION}"
+
+
+def series_file_number(name: str) -> Optional[int]:
+    """The number a series file's name gives (at least 8 digits, then ``.mrec``), or None."""
+    if not name.endswith(SERIES_EXTENSION):
+        return None
+    digits = name[:-len(SERIES_EXTENSION)]
+    if not (SERIES_DIGITS <= len(digits) <= 15) or not digits.isascii() or not digits.isdigit():
+        return None
+    number = int(digits)
+    return number if number >= 1 else None
 
 
 def boot_identifier() -> bytes:

@@ -172,6 +172,13 @@ class Table(TableInterop):
         records out alike (the header checksum covers the schema and metadata)."""
         return bytes(self._mapping[:_format.SIGNATURE_BYTES])
 
+    @property
+    def sealed_successor(self) -> Optional[int]:
+        """The number of the file that follows this one in its series, if the table is sealed
+        (docs/FORMAT.md, "Series"); None while it takes records."""
+        word = int(np.frombuffer(self._mapping, dtype="<u8", count=1, offset=_format.SEAL_WORD_OFFSET)[0])
+        return _format.sealed_successor(word)
+
     def writer_is_active(self) -> bool:
         """Whether a process holds the writer lock (an open-file-description lock on byte 0)."""
         probe = struct.pack("hhxxxxqqixxxx", fcntl.F_WRLCK, os.SEEK_SET, 0, 1, 0)

@@ -107,3 +107,22 @@ struct SeriesDirectory {
         return RecordTableError(kind, operation: operation, path: path, systemCall: call, errno: code, message: message)
     }
 }
+
+/// The files of a series, for tools that read them without a record type (`mrec`): their
+/// numbers and paths. Each file opens as a ``DynamicRecordTable``; its
+/// ``DynamicRecordTable/sealedSuccessor`` names the file that follows it.
+public enum SeriesFiles {
+    /// The numbers of the series' files in `directory`, oldest first.
+    /// - Throws: `notFound`, `permissionDenied`, or `invalidArgument` for a path that is not a directory.
+    public static func numbers(inDirectory directory: String) throws(RecordTableError) -> [Int] {
+        try SeriesDirectory(path: directory).numbers(operation: "open")
+    }
+
+    /// The name of file `number` in a series' directory, such as `00000042.mrec`.
+    public static func name(ofFile number: Int) -> String { SeriesFormat.fileName(number) }
+
+    /// The path of file `number` of the series in `directory`.
+    public static func path(ofFile number: Int, inDirectory directory: String) -> String {
+        SeriesDirectory(path: directory).filePath(number)
+    }
+}
