@@ -7,6 +7,9 @@
 //                                                       prints its records per second
 //   journal-mappedrecords follow DIR N                  follows a series for N records; prints the
 //                                                       p50 latency of first-of-file and other records
+//   journal-mappedrecords rolls DIR [sleep [detail]]    the append that rolls, alone (p50 µs); with
+//                                                       `detail`, the 12 slowest appends and where
+//   journal-mappedrecords closes DIR                    a table's create, close and open (p50 µs)
 
 import Foundation
 import RecordTable
@@ -48,6 +51,8 @@ func appendRun(path: String, mode: String, batch: Int, total: Int, go: String?) 
 
 /// Follows a series until `count` records; returns the p50 latencies (µs) of records that are
 /// the first of their file and of the others.
+let rollEvery = 100
+
 func follow(directory: String, count: Int) throws -> (first: Double, others: Double) {
     let series = try TableSeries<Trade>.open(directory: directory)
     var position = SeriesPosition(file: 1, index: 0)
@@ -56,14 +61,12 @@ func follow(directory: String, count: Int) throws -> (first: Double, others: Dou
     fflush(nil)
     while firsts.count + others.count < count {
         _ = try series.waitForRecords(beyond: position, timeout: .seconds(10))
+        let records = try series.read(from: &position)
         let now = monotonicNanoseconds()
-        let startIndex = position.index
-        let startFile = position.file
-        for (offset, record) in try series.read(from: &position).enumerated() {
-            let latency = now - record.sentNanoseconds
-            // The first record read after a crossing is index 0 of its file.
-            let isFirst = offset == 0 && (startIndex == 0 || position.file != startFile) && position.index <= offset + 1
-            if isFirst { firsts.append(latency) } else { others.append(latency) }
+        for record in records {
+            // The writer rolls every `rollEvery` records: these are the first of their file.
+            let latency = now &- record.sentNanoseconds
+            if record.sequence % UInt64(rollEvery) == 0 { firsts.append(latency) } else { others.append(latency) }
         }
     }
     func median(_ values: [UInt64]) -> Double {
@@ -142,14 +145,19 @@ func run(directory: String) throws {
     // A follower of a series while the writer appends one record every 200 µs and rolls every 100.
     let seriesDirectory = directory + "/series"
     let count = 20_000
-    let writer = try TableSeries<Trade>.open(directory: seriesDirectory, access: .readWrite, roll: .records(100))
+    let writer = try TableSeries<Trade>.open(
+        directory: seriesDirectory, access: .readWrite, roll: .records(rollEvery), durability: .none)
     let (process, pipe) = try spawn(["follow", seriesDirectory, String(count)])
     let ready = pipe.fileHandleForReading.availableData
     precondition(String(decoding: ready, as: UTF8.self).hasPrefix("ready"))
+    var rolls: [UInt64] = []
     for sequence in 0..<count {
-        try writer.append(Trade(sentNanoseconds: monotonicNanoseconds(), sequence: UInt64(sequence), price: 1, quantity: 1))
+        let sent = monotonicNanoseconds()
+        try writer.append(Trade(sentNanoseconds: sent, sequence: UInt64(sequence), price: 1, quantity: 1))
+        if sequence % rollEvery == 0 && sequence > 0 { rolls.append(monotonicNanoseconds() - sent) }
         usleep(200)
     }
+    let rollMicroseconds = Double(rolls.sorted()[rolls.count / 2]) / 1000
     process.waitUntilExit()
     let followed = output(pipe).split(separator: " ")
     try writer.close()
@@ -161,6 +169,8 @@ func run(directory: String) throws {
     print("|---|--:|")
     print("| first of its file | \(followed[0]) µs |")
     print("| any other | \(followed[1].trimmingCharacters(in: .whitespacesAndNewlines)) µs |")
+    print()
+    print("The append that rolls (creates the next file, seals the full one, moves on) takes \(String(format: "%.0f", rollMicroseconds)) µs (p50) in the writer.")
 }
 
 switch arguments[1] {
@@ -171,6 +181,41 @@ case "append":
 case "follow":
     let (first, others) = try follow(directory: arguments[2], count: Int(arguments[3])!)
     print(String(format: "%.1f %.1f", first, others))
+case "rolls":  // rolls DIR: the append that rolls, with no follower (p50 µs)
+    let writer = try TableSeries<Trade>.open(
+        directory: arguments[2], access: .readWrite, roll: .records(rollEvery), durability: .none)
+    var rolls: [UInt64] = []
+    var slow: [(UInt64, Int)] = []
+    for sequence in 0..<20_000 {
+        let sent = monotonicNanoseconds()
+        try writer.append(Trade(sentNanoseconds: sent, sequence: UInt64(sequence), price: 1, quantity: 1))
+        let took = monotonicNanoseconds() - sent
+        if sequence % rollEvery == 0 && sequence > 0 { rolls.append(took) }
+        slow.append((took, sequence))
+        if arguments.count > 3 { usleep(200) }
+    }
+    print(Double(rolls.sorted()[rolls.count / 2]) / 1000)
+    if arguments.count > 4 { print(slow.sorted { $0.0 > $1.0 }.prefix(12).map { "\($0.0 / 1000)µs@\($0.1 % rollEvery)" }) }
+case "closes":  // closes DIR: a writer's close after 100 appends, and a create (p50 µs)
+    var closes: [UInt64] = [], creates: [UInt64] = [], opens: [UInt64] = []
+    for round in 0..<200 {
+        let path = arguments[2] + "/t\(round).mrec"
+        var start = monotonicNanoseconds()
+        let table = try RecordTable<Trade>.create(path: path, durability: .none)
+        creates.append(monotonicNanoseconds() - start)
+        for sequence in 0..<100 { try table.append(Trade(sentNanoseconds: 0, sequence: UInt64(sequence), price: 1, quantity: 1)) }
+        start = monotonicNanoseconds()
+        try table.close()
+        closes.append(monotonicNanoseconds() - start)
+        start = monotonicNanoseconds()
+        let reader = try RecordTable<Trade>.open(path: path)
+        opens.append(monotonicNanoseconds() - start)
+        try reader.close()
+        usleep(200)
+    }
+    for (name, values) in [("create", creates), ("close", closes), ("open", opens)] {
+        print(name, Double(values.sorted()[values.count / 2]) / 1000)
+    }
 case "run":
     try run(directory: arguments[2])
 default:

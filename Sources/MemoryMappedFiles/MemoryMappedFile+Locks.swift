@@ -70,10 +70,16 @@ extension MemoryMappedFile {
 
     /// Whether another open file holds a lock on `bytes` (one this map holds does not count).
     public func isLockedElsewhere(bytes: Range<Int>) throws(MappedFileError) -> Bool {
-        var lock = Self.lockRecord(F_WRLCK, bytes)
-        guard system_fcntl_lock(descriptor.rawValue, getting: true, &lock) == 0 else {
+        guard let locked = Self.isLockedElsewhere(descriptor: descriptor.rawValue, bytes: bytes) else {
             throw .system("fcntl", errno: lastErrno, operation: "isLockedElsewhere", path: state.path)
         }
+        return locked
+    }
+
+    /// ``isLockedElsewhere(bytes:)`` on a descriptor: nil (errno set) if `fcntl` fails.
+    package static func isLockedElsewhere(descriptor: Int32, bytes: Range<Int>) -> Bool? {
+        var lock = Self.lockRecord(F_WRLCK, bytes)
+        guard system_fcntl_lock(descriptor, getting: true, &lock) == 0 else { return nil }
         return lock.l_type != Int16(F_UNLCK)
     }
 }

@@ -38,6 +38,13 @@ public enum SharedAtomics {
     }
 }
 
+extension SharedAtomics {
+    /// One pause of a spin-wait loop (x86 `pause`, ARM `yield`): a spinner then slows its
+    /// sibling hyperthread less. For loops that wait for another process's store.
+    @inlinable @inline(__always)
+    package static func spinPause() { cmapped_spin_pause() }
+}
+
 /// membarrier(2): a full memory barrier on every CPU that runs a process registered for it.
 package enum ProcessBarrier {
     /// `MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED`, once per process that wants other processes'

@@ -185,6 +185,14 @@ enum DoorbellFormat {
         return system_membarrier_global() == 0
     }
 
+    /// Attaches the segment `liveAreaWord` names now, if it is not the one attached: the first
+    /// registration then costs no attach.
+    func attach(ifNamed liveAreaWord: UInt64) {
+        guard DoorbellFormat.barriersWork, liveAreaWord & 0xFFFF_FFFF != 0, liveAreaWord != attachedFor else { return }
+        detach()
+        attach(liveAreaWord)
+    }
+
     /// Attaches the segment `liveAreaWord` names, if it is what it claims.
     private func attach(_ liveAreaWord: UInt64) {
         attachedFor = liveAreaWord

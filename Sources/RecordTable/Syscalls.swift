@@ -48,3 +48,14 @@ func system_shmctl(_ identifier: Int32, _ command: Int32, _ status: inout shmid_
 }
 func system_membarrier_register() -> Int32 { ProcessBarrier.registerForGlobal() }
 func system_membarrier_global() -> Int32 { ProcessBarrier.global() }
+
+/// Tests only (debug builds): a process whose `MAPPED_RECORDS_CRASH_AT` names a point kills
+/// itself there with SIGKILL, so that a test can stop a writer at a chosen step (a step of a
+/// series' roll, an appender holding the appender lock). Nothing in release builds.
+enum CrashPoint {
+    static func reached(_ name: String) {
+        #if MAPPED_RECORDS_FAULT_INJECTION
+        if system_getenvironment("MAPPED_RECORDS_CRASH_AT") == name { _ = kill(getpid(), SIGKILL) }
+        #endif
+    }
+}

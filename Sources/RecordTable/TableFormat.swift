@@ -28,8 +28,6 @@ enum TableFormat {
     static let pageSize = 4096
     /// The byte the writer locks (an OFD lock): one writer at a time.
     static let writerLockBytes = 0..<1
-    /// Held (exclusively) by a shared appender for the time of one append or commit (minor 2).
-    static let appenderLockBytes = 1..<2
     /// In the live area: 0, or the seal mark naming the file that follows in a series (minor 2).
     static let sealWordOffset = liveOffset + 32
     static let maximumMetadataBytes = 1 << 20

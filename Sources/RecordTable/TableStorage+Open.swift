@@ -81,12 +81,45 @@ extension TableStorage {
         let operation = "open"
         let shared = writable && sharedAppender
         var opened = try mapFile(path: path, writable: writable, shared: shared, waitForWriter: waitForWriter)
+        var token: UInt32 = 0
         if shared {
-            // Held until joinAppenders: no append moves the count between its reading and the takeover.
-            do { try opened.map.lock(bytes: TableFormat.appenderLockBytes) } catch {
+            do { token = try AppenderLock.chooseToken(opened.map) } catch {
                 throw RecordTableError(error, operation: operation, path: path)
             }
+            // Held until joinAppenders: no append moves the count between its reading and the takeover.
+            let base = unsafe opened.view.withUnsafeMutableBytes { $0.baseAddress! }
+            unsafe AppenderLock.acquire(base: base, token: token, descriptor: opened.map.fileDescriptor)
         }
+        let decoded: (TableHeader, CommitSlot, Int)
+        do {
+            decoded = unsafe try decodeAndTakeOver(
+                &opened, writable: writable, bootIdentifier: bootIdentifier, path: path, takeoverStep: takeoverStep)
+        } catch {
+            if shared {
+                let base = unsafe opened.view.withUnsafeMutableBytes { $0.baseAddress! }
+                unsafe AppenderLock.release(base: base, token: token)
+            }
+            throw error
+        }
+        let (header, slot, count) = decoded
+        let storage = TableStorage(
+            path: path, header: header, isWritable: writable, durability: durability, bootIdentifier: bootIdentifier,
+            map: opened.map, view: opened.view, count: count, committed: slot, ringsReaders: ringsReaders,
+            sharedAppender: shared)
+        if shared {
+            storage.appenderToken = token
+            storage.joinAppenders()
+        }
+        return storage
+    }
+
+    /// `open`'s reading of the file: the header and count (remapping once if the count lies past
+    /// the mapping), a writer's refusal of a sealed table, and a writer's takeover of the live area.
+    static func decodeAndTakeOver(
+        _ opened: inout MappedFile, writable: Bool, bootIdentifier: [UInt8], path: String,
+        takeoverStep: ((UnsafeRawBufferPointer) -> Void)?
+    ) throws(RecordTableError) -> (TableHeader, CommitSlot, Int) {
+        let operation = "open"
         let decoded: (TableHeader, CommitSlot, Int)
         do {
             decoded = try decodeMapped(opened.view, bootIdentifier: bootIdentifier, path: path, operation: operation)
@@ -122,12 +155,7 @@ extension TableStorage {
             opened.view.atomicStore(LiveCount.word(count), at: TableFormat.liveCountOffset)
             unsafe report(opened.view, to: takeoverStep)
         }
-        let storage = TableStorage(
-            path: path, header: header, isWritable: writable, durability: durability, bootIdentifier: bootIdentifier,
-            map: opened.map, view: opened.view, count: count, committed: slot, ringsReaders: ringsReaders,
-            sharedAppender: shared)
-        if shared { storage.joinAppenders() }
-        return storage
+        return (header, slot, count)
     }
 
     /// A file opened and mapped whole.

@@ -1,6 +1,6 @@
 // Shared appending (docs/FORMAT.md, "Several appenders"): any number of processes append to one
-// table, each append under the appender lock, an OFD write lock on byte 1 that the kernel
-// releases when its holder dies.
+// table, each append under the appender lock (AppenderLock.swift), a word in the live area that a
+// dead holder's successor takes over.
 //
 // The protocol, under the appender lock:
 //   1. catch up: the count is this boot's live word (every appender publishes there), the
@@ -25,19 +25,18 @@ import MemoryMappedFiles
 extension TableStorage {
     // MARK: The appender lock
 
-    /// Takes the appender lock, waiting while another appender holds it.
+    /// Takes the appender lock, waiting while another appender holds it (a holder that died
+    /// is noticed within 10 ms). Taking it again while holding it does nothing.
     func lockAppenders(_ operation: String) throws(RecordTableError) {
         guard !holdsAppenderLock else { return }
-        do { try map!.lock(bytes: TableFormat.appenderLockBytes) } catch {
-            throw RecordTableError(error, operation: operation, path: path)
-        }
+        unsafe AppenderLock.acquire(base: base, token: appenderToken, descriptor: fileDescriptor)
         holdsAppenderLock = true
     }
 
     /// Releases the appender lock.
     func unlockAppenders() {
         guard holdsAppenderLock, unsafe !isClosed else { return }
-        map!.unlock(bytes: TableFormat.appenderLockBytes)
+        unsafe AppenderLock.release(base: base, token: appenderToken)
         holdsAppenderLock = false
     }
 
@@ -48,6 +47,7 @@ extension TableStorage {
     func beginSharedAppend(_ extra: Int) throws(RecordTableError) {
         requireWritable("append")
         try lockAppenders("append")
+        CrashPoint.reached("holding-appender-lock")
         do throws(RecordTableError) {
             try catchUpWithAppenders(operation: "append")
             if let next = sealedSuccessor() { throw sealedError(next: next, operation: "append") }

@@ -15,6 +15,8 @@ import MemoryMappedFiles
     @usableFromInline let updatesInPlace: Bool
     /// Whether this appender holds the appender lock now (between an append's start and its publish).
     var holdsAppenderLock = false
+    /// A shared appender's token in the appender lock (AppenderLock.swift); 0 otherwise.
+    var appenderToken: UInt32 = 0
     @usableFromInline let durability: Durability
     /// This boot's identifier; the live count is trusted only when the file's matches.
     let bootIdentifier: [UInt8]
@@ -176,7 +178,7 @@ import MemoryMappedFiles
         }
         if isSharedAppender { leaveAppenders() } else { removeDoorbell() }
         unsafe isClosed = true
-        holdsAppenderLock = false  // closing the descriptor releases it
+        if holdsAppenderLock { unlockAppenders() }
         unsafe count = 0
         unsafe capacity = 0
         let closing = companions

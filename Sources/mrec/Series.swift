@@ -19,7 +19,10 @@ final class SeriesSource: RecordSource {
     /// The files open now, oldest first, with the sequence index of each one's first record.
     private(set) var files: [(number: Int, table: DynamicRecordTable, start: Int)] = []
 
-    init(directory: String) throws {
+    /// - Parameter everyFile: Open every file (info, verify); otherwise the sequence only: the
+    ///   files up to the first that is not sealed, the one being appended to (a writer may have
+    ///   made the next one ahead of time, empty: a *standby*).
+    init(directory: String, everyFile: Bool = false) throws {
         self.directory = directory
         let numbers: [Int]
         do { numbers = try SeriesFiles.numbers(inDirectory: directory) } catch {
@@ -35,7 +38,14 @@ final class SeriesSource: RecordSource {
             let table = try openTable(SeriesFiles.path(ofFile: number, inDirectory: directory))
             files.append((number, table, start))
             start += table.count
+            if !everyFile && table.sealedSuccessor == nil { break }
         }
+    }
+
+    /// Whether file `position` is a standby: the newest, empty and unsealed, after an unsealed one.
+    func isStandby(_ position: Int) -> Bool {
+        position == files.count - 1 && position > 0 && files[position].table.count == 0
+            && files[position].table.sealedSuccessor == nil && files[position - 1].table.sealedSuccessor == nil
     }
 
     var schema: RecordSchema { files[0].table.schema }
@@ -84,7 +94,7 @@ final class SeriesSource: RecordSource {
 
 /// `mrec info DIR`.
 func seriesInfo(_ directory: String, json: Bool) throws {
-    let series = try SeriesSource(directory: directory)
+    let series = try SeriesSource(directory: directory, everyFile: true)
     let writer = series.writerIsActive() ? "active" : "none"
     var out = Output()
     if json {
@@ -105,8 +115,10 @@ func seriesInfo(_ directory: String, json: Bool) throws {
         out.line("files           \(series.files.count) (\(first) to \(last))")
         out.line("records         \(series.count), stride \(series.schema.stride)")
         out.line("writer          \(writer)")
-        for file in series.files {
-            let state = file.table.sealedSuccessor.map { "sealed, continues in file \($0)" } ?? "open for appending"
+        for (position, file) in series.files.enumerated() {
+            let state =
+                file.table.sealedSuccessor.map { "sealed, continues in file \($0)" }
+                ?? (series.isStandby(position) ? "standby (made ahead of the roll)" : "open for appending")
             out.line("  file \(file.number)".padding(16) + "\(file.table.count) records".padding(20) + state)
         }
         out.line("fields")
@@ -121,7 +133,7 @@ func seriesInfo(_ directory: String, json: Bool) throws {
 /// `mrec verify DIR`: every file verified as a table, and the series' own rules: one schema,
 /// every file but the newest sealed, each seal naming the next file.
 func seriesVerify(_ directory: String) throws {
-    let series = try SeriesSource(directory: directory)
+    let series = try SeriesSource(directory: directory, everyFile: true)
     var out = Output()
     var damaged = false
     for (position, file) in series.files.enumerated() {
@@ -135,6 +147,8 @@ func seriesVerify(_ directory: String) throws {
         }
         let isNewest = position == series.files.count - 1
         switch (file.table.sealedSuccessor, isNewest) {
+        case (nil, false) where series.isStandby(position + 1):
+            break  // appended to now; the next file was made ahead of the roll
         case (nil, false):
             out.line("\(file.table.path): not sealed, though file \(series.files[position + 1].number) follows it")
             damaged = true

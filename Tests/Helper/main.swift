@@ -265,7 +265,7 @@ func tableCommand() throws(RecordTableError) -> Bool {
         // series-append DIR TOTAL ROLL RETENTION ACCESS: append Samples with ids following the
         // last one in the series, in batches of 1 to 20, committing each and saying "ack ID"
         // (the last id committed), until id TOTAL - 1; then "done". Crashes where
-        // MAPPED_RECORDS_CRASH_AT_ROLL_STEP says (debug builds).
+        // MAPPED_RECORDS_CRASH_AT says (debug builds).
         let series = try TableSeries<Sample>.open(
             directory: argument(0), access: argument(4) == "shared" ? .sharedAppend : .readWrite,
             roll: seriesRoll(argument(2)), retention: seriesRetention(argument(3)), durability: .none)

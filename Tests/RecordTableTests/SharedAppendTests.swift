@@ -100,6 +100,29 @@ struct SharedAppendTests {
         #expect(preadUInt64(path, offset: DoorbellFormat.liveAreaOffset) == 0)
     }
 
+    @Test("an appender killed while it holds the appender lock costs the others only the detection")
+    func deadHolder() throws {
+        let path = directory.file("dead-holder.mrec")
+        let table = try RecordTable<JournalEntry>.create(path: path)
+        try table.append(JournalEntry(writer: 9, sequence: 0, batchSize: 1))
+        try table.close()
+        let victim = ChildProcess(
+            helper("journal-append", path, "1", "100", "none"),
+            environment: ["MAPPED_RECORDS_CRASH_AT=holding-appender-lock"])
+        #expect(victim.wait() == .signaled(SIGKILL))
+        // The word still names the dead appender's token.
+        #expect(UInt32(truncatingIfNeeded: preadUInt64(path, offset: AppenderLock.wordOffset)) != 0)
+        let started = ContinuousClock.now
+        let survivor = try RecordTable<JournalEntry>.open(path: path, access: .sharedAppend)
+        try survivor.append(JournalEntry(writer: 2, sequence: 0, batchSize: 1))
+        let waited = ContinuousClock.now - started
+        #expect(waited < .seconds(1), "took over a dead holder's lock after \(waited)")
+        #expect(survivor.count == 2)
+        #expect(survivor[1] == JournalEntry(writer: 2, sequence: 0, batchSize: 1))
+        try survivor.close()
+        #expect(UInt32(truncatingIfNeeded: preadUInt64(path, offset: AppenderLock.wordOffset)) == 0)
+    }
+
     @Test("a shared appender cannot change records in place")
     func inPlaceUpdateTraps() async {
         let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {

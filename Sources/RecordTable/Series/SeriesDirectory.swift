@@ -41,14 +41,6 @@ enum SeriesFormat {
         return Int64(time.tv_sec)
     }
 
-    /// Tests only (debug builds): a process whose `MAPPED_RECORDS_CRASH_AT_ROLL_STEP` names
-    /// `step` kills itself there with SIGKILL, at its first roll, so that a test can stop a
-    /// writer at each step of a roll. Nothing in release builds.
-    static func crashPoint(_ step: Int) {
-        #if MAPPED_RECORDS_FAULT_INJECTION
-        if system_getenvironment("MAPPED_RECORDS_CRASH_AT_ROLL_STEP") == String(step) { _ = kill(getpid(), SIGKILL) }
-        #endif
-    }
 }
 
 /// A series' directory.

@@ -98,6 +98,9 @@ extension TableSeries: SeriesWaiting {
                 continue
             }
             guard now < deadline else { return position }
+            // Idle until records come: the time to close what was read and to open what comes next.
+            closeFinished()
+            openLookahead(after: position.file)
             // The seal changes no count, so a sleeper that checked it just before a roll stored
             // it would sleep through the wake-up the roll sends: sleep in slices.
             let slice = min(deadline - now, Self.sealCheckInterval.saturatingNanoseconds)
@@ -124,7 +127,13 @@ extension TableSeries: SeriesWaiting {
     /// yet. Throws `fellBehind` if the retention removed it.
     func readable(_ number: Int) throws(RecordTableError) -> RecordTable<Record>? {
         if number == readingNumber, let reading { return reading }
+        if number == previousNumber, let previous { return previous }
         if number == writingNumber, let writing { return writing }
+        if number == lookaheadNumber, let table = lookahead {
+            lookahead = nil
+            keepReading(table, number: number)
+            return table
+        }
         let table: RecordTable<Record>
         do {
             table = try RecordTable<Record>.open(path: files.filePath(number))
@@ -140,9 +149,18 @@ extension TableSeries: SeriesWaiting {
             }
             return nil
         }
-        try? reading?.close()
+        keepReading(table, number: number)
+        return table
+    }
+
+    /// Makes `table` the file read now, keeping the one before it open too: a follower that
+    /// crossed while it waited reads the end of the old file and then the new one.
+    func keepReading(_ table: RecordTable<Record>, number: Int) {
+        // Closed when the follower next goes to sleep (closing costs tens of µs of unmapping).
+        if let previous { finished.append(previous) }
+        previous = reading
+        previousNumber = readingNumber
         reading = table
         readingNumber = number
-        return table
     }
 }

@@ -45,9 +45,24 @@ public final class TableSeries<Record: MappedRecord> {
     var writingNumber = 0
     /// Its cycle's start, for the time-based rolls.
     var writingCycle: Int64?
+    /// A writer's next file, made ahead of time (TableSeries+Standby.swift), and its number.
+    var standby: RecordTable<Record>?
+    var standbyNumber = 0
     /// A reader's file: the one it read last, kept open for the next read.
     var reading: RecordTable<Record>?
     var readingNumber = 0
+    /// The file read before it, still open.
+    var previous: RecordTable<Record>?
+    var previousNumber = 0
+    /// Files a follower finished reading, closed when it next waits.
+    var finished: [RecordTable<Record>] = []
+    /// A follower's next file, opened while it waits at the end of the one before.
+    var lookahead: RecordTable<Record>?
+    var lookaheadNumber = 0
+    /// A full file a roll sealed, closed after the append that rolled.
+    var retired: RecordTable<Record>?
+    /// Whether the retention runs after the current append (a roll happened).
+    var retentionDue = false
     /// Whether ``close()`` was called.
     public private(set) var isClosed = false
 
@@ -122,6 +137,12 @@ public final class TableSeries<Record: MappedRecord> {
     /// a sealed one, and seals the one before it if a crashed roll left it unsealed.
     func openNewest() throws(RecordTableError) {
         let numbers = try files.numbers(operation: "open")
+        if let current = try currentBeforeStandby(numbers) {
+            // The newest file is a standby made ahead of time: append to the one before it.
+            let (opened, number) = try openFollowingSeals(current, wait: Self.joiningWait)
+            adopt(opened, number: number)
+            return
+        }
         let (opened, number) = try openFollowingSeals(numbers.last ?? 1, wait: Self.joiningWait)
         adopt(opened, number: number)
         if numbers.contains(number - 1) { try completeSeal(of: number - 1, next: number) }
@@ -215,6 +236,7 @@ public final class TableSeries<Record: MappedRecord> {
     public func append(_ record: Record) throws(RecordTableError) {
         try prepareAppend(1)
         try writing!.append(record)
+        if _slowPath(retired != nil || retentionDue) { try finishRoll() }
     }
 
     /// Appends records to one file, contiguous and all-or-nothing for readers, rolling first
@@ -223,6 +245,7 @@ public final class TableSeries<Record: MappedRecord> {
         guard !records.isEmpty else { return }
         try prepareAppend(records.count)
         try writing!.append(contentsOf: records)
+        if _slowPath(retired != nil || retentionDue) { try finishRoll() }
     }
 
     /// Appends the records of an array; see ``append(contentsOf:)-(Span<Record>)``.
@@ -236,6 +259,7 @@ public final class TableSeries<Record: MappedRecord> {
     func prepareAppend(_ extra: Int) throws(RecordTableError) {
         precondition(!isClosed, "TableSeries: append on a closed series")
         precondition(access != .readOnly, "TableSeries: append on a series opened read-only")
+        try prepareStandbyIfDue()
         while true {
             let table = writing!
             guard access == .sharedAppend else {
@@ -282,23 +306,46 @@ public final class TableSeries<Record: MappedRecord> {
     func rollOver() throws(RecordTableError) {
         let current = writing!
         let next = writingNumber + 1
-        let (successor, successorNumber) = try openFollowingSeals(next)
-        SeriesFormat.crashPoint(1)  // the next file exists; this one is not sealed
+        let (successor, successorNumber) = try successorFile(next)
+        CrashPoint.reached("roll-step-1")  // the next file exists; this one is not sealed
         do { try current.storage.seal(next: next) } catch {
             try? successor.close()
             throw error
         }
-        SeriesFormat.crashPoint(2)  // sealed; still open
+        CrashPoint.reached("roll-step-2")  // sealed; still open
         writing = nil
-        try? current.close()
+        // The full file closes, and the retention runs, after the append that rolled has
+        // published its records (finishRoll): a follower sees them without waiting for either.
+        current.storage.unlockAppenders()
+        try? retired?.close()
+        retired = current
         adopt(successor, number: successorNumber)
-        SeriesFormat.crashPoint(3)  // moved on; the retention not applied
-        try applyRetention()
+        CrashPoint.reached("roll-step-3")  // moved on; the retention not applied
+        retentionDue = true
+    }
+
+    /// After the append that rolled: closes the full file and applies the retention.
+    @inline(never)
+    func finishRoll() throws(RecordTableError) {
+        let full = retired
+        retired = nil
+        try? full?.close()
+        if retentionDue {
+            retentionDue = false
+            try applyRetention()
+        }
+    }
+
+    /// File `next` open for writing: the standby if it is that file, else opened (or created),
+    /// following seals.
+    func successorFile(_ next: Int) throws(RecordTableError) -> (RecordTable<Record>, Int) {
+        if let standing = takeStandby(next) { return standing }
+        return try openFollowingSeals(next)
     }
 
     /// Another appender sealed this file: append to the next one.
     func moveOn(to next: Int) throws(RecordTableError) {
-        let (successor, number) = try openFollowingSeals(next)
+        let (successor, number) = try successorFile(next)
         let current = writing
         writing = nil
         try? current?.close()
@@ -347,10 +394,25 @@ public final class TableSeries<Record: MappedRecord> {
     public func close() throws(RecordTableError) {
         guard !isClosed else { return }
         isClosed = true
-        let writer = writing, reader = reading
+        let writer = writing, reader = reading, spare = standby, next = lookahead, full = retired
+        retired = nil
+        try? full?.close()
+        try? previous?.close()
+        previous = nil
+        closeFinished()
         writing = nil
         reading = nil
+        standby = nil
+        lookahead = nil
         try? reader?.close()
+        try? next?.close()
+        if let spare {
+            // The exclusive writer's standby is still empty: it goes, so that the series ends
+            // with the file appended to. Shared appenders leave it to the others.
+            let removable = access == .readWrite && spare.count == 0 && spare.sealedSuccessor == nil
+            try? spare.close()
+            if removable { try? files.remove(standbyNumber) }
+        }
         try writer?.close()
     }
 
