@@ -129,7 +129,7 @@ latency: deps
 	Benchmarks/latency/run.sh
 
 # Shared appenders (one, and two processes together) against the exclusive writer, and a
-# follower crossing a series' rolls. Writes docs/compare/journal.md (about 2 minutes).
+# follower crossing a series' rolls, on disk and on tmpfs. Writes docs/compare/journal.md (about 3 minutes).
 journal: deps
 	Benchmarks/journal/run.sh
 

@@ -31,8 +31,11 @@ func monotonicNanoseconds() -> UInt64 {
 let arguments = CommandLine.arguments
 let selfPath = URL(fileURLWithPath: arguments[0]).path
 
-/// Appends `total` records in batches of `batch` as `mode` (exclusive or shared); returns records/s.
-func appendRun(path: String, mode: String, batch: Int, total: Int, go: String?) throws -> Double {
+/// Appends `total` records in batches of `batch` as `mode` (exclusive or shared); returns records/s,
+/// and when the appends began and ended (monotonic ns, so that two processes' runs are compared).
+func appendRun(
+    path: String, mode: String, batch: Int, total: Int, go: String?
+) throws -> (rate: Double, start: UInt64, end: UInt64) {
     let table = try RecordTable<Trade>.open(
         path: path, access: mode == "shared" ? .sharedAppend : .readWrite, durability: .none,
         waitForWriter: .seconds(30))
@@ -44,9 +47,9 @@ func appendRun(path: String, mode: String, batch: Int, total: Int, go: String?) 
         if batch == 1 { try table.append(records[0]) } else { try table.append(contentsOf: records) }
         written += batch
     }
-    let seconds = Double(monotonicNanoseconds() - start) / 1e9
+    let end = monotonicNanoseconds()
     try table.close()
-    return Double(written) / seconds
+    return (Double(written) / (Double(end - start) / 1e9), start, end)
 }
 
 /// Follows a series until `count` records; returns the p50 latencies (µs) of records that are
@@ -108,20 +111,24 @@ func run(directory: String) throws {
             try spawn(["append", path, "shared", String(batch), String(count / 2), go])
         }
         usleep(200_000)
-        let start = monotonicNanoseconds()
         close(open(go, O_CREAT | O_WRONLY, 0o644))
-        for (process, _) in children { process.waitUntilExit() }
-        let seconds = Double(monotonicNanoseconds() - start) / 1e9
-        for (_, pipe) in children { _ = output(pipe) }
-        return Double(count) / seconds
+        // From the first append of either process to the last of both (not their exits).
+        var starts: [UInt64] = [], ends: [UInt64] = []
+        for (process, pipe) in children {
+            let fields = output(pipe).split(whereSeparator: \.isWhitespace)
+            process.waitUntilExit()
+            starts.append(UInt64(fields[1])!)
+            ends.append(UInt64(fields[2])!)
+        }
+        return Double(count) / (Double(ends.max()! - starts.min()!) / 1e9)
     }
     // Interleaved rounds: each case once per round, so a slow phase of the machine hits all alike.
     for _ in 0..<rounds {
-        exclusive.append(try appendRun(path: try fresh("e.mrec"), mode: "exclusive", batch: 1_000, total: total, go: nil))
-        shared.append(try appendRun(path: try fresh("s.mrec"), mode: "shared", batch: 1_000, total: total, go: nil))
+        exclusive.append(try appendRun(path: try fresh("e.mrec"), mode: "exclusive", batch: 1_000, total: total, go: nil).rate)
+        shared.append(try appendRun(path: try fresh("s.mrec"), mode: "shared", batch: 1_000, total: total, go: nil).rate)
         pair.append(try together(batch: 1_000, count: total))
-        exclusiveOne.append(try appendRun(path: try fresh("e1.mrec"), mode: "exclusive", batch: 1, total: singles, go: nil))
-        sharedOne.append(try appendRun(path: try fresh("s1.mrec"), mode: "shared", batch: 1, total: singles, go: nil))
+        exclusiveOne.append(try appendRun(path: try fresh("e1.mrec"), mode: "exclusive", batch: 1, total: singles, go: nil).rate)
+        sharedOne.append(try appendRun(path: try fresh("s1.mrec"), mode: "shared", batch: 1, total: singles, go: nil).rate)
         pairOne.append(try together(batch: 1, count: singles))
     }
     func row(_ name: String, _ values: [Double], _ base: Double) -> String {
@@ -175,9 +182,9 @@ func run(directory: String) throws {
 
 switch arguments[1] {
 case "append":
-    let rate = try appendRun(
+    let run = try appendRun(
         path: arguments[2], mode: arguments[3], batch: Int(arguments[4])!, total: Int(arguments[5])!, go: arguments[6])
-    print(rate)
+    print(run.rate, run.start, run.end)
 case "follow":
     let (first, others) = try follow(directory: arguments[2], count: Int(arguments[3])!)
     print(String(format: "%.1f %.1f", first, others))

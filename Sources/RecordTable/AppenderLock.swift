@@ -101,6 +101,9 @@ enum AppenderLock {
         }
         if unsafe SharedAtomics.loadAcquire(base + waitersOffset) != 0 {
             unsafe SharedWord.wake(UnsafePointer(word.assumingMemoryBound(to: UInt32.self)))
+            // Let the woken appender run before this one takes the lock again: without it, the
+            // releaser's next append usually wins and the sleeper sleeps again.
+            sched_yield()
         }
     }
 

@@ -75,6 +75,9 @@ struct FormatVectorTests {
         #expect(Int(MREC_LIVE_AREA_OFFSET) == TableFormat.liveOffset)
         #expect(Int(MREC_LIVE_WORD_OFFSET) == TableFormat.liveCountOffset)
         #expect(Int(MREC_DOORBELL_WORD_OFFSET) == DoorbellFormat.liveAreaOffset)
+        #expect(Int(MREC_SEAL_WORD_OFFSET) == TableFormat.sealWordOffset)
+        #expect(Int(MREC_APPENDER_LOCK_OFFSET) == AppenderLock.wordOffset)
+        #expect(Int(MREC_APPENDER_WAITERS_OFFSET) == AppenderLock.waitersOffset)
         #expect(UInt64(MREC_LIVE_COUNT_MASK) == UInt64(LiveCount.maximum))
     }
 }

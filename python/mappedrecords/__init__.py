@@ -30,6 +30,7 @@ from ._format import (
     SchemaError,
     TruncatedError,
     UnsupportedVersionError,
+    SealedError,
     WriterActiveError,
     schema_from_dtype,
 )
@@ -38,9 +39,10 @@ from ._table import Table
 from ._writer import Writer, append_to, create
 
 __all__ = [
-    "open", "create", "append_to", "dataset", "series_files", "Table", "RemoteTable", "Writer", "Dataset", "Partition", "Field",
+    "open", "create", "append_to", "dataset", "Table", "RemoteTable", "Writer", "Dataset", "Partition", "Field",
     "Schema", "schema_from_dtype", "FormatError", "NotATableError", "ByteOrderError", "UnsupportedVersionError",
     "ChecksumError", "SchemaError", "CountError", "TruncatedError", "WriterActiveError", "ReplacedError",
+    "SealedError", "series_files",
 ]
 __version__ = "0.2.0"
 

@@ -25,6 +25,9 @@ LIVE_OFFSET = 1536
 LIVE_WORD_OFFSET = LIVE_OFFSET + 16
 DOORBELL_WORD_OFFSET = LIVE_OFFSET + 24
 SEAL_WORD_OFFSET = LIVE_OFFSET + 32  # minor 2: the next file of a series once sealed ("Series")
+APPENDER_LOCK_OFFSET = LIVE_OFFSET + 40  # minor 2: the shared appenders' lock ("Several appenders")
+APPENDER_WAITERS_OFFSET = LIVE_OFFSET + 48  # minor 2: appenders asleep on that lock
+APPENDER_TOKEN_BASE = 1 << 40  # an appender with token t holds an OFD write lock on this byte + t
 SCHEMA_OFFSET = 2048
 # Offsets in the fixed header (docs/FORMAT.md, "Fixed header"): the one place they are written.
 BYTE_ORDER_MARK_OFFSET = 8  # u32, then u16 major and u16 minor version at 12 and 14
@@ -119,6 +122,12 @@ class WriterActiveError(FormatError):
     """Another process holds the table's writer lock."""
 
     code = "writerActive"
+
+
+class SealedError(FormatError):
+    """A writer opened a sealed table: its series went on to the next file (docs/FORMAT.md, "Series")."""
+
+    code = "sealed"
 
 
 class ReplacedError(FormatError):

@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping, Optional, Tuple, Union
 import numpy as np
 
 from . import _format, _waiting
-from ._format import NotATableError, ReplacedError, WriterActiveError
+from ._format import NotATableError, ReplacedError, SealedError, WriterActiveError
 
 PathLike = Union[str, "os.PathLike[str]"]
 Metadata = Union[Mapping[str, str], Iterable[Tuple[str, str]], None]
@@ -148,6 +148,11 @@ class Writer:
             capacity = (size - header.data_offset) // header.schema.stride
             slot = _format.latest_slot(mapping)
             count = _format.count_rule(self.path, _format.this_boots_live_word(mapping, boot), slot, capacity)
+            seal = int.from_bytes(mapping[_format.SEAL_WORD_OFFSET:_format.SEAL_WORD_OFFSET + 8], "little")
+            following = _format.sealed_successor(seal)
+            if following is not None:
+                raise SealedError(self.path, f"the table is sealed: its series continues in file {following}; "
+                                             "open that one to append")
         finally:
             mapping.close()
         assert slot is not None  # count_rule refuses a table without a valid slot

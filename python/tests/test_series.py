@@ -68,3 +68,12 @@ def test_a_series_in_object_storage_reads_in_order(tmp_path, helper_path, s3_ser
         s3_server["client"].upload_file(str(path), "tables", f"series/{path.name}")
     frame = read_dataframe("s3://tables/series/", records_per_partition=100, storage_options=s3_server["options"])
     assert np.array_equal(frame["id"].compute().to_numpy(), np.arange(520))
+
+
+def test_the_python_writer_refuses_a_sealed_file(tmp_path, helper_path):
+    directory = make_series(helper_path, tmp_path / "trades", 250)
+    first, *_ = mappedrecords.series_files(str(directory))
+    with pytest.raises(mappedrecords.SealedError) as refused:
+        mappedrecords.open(first, mode="a")
+    assert refused.value.code == "sealed"
+    assert "continues in file 2" in str(refused.value)

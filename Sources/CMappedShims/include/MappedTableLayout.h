@@ -10,6 +10,8 @@
 #define MREC_LIVE_WORD_OFFSET 1552    // u64: bits 0-47 the live count, 48-63 its check
 #define MREC_DOORBELL_WORD_OFFSET 1560 // u64: the writer's doorbell (docs/FORMAT.md, "Doorbell")
 #define MREC_SEAL_WORD_OFFSET 1568   // u64: 0, or the next file of a series (minor 2, "Series")
+#define MREC_APPENDER_LOCK_OFFSET 1576 // u64: the shared appenders' lock (minor 2, "Several appenders")
+#define MREC_APPENDER_WAITERS_OFFSET 1584 // u64: appenders asleep on that lock
 #define MREC_LIVE_COUNT_MASK 0xFFFFFFFFFFFFull
 
 #endif
