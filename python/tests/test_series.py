@@ -77,3 +77,23 @@ def test_the_python_writer_refuses_a_sealed_file(tmp_path, helper_path):
         mappedrecords.open(first, mode="a")
     assert refused.value.code == "sealed"
     assert "continues in file 2" in str(refused.value)
+
+
+def test_the_python_writer_and_swift_shared_appenders_exclude_each_other(tmp_path, helper_path):
+    path = tmp_path / "shared.mrec"
+    subprocess.run([helper_path, "table-append-for", str(path), "0"], check=True, capture_output=True, timeout=60)
+    holder = subprocess.Popen([helper_path, "table-hold-appender", str(path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "appending"
+        with pytest.raises(mappedrecords.WriterActiveError):
+            mappedrecords.open(path, mode="a")
+        with mappedrecords.open(path) as reader:
+            assert reader.writer_is_active()
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.write("close\n")
+        holder.stdin.close()
+        assert holder.wait(timeout=30) == 0
+    with mappedrecords.open(path, mode="a") as writer:
+        assert writer is not None

@@ -116,9 +116,12 @@ extension TableSeries: SeriesWaiting {
     /// that follows the series from `position` across its files, as
     /// ``waitForRecords(beyond:timeout:strategy:)`` does, on a thread of its own. It reads the
     /// series through a handle of its own, opened now.
-    public func updates(from position: SeriesPosition) throws(RecordTableError) -> SeriesUpdates {
-        SeriesUpdates(
-            start: position, follower: SeriesUpdates.Follower(try TableSeries<Record>.open(directory: directory)))
+    /// - Parameter position: Where to start following; by default the series' start.
+    public func updates(from position: SeriesPosition? = nil) throws(RecordTableError) -> SeriesUpdates {
+        var start = position ?? SeriesPosition(file: 1, index: 0)
+        if position == nil { start = try startPosition() }
+        return SeriesUpdates(
+            start: start, follower: SeriesUpdates.Follower(try TableSeries<Record>.open(directory: directory)))
     }
 
     // MARK: Opening files to read
