@@ -81,6 +81,7 @@ extension TableSeries: SeriesWaiting {
         let deadline = monotonicNanoseconds().saturatingAdd(timeout.saturatingNanoseconds)
         var position = position
         var pause = 1_000
+        var crossed = false
         while true {
             let now = monotonicNanoseconds()
             guard let table = try readable(position.file) else {
@@ -95,12 +96,17 @@ extension TableSeries: SeriesWaiting {
             if count > position.index { return SeriesPosition(file: position.file, index: count) }
             if let next {
                 position = SeriesPosition(file: next, index: 0)
+                crossed = true
                 continue
             }
             guard now < deadline else { return position }
-            // Idle until records come: the time to close what was read and to open what comes next.
-            closeFinished()
-            openLookahead(after: position.file)
+            // Idle until records come: the time to close what was read and to open what comes next,
+            // but not just past a roll, when the new file's first record is microseconds away.
+            if !crossed {
+                closeFinished()
+                openLookahead(after: position.file)
+            }
+            crossed = false
             // The seal changes no count, so a sleeper that checked it just before a roll stored
             // it would sleep through the wake-up the roll sends: sleep in slices.
             let slice = min(deadline - now, Self.sealCheckInterval.saturatingNanoseconds)

@@ -98,7 +98,10 @@ extension TableStorage {
     func touchFirstRecordPage(writing: Bool) {
         guard unsafe capacity > 0 else { return }
         if writing && updatesInPlace {
-            unsafe records.storeBytes(of: records.load(as: UInt8.self), as: UInt8.self)
+            // An atomic store, which the optimizer keeps: a plain store of the value just loaded
+            // from the same address is one it may remove.
+            let first = unsafe SharedAtomics.loadAcquire(UnsafeRawPointer(records))
+            unsafe SharedAtomics.storeRelease(records, first)
         } else {
             _ = unsafe SharedAtomics.loadAcquire(UnsafeRawPointer(records))
         }

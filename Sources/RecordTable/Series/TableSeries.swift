@@ -236,7 +236,6 @@ public final class TableSeries<Record: MappedRecord> {
     public func append(_ record: Record) throws(RecordTableError) {
         try prepareAppend(1)
         try writing!.append(record)
-        if _slowPath(retired != nil || retentionDue) { try finishRoll() }
     }
 
     /// Appends records to one file, contiguous and all-or-nothing for readers, rolling first
@@ -245,7 +244,6 @@ public final class TableSeries<Record: MappedRecord> {
         guard !records.isEmpty else { return }
         try prepareAppend(records.count)
         try writing!.append(contentsOf: records)
-        if _slowPath(retired != nil || retentionDue) { try finishRoll() }
     }
 
     /// Appends the records of an array; see ``append(contentsOf:)-(Span<Record>)``.
@@ -259,6 +257,7 @@ public final class TableSeries<Record: MappedRecord> {
     func prepareAppend(_ extra: Int) throws(RecordTableError) {
         precondition(!isClosed, "TableSeries: append on a closed series")
         precondition(access != .readOnly, "TableSeries: append on a series opened read-only")
+        if _slowPath(retired != nil || retentionDue) { try finishRoll() }
         try prepareStandbyIfDue()
         while true {
             let table = writing!
@@ -314,8 +313,9 @@ public final class TableSeries<Record: MappedRecord> {
         }
         CrashPoint.reached("roll-step-2")  // sealed; still open
         writing = nil
-        // The full file closes, and the retention runs, after the append that rolled has
-        // published its records (finishRoll): a follower sees them without waiting for either.
+        // The full file closes, and the retention runs, at the next append (finishRoll): the
+        // append that rolled publishes at once, and the follower it woke (which the kernel often
+        // queues on this CPU) runs before tens of microseconds of unmapping.
         current.storage.unlockAppenders()
         try? retired?.close()
         retired = current
@@ -324,7 +324,8 @@ public final class TableSeries<Record: MappedRecord> {
         retentionDue = true
     }
 
-    /// After the append that rolled: closes the full file and applies the retention.
+    /// At the append after the one that rolled (or at commit or close): closes the full file
+    /// and applies the retention.
     @inline(never)
     func finishRoll() throws(RecordTableError) {
         let full = retired
@@ -387,6 +388,7 @@ public final class TableSeries<Record: MappedRecord> {
     public func commit() throws(RecordTableError) {
         precondition(!isClosed, "TableSeries: commit on a closed series")
         precondition(access != .readOnly, "TableSeries: commit on a series opened read-only")
+        if retired != nil || retentionDue { try finishRoll() }
         try writing!.commit()
     }
 
@@ -397,6 +399,10 @@ public final class TableSeries<Record: MappedRecord> {
         let writer = writing, reader = reading, spare = standby, next = lookahead, full = retired
         retired = nil
         try? full?.close()
+        if retentionDue {
+            retentionDue = false
+            try? applyRetention()
+        }
         try? previous?.close()
         previous = nil
         closeFinished()
