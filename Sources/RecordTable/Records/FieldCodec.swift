@@ -1,5 +1,6 @@
-// Field conversions for migrations: which type may become which, and how values move between
-// them (integers exactly, floats checked, text and bytes by length).
+// Field values: how a stored number is read (the one decoder, for migrations and for reading
+// through a stored schema), which type may become which, and how values move between them
+// (integers exactly, floats checked, text and bytes by length).
 
 import MemoryMappedFiles
 
@@ -40,24 +41,38 @@ enum FieldCodec {
     /// An integer as a signed or unsigned 64-bit pattern, with its sign.
     struct Integer { let magnitude: UInt64; let negative: Bool }
 
-    static func loadInteger(_ address: UnsafeRawPointer, _ type: FieldType) -> Integer {
-        func signed(_ value: Int64) -> Integer { Integer(magnitude: value.magnitude, negative: value < 0) }
-        switch type {
-        case .int8: return unsafe signed(Int64(address.loadUnaligned(as: Int8.self)))
-        case .int16: return unsafe signed(Int64(Int16(littleEndian: address.loadUnaligned(as: Int16.self))))
-        case .int32: return unsafe signed(Int64(Int32(littleEndian: address.loadUnaligned(as: Int32.self))))
-        case .int64: return unsafe signed(Int64(littleEndian: address.loadUnaligned(as: Int64.self)))
-        case .uint8: return unsafe Integer(magnitude: UInt64(address.loadUnaligned(as: UInt8.self)), negative: false)
-        case .uint16:
-            return unsafe Integer(
-                magnitude: UInt64(UInt16(littleEndian: address.loadUnaligned(as: UInt16.self))), negative: false)
-        case .uint32:
-            return unsafe Integer(
-                magnitude: UInt64(UInt32(littleEndian: address.loadUnaligned(as: UInt32.self))), negative: false)
+    /// The bits of one element of `type` at `address` (any alignment), in the byte order given,
+    /// zero-extended to 64 bits: the one place where a stored number is read, by the migration's
+    /// transforms and by ``RecordField/value(in:bigEndian:)`` alike.
+    @inline(__always)
+    static func loadBits(_ address: UnsafeRawPointer, _ type: FieldType, bigEndian: Bool = false) -> UInt64 {
+        switch type.size {
+        case 1: return unsafe UInt64(address.loadUnaligned(as: UInt8.self))
+        case 2:
+            let raw = unsafe address.loadUnaligned(as: UInt16.self)
+            return UInt64(bigEndian ? UInt16(bigEndian: raw) : UInt16(littleEndian: raw))
+        case 4:
+            let raw = unsafe address.loadUnaligned(as: UInt32.self)
+            return UInt64(bigEndian ? UInt32(bigEndian: raw) : UInt32(littleEndian: raw))
         default:
-            return unsafe Integer(
-                magnitude: UInt64(littleEndian: address.loadUnaligned(as: UInt64.self)), negative: false)
+            let raw = unsafe address.loadUnaligned(as: UInt64.self)
+            return bigEndian ? UInt64(bigEndian: raw) : UInt64(littleEndian: raw)
         }
+    }
+
+    /// The integer of `type` at `address`, with its sign.
+    @inline(__always)
+    static func loadInteger(_ address: UnsafeRawPointer, _ type: FieldType, bigEndian: Bool = false) -> Integer {
+        let bits = unsafe loadBits(address, type, bigEndian: bigEndian)
+        guard type.isSigned else { return Integer(magnitude: bits, negative: false) }
+        let value: Int64
+        switch type.size {
+        case 1: value = Int64(Int8(truncatingIfNeeded: bits))
+        case 2: value = Int64(Int16(truncatingIfNeeded: bits))
+        case 4: value = Int64(Int32(truncatingIfNeeded: bits))
+        default: value = Int64(bitPattern: bits)
+        }
+        return Integer(magnitude: value.magnitude, negative: value < 0)
     }
 
     /// Whether an integer fits a type.
@@ -82,13 +97,12 @@ enum FieldCodec {
     }
 
     /// A number as a Double (integers exactly up to 2^53; fitsExactly checks the rest).
-    static func loadDouble(_ address: UnsafeRawPointer, _ type: FieldType) -> Double {
+    static func loadDouble(_ address: UnsafeRawPointer, _ type: FieldType, bigEndian: Bool = false) -> Double {
         switch type {
-        case .float32:
-            return unsafe Double(Float(bitPattern: UInt32(littleEndian: address.loadUnaligned(as: UInt32.self))))
-        case .float64: return unsafe Double(bitPattern: UInt64(littleEndian: address.loadUnaligned(as: UInt64.self)))
+        case .float32: return unsafe Double(Float(bitPattern: UInt32(loadBits(address, type, bigEndian: bigEndian))))
+        case .float64: return unsafe Double(bitPattern: loadBits(address, type, bigEndian: bigEndian))
         default:
-            let value = unsafe loadInteger(address, type)
+            let value = unsafe loadInteger(address, type, bigEndian: bigEndian)
             return value.negative ? -Double(value.magnitude) : Double(value.magnitude)
         }
     }

@@ -62,25 +62,20 @@ extension RecordField {
     }
 
     private func element(in record: RawSpan, at position: Int, bigEndian: Bool) -> FieldValue {
-        func integer<T: FixedWidthInteger & BitwiseCopyable>(_: T.Type) -> T {
-            let raw = unsafe record.unsafeLoadUnaligned(fromByteOffset: position, as: T.self)
-            return bigEndian ? T(bigEndian: raw) : T(littleEndian: raw)
-        }
-        switch type {
-        case .int8: return .int(Int64(integer(Int8.self)))
-        case .int16: return .int(Int64(integer(Int16.self)))
-        case .int32: return .int(Int64(integer(Int32.self)))
-        case .int64: return .int(integer(Int64.self))
-        case .uint8: return .uint(UInt64(integer(UInt8.self)))
-        case .uint16: return .uint(UInt64(integer(UInt16.self)))
-        case .uint32: return .uint(UInt64(integer(UInt32.self)))
-        case .uint64: return .uint(integer(UInt64.self))
-        case .float32: return .float(Double(Float(bitPattern: integer(UInt32.self))))
-        case .float64: return .float(Double(bitPattern: integer(UInt64.self)))
-        case .bool:
-            let byte = integer(UInt8.self)
-            return byte <= 1 ? .bool(byte == 1) : .invalidBool(byte)
-        case .bytes, .char: return .bytes([integer(UInt8.self)])
+        // SAFETY: value(in:) checked that the field lies inside the record.
+        unsafe record.withUnsafeBytes { bytes in
+            let address = unsafe bytes.baseAddress! + position
+            switch type {
+            case .float32, .float64: return .float(unsafe FieldCodec.loadDouble(address, type, bigEndian: bigEndian))
+            case .bool:
+                let byte = unsafe UInt8(FieldCodec.loadBits(address, type))
+                return byte <= 1 ? .bool(byte == 1) : .invalidBool(byte)
+            case .bytes, .char: return .bytes([unsafe UInt8(FieldCodec.loadBits(address, type))])
+            default:
+                let value = unsafe FieldCodec.loadInteger(address, type, bigEndian: bigEndian)
+                guard type.isSigned else { return .uint(value.magnitude) }
+                return .int(value.negative ? Int64(bitPattern: ~value.magnitude &+ 1) : Int64(value.magnitude))
+            }
         }
     }
 }
