@@ -11,7 +11,6 @@ const unsigned int cmapped_MFD_CLOEXEC = MFD_CLOEXEC;
 
 const int cmapped_F_OFD_GETLK = F_OFD_GETLK;
 const int cmapped_F_OFD_SETLK = F_OFD_SETLK;
-const int cmapped_F_OFD_SETLKW = F_OFD_SETLKW;
 
 const int cmapped_O_TMPFILE = O_TMPFILE;
 const int cmapped_AT_EMPTY_PATH = AT_EMPTY_PATH;

@@ -16,8 +16,6 @@ extern const unsigned int cmapped_MFD_CLOEXEC;
 /// when the last descriptor of the open file description closes (or its process dies).
 extern const int cmapped_F_OFD_GETLK;
 extern const int cmapped_F_OFD_SETLK;
-/// The waiting form of F_OFD_SETLK: sleeps until the lock is free.
-extern const int cmapped_F_OFD_SETLKW;
 
 /// open(2)'s O_TMPFILE: a file with no name yet, in a directory, that linkat(2) can name later.
 extern const int cmapped_O_TMPFILE;

@@ -13,13 +13,7 @@ extension MemoryMappedFile {
     /// never blocks the next one. Locks are advisory: they stop only others who ask.
     /// The byte range may lie past the end of the file.
     public func tryLock(bytes: Range<Int>) throws(MappedFileError) -> Bool {
-        var lock = Self.lockRecord(F_WRLCK, bytes)
-        guard system_fcntl_lock(descriptor.rawValue, getting: false, &lock) == 0 else {
-            let value = lastErrno
-            if value == EAGAIN || value == EACCES { return false }
-            throw .system("fcntl", errno: value, operation: "tryLock", path: state.path)
-        }
-        return true
+        try tryLock(F_WRLCK, bytes: bytes, operation: "tryLock")
     }
 
     /// Takes a shared advisory lock on `bytes` of the file, if no other open file holds an
@@ -28,27 +22,19 @@ extension MemoryMappedFile {
     /// and they exclude it. Like ``tryLock(bytes:)``, an OFD lock the kernel releases when the
     /// map closes or the process dies.
     public func tryLockShared(bytes: Range<Int>) throws(MappedFileError) -> Bool {
-        var lock = Self.lockRecord(F_RDLCK, bytes)
+        try tryLock(F_RDLCK, bytes: bytes, operation: "tryLockShared")
+    }
+
+    /// `F_OFD_SETLK` of a lock of `type` (`F_WRLCK`, `F_RDLCK`); false if another open file's
+    /// lock conflicts.
+    private func tryLock(_ type: Int32, bytes: Range<Int>, operation: String) throws(MappedFileError) -> Bool {
+        var lock = Self.lockRecord(type, bytes)
         guard system_fcntl_lock(descriptor.rawValue, getting: false, &lock) == 0 else {
             let value = lastErrno
             if value == EAGAIN || value == EACCES { return false }
-            throw .system("fcntl", errno: value, operation: "tryLockShared", path: state.path)
+            throw .system("fcntl", errno: value, operation: operation, path: state.path)
         }
         return true
-    }
-
-    /// Takes an exclusive advisory lock on `bytes`, waiting for as long as another open file
-    /// holds one there. Taking a lock this map already holds returns at once. A holder that
-    /// dies releases it, so the wait ends then (an OFD lock, as ``tryLock(bytes:)``).
-    /// - Throws: The error of `fcntl`, such as EDEADLK where the kernel finds that the wait
-    ///   could never end.
-    public func lock(bytes: Range<Int>) throws(MappedFileError) {
-        var lock = Self.lockRecord(F_WRLCK, bytes)
-        while system_fcntl_lock_waiting(descriptor.rawValue, &lock) != 0 {
-            let value = lastErrno
-            if value == EINTR { continue }
-            throw .system("fcntl", errno: value, operation: "lock", path: state.path)
-        }
     }
 
     private static func lockRecord(_ type: Int32, _ bytes: Range<Int>) -> flock {
@@ -60,8 +46,7 @@ extension MemoryMappedFile {
         return lock
     }
 
-    /// Releases a lock this map took with ``tryLock(bytes:)``, ``tryLockShared(bytes:)`` or
-    /// ``lock(bytes:)``.
+    /// Releases a lock this map took with ``tryLock(bytes:)`` or ``tryLockShared(bytes:)``.
     public func unlock(bytes: Range<Int>) {
         var lock = Self.lockRecord(F_UNLCK, bytes)
         // Unlocking cannot fail on a valid descriptor

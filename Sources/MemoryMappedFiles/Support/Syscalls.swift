@@ -163,11 +163,6 @@ internal func system_fcntl_lock(_ descriptor: Int32, getting: Bool, _ lock: inou
     unsafe fcntl(descriptor, getting ? cmapped_F_OFD_GETLK : cmapped_F_OFD_SETLK, &lock)
 }
 
-/// fcntl(2) with F_OFD_SETLKW: waits for the lock (a signal interrupts it with EINTR).
-internal func system_fcntl_lock_waiting(_ descriptor: Int32, _ lock: inout flock) -> Int32 {
-    unsafe fcntl(descriptor, cmapped_F_OFD_SETLKW, &lock)
-}
-
 internal func system_sysconf(_ name: Int32) -> Int {
     sysconf(name)
 }
