@@ -59,13 +59,16 @@ def field_entry(index):
 VECTORS = []
 
 
-def vector(name, data, description, count=None, error=None, this_boot=False):
+def vector(name, data, description, count=None, error=None, this_boot=False, sealed=None):
+    """`sealed`: the next file's number its seal mark names (readers report it); None, unsealed."""
     assert (count is None) != (error is None)
     with open(os.path.join(HERE, name), "wb") as f:
         f.write(bytes(data))
     entry = {"file": name, "description": description}
     if this_boot:
         entry["thisBoot"] = True
+    if sealed is not None:
+        entry["sealed"] = sealed
     if count is not None:
         entry["count"] = count
     else:
@@ -112,6 +115,30 @@ struct.pack_into("<Q", bell, F.DOORBELL_WORD_OFFSET, (0x7FFFFFF0 + 1) | (1000 <<
 vector("doorbell-stale-segment.mrec", bell, "a doorbell word naming a segment that no longer exists",
        count=120, this_boot=True)
 vector("doorbell-none.mrec", table(live=120), "no doorbell (word 0)", count=120, this_boot=True)
+
+# The seal mark and the appender lock (minor version 2, "Series", "Several appenders"): the seal
+# names the next file only when its check holds and it names a file (1 or more); neither field
+# changes the count a reader takes.
+sealed = table(live=120)
+struct.pack_into("<Q", sealed, F.SEAL_WORD_OFFSET, F.live_word(2))
+vector("seal-names-next.mrec", sealed, "a sealed table: its series continues in file 2", count=120, this_boot=True,
+       sealed=2)
+sealed_old_boot = table(live=120)
+struct.pack_into("<Q", sealed_old_boot, F.SEAL_WORD_OFFSET, F.live_word(7))
+vector("seal-after-reboot.mrec", sealed_old_boot,
+       "a seal is permanent: it holds whatever boot wrote it, beside the commit point's count", count=100, sealed=7)
+broken_seal = table(live=120)
+struct.pack_into("<Q", broken_seal, F.SEAL_WORD_OFFSET, F.live_word(2) ^ (1 << 49))
+vector("seal-word-damaged.mrec", broken_seal, "a seal mark whose check fails: not sealed", count=120, this_boot=True)
+seal_zero = table(live=120)
+struct.pack_into("<Q", seal_zero, F.SEAL_WORD_OFFSET, F.live_word(0))
+vector("seal-names-zero.mrec", seal_zero, "a seal mark naming file 0 (a valid word, no file): not sealed",
+       count=120, this_boot=True)
+locked = table(live=120)
+struct.pack_into("<Q", locked, F.APPENDER_LOCK_OFFSET, 0x1234 | (9 << 32))
+struct.pack_into("<Q", locked, F.APPENDER_WAITERS_OFFSET, 3)
+vector("appender-lock-held.mrec", locked, "an appender lock held (by a token no one has) and 3 waiters: readers "
+       "count as ever", count=120, this_boot=True)
 
 # Refusals, in the order of "Reading: the order of checks".
 vector("refuse-empty.mrec", b"", "an empty file", error="notATable")

@@ -17,6 +17,8 @@ struct FormatVector: Decodable, CustomTestStringConvertible, Sendable {
     let thisBoot: Bool?
     let count: Int?
     let error: String?
+    /// The next file the seal mark names; nil for an unsealed table.
+    let sealed: Int?
     var testDescription: String { file }
 
     static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
@@ -50,6 +52,7 @@ struct FormatVectorTests {
         let expected = try #require(vector.count)
         let table = try DynamicRecordTable.open(path: path)
         #expect(table.count == expected, "\(vector.description)")
+        #expect(table.sealedSuccessor == vector.sealed, "seal: \(vector.description)")
         #expect(try table.refresh() == expected, "refresh: \(vector.description)")
         #expect(
             try table.waitForRecords(beyond: max(0, expected - 1), timeout: .zero) == expected,

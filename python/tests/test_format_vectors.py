@@ -32,6 +32,7 @@ def test_format_vector(tmp_path, vector):
         return
     with mappedrecords.open(path) as table:
         assert len(table) == vector["count"], vector["description"]
+        assert table.sealed_successor == vector.get("sealed"), "seal: " + vector["description"]
         assert table.refresh() == vector["count"], "refresh: " + vector["description"]
         assert table.wait(beyond=max(0, vector["count"] - 1), timeout=0) == vector["count"]
         assert (table.records["id"] == range(vector["count"])).all()
