@@ -237,7 +237,7 @@ internal func system_posix_spawn(
     unsafe posix_spawn(&pid, path, &actions, nil, arguments, environment)
 }
 
-internal func system_getenv(_ name: String) -> String? { unsafe getenv(name).map { unsafe String(cString: $0) } }
+package func system_getenv(_ name: String) -> String? { unsafe getenv(name).map { unsafe String(cString: $0) } }
 internal func system_unsetenv(_ name: String) -> Int32 { unsafe unsetenv(name) }
 
 // MARK: File identity and ownership (MemoryMappedFile+Identity.swift)

@@ -34,21 +34,13 @@ extension TableStorage {
         if let preferred = TableFormat.preferredCount(liveWord: inputs.liveWord, commitPoint: inputs.commitPoint),
             unsafe preferred > capacity
         {
-            precondition(borrowCount == 0, "RecordTable: cannot remap the table while its records are borrowed")
             do throws(MappedFileError) {
                 // The size again, after the count: the writer grows the file before it publishes
                 // a count past the old end, so only a size read after the count covers it.
-                let mappedBytes = try map!.refreshCapacity()
-                let newView = try map!.makeViewAccessor()
-                unsafe try view.take()?.close(flush: false)
-                unsafe view = Optional(newView)
-                unsafe capacity = (mappedBytes - header.dataOffset) / header.schema.stride
+                try remap(size: try map!.refreshCapacity())
             } catch {
                 throw RecordTableError(error, operation: "refresh", path: path)
             }
-            // SAFETY: the new mapping replaces the old one.
-            unsafe base = unsafe view!.withUnsafeMutableBytes { $0.baseAddress! }
-            unsafe records = unsafe base + header.dataOffset
         }
         let newCount = try chosenCount(inputs, operation: "refresh")
         unsafe count = newCount

@@ -2,6 +2,7 @@
 // `00000001.mrec`, `00000002.mrec`, …, each sealed, when it is full, with the number of the next.
 
 import Glibc
+import MemoryMappedFiles
 
 /// The names and metadata keys of a series, declared once.
 enum SeriesFormat {
@@ -34,7 +35,7 @@ enum SeriesFormat {
     /// Seconds since 1970, UTC.
     static func now() -> Int64 {
         #if MAPPED_RECORDS_FAULT_INJECTION
-        if let text = system_getenvironment("MAPPED_RECORDS_TEST_CLOCK"), let seconds = Int64(text) { return seconds }
+        if let text = system_getenv("MAPPED_RECORDS_TEST_CLOCK"), let seconds = Int64(text) { return seconds }
         #endif
         var time = timespec()
         unsafe clock_gettime(CLOCK_REALTIME, &time)

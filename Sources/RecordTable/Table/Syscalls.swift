@@ -17,11 +17,6 @@ func monotonicNanoseconds() -> UInt64 {
     return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
 }
 
-/// getenv(3): the variable's value, or nil.
-func system_getenvironment(_ name: String) -> String? {
-    unsafe getenv(name).map { unsafe String(cString: $0) }
-}
-
 /// Whether `path` is a symbolic link (lstat); false if it cannot be read.
 func system_isSymbolicLink(_ path: String) -> Bool {
     var status = stat()
@@ -55,7 +50,7 @@ func system_membarrier_global() -> Int32 { ProcessBarrier.global() }
 enum CrashPoint {
     static func reached(_ name: String) {
         #if MAPPED_RECORDS_FAULT_INJECTION
-        if system_getenvironment("MAPPED_RECORDS_CRASH_AT") == name { _ = kill(getpid(), SIGKILL) }
+        if system_getenv("MAPPED_RECORDS_CRASH_AT") == name { _ = kill(getpid(), SIGKILL) }
         #endif
     }
 }

@@ -149,6 +149,19 @@ import MemoryMappedFiles
         unsafe view!.wakeWaiters(onWordAt: TableFormat.liveCountOffset)
     }
 
+    /// Maps the file whole again at `size` bytes (it grew) and points `base`, `records` and
+    /// `capacity` into the new mapping; the old one is unmapped. Records must not be borrowed.
+    func remap(size: Int) throws(MappedFileError) {
+        precondition(borrowCount == 0, "RecordTable: cannot remap the table while its records are borrowed")
+        let newView = try map!.makeViewAccessor()
+        unsafe try view.take()?.close(flush: false)
+        unsafe view = Optional(newView)
+        // SAFETY: the new mapping replaces the old one; base and records now point into it.
+        unsafe base = unsafe view!.withUnsafeMutableBytes { $0.baseAddress! }
+        unsafe records = unsafe base + header.dataOffset
+        unsafe capacity = (size - header.dataOffset) / stride
+    }
+
     func updateFastPathLimits() {
         unsafe plainLoadLimit = unsafe hasBools ? 0 : count
         let storeLimit = unsafe hasBools || hasPadding || !updatesInPlace ? 0 : count

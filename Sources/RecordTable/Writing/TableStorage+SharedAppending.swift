@@ -104,13 +104,7 @@ extension TableStorage {
         do throws(MappedFileError) {
             let size = try map!.refreshCapacity()
             guard unsafe (size - header.dataOffset) / stride > capacity else { return }
-            precondition(borrowCount == 0, "RecordTable: cannot remap the table while its records are borrowed")
-            let newView = try map!.makeViewAccessor()
-            unsafe try view.take()?.close(flush: false)
-            unsafe view = Optional(newView)
-            unsafe base = unsafe view!.withUnsafeMutableBytes { $0.baseAddress! }
-            unsafe records = unsafe base + header.dataOffset
-            unsafe capacity = (size - header.dataOffset) / stride
+            try remap(size: size)
         } catch {
             throw RecordTableError(error, operation: operation, path: path)
         }
@@ -123,11 +117,17 @@ extension TableStorage {
     func commitShared() throws(RecordTableError) {
         try lockAppenders("commit")
         defer { unlockAppenders() }
-        try catchUpWithAppenders(operation: "commit")
+        try catchUpForCommit(operation: "commit")
+        try writeCommitPoint()
+    }
+
+    /// Under the appender lock, before a commit point: the table's count, and the latest slot
+    /// (another appender may have written it), whose generation the next one follows.
+    func catchUpForCommit(operation: String) throws(RecordTableError) {
+        try catchUpWithAppenders(operation: operation)
         if let latest = unsafe view!.withUnsafeMutableBytes({ unsafe CommitSlot.latest(UnsafeRawBufferPointer($0)) }) {
             committed = latest
         }
-        try writeCommitPoint()
     }
 
     // MARK: Sealing
@@ -151,11 +151,7 @@ extension TableStorage {
         precondition(next > 0 && next <= LiveCount.maximum, "TableStorage: seal naming file \(next)")
         if isSharedAppender {
             precondition(holdsAppenderLock, "TableStorage: seal without the appender lock")
-            try catchUpWithAppenders(operation: "seal")
-            if let latest = unsafe view!.withUnsafeMutableBytes({ unsafe CommitSlot.latest(UnsafeRawBufferPointer($0)) }
-            ) {
-                committed = latest
-            }
+            try catchUpForCommit(operation: "seal")
         }
         try writeCommitPoint()
         unsafe view!.atomicStore(SealMark.word(next: next), at: TableFormat.sealWordOffset)

@@ -39,16 +39,10 @@ extension TableStorage {
         }
         do throws(MappedFileError) {
             try map!.grow(toCapacity: newSize)
-            let newView = try map!.makeViewAccessor()
-            unsafe try view.take()?.close(flush: false)
-            unsafe view = Optional(newView)
+            try remap(size: newSize)
         } catch {
             throw RecordTableError(error, operation: "grow", path: path)
         }
-        // SAFETY: the new mapping replaces the old one; base and records now point into it.
-        unsafe base = unsafe view!.withUnsafeMutableBytes { $0.baseAddress! }
-        unsafe records = unsafe base + header.dataOffset
-        unsafe capacity = (newSize - header.dataOffset) / stride
     }
 
     /// Reserves room for `extra` more records and returns where the first goes.
