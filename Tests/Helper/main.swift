@@ -238,7 +238,7 @@ func tableCommand() throws(RecordTableError) -> Bool {
         // journal-append PATH WRITER TOTAL DURABILITY: as a shared appender, append this writer's
         // records TOTAL of them in all, resuming after the last one the table holds, in batches of
         // 1 to 64 each followed by commit(); after each commit, store the count acknowledged in
-        // PATH.ackWRITER (8 bytes), then pause up to 1 ms. Says "done N" at the end.
+        // PATH.ackWRITER (8 bytes), then pause up to 2 ms (so that a test under load still kills it 50 times before it ends). Says "done N" at the end.
         let path = argument(0), writer = integer(1), total = integer(2)
         let journal = try RecordTable<JournalEntry>.open(
             path: path, access: .sharedAppend, durability: durabilityNamed(argument(3)), waitForWriter: .seconds(10))
@@ -256,7 +256,7 @@ func tableCommand() throws(RecordTableError) -> Bool {
             next += size
             var acknowledged = Int64(next)
             _ = pwrite(ackFile, &acknowledged, 8, 0)
-            usleep(UInt32.random(in: 0...1_000, using: &generator))
+            usleep(UInt32.random(in: 0...2_000, using: &generator))
         }
         try journal.close()
         say("done \(next)")

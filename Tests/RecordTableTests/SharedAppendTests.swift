@@ -161,7 +161,7 @@ struct SharedAppendTests {
         var generator = SystemRandomNumberGenerator()
         var kills = 0, checksAfterKill = 0
         while kills < 50 {
-            usleep(UInt32.random(in: 5_000...30_000, using: &generator))
+            usleep(UInt32.random(in: 5_000...20_000, using: &generator))
             let victim = Int.random(in: 0..<writers, using: &generator)
             kill(running[victim].pid, SIGKILL)
             let ended = running[victim].wait()
