@@ -2,7 +2,8 @@
 # `make docs`: the DocC documentation of the three library modules, from their catalogs
 # (Sources/<Module>/<Module>.docc) and the symbol graphs of the debug build, with every DocC
 # warning an error (a broken symbol link, an undocumented parameter). Writes
-# .build/docs/<Module>.doccarchive; `docc preview` serves one.
+# .build/docs/<Module>.doccarchive; `docc preview` serves one. Then every Swift example in the
+# articles and the README is type-checked against the same build (Tests/doc-snippets.py).
 #
 # It uses the toolchain's own `swift symbolgraph-extract` and `docc` on the modules the build
 # already made, rather than the swift-docc-plugin: no second build with other flags, and no
@@ -10,7 +11,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-swift build --target MappedRegistry >/dev/null  # builds the three library modules
+swift build --target NamedTables >/dev/null  # builds the library modules and the macro plug-in
 build="$(swift build --show-bin-path)"
 graphs="$root/.build/symbol-graphs"
 output="$root/.build/docs"
@@ -33,4 +34,5 @@ for module in MemoryMappedFiles RecordTable MappedRegistry; do
     status=1
   fi
 done
+python3 "$root/Tests/doc-snippets.py" "$build" "$root/.build/doc-snippets" || status=1
 exit "$status"
