@@ -8,7 +8,7 @@ APT_PACKAGES ?= liblmdb-dev python3 python3-venv valgrind
 PYTHON_VENV ?= .build/python-venv
 DEMO_DIR ?= demo-output
 
-.PHONY: all deps build lint docs man test perfgate python-venv python-test demo bench compare latency journal fuzz sanitize soak clean
+.PHONY: all deps build lint docs man test perfgate python-venv python-test demo bench compare latency migrate journal fuzz sanitize soak clean
 
 SECONDS ?= 60
 MINUTES ?= 30
@@ -127,6 +127,13 @@ compare: deps
 # C busy-spin reader; idle CPU; append throughput with blocked followers. Writes docs/compare/latency.md.
 latency: deps
 	Benchmarks/latency/run.sh
+
+# Migration of 16 M records beside cp and cp + fsync, warm and (as root) cold, 3 rounds. Writes
+# docs/compare/migrate.md and its chart, docs/compare/migrate.png (about 5 minutes).
+migrate: deps
+	Benchmarks/migrate/run.sh 16777216 3 | tee docs/compare/migrate.md.tmp
+	mv docs/compare/migrate.md.tmp docs/compare/migrate.md
+	python3 Benchmarks/migrate/chart.py docs/compare/migrate.md docs/compare/migrate.png
 
 # Shared appenders (one, and two processes together) against the exclusive writer, and a
 # follower crossing a series' rolls, on disk and on tmpfs. Writes docs/compare/journal.md (about 3 minutes).

@@ -2,7 +2,8 @@
 // a reader can wait, beside a C busy-spin reader, all in one run (docs/PERFORMANCE.md, "Waking readers").
 //
 //   latency-mappedrecords run DIR SPIN_READER FUTEX_PAIR [PYTHON]
-//                                                  the whole benchmark; a Markdown report on stdout
+//                                                  the whole benchmark; a Markdown report on stdout,
+//                                                  every sample in DIR/latency-samples.csv
 //   latency-mappedrecords reader PATH MODE COUNT   a reader process: block, spin or poll
 //   latency-mappedrecords follower PATH TARGET     a blocked follower, for the throughput case
 
@@ -129,6 +130,19 @@ final class Child {
 struct Outcome {
     var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
     var cpuMicroseconds = 0
+    /// Every latency in ns, for the CDF chart (Benchmarks/latency/cdf.py).
+    var samples: [UInt64] = []
+
+    mutating func record(_ nanoseconds: UInt64) {
+        _ = histogram.record(nanoseconds)
+        samples.append(nanoseconds)
+    }
+}
+
+/// Appends an outcome's samples to the run's samples file, as `case,reader,nanoseconds` lines.
+func saveSamples(_ outcome: Outcome, label: String, reader: String, to file: FileHandle) {
+    let lines = outcome.samples.map { "\(label),\(reader),\($0)\n" }.joined()
+    file.write(lines.data(using: .utf8)!)
 }
 
 let selfPath = URL(fileURLWithPath: CommandLine.arguments[0]).path
@@ -156,7 +170,7 @@ func measure(directory: String, spinReader: String, mode: String, interval: Dura
         if line.hasPrefix("cpu-us ") {
             outcome.cpuMicroseconds = Int(line.dropFirst(7)) ?? 0
         } else if let value = UInt64(line) {
-            _ = outcome.histogram.record(value)
+            outcome.record(value)
         }
     }
     child.process.waitUntilExit()
@@ -183,7 +197,7 @@ func measurePythonWriter(directory: String, python: String, interval: Duration, 
         if line.hasPrefix("cpu-us ") {
             outcome.cpuMicroseconds = Int(line.dropFirst(7)) ?? 0
         } else if let value = UInt64(line) {
-            _ = outcome.histogram.record(value)
+            outcome.record(value)
         }
     }
     child.process.waitUntilExit()
@@ -197,7 +211,7 @@ func measureFutexPair(_ futexPair: String, interval: Duration, samples: Int) thr
     let child = try Child(futexPair, ["\(UInt64(interval / .microseconds(1)))", "\(samples)"])
     var outcome = Outcome()
     while let line = child.readLine() {
-        if let value = UInt64(line) { _ = outcome.histogram.record(value) }
+        if let value = UInt64(line) { outcome.record(value) }
     }
     child.process.waitUntilExit()
     return outcome
@@ -233,6 +247,11 @@ func microseconds(_ nanoseconds: UInt64) -> String {
 }
 
 func run(directory: String, spinReader: String, futexPair: String, python: String?) throws {
+    let samplesPath = directory + "/latency-samples.csv"
+    FileManager.default.createFile(atPath: samplesPath, contents: Data("case,reader,nanoseconds\n".utf8))
+    guard let samplesFile = FileHandle(forWritingAtPath: samplesPath) else { throw CocoaError(.fileWriteUnknown) }
+    samplesFile.seekToEndOfFile()
+    defer { try? samplesFile.close() }
     let modes = ["block", "spin", "poll", "c-spin"]
     let names = [
         "block": "blocking futex (`.block`)", "spin": "spin (`.spin`)", "poll": "the old backoff polling",
@@ -248,19 +267,24 @@ func run(directory: String, spinReader: String, futexPair: String, python: Strin
             let outcome = try measure(
                 directory: directory, spinReader: spinReader, mode: mode, interval: interval, samples: samples)
             let h = outcome.histogram
+            saveSamples(outcome, label: label, reader: names[mode]!, to: samplesFile)
             print(
                 "| \(label) | \(names[mode]!) | \(microseconds(h.valueAtPercentile(50))) | \(microseconds(h.valueAtPercentile(99))) | \(microseconds(h.valueAtPercentile(99.9))) | \(microseconds(h.max)) | \(h.totalCount) |"
             )
             fflush(nil)
         }
-        let floor = try measureFutexPair(futexPair, interval: interval, samples: samples).histogram
+        let floorOutcome = try measureFutexPair(futexPair, interval: interval, samples: samples)
+        saveSamples(floorOutcome, label: label, reader: "C futex pair baseline", to: samplesFile)
+        let floor = floorOutcome.histogram
         print(
             "| \(label) | C futex pair baseline (FUTEX_WAIT/FUTEX_WAKE) | \(microseconds(floor.valueAtPercentile(50))) | \(microseconds(floor.valueAtPercentile(99))) | \(microseconds(floor.valueAtPercentile(99.9))) | \(microseconds(floor.max)) | \(floor.totalCount) |"
         )
         fflush(nil)
         if let python {
-            let h = try measurePythonWriter(directory: directory, python: python, interval: interval, samples: samples)
-                .histogram
+            let pythonOutcome = try measurePythonWriter(
+                directory: directory, python: python, interval: interval, samples: samples)
+            saveSamples(pythonOutcome, label: label, reader: "Python writer to a blocking reader", to: samplesFile)
+            let h = pythonOutcome.histogram
             print(
                 "| \(label) | blocking futex, **Python writer** | \(microseconds(h.valueAtPercentile(50))) | \(microseconds(h.valueAtPercentile(99))) | \(microseconds(h.valueAtPercentile(99.9))) | \(microseconds(h.max)) | \(h.totalCount) |"
             )

@@ -79,6 +79,7 @@ done
 
 echo "== migration beside cp (docs/PERFORMANCE.md, Migration)"
 COMPARE_DATA="$data" "$root/Benchmarks/migrate/run.sh" 16777216 3 | tee "$output/migrate.md"
+python3 "$root/Benchmarks/migrate/chart.py" "$output/migrate.md" "$output/migrate.png"
 
 echo "== paging: open-to-first-scan with and without populate (docs/PERFORMANCE.md, Paging)"
 COMPARE_DATA="$data" "$root/Benchmarks/paging/run.sh"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make latency`: append → visible between two processes, for each way of waiting, beside a C
-# busy-spin reader, in one run; writes docs/compare/latency.md (about 2 minutes).
+# busy-spin reader, in one run; writes docs/compare/latency.md and the CDF of every sample,
+# docs/compare/latency-cdf.png (about 2 minutes).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root/Benchmarks"
@@ -20,3 +21,6 @@ export PYTHONPATH="$root/python"
   "$binary" run "$work" "$work/spin-reader" "$work/futex-pair" "$root/.build/python-venv/bin/python"
 } | tee "$report.tmp"
 mv "$report.tmp" "$report"
+python3 -c 'import matplotlib' 2>/dev/null || python3 -m pip install --quiet matplotlib
+python3 latency/cdf.py "$work/latency-samples.csv" "$root/docs/compare/latency-cdf.png"
+echo "== wrote $report and $root/docs/compare/latency-cdf.png"
