@@ -8,7 +8,7 @@ APT_PACKAGES ?= liblmdb-dev python3 python3-venv valgrind
 PYTHON_VENV ?= .build/python-venv
 DEMO_DIR ?= demo-output
 
-.PHONY: all deps build lint docs man test perfgate python-venv python-test demo bench compare latency migrate journal fuzz sanitize soak clean
+.PHONY: all deps build lint docs man test perfgate python-venv python-test demo bench compare latency migrate registry journal fuzz sanitize soak clean
 
 SECONDS ?= 60
 MINUTES ?= 30
@@ -134,6 +134,11 @@ migrate: deps
 	Benchmarks/migrate/run.sh 16777216 3 | tee docs/compare/migrate.md.tmp
 	mv docs/compare/migrate.md.tmp docs/compare/migrate.md
 	python3 Benchmarks/migrate/chart.py docs/compare/migrate.md docs/compare/migrate.png
+
+# openExisting + close of a name another process holds, with 10, 1,000 and 100,000 names, beside a
+# raw open/fstat/mmap/munmap/close of the same file. Writes docs/compare/registry.md (about 2 minutes).
+registry: deps
+	Benchmarks/compare/registry.sh 3
 
 # Shared appenders (one, and two processes together) against the exclusive writer, and a
 # follower crossing a series' rolls, on disk and on tmpfs. Writes docs/compare/journal.md (about 3 minutes).

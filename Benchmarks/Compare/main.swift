@@ -239,7 +239,10 @@ func scaleReader(_ path: String, _ seconds: Double) throws {
 
 // MARK: - Registry scaling
 
-/// Registers `count` names, each a region of one file, holds them until stdin closes.
+/// Registers `count` names and holds them until stdin closes. The measured name ("target-0") is
+/// a region of `regions`; fillers are small shared-memory maps, each its own object: regions of
+/// one shared file would put thousands of `flock`s on that file, whose list the kernel walks on
+/// every new one (registering 100,000 of them took this harness over ten minutes).
 func holdNames(_ directory: String, _ prefix: String, _ count: Int) throws {
     final class Held {
         var value: NamedMemoryMappedFile?; init(_ value: consuming NamedMemoryMappedFile) { self.value = consume value }
@@ -249,9 +252,11 @@ func holdNames(_ directory: String, _ prefix: String, _ count: Int) throws {
     for i in 0..<count {
         held.append(
             Held(
-                try MemoryMappedFile.createFromFile(
-                    path: directory + "/regions", access: .read, name: "\(prefix)-\(i)", regionOffset: (i % 1000) * 64,
-                    regionLength: 64, registry: registry)))
+                prefix == "target"
+                    ? try MemoryMappedFile.createFromFile(
+                        path: directory + "/regions", access: .read, name: "\(prefix)-\(i)", regionOffset: 0,
+                        regionLength: 64, registry: registry)
+                    : try MemoryMappedFile.createNew(name: "\(prefix)-\(i)", capacity: 4096, registry: registry)))
     }
     print("ready \(held.count)")
     fflush(nil)
@@ -259,57 +264,76 @@ func holdNames(_ directory: String, _ prefix: String, _ count: Int) throws {
     while read(STDIN_FILENO, &byte, 1) > 0 {}
 }
 
-/// openExisting + close of one live name, with `total` names registered (by filler processes of
-/// up to 8000 names each, since each name holds descriptors).
+/// Spawns this program as `hold-names DIR PREFIX COUNT`, which holds its names until its
+/// standard input closes; returns its pid and the pipe that keeps it alive.
+func spawnHolder(_ directory: String, _ prefix: String, _ count: Int) -> (pid: pid_t, input: Int32) {
+    var toChild: [Int32] = [-1, -1], fromChild: [Int32] = [-1, -1]
+    guard pipe(&toChild) == 0, pipe(&fromChild) == 0 else { fatalError("pipe") }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    posix_spawn_file_actions_adddup2(&actions, toChild[0], STDIN_FILENO)
+    posix_spawn_file_actions_adddup2(&actions, fromChild[1], STDOUT_FILENO)
+    for end in toChild + fromChild { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+    let words: [String] = ["/proc/self/exe", "hold-names", directory, prefix, String(count)]
+    let argv = words.map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    var pid: pid_t = 0
+    guard posix_spawn(&pid, "/proc/self/exe", &actions, nil, argv, environ) == 0 else { fatalError("posix_spawn") }
+    posix_spawn_file_actions_destroy(&actions)
+    close(toChild[0]); close(fromChild[1])
+    var line = [UInt8](repeating: 0, count: 64)
+    _ = read(fromChild[0], &line, 64)  // "ready N"
+    close(fromChild[0])
+    return (pid, toChild[1])
+}
+
+/// openExisting + close of one name that another process holds, with `total` names registered
+/// (by filler processes of up to 8000 names each, since each name holds a mapping), beside the
+/// baseline the issue sets: a raw open, fstat, mmap, munmap and close of the same file, in
+/// alternation in the same loop.
 func runRegistry(_ directory: String, _ total: Int) throws {
     let registryDirectory = directory + "/registry"
     _ = system("rm -rf '\(registryDirectory)'")
-    let regions = try MemoryMappedFile.createFromFile(
-        path: directory + "/regions", mode: .openOrCreate, capacity: 64_000)
+    let regionsPath = directory + "/regions"
+    let regions = try MemoryMappedFile.createFromFile(path: regionsPath, mode: .openOrCreate, capacity: 64_000)
     try regions.close()
     let registry = try Registry.open(directory: registryDirectory)
-    let target = try MemoryMappedFile.createFromFile(
-        path: directory + "/regions", access: .read, name: "target", registry: registry)
-    // Fillers: children with a pipe on stdin that hold their names until it closes.
-    var fillers: [(pid: pid_t, input: Int32)] = []
+    // The measured name is held by another process, as a name one looks up usually is.
+    var holders = [spawnHolder(directory, "target", 1)]
     var remaining = total - 1, part = 0
+    let fillStart = now()
     while remaining > 0 {
         let count = min(8000, remaining)
-        var toChild: [Int32] = [-1, -1], fromChild: [Int32] = [-1, -1]
-        guard pipe(&toChild) == 0, pipe(&fromChild) == 0 else { fatalError("pipe") }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        posix_spawn_file_actions_adddup2(&actions, toChild[0], STDIN_FILENO)
-        posix_spawn_file_actions_adddup2(&actions, fromChild[1], STDOUT_FILENO)
-        for end in toChild + fromChild { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
-        let words: [String] = ["/proc/self/exe", "hold-names", directory, "filler\(part)", String(count)]
-        let argv = words.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        guard posix_spawn(&pid, "/proc/self/exe", &actions, nil, argv, environ) == 0 else { fatalError("posix_spawn") }
-        posix_spawn_file_actions_destroy(&actions)
-        close(toChild[0]); close(fromChild[1])
-        var line = [UInt8](repeating: 0, count: 64)
-        _ = read(fromChild[0], &line, 64)  // "ready N"
-        close(fromChild[0])
-        fillers.append((pid, toChild[1]))
+        holders.append(spawnHolder(directory, "filler\(part)", count))
         remaining -= count
         part += 1
     }
+    let fillSeconds = now() - fillStart
     let entries = try registry.entries().count
-    var samples: [Double] = []
+    var samples: [Double] = [], raw: [Double] = []
+    var sink = 0
     for _ in 0..<2000 {
-        let start = now()
-        let opened = try MemoryMappedFile.openExisting(name: "target", access: .read, registry: registry)
+        var start = now()
+        let descriptor = open(regionsPath, O_RDONLY | O_CLOEXEC)
+        var status = stat()
+        fstat(descriptor, &status)
+        let base = mmap(nil, Int(status.st_size), PROT_READ, MAP_SHARED, descriptor, 0)!
+        sink &+= Int(bitPattern: base) & 1
+        munmap(base, Int(status.st_size))
+        close(descriptor)
+        raw.append(now() - start)
+        start = now()
+        let opened = try MemoryMappedFile.openExisting(name: "target-0", access: .read, registry: registry)
         try opened.close()
         samples.append(now() - start)
     }
     samples.sort()
+    raw.sort()
+    let median = samples[samples.count / 2], rawMedian = raw[raw.count / 2]
     print(
-        "{\"names\":\(entries),\"median\":\(samples[samples.count / 2]),\"p10\":\(samples[samples.count / 10]),\"p90\":\(samples[samples.count * 9 / 10])}"
+        "{\"names\":\(entries),\"median\":\(median),\"p10\":\(samples[samples.count / 10]),\"p90\":\(samples[samples.count * 9 / 10]),\"raw\":\(rawMedian),\"fill_seconds\":\(fillSeconds),\"sink\":\(sink & 1)}"
     )
-    for filler in fillers { close(filler.input); waitFor(filler.pid) }
-    try target.close()
+    for holder in holders { close(holder.input); waitFor(holder.pid) }
 }
 
 // MARK: - Probe: which part of table[i] costs what (issue #18)

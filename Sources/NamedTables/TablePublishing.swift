@@ -82,7 +82,7 @@ extension RecordTable {
         do {
             let registry = try Registry.resolve(registry)
             guard let entry = try registry.entry(named: name), entry.kind == .file,
-                registry.holders(of: entry).contains(where: \.isAlive)
+                registry.holders(of: entry).isHeld
             else {
                 throw RecordTableError(
                     .notFound, operation: "open(name:)", path: name,

@@ -10,7 +10,7 @@ struct Names: ParsableCommand {
 
     @Option(help: "The registry directory (default: $MAPPED_REGISTRY, then a per-user directory).") var registry:
         String?
-    @Flag(help: "Collect holders of dead processes first.") var gc = false
+    @Flag(help: "First remove the names whose holders all died without closing.") var gc = false
 
     func run() throws {
         do {
@@ -24,12 +24,13 @@ struct Names: ParsableCommand {
                 "NAME".padding(24) + "KIND".padding(14) + "SIZE".padding(12) + "OFFSET".padding(10)
                     + "HOLDERS".padding(16) + "OBJECT")
             for entry in try registry.entries() {
+                // Processes, as the kernel's locks show them; "all dead": its holders died without closing.
                 let holders = registry.holders(of: entry)
-                let alive = holders.filter(\.isAlive).count
+                let alive = holders.otherProcesses + (holders.handlesInThisProcess > 0 ? 1 : 0)
+                let shown = holders.isHeld ? "\(max(alive, 1)) live, 0 dead" : "0 live, all dead"
                 out.line(
                     entry.name.padding(24) + "\(entry.kind)".padding(14) + String(entry.length).padding(12)
-                        + String(entry.offset).padding(10) + "\(alive) live, \(holders.count - alive) dead".padding(16)
-                        + entry.object)
+                        + String(entry.offset).padding(10) + shown.padding(16) + entry.object)
             }
             out.flush()
         } catch {

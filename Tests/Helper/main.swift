@@ -388,6 +388,23 @@ func registryCommand() throws(RegistryError) -> Bool {
         try map.close()
         say("closed")
 
+    case "named-open-close":  // named-open-close DIR NAME N VALUE: N × (openExisting, read the UInt64 at 0, close)
+        let registry = try Registry.open(directory: argument(0))
+        var opened = 0, notFound = 0, wrong = 0
+        for _ in 0..<integer(2) {
+            do throws(RegistryError) {
+                let map = try MemoryMappedFile.openExisting(name: argument(1), registry: registry)
+                let view = try map.makeViewAccessor()
+                if view.read(UInt64.self, at: 0) != UInt64(integer(3)) { wrong += 1 }
+                try? view.close()
+                try map.close()
+                opened += 1
+            } catch  where error.code == .notFound {
+                notFound += 1
+            }
+        }
+        say("opened \(opened) notFound \(notFound) wrong \(wrong)")
+
     case "event-wait":  // event-wait DIR NAME TIMEOUT_MS: open the named event, wait once, report, then close
         let registry = try Registry.open(directory: argument(0))
         let event = try NamedEvent.openExisting(name: argument(1), registry: registry)

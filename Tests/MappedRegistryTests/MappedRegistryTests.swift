@@ -36,7 +36,7 @@ func registryError<R: ~Copyable>(
 func makeDamagedRegistry(at directory: String) {
     #expect(mkdir(directory, 0o700) == 0)
     let bootDirectory =
-        directory + "/boot-" + systemBootIdentifier.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+        directory + "/" + Registry.bootDirectoryName
     #expect(mkdir(bootDirectory, 0o700) == 0)
     writeFile(bootDirectory + "/data.mdb", Array(repeating: 0x5A, count: 16384), mode: 0o600)
 }
@@ -83,7 +83,9 @@ final class MappedRegistryTests {
         let value = try map.makeViewAccessor().read(UInt64.self, at: 64)
         #expect(value == 777)
         let entry = try #require(try registry.entry(named: "shared"))
-        #expect(entry.kind == .sharedMemory && entry.holders.count == 1 && entry.length == 4096)
+        #expect(
+            entry.kind == .sharedMemory && registry.holders(of: entry).handlesInThisProcess == 1 && entry.length == 4096
+        )
         try map.close()
         #expect(!fileExists(object))
         #expect(try registry.entry(named: "shared") == nil)
@@ -123,7 +125,7 @@ final class MappedRegistryTests {
         kill(holder.pid, SIGKILL)
         #expect(holder.wait() == .signaled(SIGKILL))
         let entry = try #require(try registry.entry(named: "orphan"))
-        #expect(registry.holders(of: entry).map(\.isAlive) == [false])
+        #expect(registry.holders(of: entry).isHeld == false)
         let report = try registry.collectGarbage()
         #expect(report.deadHolders == 1 && report.removedNames == ["orphan"])
         #expect(!fileExists(object))

@@ -7,7 +7,7 @@ import Testing
 
 /// The names a registry lists whose holders are alive.
 func liveNames(_ registry: Registry) throws -> [String] {
-    try registry.entries().filter { registry.holders(of: $0).contains(where: \.isAlive) }.map(\.name)
+    try registry.entries().filter { registry.holders(of: $0).isHeld }.map(\.name)
 }
 
 @Suite("Registry under injected failures: mmap, fallocate, fsync and the LMDB commit")

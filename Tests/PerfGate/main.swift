@@ -59,6 +59,43 @@ func filledTable(_ path: String) throws -> RecordTable<GateRecord> {
     return table
 }
 
+/// A child process (this program, `hold-name`) that holds the name "gate-map", so that the
+/// lookups measured are those of a name another process holds. Callgrind does not follow it.
+struct HoldingProcess {
+    let pid: pid_t
+    let input: Int32
+
+    init(directory: String) throws {
+        var toChild: [Int32] = [-1, -1], fromChild: [Int32] = [-1, -1]
+        guard pipe(&toChild) == 0, pipe(&fromChild) == 0 else { fail("pipe") }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        posix_spawn_file_actions_adddup2(&actions, toChild[0], 0)
+        posix_spawn_file_actions_adddup2(&actions, fromChild[1], 1)
+        for end in toChild + fromChild { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+        let words = [CommandLine.arguments[0], "hold-name", "1", directory]
+        let argv = words.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        guard posix_spawn(&pid, words[0], &actions, nil, argv, environ) == 0 else { fail("posix_spawn") }
+        posix_spawn_file_actions_destroy(&actions)
+        close(toChild[0])
+        close(fromChild[1])
+        var line = [UInt8](repeating: 0, count: 6)
+        guard read(fromChild[0], &line, 6) == 6 else { fail("the holding process did not start") }
+        close(fromChild[0])
+        self.pid = pid
+        self.input = toChild[1]
+    }
+
+    /// Lets the child close the name and exit, and waits for it.
+    func finish() {
+        close(input)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+    }
+}
+
 let arguments = CommandLine.arguments
 guard arguments.count == 4, let n = Int(arguments[2]), n > 0 else {
     fail("usage: mapped-perfgate OPERATION N DIRECTORY")
@@ -130,13 +167,39 @@ do {
         }
         blackHole(sum)
 
-    case "registry-lookup":  // openExisting + close of one name
+    case "registry-lookup":  // openExisting + close of a name another process holds
+        let holder = try HoldingProcess(directory: directory)
         let registry = try Registry.open(directory: directory + "/registry")
-        let published = try MemoryMappedFile.createNew(name: "gate-map", capacity: 4096, registry: registry)
         for _ in 0..<n {
             let map = try MemoryMappedFile.openExisting(name: "gate-map", registry: registry)
             try map.close()
         }
+        holder.finish()
+
+    case "registry-lookup-raw":  // the baseline: open, fstat, mmap, munmap, close of a 4 KiB file
+        let file = directory + "/raw-object"
+        let created = open(file, O_RDWR | O_CREAT, 0o600)
+        guard created >= 0, ftruncate(created, 4096) == 0 else { fail("cannot create \(file)") }
+        close(created)
+        var sum = 0.0
+        for _ in 0..<n {
+            let descriptor = open(file, O_RDWR | O_CLOEXEC)
+            var status = stat()
+            guard descriptor >= 0, fstat(descriptor, &status) == 0 else { fail("cannot open \(file)") }
+            let base = mmap(nil, Int(status.st_size), PROT_READ | PROT_WRITE, MAP_SHARED, descriptor, 0)
+            guard let base, base != MAP_FAILED else { fail("cannot map \(file)") }
+            sum += Double(base.load(as: UInt8.self))
+            munmap(base, Int(status.st_size))
+            close(descriptor)
+        }
+        blackHole(sum)
+
+    case "hold-name":  // a child of registry-lookup: holds "gate-map" until its standard input closes
+        let registry = try Registry.open(directory: directory + "/registry")
+        let published = try MemoryMappedFile.createNew(name: "gate-map", capacity: 4096, registry: registry)
+        _ = "ready\n".withCString { write(1, $0, 6) }
+        var byte: UInt8 = 0
+        while read(0, &byte, 1) > 0 {}
         try published.close()
 
     default:

@@ -29,6 +29,7 @@ operations=(
   "scan 4"
   "open-first-read 40"
   "registry-lookup 40"
+  "registry-lookup-raw 40"
 )
 
 instructions() {  # OPERATION N: the total callgrind counts for one run

@@ -104,9 +104,9 @@ extension MemoryMappedFile {
     /// - Throws: `notFound` (.NET's `FileNotFoundException`) if no live holder has it;
     ///   `backingObjectMissing` if its file was deleted; `permissionDenied` for more access than
     ///   the creator gave, or no permission on the object; `wrongKind` for a mutex or an event.
-    /// - Complexity: One LMDB lookup (O(log *n*) in the registered names) and two short write
-    ///   transactions for the holder list, besides the `open` and `mmap` of the object: about
-    ///   45,000 instructions (docs/PERFORMANCE.md, "The regression gate").
+    /// - Complexity: Two LMDB lookups (O(log *n*) in the registered names, no write) and three
+    ///   `fcntl` calls on the name's slot, besides the `open` and `mmap` of the object; closing
+    ///   a name that others hold is one more `fcntl` pair (docs/PERFORMANCE.md, "The registry").
     public static func openExisting(
         name: String, access: MemoryMappedFileAccess? = nil, registry: Registry? = nil
     ) throws(RegistryError) -> NamedMemoryMappedFile {
@@ -176,17 +176,16 @@ extension MemoryMappedFile {
             )
         }
         let absolutePath = path.hasPrefix("/") ? path : currentDirectory() + "/" + path
-        let holder = try registry.acquireHolder()
         let candidate = RegistryEntry(
             name: name, kind: .file, object: absolutePath, offset: regionOffset, length: regionLength,
-            access: access, createdNanoseconds: realtimeNanoseconds(), holders: [])
-        _ = try registry.claim(
-            name, holder: holder.id, candidate: candidate, mustCreate: true, accepting: [], wanted: "a map",
-            operation: operation)
+            access: access, createdNanoseconds: realtimeNanoseconds(), slot: 0)
+        let claim = try registry.claim(
+            name, candidate: candidate, mustCreate: true, accepting: [], wanted: "a map", operation: operation)
+        guard case .created(let entry) = claim else { preconditionFailure("claim with mustCreate always creates") }
         let length = regionLength == 0 ? fileSize - regionOffset : regionLength
         return NamedMemoryMappedFile(
             name: name, map: map, regionOffset: regionOffset, regionLength: length,
-            membership: Membership(registry: registry, name: name, holder: holder))
+            membership: Membership(registry: registry, name: name, slot: entry.slot))
     }
 
     private static func namedSharedMemory(
@@ -203,7 +202,6 @@ extension MemoryMappedFile {
                 message: "the capacity \(capacity) must be above zero")
         }
         let registry = try Registry.resolve(registry)
-        let holder = try registry.acquireHolder()
         // Create a candidate object outside the registry's transaction; the transaction decides.
         // It is made read-write (it must be sized), then mapped with the access asked for, so a
         // name can be created .read, .readExecute or .copyOnWrite, as .NET allows.
@@ -227,13 +225,13 @@ extension MemoryMappedFile {
         }
         let candidate = RegistryEntry(
             name: name, kind: .sharedMemory, object: systemName, offset: 0, length: capacity,
-            access: access, createdNanoseconds: realtimeNanoseconds(), holders: [])
+            access: access, createdNanoseconds: realtimeNanoseconds(), slot: 0)
         // A name that a file map holds is joined as openExisting joins it, as .NET's
         // CreateOrOpen opens an existing named map of either kind.
         let claim = try registry.claimSharedMemory(
-            name, holder: holder.id, candidate: candidate, mustCreate: mustCreate, accepting: [.sharedMemory, .file],
+            name, candidate: candidate, mustCreate: mustCreate, accepting: [.sharedMemory, .file],
             wanted: "a map", operation: operation)
-        let membership = Membership(registry: registry, name: name, holder: holder)
+        let membership = Membership(registry: registry, name: name, slot: claim.entry.slot)
         switch claim {
         case .created:
             return NamedMemoryMappedFile(

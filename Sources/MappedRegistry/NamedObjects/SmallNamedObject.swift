@@ -30,7 +30,6 @@ struct SmallNamedObject: ~Copyable {
     ) throws(RegistryError) -> SmallNamedObject {
         try Registry.validate(name, operation: operation)
         let registry = try Registry.resolve(registry)
-        let holder = try registry.acquireHolder()
         let systemName = registry.freshSystemName()
         let candidate = try mapping(operation: operation, path: name) { () throws(MappedFileError) in
             try MemoryMappedFile.createSharedMemory(systemName: systemName, mode: .createNew, capacity: size)
@@ -52,11 +51,11 @@ struct SmallNamedObject: ~Copyable {
         }
         let entry = RegistryEntry(
             name: name, kind: kind, object: systemName, offset: 0, length: size,
-            access: .readWrite, createdNanoseconds: realtimeNanoseconds(), holders: [])
+            access: .readWrite, createdNanoseconds: realtimeNanoseconds(), slot: 0)
         let claim = try registry.claimSharedMemory(
-            name, holder: holder.id, candidate: entry, mustCreate: mustCreate, accepting: [kind],
+            name, candidate: entry, mustCreate: mustCreate, accepting: [kind],
             wanted: kind.withArticle, operation: operation)
-        let membership = Membership(registry: registry, name: name, holder: holder)
+        let membership = Membership(registry: registry, name: name, slot: claim.entry.slot)
         switch claim {
         case .created:
             let named = NamedMemoryMappedFile(

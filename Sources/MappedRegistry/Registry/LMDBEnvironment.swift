@@ -63,6 +63,14 @@ import MemoryMappedFiles
         _ = unsafe mdb_reader_check(handle, &dead)  // clear reader slots of dead processes
     }
 
+    /// The identifier of the environment's last committed write transaction: it grows by one per
+    /// commit in any process (tests use it to show that an operation wrote nothing).
+    func lastTransactionID() -> Int {
+        var information = unsafe MDB_envinfo()
+        unsafe mdb_env_info(environment, &information)
+        return unsafe information.me_last_txnid
+    }
+
     /// Runs `body` in a read transaction.
     func read<Result>(_ body: (Transaction) throws(RegistryError) -> Result) throws(RegistryError) -> Result {
         try transaction(readOnly: true, body)

@@ -11,7 +11,7 @@ extension Registry {
     public func entries() throws(RegistryError) -> [RegistryEntry] {
         try environment.read { transaction throws(RegistryError) in
             var entries: [RegistryEntry] = []
-            for pair in try transaction.all() {
+            for pair in try transaction.all() where pair.key != Self.nextSlotKey {
                 entries.append(try RegistryEntry.decode(pair.value, key: pair.key, path: directory))
             }
             return entries
@@ -28,26 +28,21 @@ extension Registry {
         }
     }
 
-    /// Removes the holders of dead processes from every name, and does the last-close duty
-    /// for names that have no live holder left.
+    /// Removes every name whose holders all died without closing, doing its last-close duty.
+    ///
+    /// Names whose last holder is closing them at this moment are left to that holder.
+    /// - Complexity: O(*n*) in the registered names, in one write transaction.
     @discardableResult
     public func collectGarbage() throws(RegistryError) -> GarbageCollection {
-        retryPendingReleases()
-        return try environment.write { transaction throws(RegistryError) in
+        try environment.write { transaction throws(RegistryError) in
             var report = GarbageCollection(deadHolders: 0, removedNames: [])
-            for pair in try transaction.all() {
-                var entry = try RegistryEntry.decode(pair.value, key: pair.key, path: directory)
-                let name = entry.name
-                let before = entry.holders.count
-                entry.holders.removeAll { !isAlive($0) }
-                report.deadHolders += before - entry.holders.count
-                if entry.holders.isEmpty {
-                    try? lastCloseDuty(entry)
-                    try transaction.delete(pair.key)
-                    report.removedNames.append(name)
-                } else if entry.holders.count != before {
-                    try transaction.put(pair.key, entry.encoded())
-                }
+            for pair in try transaction.all() where pair.key != Self.nextSlotKey {
+                let entry = try RegistryEntry.decode(pair.value, key: pair.key, path: directory)
+                guard state(of: entry.slot) == .abandoned else { continue }
+                try? lastCloseDuty(entry)
+                try transaction.delete(pair.key)
+                report.deadHolders += 1
+                report.removedNames.append(entry.name)
             }
             return report
         }

@@ -1,42 +1,29 @@
-// What a holder is: a byte-range lock the kernel releases when its process dies, and the
-// membership of one name that releases itself.
+// A handle's hold on a name, released when it closes or is deinitialized.
 
 import Glibc
 import MemoryMappedFiles
 import Synchronization
 
-/// A process's holder lock: an open file description of `holders.lock` with one byte locked.
-/// The process dying releases the lock, and with it every name the process held.
-final class HolderLock: Sendable {
-    let id: UInt64
-    let file: MemoryMappedFile
-
-    init(id: UInt64, file: consuming MemoryMappedFile) {
-        self.id = id
-        self.file = file
-    }
-}
-
-/// A holder's membership of a name: released (with the last-close duty if it is the last)
-/// when closed or deinitialized.
+/// One handle's hold on a name (its entry's slot): released, with the last-close duty if it was
+/// the last anywhere, when closed or deinitialized.
 final class Membership: @unchecked Sendable {
     // SAFETY (Sendable): `isReleased` is guarded by the owner being ~Copyable or a class used
     // from one thread; release is idempotent.
     let registry: Registry
     let name: String
-    let holder: HolderLock
+    let slot: UInt64
     private var isReleased = false
 
-    init(registry: Registry, name: String, holder: HolderLock) {
+    init(registry: Registry, name: String, slot: UInt64) {
         self.registry = registry
         self.name = name
-        self.holder = holder
+        self.slot = slot
     }
 
     func release() throws(RegistryError) {
         guard !isReleased else { return }
         isReleased = true
-        try registry.release(name, holder: holder.id)
+        try registry.release(name, slot: slot)
     }
 
     deinit { try? release() }

@@ -5,10 +5,11 @@ import Synchronization
 /// The name registry: an LMDB environment in a per-user directory that maps names to
 /// shared-memory objects, files and regions, and tracks who holds each of them open.
 ///
-/// Every open of a name adds a holder, which owns an OFD lock on its own byte of the
-/// registry's `holders.lock`. The kernel releases the lock when the holder closes or its
-/// process dies, even by `kill -9`, so a dead holder is recognised for certain (no PID reuse can
-/// fool it). When the last holder goes, by closing or by dying, the last-close duty runs: a
+/// A process that opens a name holds a shared OFD lock on the name's own byte (its slot) of the
+/// registry's `holders.lock`. The kernel releases the lock when the process closes its last
+/// handle of the name or dies, even by `kill -9`, so a dead holder is recognised for certain
+/// (no PID reuse can fool it), and opening or closing a name that others hold writes nothing to
+/// the database. When the last holder goes, by closing or by dying, the last-close duty runs: a
 /// shared-memory object is unlinked; a file is synced; the name is removed. docs/REGISTRY.md
 /// describes the format and the rules.
 public final class Registry: Sendable {
@@ -21,11 +22,10 @@ public final class Registry: Sendable {
     let environment: LMDBEnvironment
     /// An open file description of `holders.lock` that holds no locks: it sees every holder's.
     let checker: MemoryMappedFile
-    /// This process's holder lock, shared by every name it holds: the kernel keeps one lock
-    /// per process on `holders.lock`, so joins and liveness checks stay fast with many names.
-    let processHolder = Mutex<HolderLock?>(nil)
-    /// Releases whose transaction failed, retried before the next registry operation.
-    let pendingReleases = Mutex<[(name: String, holder: UInt64)]>([])
+    /// This process's holds on names: another open file description of `holders.lock`.
+    let holds: SlotHolds
+    /// `holders.lock` as `/proc/locks` names it: `MAJOR:MINOR:INODE` (hexadecimal device numbers).
+    let holdersFileIdentity: String
 
     private static let opened = Mutex<[String: Registry]>([:])
 
@@ -82,7 +82,7 @@ public final class Registry: Sendable {
         defer { _ = system_close(top) }
         // Entries describe running processes, so they belong to one boot: each boot gets a fresh
         // environment, and LMDB need not sync (see docs/REGISTRY.md).
-        let bootName = "boot-" + systemBootIdentifier.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+        let bootName = Self.bootDirectoryName
         bootDirectory = directory + "/" + bootName
         let boot = try Self.openOwnedDirectory(top, bootName, shownAs: bootDirectory, operation: operation)
         // Kept open for the process's life: LMDB and the holders reach their files through it.
@@ -96,6 +96,38 @@ public final class Registry: Sendable {
         var checker = try Self.openHoldersFile(in: boot, shownAs: bootDirectory + "/holders.lock", operation: operation)
         checker.markAsProcessLifetime()  // registries are opened once per process and kept
         self.checker = checker
+        var holdsFile = try Self.openHoldersFile(
+            in: boot, shownAs: bootDirectory + "/holders.lock", operation: operation)
+        holdsFile.markAsProcessLifetime()
+        holds = SlotHolds(file: holdsFile)
+        var status = stat()
+        guard system_fstatat(boot, "holders.lock", &status, AT_SYMLINK_NOFOLLOW) == 0 else {
+            let value = lastErrno
+            throw RegistryError(
+                .ioError, operation: operation, path: bootDirectory + "/holders.lock", systemCall: "fstatat",
+                errno: value, message: "cannot read the holders file's identity")
+        }
+        holdersFileIdentity = Self.lockTableIdentity(device: UInt64(status.st_dev), inode: UInt64(status.st_ino))
+    }
+
+    /// The boot directory's name: this boot's identifier and the entry format (3). Each boot
+    /// gets a fresh environment; each format its own, so library versions with different
+    /// holder rules never share one.
+    static var bootDirectoryName: String {
+        "boot-" + systemBootIdentifier.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined() + "-v3"
+    }
+
+    /// A file as `/proc/locks` names it: `MAJOR:MINOR:INODE`, the device numbers in two-digit
+    /// hexadecimal (the kernel's `%02x:%02x:%lu`).
+    static func lockTableIdentity(device: UInt64, inode: UInt64) -> String {
+        // glibc's dev_t encoding (gnu_dev_major, gnu_dev_minor).
+        let major = ((device >> 8) & 0xFFF) | ((device >> 32) & ~0xFFF)
+        let minor = (device & 0xFF) | ((device >> 12) & ~0xFF)
+        func hex(_ value: UInt64) -> String {
+            let text = String(value, radix: 16)
+            return text.count < 2 ? "0" + text : text
+        }
+        return "\(hex(major)):\(hex(minor)):\(inode)"
     }
 
     /// Creates (mode 0700) or opens the directory `name` relative to `parent`, without following

@@ -20,8 +20,9 @@ extension RegistryEntry.Kind {
 // MARK: - Encoding (validated on decode)
 
 extension RegistryEntry {
-    /// Version 2 adds the full name after the holders; version 1 entries (keyed by their name) still decode.
-    static let formatVersion: UInt8 = 2
+    /// Version 3 stores the entry's slot where versions 1 and 2 listed holders (docs/REGISTRY.md);
+    /// a version 3 registry lives in a boot directory of its own, so it never meets the others.
+    static let formatVersion: UInt8 = 3
 
     /// The entry as LMDB stores it (SPI for the fuzz tests).
     package func encoded() -> [UInt8] {
@@ -37,8 +38,7 @@ extension RegistryEntry {
         let objectBytes = Array(object.utf8)
         append(UInt16(objectBytes.count))
         bytes += objectBytes
-        append(UInt32(holders.count))
-        for holder in holders { append(holder) }
+        append(slot)
         let nameBytes = Array(name.utf8)
         append(UInt16(nameBytes.count))
         bytes += nameBytes
@@ -57,13 +57,13 @@ extension RegistryEntry {
         return entry
     }
 
-    /// The entry stored under an LMDB key, when listing: version 1 entries are named by their key.
+    /// The entry stored under an LMDB key, when listing.
     static func decode(_ bytes: [UInt8], key: [UInt8], path: String) throws(RegistryError) -> RegistryEntry {
         try decode(bytes, name: String(decoding: key, as: UTF8.self), path: path)
     }
 
     /// Decodes an entry as LMDB stores it, validating every field, refusing anything malformed
-    /// with `corrupt` (SPI for the fuzz tests). `name` names a version 1 entry, which has no name of its own.
+    /// with `corrupt` (SPI for the fuzz tests). `name` is the name the entry must carry.
     package static func decode(
         _ bytes: [UInt8], name: String, path: String
     ) throws(RegistryError) -> RegistryEntry {
@@ -83,7 +83,7 @@ extension RegistryEntry {
             return T(littleEndian: value)
         }
         let version = try read(UInt8.self)
-        guard version == 1 || version == formatVersion else { throw corrupt("unknown entry version") }
+        guard version == formatVersion else { throw corrupt("unknown entry version \(version)") }
         guard let kind = Kind(rawValue: try read(UInt8.self)) else { throw corrupt("unknown kind") }
         let accessIndex = Int(try read(UInt8.self))
         guard accessIndex < MemoryMappedFileAccess.allCases.count else { throw corrupt("unknown access") }
@@ -97,23 +97,17 @@ extension RegistryEntry {
             let object = String(validating: bytes[position..<position + objectLength], as: UTF8.self), !object.isEmpty
         else { throw corrupt("the object name is not valid UTF-8") }
         position += objectLength
-        let holderCount = Int(try read(UInt32.self))
-        guard holderCount <= (bytes.count - position) / 8 else { throw corrupt("the holder list ends early") }
-        var holders: [UInt64] = []
-        for _ in 0..<holderCount { holders.append(try read(UInt64.self)) }
-        var name = name
-        if version >= 2 {
-            let nameLength = Int(try read(UInt16.self))
-            guard nameLength >= 1, position + nameLength <= bytes.count,
-                let stored = String(validating: bytes[position..<position + nameLength], as: UTF8.self),
-                !stored.utf8.contains(0)
-            else { throw corrupt("the stored name is not 1 or more bytes of UTF-8 without NUL") }
-            position += nameLength
-            name = stored
-        }
+        let slot = try read(UInt64.self)
+        guard slot >= Registry.firstSlot, slot < UInt64(Int64.max) else { throw corrupt("its slot is out of range") }
+        let nameLength = Int(try read(UInt16.self))
+        guard nameLength >= 1, position + nameLength <= bytes.count,
+            let stored = String(validating: bytes[position..<position + nameLength], as: UTF8.self),
+            !stored.utf8.contains(0)
+        else { throw corrupt("the stored name is not 1 or more bytes of UTF-8 without NUL") }
+        position += nameLength
         guard position == bytes.count else { throw corrupt("it has trailing bytes") }
         return RegistryEntry(
-            name: name, kind: kind, object: object, offset: Int(offset), length: Int(length),
-            access: MemoryMappedFileAccess.allCases[accessIndex], createdNanoseconds: created, holders: holders)
+            name: stored, kind: kind, object: object, offset: Int(offset), length: Int(length),
+            access: MemoryMappedFileAccess.allCases[accessIndex], createdNanoseconds: created, slot: slot)
     }
 }

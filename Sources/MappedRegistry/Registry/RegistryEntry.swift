@@ -32,21 +32,15 @@ public struct RegistryEntry: Sendable, Hashable {
     public var access: MemoryMappedFileAccess
     /// When it was created, in nanoseconds since 1970.
     public var createdNanoseconds: UInt64
-    /// The holders: one per open map or mutex, in any process.
-    public var holders: [UInt64]
-}
-
-/// A holder of a name, and whether its process still holds it.
-public struct RegistryHolder: Sendable, Hashable {
-    /// The holder's identifier: the byte of `holders.lock` its OFD lock covers.
-    public var id: UInt64
-    /// Whether the lock is held: its process is alive and has not closed the name.
-    public var isAlive: Bool
+    /// The name's slot: the byte of the registry's `holders.lock` whose shared locks are its
+    /// holders (``Registry/holders(of:)`` asks the kernel about them). No other entry of this
+    /// boot's registry has had it.
+    public var slot: UInt64
 }
 
 /// What ``Registry/collectGarbage()`` cleaned up.
 public struct GarbageCollection: Sendable, Hashable {
-    /// Holders whose processes died without closing.
+    /// Names whose holders had all died without closing (each had at least one).
     public var deadHolders: Int
     /// Names whose last holder had died; their last-close duty was done.
     public var removedNames: [String]

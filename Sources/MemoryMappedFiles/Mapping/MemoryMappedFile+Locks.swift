@@ -61,6 +61,16 @@ extension MemoryMappedFile {
         return locked
     }
 
+    /// The type of the lock another open file holds on `bytes`: `F_RDLCK` (shared), `F_WRLCK`
+    /// (exclusive), or `F_UNLCK` if there is none. Locks this map holds do not count.
+    package func lockTypeElsewhere(bytes: Range<Int>) throws(MappedFileError) -> Int32 {
+        var lock = Self.lockRecord(F_WRLCK, bytes)
+        guard system_fcntl_lock(descriptor.rawValue, getting: true, &lock) == 0 else {
+            throw .system("fcntl", errno: lastErrno, operation: "lockTypeElsewhere", path: state.path)
+        }
+        return Int32(lock.l_type)
+    }
+
     /// ``isLockedElsewhere(bytes:)`` on a descriptor: nil (errno set) if `fcntl` fails.
     package static func isLockedElsewhere(descriptor: Int32, bytes: Range<Int>) -> Bool? {
         var lock = Self.lockRecord(F_WRLCK, bytes)
