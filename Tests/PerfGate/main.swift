@@ -142,6 +142,17 @@ do {
         for i in 0..<n { try table.append(GateRecord(id: Int64(i), x: 1, y: 2, flags: 3, pad: 0)) }
         try table.close()
 
+    case "append-one-raw":  // the baseline: store the record and publish the count with a release store
+        let records = UnsafeMutableRawPointer.allocate(byteCount: (n + 1) * 32, alignment: 64)
+        let countWord = UnsafeMutableRawPointer.allocate(byteCount: 8, alignment: 8)
+        for i in 0..<n {
+            records.storeBytes(of: GateRecord(id: Int64(i), x: 1, y: 2, flags: 3, pad: 0), toByteOffset: i * 32, as: GateRecord.self)
+            SharedAtomics.storeRelease(countWord, UInt64(i + 1))
+        }
+        blackHole(Double(SharedAtomics.loadAcquire(countWord)))
+        records.deallocate()
+        countWord.deallocate()
+
     case "append-batch":  // one operation: a batch of 1,000 records
         let table = try RecordTable<GateRecord>.create(path: path, capacity: 1 << 21, durability: .none)
         let batch = (0..<batchRecords).map { GateRecord(id: Int64($0), x: 1, y: 2, flags: 3, pad: 0) }

@@ -25,6 +25,7 @@ operations=(
   "random-read-raw 20000"
   "update 20000"
   "append-one 20000"
+  "append-one-raw 20000"
   "append-batch 20"
   "scan 4"
   "open-first-read 40"

@@ -210,6 +210,7 @@ public enum TableAccess: Sendable, Hashable {
     @usableFromInline @inline(never)
     func prepareSlowStore(at index: Int) {
         checkIndex(index)
+        storage.updateFastPathLimits()  // appends leave the store range behind the count
         if !storage.updatesInPlace { storage.refuseInPlaceUpdate("an in-place write") }
         unsafe normalizeBools(storage.records + index * MemoryLayout<Record>.stride)
     }
@@ -257,7 +258,7 @@ public enum TableAccess: Sendable, Hashable {
     /// - Throws: `noSpace` if the file cannot grow; the table keeps its old count.
     /// - Complexity: Amortized O(1), with no system call unless the file grows (by its
     ///   capacity, at least 64 KiB) or a reader sleeps on the doorbell.
-    @inlinable
+    @inlinable @inline(__always)
     public func append(_ record: Record) throws(RecordTableError) {
         let address = unsafe try storage.slotsForAppending(1)
         // SAFETY: slotsForAppending made room for one record at this address.

@@ -29,14 +29,16 @@ import MemoryMappedFiles
     /// The record stride, for the inlined append path.
     @usableFromInline let stride: Int
 
-    /// Byte 0 of the file in this process's mapping; valid while `view` is mapped.
-    @exclusivity(unchecked) var base: UnsafeMutableRawPointer
+    /// Byte 0 of the file in this process's mapping; valid while `view` is mapped. `publish`
+    /// stores the live word through it: one store, where the view's `atomicStore` checks bounds
+    /// and alignment that were checked when the table was opened.
+    @usableFromInline @exclusivity(unchecked) var base: UnsafeMutableRawPointer
     /// The first record.
     @usableFromInline @exclusivity(unchecked) var records: UnsafeMutableRawPointer
-    /// Records this process may read: the writer's count, or a reader's last snapshot.
-    @usableFromInline @exclusivity(unchecked) var count: Int {
-        didSet { updateFastPathLimits() }
-    }
+    /// Records this process may read: the writer's count, or a reader's last snapshot. Whoever
+    /// sets it calls `updateFastPathLimits()` (publish its inlined form), which a `didSet` would
+    /// do through a call on every append.
+    @usableFromInline @exclusivity(unchecked) var count: Int
     /// Indices below this may be loaded as they are: `count`, or 0 when records hold Bools
     /// (which need checking). One compare on the hot path does both tests.
     @usableFromInline @exclusivity(unchecked) var plainLoadLimit = 0
@@ -71,6 +73,13 @@ import MemoryMappedFiles
     @usableFromInline @exclusivity(unchecked) var syncedBelow: Int {
         didSet { updateFastPathLimits() }
     }
+    /// Masks and the bound that make the fast-path limits from a count with no branch
+    /// (`updateFastPathLimits`): all ones, or 0 when records hold Bools (loads) or when in-place
+    /// plain stores are not allowed (stores); `plainStoreStart` is at most `storeStartBound`,
+    /// which is `syncedBelow`, or 0 in `Durability.none`.
+    @usableFromInline let plainLoadMask: Int
+    @usableFromInline let plainStoreMask: Int
+    @usableFromInline @exclusivity(unchecked) var storeStartBound = 0
     /// How many closures are borrowing records zero-copy; growth must not remap meanwhile.
     var borrowCount = 0
     @usableFromInline @exclusivity(unchecked) var isClosed = false
@@ -108,10 +117,12 @@ import MemoryMappedFiles
         unsafe self.capacity = (view.capacity - header.dataOffset) / header.schema.stride
         unsafe self.count = count
         self.committed = committed
-        unsafe self.syncedBelow = committed.count
         self.hasBools = header.schema.hasBools
         self.paddingRuns = header.schema.paddingRuns
         self.hasPadding = !paddingRuns.isEmpty
+        self.plainLoadMask = hasBools ? 0 : ~0
+        self.plainStoreMask = hasBools || hasPadding || !(isWritable && !sharedAppender) ? 0 : ~0
+        unsafe self.syncedBelow = committed.count
         self.fileDescriptor = map.fileDescriptor
         self.map = Optional(map)
         unsafe self.view = Optional(view)
@@ -162,11 +173,28 @@ import MemoryMappedFiles
         unsafe capacity = (size - header.dataOffset) / stride
     }
 
+    @inlinable @inline(__always)
     func updateFastPathLimits() {
-        unsafe plainLoadLimit = unsafe hasBools ? 0 : count
-        let storeLimit = unsafe hasBools || hasPadding || !updatesInPlace ? 0 : count
-        unsafe plainStoreStart = unsafe durability == .none ? 0 : min(syncedBelow, storeLimit)
+        unsafe storeStartBound = unsafe durability == .none ? 0 : syncedBelow
+        unsafe updateFastPathLimits(count: count)
+    }
+
+    /// The fast-path limits for `count` records, with no branch and no call.
+    @inlinable @inline(__always)
+    func updateFastPathLimits(count: Int) {
+        unsafe plainLoadLimit = count & plainLoadMask
+        let storeLimit = count & plainStoreMask
+        unsafe plainStoreStart = unsafe min(storeStartBound, storeLimit)
         unsafe plainStoreSpan = unsafe storeLimit - plainStoreStart
+    }
+
+    /// What `publish` does for a count that grew: only the load limit. The store range may stay
+    /// below the count (a limit too low only sends a write to the checked path, which updates
+    /// it: `RecordTable.prepareSlowStore`); a count that shrinks updates everything
+    /// (`removeLast`), since a limit too high would let a write past the count through.
+    @inlinable @inline(__always)
+    func updateLoadLimit(grownTo count: Int) {
+        unsafe plainLoadLimit = count & plainLoadMask
     }
 
     /// A table dropped without `close()` closes as `close()` does: it commits (syncing only what
@@ -193,6 +221,7 @@ import MemoryMappedFiles
         unsafe isClosed = true
         if holdsAppenderLock { unlockAppenders() }
         unsafe count = 0
+        updateFastPathLimits()
         unsafe capacity = 0
         let closing = companions
         companions = []

@@ -66,7 +66,10 @@ extension TableStorage {
     @inlinable @inline(__always)
     func publish(count newCount: Int) throws(RecordTableError) {
         unsafe count = newCount
-        unsafe view!.atomicStore(LiveCount.word(newCount), at: TableFormat.liveCountOffset)
+        updateLoadLimit(grownTo: newCount)
+        // SAFETY: the live word lies in the header page of the mapping `base` points to (checked
+        // at open), 8-byte aligned; `remap` and `close` update `base`.
+        unsafe SharedAtomics.storeRelease(base + TableFormat.liveCountOffset, LiveCount.word(newCount))
         // The word is the complement of the smallest target a sleeper waits for (0: no sleeper,
         // which no count reaches): one load and one compare.
         let registered = unsafe SharedAtomics.loadAfterStores(doorbellRegistration)
@@ -127,7 +130,10 @@ extension TableStorage {
         requireWritable("removeLast")
         if isSharedAppender { refuseInPlaceUpdate("removeLast") }
         unsafe precondition(n >= 0 && n <= count, unsafe "RecordTable: cannot remove \(n) of \(count) records")
-        unsafe try publish(count: count - n)
+        // The limits shrink first: a store range above the count must never be seen.
+        unsafe count -= n
+        updateFastPathLimits()
+        unsafe try publish(count: count)
     }
 
     /// Writes a commit point for the current count, syncing first in the durable modes.
