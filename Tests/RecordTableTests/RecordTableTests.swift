@@ -253,6 +253,29 @@ struct RecordTableTests {
         #expect(message.contains("RecordTable: index 1 is out of range for a table of 1 records"))
     }
 
+    @Test("a reader's fast paths follow its count both ways: records appended are read, records removed trap")
+    func readerLimitsFollowTheCount() async {
+        // The child traps with its file still named (a reader refuses a file whose name went);
+        // the path is derived from this process's id, so this process removes it afterwards.
+        let leftover = "/tmp/mapped-records-limits-\(getpid()).mrec"
+        defer { unlink(leftover) }
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            let path = "/tmp/mapped-records-limits-\(getppid()).mrec"
+            // A record without Bools, so that reads below the load limit take the plain path.
+            let writer = try RecordTable<OldSample>.create(path: path)
+            try writer.append(contentsOf: (0..<8).map { OldSample(id: Int64($0)) })
+            let reader = try RecordTable<OldSample>.open(path: path)  // its limits: 8 records
+            try writer.append(contentsOf: (8..<10).map { OldSample(id: Int64($0)) })
+            guard try reader.refresh() == 10, reader[9].id == 9 else { exit(0) }  // exit 0 fails the test
+            try writer.removeLast(5)
+            try writer.append(OldSample(id: 50))
+            guard try reader.refresh() == 6, reader[5].id == 50 else { exit(0) }
+            _ = reader[7]  // removed: must trap, not read what the mapping still holds
+        }
+        let message = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
+        #expect(message.contains("RecordTable: index 7 is out of range for a table of 6 records"), "\(message)")
+    }
+
     @Test("CRC-32C matches the standard check value")
     func crc() {
         #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)

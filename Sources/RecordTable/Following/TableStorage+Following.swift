@@ -44,6 +44,7 @@ extension TableStorage {
         }
         let newCount = try chosenCount(inputs, operation: "refresh")
         unsafe count = newCount
+        updateFastPathLimits()
         return newCount
     }
 
@@ -89,6 +90,7 @@ extension TableStorage {
                 live > known
             {
                 unsafe count = live
+                updateFastPathLimits()
                 return live
             }
             let current = try refresh()

@@ -95,6 +95,7 @@ extension TableStorage {
                 message: unsafe "the live count \(live) points past the end of the file (room for \(capacity) records)")
         }
         unsafe count = live
+        updateFastPathLimits()
         let named = unsafe view!.atomicLoad(UInt64.self, at: DoorbellFormat.liveAreaOffset)
         if _slowPath(named != (writerDoorbell?.liveAreaWord ?? 0)) { adoptDoorbell(named: named) }
     }
