@@ -146,7 +146,8 @@ do {
         let records = UnsafeMutableRawPointer.allocate(byteCount: (n + 1) * 32, alignment: 64)
         let countWord = UnsafeMutableRawPointer.allocate(byteCount: 8, alignment: 8)
         for i in 0..<n {
-            records.storeBytes(of: GateRecord(id: Int64(i), x: 1, y: 2, flags: 3, pad: 0), toByteOffset: i * 32, as: GateRecord.self)
+            records.storeBytes(
+                of: GateRecord(id: Int64(i), x: 1, y: 2, flags: 3, pad: 0), toByteOffset: i * 32, as: GateRecord.self)
             SharedAtomics.storeRelease(countWord, UInt64(i + 1))
         }
         blackHole(Double(SharedAtomics.loadAcquire(countWord)))
