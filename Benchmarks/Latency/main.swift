@@ -6,6 +6,7 @@
 //                                                  every sample in DIR/latency-samples.csv
 //   latency-mappedrecords reader PATH MODE COUNT   a reader process: block, spin or poll
 //   latency-mappedrecords follower PATH TARGET     a blocked follower, for the throughput case
+//   latency-mappedrecords throughput DIR ROUNDS    only the append rates with and without followers
 
 import Foundation
 import Histogram
@@ -81,10 +82,13 @@ func follower(path: String, target: Int, onlyTheLast: Bool) throws {
     print("ready")
     fflush(nil)
     var known = table.count
+    var waits = 0
+    let cpuBefore = cpuMicroseconds()
     while known < target {
         known = try table.waitForRecords(beyond: onlyTheLast ? target - 1 : known, timeout: .seconds(60))
+        waits += 1
     }
-    print("done")
+    print("done \(waits) \(cpuMicroseconds() - cpuBefore)")
 }
 
 // MARK: The benchmark
@@ -217,8 +221,26 @@ func measureFutexPair(_ futexPair: String, interval: Duration, samples: Int) thr
     return outcome
 }
 
+/// What one append-rate run measured: the writer's rate, and what its followers did.
+struct AppendRun {
+    var recordsPerSecond: Double
+    /// Waits that returned, summed over the followers (each wait that slept cost the writer a ring).
+    var followerWaits = 0
+    /// CPU the followers used while the writer appended, summed (µs).
+    var followerCPUMicroseconds = 0
+    /// The writer's own CPU while appending (µs), and its wall time (µs).
+    var writerCPUMicroseconds = 0
+    var writerMicroseconds = 0
+}
+
 /// Appends `records` one at a time with `followers` blocked followers; records per second.
 func appendRate(directory: String, followers: Int, records: Int, onlyTheLast: Bool = false) throws -> Double {
+    try appendRun(directory: directory, followers: followers, records: records, onlyTheLast: onlyTheLast)
+        .recordsPerSecond
+}
+
+/// ``appendRate``, with what the followers and the writer spent.
+func appendRun(directory: String, followers: Int, records: Int, onlyTheLast: Bool = false) throws -> AppendRun {
     let path = directory + "/throughput.mrec"
     unlink(path)
     let writer = try RecordTable<Stamp>.create(path: path, capacity: records + 16, durability: .none)
@@ -230,15 +252,23 @@ func appendRate(directory: String, followers: Int, records: Int, onlyTheLast: Bo
     }
     usleep(200_000)
     let start = monotonicNanoseconds()
+    let writerCPUBefore = cpuMicroseconds()
     for sequence in 0..<records { try writer.append(Stamp(sentNanoseconds: 0, sequence: UInt64(sequence))) }
     let elapsed = monotonicNanoseconds() - start
+    var run = AppendRun(recordsPerSecond: Double(records) / (Double(elapsed) / 1e9))
+    run.writerCPUMicroseconds = cpuMicroseconds() - writerCPUBefore
+    run.writerMicroseconds = Int(elapsed / 1000)
     for child in children {
-        _ = child.readLine()
+        let words = (child.readLine() ?? "").split(separator: " ")
+        if words.count == 3 {
+            run.followerWaits += Int(words[1]) ?? 0
+            run.followerCPUMicroseconds += Int(words[2]) ?? 0
+        }
         child.process.waitUntilExit()
     }
     try writer.close()
     unlink(path)
-    return Double(records) / (Double(elapsed) / 1e9)
+    return run
 }
 
 func microseconds(_ nanoseconds: UInt64) -> String {
@@ -248,7 +278,7 @@ func microseconds(_ nanoseconds: UInt64) -> String {
 
 func run(directory: String, spinReader: String, futexPair: String, python: String?) throws {
     let samplesPath = directory + "/latency-samples.csv"
-    FileManager.default.createFile(atPath: samplesPath, contents: Data("case,reader,nanoseconds\n".utf8))
+    _ = FileManager.default.createFile(atPath: samplesPath, contents: Data("case,reader,nanoseconds\n".utf8))
     guard let samplesFile = FileHandle(forWritingAtPath: samplesPath) else { throw CocoaError(.fileWriteUnknown) }
     samplesFile.seekToEndOfFile()
     defer { try? samplesFile.close() }
@@ -306,14 +336,22 @@ func run(directory: String, spinReader: String, futexPair: String, python: Strin
         "| old backoff polling | \(idlePoll.cpuMicroseconds) µs | \(String(format: "%.4f", Double(idlePoll.cpuMicroseconds) / 100_000))% |"
     )
 
+    try appendRates(directory: directory, rounds: 5)
+}
+
+/// Append throughput, one record per append, with 0 and 4 followers, in interleaved rounds.
+func appendRates(directory: String, rounds: Int) throws {
     // Append throughput, one record per append, with 0 and 4 blocked followers, interleaved.
     // Interleaved rounds: this VM's speed drifts by 2x over minutes, so each round compares
     // neighbours, and the ratio is the median of the rounds' ratios.
-    let records = 16_000_000, rounds = 5
+    let records = 16_000_000
     var alone: [Double] = [], followed: [Double] = [], waitingForLast: [Double] = []
+    var followedRuns: [AppendRun] = []
     for _ in 0..<rounds {
         alone.append(try appendRate(directory: directory, followers: 0, records: records))
-        followed.append(try appendRate(directory: directory, followers: 4, records: records))
+        let run = try appendRun(directory: directory, followers: 4, records: records)
+        followedRuns.append(run)
+        followed.append(run.recordsPerSecond)
         waitingForLast.append(try appendRate(directory: directory, followers: 4, records: records, onlyTheLast: true))
     }
     let median = { (values: [Double]) in values.sorted()[values.count / 2] }
@@ -331,11 +369,22 @@ func run(directory: String, spinReader: String, futexPair: String, python: Strin
     print("| no follower | \(String(format: "%.1f", median(alone) / 1e6)) M | 1.00 | |")
     print("| 4 followers, each reading every update | \(describe(followed)) |")
     print("| 4 followers asleep until the last record | \(describe(waitingForLast)) |")
+    // Where the time goes with 4 followers reading every update (medians of the rounds).
+    let middle = { (values: [Int]) in values.sorted()[values.count / 2] }
+    print("")
+    print("| 4 followers reading every update, medians of rounds | value |")
+    print("|---|--:|")
+    print("| the writer's wall time per run | \(middle(followedRuns.map(\.writerMicroseconds)) / 1000) ms |")
+    print("| the writer's CPU time in that run | \(middle(followedRuns.map(\.writerCPUMicroseconds)) / 1000) ms |")
+    print("| the followers' CPU time in that run, summed | \(middle(followedRuns.map(\.followerCPUMicroseconds)) / 1000) ms |")
+    print("| waits that returned, summed over the followers | \(middle(followedRuns.map(\.followerWaits))) |")
 }
 
 switch arguments.count > 1 ? arguments[1] : "" {
 case "reader": try reader(path: arguments[2], mode: arguments[3], count: Int(arguments[4])!)
 case "follower": try follower(path: arguments[2], target: Int(arguments[3])!, onlyTheLast: arguments[4] == "last")
+case "throughput":  // throughput DIR ROUNDS: only the append-rate rounds
+    try appendRates(directory: arguments[2], rounds: Int(arguments[3])!)
 case "run":
     try run(
         directory: arguments[2], spinReader: arguments[3], futexPair: arguments[4],
