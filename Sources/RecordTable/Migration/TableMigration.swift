@@ -167,8 +167,14 @@ public enum TableMigration {
         let buffer = UnsafeMutableRawBufferPointer.allocate(
             byteCount: max(1, chunk * transform.targetStride), alignment: 64)
         defer { unsafe buffer.deallocate() }
+        // Reading ahead: the chunk after next is asked for (MADV_WILLNEED starts its reads and
+        // returns), so that on a cold page cache the disk reads while this chunk is converted
+        // and written, instead of one page fault's readahead at a time.
+        old.advise(.willNeed, records: 0..<min(count, 2 * chunk))
         for start in stride(from: 0, to: count, by: chunk) {
             let end = min(count, start + chunk)
+            let ahead = start + 2 * chunk
+            if ahead < count { old.advise(.willNeed, records: ahead..<min(count, ahead + chunk)) }
             let bytes = (end - start) * transform.targetStride
             unsafe buffer.baseAddress!.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
             unsafe transform.applyRecords(
