@@ -68,10 +68,16 @@ final class SlotHolds: Sendable {
                         try file.tryLockShared(bytes: bytes)
                     }
                     guard locked else { return .success(.busy) }
-                    handles[slot] = 1
-                    let other = try mapping(operation: operation, path: path) { () throws(MappedFileError) in
-                        try file.lockTypeElsewhere(bytes: bytes)
+                    let other: Int32
+                    do throws(RegistryError) {
+                        other = try mapping(operation: operation, path: path) { () throws(MappedFileError) in
+                            try file.lockTypeElsewhere(bytes: bytes)
+                        }
+                    } catch {
+                        file.unlock(bytes: bytes)  // no handle was made: the hold goes
+                        throw error
                     }
+                    handles[slot] = 1
                     return .success(.locked(othersHold: other != F_UNLCK))
                 } catch {
                     return .failure(error)
