@@ -139,9 +139,9 @@ def main():
         smallest = registry[0]["median"]
         for row in registry:
             raw = row.get("raw")
-            ratio = f"{row['median'] / raw:.2f}" if raw else ""
+            to_raw = f"{row['median'] / raw:.2f}" if raw else ""
             lines.append(f"| {row['names']:,} | {row['median'] * 1e6:.1f} | {row['p10'] * 1e6:.1f}–{row['p90'] * 1e6:.1f} | "
-                         f"{raw * 1e6:.1f} | {ratio} | {row['median'] / smallest:.2f} | {row.get('fill_seconds', 0):.1f} |"
+                         f"{raw * 1e6:.1f} | {to_raw} | {row['median'] / smallest:.2f} | {row.get('fill_seconds', 0):.1f} |"
                          if raw else f"| {row['names']:,} | {row['median'] * 1e6:.0f} | {row['p10'] * 1e6:.0f}–{row['p90'] * 1e6:.0f} | | | | |")
         lines.append("")
     with open(f"{output}/results.md", "w") as file:
