@@ -73,6 +73,27 @@ struct SharedAppendTests {
         #expect(try reader.writerIsActive() == false)
     }
 
+    @Test("an appender that mapped the file before another grew it keeps the live count, not the commit point")
+    func joiningWithAnOldMapping() throws {
+        // The open of a shared appender maps the file, then waits for the appender lock; meanwhile
+        // another appender may grow the file and publish past that mapping. Under load this lost
+        // records: the joiner fell back to the commit point and published it as the live count.
+        let path = directory.file("old-mapping.mrec")
+        try RecordTable<Sample>.create(path: path, capacity: 8).close()
+        let first = try RecordTable<Sample>.open(path: path, access: .sharedAppend)
+        try first.append(contentsOf: (0..<5).map { Sample(id: $0) })
+        try first.commit()  // the commit point: 5 records, inside the old mapping
+        var opened = try TableStorage.mapFile(path: path, writable: true, shared: true, waitForWriter: .zero)
+        try first.append(contentsOf: (5..<400).map { Sample(id: $0) })  // grows the file past the mapping
+        let (_, _, count) = try TableStorage.decodeAndTakeOver(
+            &opened, writable: true, bootIdentifier: TableStorage.currentBootIdentifier, path: path,
+            takeoverStep: nil)
+        #expect(count == 400, "a joiner with an old mapping took \(count) records, not the published 400")
+        let reader = try RecordTable<Sample>.open(path: path)
+        #expect(reader.count == 400)
+        try first.close()
+    }
+
     @Test("a reader sleeping on the doorbell wakes for an append by any appender")
     func doorbellWithAppenders() throws {
         let path = directory.file("bell.mrec")

@@ -120,7 +120,7 @@ extension TableStorage {
         takeoverStep: ((UnsafeRawBufferPointer) -> Void)?
     ) throws(RecordTableError) -> (TableHeader, CommitSlot, Int) {
         let operation = "open"
-        let decoded: (TableHeader, CommitSlot, Int)
+        var decoded: (TableHeader, CommitSlot, Int)
         do {
             decoded = try decodeMapped(opened.view, bootIdentifier: bootIdentifier, path: path, operation: operation)
         } catch  where error.code == .corrupt {
@@ -128,6 +128,21 @@ extension TableStorage {
             // a count past this mapping may be a growth since it was made: read the size again
             // (after the count) and remap once before calling the file damaged.
             guard let size = try? opened.map.refreshCapacity(), size > opened.view.capacity else { throw error }
+            do { opened.view = try opened.map.makeViewAccessor() } catch {
+                throw RecordTableError(error, operation: operation, path: path)
+            }
+            decoded = try decodeMapped(opened.view, bootIdentifier: bootIdentifier, path: path, operation: operation)
+        }
+        // A live count above this mapping is not a reason to fall back to the commit point: a
+        // shared appender grew the file after this process mapped it (this one holds the
+        // appender lock now, so it cannot move). Map the file's size and decode again; else a
+        // writer's takeover below would publish the commit point's count and lose every record
+        // published after it.
+        let preferred = TableFormat.preferredCount(
+            liveWord: thisBootsLiveWord(opened.view, bootIdentifier: bootIdentifier), commitPoint: decoded.1)
+        if let preferred, preferred > decoded.2, let size = try? opened.map.refreshCapacity(),
+            size > opened.view.capacity
+        {
             do { opened.view = try opened.map.makeViewAccessor() } catch {
                 throw RecordTableError(error, operation: operation, path: path)
             }
