@@ -363,6 +363,19 @@ func probeTable(_ table: RecordTable<Point>, _ indices: [Int]) -> Double {
 }
 
 @inline(never)
+func probeTableUnchecked(_ table: RecordTable<Point>, _ indices: [Int]) -> Double {
+    var sum = 0.0
+    for index in indices { sum += unsafe table[unchecked: index].x }
+    return sum
+}
+
+@inline(never)
+func probeTableUncheckedUpdate(_ table: RecordTable<Point>, _ indices: [Int]) -> Double {
+    for index in indices { unsafe table[unchecked: index].x += 1 }
+    return 0
+}
+
+@inline(never)
 func probeRawUpdate(_ base: UnsafeMutableRawPointer, _ indices: [Int]) -> Double {
     for index in indices {
         let address = base + (index &* 32 &+ 8)
@@ -476,6 +489,7 @@ func runProbe(_ directory: String, _ n: Int) throws {
         for (name, body) in [
             ("raw", { probeRaw(base, indices) }), ("raw+check", { probeRawChecked(base, n, indices) }),
             ("table[i]", { probeTable(table, indices) }),
+            ("table[unchecked:]", { probeTableUnchecked(table, indices) }),
         ] as [(String, () -> Double)] {
             let start = now()
             check += body()
@@ -492,14 +506,15 @@ func runProbe(_ directory: String, _ n: Int) throws {
     defer { reloaded.deallocate() }
     for _ in 0..<15 {
         for name in [
-            "raw update", "raw+check update", "raw reload update", "table[i] update", "withMutableRecords update",
-            "accessor update",
+            "raw update", "raw+check update", "raw reload update", "table[i] update", "table[unchecked:] update",
+            "withMutableRecords update", "accessor update",
         ] {
             let start = now()
             switch name {
             case "raw update": check += probeRawUpdate(mutableBase, indices)
             case "raw+check update": check += probeRawCheckedUpdate(mutableBase, n, indices)
             case "table[i] update": check += probeTableUpdate(table, indices)
+            case "table[unchecked:] update": check += probeTableUncheckedUpdate(table, indices)
             case "raw reload update": check += probeRawReloadUpdate(reloaded, indices)
             case "withMutableRecords update": check += probeMutableRecordsUpdate(table, indices)
             default: check += probeAccessorUpdate(&view, indices)
@@ -510,8 +525,9 @@ func runProbe(_ directory: String, _ n: Int) throws {
     printMedians(
         times,
         [
-            "raw", "raw+check", "table[i]", "raw update", "raw+check update", "raw reload update", "table[i] update",
-            "withMutableRecords update", "accessor update",
+            "raw", "raw+check", "table[i]", "table[unchecked:]", "raw update", "raw+check update",
+            "raw reload update", "table[i] update", "table[unchecked:] update", "withMutableRecords update",
+            "accessor update",
         ], unit: "ns")
     // Appends one by one into pages already faulted in (the records are removed and appended
     // again), against a raw loop that stores each record and then a count with release ordering.
