@@ -36,8 +36,8 @@ import MemoryMappedFiles
     /// The first record.
     @usableFromInline @exclusivity(unchecked) var records: UnsafeMutableRawPointer
     /// Records this process may read: the writer's count, or a reader's last snapshot. Whoever
-    /// sets it calls `updateFastPathLimits()` (publish its inlined form), which a `didSet` would
-    /// do through a call on every append.
+    /// sets it calls `updateFastPathLimits()` (`publish` only `updateLoadLimit`), which a `didSet`
+    /// would do through a call on every append.
     @usableFromInline @exclusivity(unchecked) var count: Int
     /// Indices below this may be loaded as they are: `count`, or 0 when records hold Bools
     /// (which need checking). One compare on the hot path does both tests.
@@ -73,13 +73,9 @@ import MemoryMappedFiles
     @usableFromInline @exclusivity(unchecked) var syncedBelow: Int {
         didSet { updateFastPathLimits() }
     }
-    /// Masks and the bound that make the fast-path limits from a count with no branch
-    /// (`updateFastPathLimits`): all ones, or 0 when records hold Bools (loads) or when in-place
-    /// plain stores are not allowed (stores); `plainStoreStart` is at most `storeStartBound`,
-    /// which is `syncedBelow`, or 0 in `Durability.none`.
+    /// All ones, or 0 when records hold Bools: `plainLoadLimit` is `count & plainLoadMask`, one
+    /// `and` on the append path.
     @usableFromInline let plainLoadMask: Int
-    @usableFromInline let plainStoreMask: Int
-    @usableFromInline @exclusivity(unchecked) var storeStartBound = 0
     /// How many closures are borrowing records zero-copy; growth must not remap meanwhile.
     var borrowCount = 0
     @usableFromInline @exclusivity(unchecked) var isClosed = false
@@ -121,7 +117,6 @@ import MemoryMappedFiles
         self.paddingRuns = header.schema.paddingRuns
         self.hasPadding = !paddingRuns.isEmpty
         self.plainLoadMask = hasBools ? 0 : ~0
-        self.plainStoreMask = hasBools || hasPadding || !(isWritable && !sharedAppender) ? 0 : ~0
         unsafe self.syncedBelow = committed.count
         self.fileDescriptor = map.fileDescriptor
         self.map = Optional(map)
@@ -173,18 +168,12 @@ import MemoryMappedFiles
         unsafe capacity = (size - header.dataOffset) / stride
     }
 
-    @inlinable @inline(__always)
+    /// The fast-path limits for the current count (`plainLoadLimit`, `plainStoreStart`,
+    /// `plainStoreSpan`).
     func updateFastPathLimits() {
-        unsafe storeStartBound = unsafe durability == .none ? 0 : syncedBelow
-        unsafe updateFastPathLimits(count: count)
-    }
-
-    /// The fast-path limits for `count` records, with no branch and no call.
-    @inlinable @inline(__always)
-    func updateFastPathLimits(count: Int) {
-        unsafe plainLoadLimit = count & plainLoadMask
-        let storeLimit = count & plainStoreMask
-        unsafe plainStoreStart = unsafe min(storeStartBound, storeLimit)
+        unsafe plainLoadLimit = unsafe count & plainLoadMask
+        let storeLimit = unsafe hasBools || hasPadding || !updatesInPlace ? 0 : count
+        unsafe plainStoreStart = unsafe durability == .none ? 0 : min(syncedBelow, storeLimit)
         unsafe plainStoreSpan = unsafe storeLimit - plainStoreStart
     }
 
