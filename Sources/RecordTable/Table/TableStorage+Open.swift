@@ -120,32 +120,24 @@ extension TableStorage {
         takeoverStep: ((UnsafeRawBufferPointer) -> Void)?
     ) throws(RecordTableError) -> (TableHeader, CommitSlot, Int) {
         let operation = "open"
+        // A count past this mapping may be a growth since it was made: a writer grows the file
+        // before it publishes or commits a count past the old end, and a shared appender may
+        // have done so between this process's mapping and its taking the appender lock (which
+        // it holds now). So a count the file cannot hold here (`corrupt`), or a live count the
+        // rule had to pass over for the commit point, first makes it read the size again and
+        // remap once. Taking the commit point instead would make a writer's takeover below
+        // publish it, and lose every record published after it.
         var decoded: (TableHeader, CommitSlot, Int)
         do {
             decoded = try decodeMapped(opened.view, bootIdentifier: bootIdentifier, path: path, operation: operation)
+            let preferred = TableFormat.preferredCount(
+                liveWord: thisBootsLiveWord(opened.view, bootIdentifier: bootIdentifier), commitPoint: decoded.1)
+            if let preferred, preferred > decoded.2, try remapIfGrown(&opened, path: path) {
+                decoded = try decodeMapped(
+                    opened.view, bootIdentifier: bootIdentifier, path: path, operation: operation)
+            }
         } catch  where error.code == .corrupt {
-            // A writer grows the file before it publishes or commits a count past the old end, so
-            // a count past this mapping may be a growth since it was made: read the size again
-            // (after the count) and remap once before calling the file damaged.
-            guard let size = try? opened.map.refreshCapacity(), size > opened.view.capacity else { throw error }
-            do { opened.view = try opened.map.makeViewAccessor() } catch {
-                throw RecordTableError(error, operation: operation, path: path)
-            }
-            decoded = try decodeMapped(opened.view, bootIdentifier: bootIdentifier, path: path, operation: operation)
-        }
-        // A live count above this mapping is not a reason to fall back to the commit point: a
-        // shared appender grew the file after this process mapped it (this one holds the
-        // appender lock now, so it cannot move). Map the file's size and decode again; else a
-        // writer's takeover below would publish the commit point's count and lose every record
-        // published after it.
-        let preferred = TableFormat.preferredCount(
-            liveWord: thisBootsLiveWord(opened.view, bootIdentifier: bootIdentifier), commitPoint: decoded.1)
-        if let preferred, preferred > decoded.2, let size = try? opened.map.refreshCapacity(),
-            size > opened.view.capacity
-        {
-            do { opened.view = try opened.map.makeViewAccessor() } catch {
-                throw RecordTableError(error, operation: operation, path: path)
-            }
+            guard try remapIfGrown(&opened, path: path) else { throw error }
             decoded = try decodeMapped(opened.view, bootIdentifier: bootIdentifier, path: path, operation: operation)
         }
         let (header, slot, count) = decoded
@@ -171,6 +163,15 @@ extension TableStorage {
             unsafe report(opened.view, to: takeoverStep)
         }
         return (header, slot, count)
+    }
+
+    /// Maps the file again if it grew since `opened` was mapped; returns whether it did.
+    static func remapIfGrown(_ opened: inout MappedFile, path: String) throws(RecordTableError) -> Bool {
+        guard let size = try? opened.map.refreshCapacity(), size > opened.view.capacity else { return false }
+        do { opened.view = try opened.map.makeViewAccessor() } catch {
+            throw RecordTableError(error, operation: "open", path: path)
+        }
+        return true
     }
 
     /// A file opened and mapped whole.
