@@ -28,9 +28,6 @@ func currentDirectory() -> String {
 }
 
 func system_stat(_ path: String, _ status: inout stat) -> Int32 { unsafe stat(path, &status) }
-func system_fstatat(_ directory: Int32, _ path: String, _ status: inout stat, _ flags: Int32) -> Int32 {
-    unsafe fstatat(directory, path, &status, flags)
-}
 /// The target of a symbolic link (such as /proc/self/fd/N), or nil.
 func system_readlink(_ path: String) -> String? {
     var buffer = [CChar](repeating: 0, count: 4097)

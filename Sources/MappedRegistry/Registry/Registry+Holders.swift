@@ -182,21 +182,14 @@ extension Registry {
         defer { unsafe free(line) }
         while unsafe getline(&line, &capacity, file) > 0 {
             guard let line = unsafe line else { break }
-            let fields = unsafe String(cString: line).split(separator: " ", omittingEmptySubsequences: true)
+            let fields = unsafe String(cString: line).split(whereSeparator: { $0 == " " || $0 == "\n" })
             // "1:", "OFDLCK", "ADVISORY", "READ", "-1", identity, start, end
             guard fields.count >= 8, fields[1] == "OFDLCK", fields[3] == "READ", fields[5] == identity,
                 let start = UInt64(fields[6])
             else { continue }
-            let endText = fields[7].trimmingSuffix("\n")
-            let end = endText == "EOF" ? UInt64.max : UInt64(endText) ?? 0
+            let end = fields[7] == "EOF" ? UInt64.max : UInt64(fields[7]) ?? 0
             if start <= slot && slot <= end { count += 1 }
         }
         return count
-    }
-}
-
-extension Substring {
-    fileprivate func trimmingSuffix(_ suffix: String) -> Substring {
-        hasSuffix(suffix) ? dropLast(suffix.count) : self
     }
 }

@@ -99,14 +99,14 @@ public final class Registry: Sendable {
         var holdsFile = try Self.openHoldersFile(
             in: boot, shownAs: bootDirectory + "/holders.lock", operation: operation)
         holdsFile.markAsProcessLifetime()
-        holds = SlotHolds(file: holdsFile)
         var status = stat()
-        guard system_fstatat(boot, "holders.lock", &status, AT_SYMLINK_NOFOLLOW) == 0 else {
+        guard system_fstat(holdsFile.fileDescriptor, &status) == 0 else {
             let value = lastErrno
             throw RegistryError(
-                .ioError, operation: operation, path: bootDirectory + "/holders.lock", systemCall: "fstatat",
+                .ioError, operation: operation, path: bootDirectory + "/holders.lock", systemCall: "fstat",
                 errno: value, message: "cannot read the holders file's identity")
         }
+        holds = SlotHolds(file: holdsFile)
         holdersFileIdentity = Self.lockTableIdentity(device: UInt64(status.st_dev), inode: UInt64(status.st_ino))
     }
 
