@@ -233,13 +233,8 @@ struct AppendRun {
     var writerMicroseconds = 0
 }
 
-/// Appends `records` one at a time with `followers` blocked followers; records per second.
-func appendRate(directory: String, followers: Int, records: Int, onlyTheLast: Bool = false) throws -> Double {
-    try appendRun(directory: directory, followers: followers, records: records, onlyTheLast: onlyTheLast)
-        .recordsPerSecond
-}
-
-/// ``appendRate``, with what the followers and the writer spent.
+/// Appends `records` one at a time with `followers` blocked followers: the rate, and what the
+/// followers and the writer spent.
 func appendRun(directory: String, followers: Int, records: Int, onlyTheLast: Bool = false) throws -> AppendRun {
     let path = directory + "/throughput.mrec"
     unlink(path)
@@ -348,11 +343,12 @@ func appendRates(directory: String, rounds: Int) throws {
     var alone: [Double] = [], followed: [Double] = [], waitingForLast: [Double] = []
     var followedRuns: [AppendRun] = []
     for _ in 0..<rounds {
-        alone.append(try appendRate(directory: directory, followers: 0, records: records))
+        alone.append(try appendRun(directory: directory, followers: 0, records: records).recordsPerSecond)
         let run = try appendRun(directory: directory, followers: 4, records: records)
         followedRuns.append(run)
         followed.append(run.recordsPerSecond)
-        waitingForLast.append(try appendRate(directory: directory, followers: 4, records: records, onlyTheLast: true))
+        waitingForLast.append(
+            try appendRun(directory: directory, followers: 4, records: records, onlyTheLast: true).recordsPerSecond)
     }
     let median = { (values: [Double]) in values.sorted()[values.count / 2] }
     func ratios(_ values: [Double]) -> [Double] { zip(values, alone).map { $0 / $1 } }
