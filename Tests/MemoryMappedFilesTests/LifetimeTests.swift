@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 import TestSupport
 import Testing
 
@@ -194,6 +195,44 @@ struct LifetimeTests {
         map.unlock(bytes: 0..<1)
         second.writeLine("done")
         #expect(second.wait() == .exited(0))
+    }
+
+    @Test("closing releases the map's locks even while another thread spawns child processes")
+    func locksReleasedDespiteSpawning() throws {
+        // A child being spawned shares every open file of its parent from clone(2) to exec(2),
+        // and OFD locks belong to the open file: closing the descriptor alone left the lock held
+        // for that window, and an open right after the close found the file locked (a shared
+        // appender's or writer's `writerActive` in a busy test run).
+        let path = directory.file("spawning")
+        try MemoryMappedFile.createFromFile(path: path, mode: .createNew, capacity: 4096).close()
+        final class Spawners: Sendable {
+            let stop = Atomic<Bool>(false)
+            let stopped = Atomic<Int>(0)
+            let spawned = Atomic<Int>(0)
+        }
+        let spawners = Spawners()
+        for _ in 0..<2 {
+            runOnNewThread {
+                while !spawners.stop.load(ordering: .relaxed) {
+                    _ = run(["/bin/true"])
+                    spawners.spawned.add(1, ordering: .relaxed)
+                }
+                spawners.stopped.add(1, ordering: .relaxed)
+            }
+        }
+        var refused = 0
+        let rounds = 400
+        for round in 0..<rounds {
+            let map = try MemoryMappedFile.createFromFile(path: path, mode: .open, access: .readWrite)
+            if try !map.tryLock(bytes: 0..<1) { refused += 1 }
+            if round % 2 == 0 { try map.close(flush: false) }  // and the implicit close, half the time
+        }
+        spawners.stop.store(true, ordering: .relaxed)
+        while spawners.stopped.load(ordering: .relaxed) < 2 { usleep(1000) }
+        let spawned = spawners.spawned.load(ordering: .relaxed)
+        print("locksReleasedDespiteSpawning: \(rounds) rounds beside \(spawned) spawned children")
+        #expect(spawned > 0)
+        #expect(refused == 0, "\(refused) of \(rounds) opens found the lock of an earlier, closed map")
     }
 
     @Test("the system page size is the kernel's")

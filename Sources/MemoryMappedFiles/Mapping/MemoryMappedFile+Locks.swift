@@ -8,8 +8,9 @@ extension MemoryMappedFile {
     /// Takes an exclusive advisory lock on `bytes` of the file, if no other open file
     /// holds one there; returns whether it did.
     ///
-    /// The lock belongs to this map's open file (an OFD lock): the kernel releases it when
-    /// the map closes, or when the process dies, even by `kill -9`. So a crashed holder
+    /// The lock belongs to this map's open file (an OFD lock): it is released when the map
+    /// closes (even while a child process being spawned still shares the open file), or by the
+    /// kernel when the process dies, even by `kill -9`. So a crashed holder
     /// never blocks the next one. Locks are advisory: they stop only others who ask.
     /// The byte range may lie past the end of the file.
     public func tryLock(bytes: Range<Int>) throws(MappedFileError) -> Bool {
@@ -34,6 +35,7 @@ extension MemoryMappedFile {
             if value == EAGAIN || value == EACCES { return false }
             throw .system("fcntl", errno: value, operation: operation, path: state.path)
         }
+        descriptor.tookLocks.store(true, ordering: .relaxed)
         return true
     }
 
@@ -69,6 +71,12 @@ extension MemoryMappedFile {
             throw .system("fcntl", errno: lastErrno, operation: "lockTypeElsewhere", path: state.path)
         }
         return Int32(lock.l_type)
+    }
+
+    /// Releases every OFD lock of `descriptor`'s open file description (all of the file's bytes).
+    static func releaseAllLocks(descriptor: Int32) {
+        var lock = lockRecord(F_UNLCK, 0..<0)  // a length of 0 runs to the end of any file
+        _ = system_fcntl_lock(descriptor, getting: false, &lock)
     }
 
     /// ``isLockedElsewhere(bytes:)`` on a descriptor: nil (errno set) if `fcntl` fails.

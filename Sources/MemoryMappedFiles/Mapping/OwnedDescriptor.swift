@@ -39,12 +39,16 @@ final class MappingState: Sendable {
 /// An open file descriptor that closes itself.
 struct OwnedDescriptor: ~Copyable {
     let rawValue: Int32
-    /// Whether an implicit close should fsync first: a writable map of a file.
-    let fsyncsOnClose: Bool
+    /// Whether an implicit close should fsync first: a writable map of a file (until
+    /// ``closeWithoutSync()``).
+    private(set) var fsyncsOnClose: Bool
     /// Whether the leak report counts it; false for maps meant to live as long as the process.
     var isCounted = true
     /// Whether closing leaves the descriptor open: one adopted with `leaveOpen`, which its owner closes.
     let leavesOpen: Bool
+    /// Whether a lock was taken through it (``MemoryMappedFile/tryLock(bytes:)``): closing then
+    /// releases every lock of its open file description first.
+    let tookLocks = Atomic<Bool>(false)
 
     init(_ rawValue: Int32, fsyncsOnClose: Bool = false, leavesOpen: Bool = false) {
         self.rawValue = rawValue
@@ -56,19 +60,19 @@ struct OwnedDescriptor: ~Copyable {
     deinit {
         // Implicit close: flush as .NET's Dispose does; errors are lost here, which is why `close()` exists.
         if fsyncsOnClose { _ = system_fsync(rawValue) }
-        closeNow()
-    }
-
-    /// Closes without the implicit fsync.
-    consuming func closeWithoutSync() {
-        closeNow()
-        discard self
-    }
-
-    private func closeNow() {
+        // OFD locks belong to the open file description, which a child process being spawned
+        // shares from its clone(2) until its exec(2) closes the copies. Closing alone would leave
+        // the locks held through that window, and a process reopening the file at once (or any
+        // other) would find it locked: so a descriptor that locked releases them first.
+        if tookLocks.load(ordering: .relaxed) { MemoryMappedFile.releaseAllLocks(descriptor: rawValue) }
         // Close(2) releases the descriptor even when it reports EINTR or EIO.
         if !leavesOpen { _ = system_close(rawValue) }
         if isCounted { MappingDiagnostics.mapClosed() }
+    }
+
+    /// Closes without the implicit fsync (the deinit runs as this returns).
+    consuming func closeWithoutSync() {
+        fsyncsOnClose = false
     }
 
     mutating func stopCounting() {
