@@ -93,7 +93,8 @@ let package = Package(
 
         // Test support shared by the test targets and the helper process.
         .target(
-            name: "TestSupport", dependencies: ["RecordTable"], path: "Tests/TestSupport", swiftSettings: swiftSettings),
+            name: "TestSupport", dependencies: ["RecordTable", "CMappedShims"], path: "Tests/TestSupport",
+            swiftSettings: swiftSettings),
         // The seed's three-process example (Process A, B and C), run by `make demo`.
         .executableTarget(
             name: "seed-process-a", dependencies: ["MappedRegistry"], path: "Sources/Examples/ProcessA",

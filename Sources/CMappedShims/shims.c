@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <unistd.h>
 #include "CMappedShims.h"
 
 int cmapped_memfd_create(const char *name, unsigned int flags) {
@@ -23,6 +24,10 @@ long cmapped_filesystem_type(int descriptor) {
 
 int cmapped_start_writeback(int descriptor, long long offset, long long length) {
     return sync_file_range(descriptor, offset, length, SYNC_FILE_RANGE_WRITE);
+}
+
+int cmapped_pipe_cloexec(int ends[2]) {
+    return pipe2(ends, O_CLOEXEC);
 }
 
 #include <linux/futex.h>

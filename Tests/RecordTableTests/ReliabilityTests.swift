@@ -92,7 +92,9 @@ struct ReliabilityTests {
                     ) {
                         do { try tableWorkload(path, progress) } catch { thrown = error }
                     }.failures
-                    #expect(failures >= 1, "\(call) #\(failAt) was not reached")
+                    #expect(
+                        failures >= 1,
+                        "\(call) #\(failAt) was not reached (the workload ended with \(String(describing: thrown)))")
                     #expect(thrown != nil, "\(call) #\(failAt) failed, and the workload reported success")
                     #expect(
                         thrown is RecordTableError,

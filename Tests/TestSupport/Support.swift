@@ -1,3 +1,4 @@
+import CMappedShims
 import Glibc
 
 // Shared by the test targets and the helper process: temporary directories, real child
@@ -40,8 +41,9 @@ public final class ChildProcess {
     public init(_ arguments: [String], inherit descriptor: Int32? = nil, environment extra: [String] = []) {
         var toChild: [Int32] = [0, 0]
         var fromChild: [Int32] = [0, 0]
-        precondition(pipe(&toChild) == 0 && pipe(&fromChild) == 0)
-        for descriptor in toChild + fromChild { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
+        // Close-on-exec from the start: a child another thread spawns meanwhile must not inherit
+        // these ends (it would hold this child's stdout open, and `readAll` would wait for it).
+        precondition(cmapped_pipe_cloexec(&toChild) == 0 && cmapped_pipe_cloexec(&fromChild) == 0)
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         posix_spawn_file_actions_adddup2(&actions, toChild[0], 0)

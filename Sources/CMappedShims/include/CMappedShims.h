@@ -34,6 +34,10 @@ int cmapped_fsetxattr(int descriptor, const char *name, const void *value, size_
 /// sync_file_range(2) with SYNC_FILE_RANGE_WRITE: start writing back a range, without waiting.
 int cmapped_start_writeback(int descriptor, long long offset, long long length);
 
+/// pipe2(2) with O_CLOEXEC: a pipe whose ends no child spawned meanwhile inherits (the tests'
+/// child processes talk through such pipes).
+int cmapped_pipe_cloexec(int ends[2]);
+
 /// CRC-32C (Castagnoli) of `length` bytes, continuing from `previous` (0 to start): with the
 /// CPU's CRC instruction when it has one, unless `portable` is nonzero (tests compare both).
 uint32_t cmapped_crc32c(uint32_t previous, const void *bytes, size_t length, int portable);
